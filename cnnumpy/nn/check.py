@@ -1,0 +1,86 @@
+"""Argument checks for the public boundary: each error names the argument, what was expected and what was given.
+
+The functional kernels trust their inputs; modules call these first so that a
+user sees "x: expected 4 dimensions (N, C, H, W), got shape (3, 28, 28)" rather
+than a broadcasting error from deep inside.
+"""
+import numbers
+
+import numpy as np
+
+
+def pair(name, value, minimum=1):
+    """An int or a pair of ints, each >= minimum -> (a, b)."""
+    items = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2:
+        raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r} ({type(v).__name__})")
+        if v < minimum:
+            raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def probability(name, value, upper_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
+    ok = 0 <= value < 1 if upper_open else 0 <= value <= 1
+    if not ok:
+        bound = "[0, 1)" if upper_open else "[0, 1]"
+        raise ValueError(f"{name}: expected a value in {bound}, got {value}")
+    return float(value)
+
+
+def array(name, x, ndim=None, dtype=None):
+    """A floating ndarray with one of the allowed numbers of dimensions (and the parameters' dtype).
+
+    ndim: an int, a tuple of ints, or None for any; `dtype`: the parameters' dtype, or None.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name}: expected a floating dtype (float32 or float64), got {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{name}: expected dtype {np.dtype(dtype)} (the parameters' dtype), got {x.dtype}; "
+            f"convert the input with x.astype(np.{np.dtype(dtype)}) or the model with model.to(np.{x.dtype})")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(n) for n in allowed)
+            raise ValueError(f"{name}: expected {want} dimensions, got {x.ndim} (shape {x.shape})")
+    return x
+
+
+def image_batch(name, x, channels=None, dtype=None):
+    """x: (N, C, H, W) floating, with C == channels when given."""
+    array(name, x, dtype=dtype)
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected 4 dimensions (N, C, H, W), got {x.ndim} (shape {x.shape})")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{name}: expected {channels} channels (shape (N, {channels}, H, W)), got shape {x.shape}")
+    if 0 in x.shape:
+        raise ValueError(f"{name}: expected a non-empty batch, got shape {x.shape}")
+    return x
+
+
+def dout_like(expected_shape, dout, dtype=None):
+    """The upstream gradient must have the shape of forward's output."""
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"dout: expected a numpy.ndarray, got {type(dout).__name__}")
+    if dout.shape != tuple(expected_shape):
+        raise ValueError(f"dout: expected shape {tuple(expected_shape)} (forward's output), got {dout.shape}")
+    if not np.issubdtype(dout.dtype, np.floating):
+        raise TypeError(f"dout: expected a floating dtype, got {dout.dtype}")
+    if dtype is not None and dout.dtype != dtype:
+        dout = dout.astype(dtype)
+    return dout

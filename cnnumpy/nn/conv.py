@@ -1,0 +1,98 @@
+"""Conv2d: the module around functional.conv_naive / functional.conv_im2col."""
+import numpy as np
+
+from ..functional import conv_im2col, conv_naive
+from . import check
+from .init import default_bound, uniform
+from .module import Module, Parameter
+
+# One file per method, all with the same conv2d / conv2d_backward signature.
+METHODS = {"naive": conv_naive, "im2col": conv_im2col}
+
+
+class Conv2d(Module):
+    """2-D cross-correlation over a batch of images, as torch.nn.Conv2d.
+
+    x: (N, C_in, H, W) -> y: (N, C_out, H_out, W_out)
+    H_out = (H + pad_top + pad_bottom - dilation*(kh-1) - 1) // stride + 1
+    weight: (C_out, C_in/groups, kh, kw), bias: (C_out,)
+
+    padding: int, pair, "valid" (0) or "same" (output size = input size; stride 1 only;
+    odd total padding puts the extra row/column at the bottom/right, as PyTorch does).
+    method: "im2col" (vectorized, the default) or "naive" (loops over the definition).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, method="im2col", rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_channels = check.positive_int("in_channels", in_channels)
+        self.out_channels = check.positive_int("out_channels", out_channels)
+        self.kernel_size = check.pair("kernel_size", kernel_size)
+        self.stride = check.pair("stride", stride)
+        self.dilation = check.pair("dilation", dilation)
+        self.groups = check.positive_int("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups: expected a divisor of in_channels ({in_channels}) and "
+                             f"out_channels ({out_channels}), got {groups}")
+        self.padding = padding
+        self.pad = self._pad(padding)
+        if method not in METHODS:
+            raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+        self.method = method
+        kh, kw = self.kernel_size
+        bound = default_bound(in_channels // groups * kh * kw)
+        self.weight = Parameter(uniform((out_channels, in_channels // groups, kh, kw), bound, rng, dtype))
+        self.bias = Parameter(uniform((out_channels,), bound, rng, dtype)) if bias else None
+
+    def _pad(self, padding):
+        """padding -> (top, bottom, left, right)."""
+        if isinstance(padding, str):
+            if padding == "valid":
+                return (0, 0, 0, 0)
+            if padding == "same":
+                if self.stride != (1, 1):
+                    raise ValueError(f"padding: 'same' needs stride 1 (as in PyTorch), got stride {self.stride}")
+                pads = []
+                for k, d in zip(self.kernel_size, self.dilation):
+                    total = d * (k - 1)
+                    pads += [total // 2, total - total // 2]
+                return tuple(pads)
+            raise ValueError(f"padding: expected an int, a pair, 'same' or 'valid', got {padding!r}")
+        ph, pw = check.pair("padding", padding, minimum=0)
+        return (ph, ph, pw, pw)
+
+    def forward(self, x):
+        check.image_batch("x", x, channels=self.in_channels, dtype=self.weight.dtype)
+        top, bottom, left, right = self.pad
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        hp, wp = x.shape[2] + top + bottom, x.shape[3] + left + right
+        if hp < dh * (kh - 1) + 1 or wp < dw * (kw - 1) + 1:
+            raise ValueError(
+                f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
+                f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
+        b = self.bias.data if self.bias is not None else None
+        y, fcache = METHODS[self.method].conv2d(x, self.weight.data, b, self.stride, self.pad,
+                                                self.dilation, self.groups)
+        self.cache = (fcache, y.shape)
+        return y
+
+    def backward(self, dout):
+        fcache, y_shape = self.saved()
+        dout = check.dout_like(y_shape, dout, self.weight.dtype)
+        dx, dw, db = METHODS[self.method].conv2d_backward(dout, fcache)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != 0:
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s + f", method={self.method!r}"

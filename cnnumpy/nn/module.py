@@ -1,0 +1,262 @@
+"""Parameter, Module and Sequential: the containers every layer is built from.
+
+A module's `forward(x)` returns the output and keeps in `self.cache` what its
+`backward(dout)` needs; `backward` returns dL/dx and *adds* dL/dparam into each
+parameter's `.grad`, as PyTorch accumulates, so call `zero_grad()` between steps.
+"""
+import numpy as np
+
+
+class BackwardBeforeForward(RuntimeError, ValueError):
+    """backward() was called with nothing cached by forward().
+
+    A RuntimeError as in PyTorch, and a ValueError because it is a misuse of the
+    arguments' order, which is how the rest of the package reports misuse.
+    """
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    data: ndarray (float32 by default)
+    grad: ndarray of the same shape and dtype, zeros until backward adds to it
+    """
+
+    def __init__(self, data):
+        data = np.asarray(data)
+        if not np.issubdtype(data.dtype, np.floating):
+            data = data.astype(np.float32)
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def zero_grad(self):
+        self.grad = np.zeros_like(self.data)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: walks its attributes to find parameters, buffers and children.
+
+    Subclasses set parameters (`Parameter`), child modules and buffers
+    (`self.register_buffer(name, array)`) as attributes; their order of
+    assignment is the order of `state_dict()` keys, as in PyTorch.
+    """
+
+    def __init__(self):
+        self.training = True
+        self.cache = None
+        self._buffers = []
+
+    # --- the two passes -------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def backward(self, dout):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def saved(self):
+        """What forward cached; a clear error if forward has not run yet."""
+        if self.cache is None:
+            raise BackwardBeforeForward(
+                f"{type(self).__name__}.backward: expected forward() to be called first, "
+                "but nothing is cached")
+        return self.cache
+
+    # --- traversal ------------------------------------------------------
+    def register_buffer(self, name, value):
+        """A non-trainable array saved in state_dict (e.g. BatchNorm's running mean)."""
+        setattr(self, name, value)
+        if name not in self._buffers:
+            self._buffers.append(name)
+
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix=""):
+        for name, value in vars(self).items():
+            full = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, Parameter):
+                yield full, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(full)
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name, value in vars(self).items():
+            full = f"{prefix}.{name}" if prefix else name
+            if name in self._buffers:
+                yield full, value
+            elif isinstance(value, Module):
+                yield from value.named_buffers(full)
+
+    # --- modes and housekeeping -----------------------------------------
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def to(self, dtype):
+        """Convert every parameter and floating buffer to `dtype` (e.g. np.float64); returns self."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"dtype: expected a floating dtype such as np.float32 or np.float64, got {dtype}")
+        for m in self.modules():
+            for name, value in vars(m).items():
+                if isinstance(value, Parameter):
+                    value.data = value.data.astype(dtype)
+                    value.grad = value.grad.astype(dtype)
+                elif name in m._buffers and np.issubdtype(np.asarray(value).dtype, np.floating):
+                    setattr(m, name, np.asarray(value).astype(dtype))
+            m.cache = None
+        return self
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    # --- saving ---------------------------------------------------------
+    def state_dict(self):
+        """{"0.weight": array, ..., "1.running_mean": array}: copies, PyTorch's keys."""
+        state = {}
+        for m_name, m in self.named_modules():
+            for name, value in vars(m).items():
+                key = f"{m_name}.{name}" if m_name else name
+                if isinstance(value, Parameter):
+                    state[key] = value.data.copy()
+                elif name in m._buffers:
+                    state[key] = np.array(value, copy=True)
+        return state
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays (NumPy, or anything np.asarray takes, such as CPU torch tensors) into this module.
+
+        Values keep this module's dtypes. With strict=True, missing or unexpected keys are an error.
+        Returns (missing_keys, unexpected_keys).
+        """
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        targets = {}
+        for m_name, m in self.named_modules():
+            for name, value in vars(m).items():
+                key = f"{m_name}.{name}" if m_name else name
+                if isinstance(value, Parameter) or name in m._buffers:
+                    targets[key] = (m, name, value)
+        for key, (m, name, value) in targets.items():
+            if key not in state:
+                continue
+            new = np.asarray(state[key])
+            old = value.data if isinstance(value, Parameter) else np.asarray(value)
+            if new.shape != old.shape:
+                raise ValueError(f"state_dict[{key!r}]: expected shape {old.shape}, got {new.shape}")
+            new = new.astype(old.dtype, copy=True)
+            if isinstance(value, Parameter):
+                value.data = new
+                if value.grad.shape != new.shape or value.grad.dtype != new.dtype:
+                    value.grad = np.zeros_like(new)
+            else:
+                setattr(m, name, new)
+        return missing, unexpected
+
+    # --- display --------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs them in reverse.
+
+    Children are named "0", "1", ... so state_dict keys match torch.nn.Sequential.
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} expected a Module, got {type(m).__name__}")
+            setattr(self, str(i), m)
+
+    def _layers(self):
+        return self.children()
+
+    def __len__(self):
+        return len(self._layers())
+
+    def __iter__(self):
+        return iter(self._layers())
+
+    def __getitem__(self, index):
+        layers = self._layers()
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"Sequential index: expected an int or a slice, got {type(index).__name__}")
+        if not -len(layers) <= index < len(layers):
+            raise IndexError(f"Sequential index: expected -{len(layers)} <= index < {len(layers)}, got {index}")
+        return layers[index]
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def forward(self, x):
+        for layer in self._layers():
+            x = layer(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self._layers()):
+            dout = layer.backward(dout)
+        return dout

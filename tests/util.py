@@ -1,0 +1,24 @@
+"""Helpers shared by the tests: comparing against PyTorch and reporting the worst error."""
+import numpy as np
+
+
+def max_err(ours, ref):
+    """Worst absolute difference, and worst difference relative to the reference's scale."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref.detach().numpy() if hasattr(ref, "detach") else ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"shape {ours.shape} != reference shape {ref.shape}"
+    diff = np.abs(ours - ref).max(initial=0.0)
+    return diff, diff / max(np.abs(ref).max(initial=0.0), 1e-12)
+
+
+def assert_close(name, ours, ref, tol):
+    """Fail with the worst absolute and relative error when the relative error exceeds tol."""
+    diff, rel = max_err(ours, ref)
+    assert rel <= tol, f"{name}: worst abs error {diff:.3e}, relative {rel:.3e} > {tol:.1e}"
+
+
+def t(x, grad=False):
+    """A torch tensor sharing x's values (float64 stays float64)."""
+    import torch
+    out = torch.tensor(np.asarray(x))
+    return out.requires_grad_(grad)
