@@ -1,0 +1,90 @@
+"""The conv methods against each other and against the worked example of the reference derivation."""
+import numpy as np
+import pytest
+
+from cnnumpy.functional import conv_im2col, conv_naive, im2col
+
+METHODS = {"naive": conv_naive, "im2col": conv_im2col}
+
+
+def random_case(seed):
+    """A random conv configuration: shapes, stride, asymmetric padding, dilation, groups, bias."""
+    rng = np.random.default_rng(seed)
+    groups = int(rng.choice([1, 2, 3]))
+    cg, fg = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    kh, kw = (int(k) for k in rng.integers(1, 6, size=2))
+    stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
+    dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
+    pad = tuple(int(p) for p in rng.integers(0, 3, size=4))
+    h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - pad[0] - pad[1]), 10))
+    w = int(rng.integers(max(1, dilation[1] * (kw - 1) + 1 - pad[2] - pad[3]), 10))
+    n = int(rng.integers(1, 4))
+    x = rng.standard_normal((n, groups * cg, h, w))
+    wt = rng.standard_normal((groups * fg, cg, kh, kw))
+    b = rng.standard_normal(groups * fg) if rng.random() < 0.7 else None
+    return x, wt, b, stride, pad, dilation, groups
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_im2col_agrees_with_naive_float64(seed):
+    x, w, b, stride, pad, dilation, groups = random_case(seed)
+    results, d = {}, None
+    for name, fn in METHODS.items():
+        y, cache = fn.conv2d(x, w, b, stride, pad, dilation, groups)
+        if d is None:
+            d = np.random.default_rng(seed + 1000).standard_normal(y.shape)
+        results[name] = (y, *fn.conv2d_backward(d, cache))
+    for label, a, c in zip(("y", "dx", "dw", "db"), results["naive"], results["im2col"]):
+        if a is None:
+            assert c is None and b is None
+            continue
+        err = np.abs(a - c).max()
+        assert err < 1e-10, f"{label}: naive and im2col differ by {err:.3e} (case {seed})"
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("name", METHODS)
+def test_float32_follows_float64(name, seed):
+    """float32 in, float32 out, and within 1e-5 (relative to the output's scale) of the float64 result."""
+    x, w, b, stride, pad, dilation, groups = random_case(seed)
+    fn = METHODS[name]
+    y64, c64 = fn.conv2d(x, w, b, stride, pad, dilation, groups)
+    b32 = None if b is None else b.astype(np.float32)
+    y32, c32 = fn.conv2d(x.astype(np.float32), w.astype(np.float32), b32, stride, pad, dilation, groups)
+    assert y32.dtype == np.float32
+    d = np.random.default_rng(seed).standard_normal(y64.shape)
+    grads64 = fn.conv2d_backward(d, c64)
+    grads32 = fn.conv2d_backward(d.astype(np.float32), c32)
+    for label, a, c in zip(("y", "dx", "dw", "db"), (y64, *grads64), (y32, *grads32)):
+        if a is None:
+            continue
+        assert c.dtype == np.float32, f"{label} came back as {c.dtype}"
+        rel = np.abs(a - c).max() / max(np.abs(a).max(), 1e-12)
+        assert rel < 1e-5, f"{label}: float32 differs from float64 by {rel:.3e} relative"
+
+
+# The worked example of the reference derivation: input (1,3,4,4), kernel (2,3,2,2), bias [1,2], stride 1, no padding.
+A = np.array([[[1, 6, 6, 2], [4, 3, 4, 3], [3, 6, 7, 7], [1, 5, 1, 2]],
+              [[9, 1, 6, 7], [5, 3, 2, 6], [5, 7, 1, 7], [6, 8, 5, 8]],
+              [[8, 6, 9, 5], [4, 6, 1, 6], [2, 3, 3, 8], [3, 5, 3, 6]]], dtype=np.float64)[None]
+W = np.array([[[[5, 9], [5, 8]], [[1, 1], [8, 8]], [[7, 1], [2, 8]]],
+              [[[5, 6], [9, 3]], [[2, 1], [9, 1]], [[8, 4], [3, 6]]]], dtype=np.float64)
+Z = np.array([[[296, 250, 288], [277, 280, 294], [302, 297, 315]],
+              [[291, 252, 263], [230, 267, 239], [223, 283, 257]]], dtype=np.float64)[None]
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_worked_example_exact(name, dtype):
+    y, _ = METHODS[name].conv2d(A.astype(dtype), W.astype(dtype), np.array([1, 2], dtype=dtype))
+    np.testing.assert_array_equal(y, Z.astype(dtype))
+
+
+def test_worked_example_unfolded_matrix():
+    """The 3x4x4 input unfolds to 12 rows (3 channels x 2x2 kernel) by 9 windows; row 0 is the top-left of channel 0."""
+    cols = im2col(A, (2, 2), (1, 1), (1, 1), (3, 3))
+    assert cols.shape == (1, 12, 9)
+    np.testing.assert_array_equal(cols[0, 0], [1, 6, 6, 4, 3, 4, 3, 6, 7])
+    np.testing.assert_array_equal(cols[0, 3], A[0, 0, 1:, 1:].ravel())
+    # each output is one row of the (2, 12) weight matrix times one column
+    np.testing.assert_array_equal(W.reshape(2, 12) @ cols[0] + np.array([[1], [2]]), Z.reshape(2, 9))

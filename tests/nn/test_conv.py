@@ -1,0 +1,226 @@
+"""Conv2d against torch.nn.Conv2d, the numerical gradient, and its error messages."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnnumpy
+from cnnumpy import nn
+from tests.util import assert_close, t
+
+
+def random_conv(seed):
+    """(kwargs for Conv2d, input shape): kernel 1..5, stride 1..3, padding 0..2 or 'same', dilation 1..2,
+    groups 1 / 2 / depthwise, bias or not, batch 1..3, odd and even sizes."""
+    rng = np.random.default_rng(seed)
+    kind = ["1", "2", "depthwise"][seed % 3]
+    cin = {"1": int(rng.integers(1, 5)), "2": 2 * int(rng.integers(1, 3)), "depthwise": int(rng.integers(2, 5))}[kind]
+    groups = {"1": 1, "2": 2, "depthwise": cin}[kind]
+    cout = groups * int(rng.integers(1, 3))
+    k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    dilation = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    if rng.random() < 0.25:
+        stride, padding = 1, "same"
+    else:
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    pad = (0, 0) if padding == "same" else padding
+    h = int(rng.integers(max(1, dilation[0] * (k[0] - 1) + 1 - 2 * pad[0]), 11))
+    w = int(rng.integers(max(1, dilation[1] * (k[1] - 1) + 1 - 2 * pad[1]), 11))
+    kwargs = dict(in_channels=cin, out_channels=cout, kernel_size=k, stride=stride, padding=padding,
+                  dilation=dilation, groups=groups, bias=bool(rng.random() < 0.7))
+    return kwargs, (int(rng.integers(1, 4)), cin, h, w)
+
+
+CASES = range(60)
+
+
+@pytest.mark.parametrize("seed", CASES)
+@pytest.mark.parametrize("method", ["naive", "im2col"])
+def test_parity_with_torch_float64(method, seed):
+    kwargs, shape = random_conv(seed)
+    ours = nn.Conv2d(**kwargs, method=method).to(np.float64)
+    ref = torch.nn.Conv2d(**kwargs).double()
+    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    xt = t(x, grad=True)
+    y, yt = ours(x), ref(xt)
+    assert_close(f"y {kwargs}", y, yt, 1e-12)
+    dout = rng.standard_normal(y.shape)
+    yt.backward(t(dout))
+    dx = ours.backward(dout)
+    assert_close(f"dx {kwargs}", dx, xt.grad, 1e-12)
+    assert_close(f"dweight {kwargs}", ours.weight.grad, ref.weight.grad, 1e-12)
+    if kwargs["bias"]:
+        assert_close(f"dbias {kwargs}", ours.bias.grad, ref.bias.grad, 1e-12)
+    else:
+        assert ours.bias is None and "bias" not in ours.state_dict()
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_parity_with_torch_float32(seed):
+    """float32 end to end: output and grads within 1e-5 of torch's float32 (relative to scale)."""
+    kwargs, shape = random_conv(seed)
+    ours = nn.Conv2d(**kwargs)
+    ref = torch.nn.Conv2d(**kwargs)
+    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    xt = t(x, grad=True)
+    y, yt = ours(x), ref(xt)
+    assert y.dtype == np.float32
+    dout = np.ones_like(y)
+    yt.backward(t(dout))
+    dx = ours.backward(dout)
+    assert dx.dtype == np.float32 and ours.weight.grad.dtype == np.float32
+    assert_close("y", y, yt, 1e-5)
+    assert_close("dx", dx, xt.grad, 1e-5)
+    assert_close("dweight", ours.weight.grad, ref.weight.grad, 1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 5, 7, 11])
+@pytest.mark.parametrize("method", ["naive", "im2col"])
+def test_gradcheck(method, seed):
+    kwargs, shape = random_conv(seed)
+    shape = (min(shape[0], 2),) + shape[1:]
+    errors = cnnumpy.gradcheck(nn.Conv2d(**kwargs, method=method), np.random.default_rng(seed).standard_normal(shape))
+    assert set(errors) == {"x", "weight"} | ({"bias"} if kwargs["bias"] else set())
+    assert max(errors.values()) < 1e-6
+
+
+def test_default_init_matches_torch_bounds():
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, as torch's kaiming_uniform(a=sqrt(5))."""
+    cnnumpy.manual_seed(0)
+    conv = nn.Conv2d(8, 64, 3, groups=2)
+    bound = 1 / np.sqrt(4 * 9)
+    ref = torch.nn.Conv2d(8, 64, 3, groups=2)
+    for ours, theirs in ((conv.weight.data, ref.weight), (conv.bias.data, ref.bias)):
+        assert ours.dtype == np.float32
+        assert np.abs(ours).max() <= bound
+        assert abs(np.abs(ours).max() - theirs.detach().abs().max().item()) < 0.1 * bound
+        assert abs(ours.std() - bound / np.sqrt(3)) < 0.15 * bound
+
+
+def test_manual_seed_reproduces_weights():
+    cnnumpy.manual_seed(3)
+    a = nn.Conv2d(3, 4, 3).weight.data
+    cnnumpy.manual_seed(3)
+    b = nn.Conv2d(3, 4, 3).weight.data
+    c = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(3)).weight.data
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, nn.Conv2d(3, 4, 3).weight.data)
+    assert c.shape == a.shape
+
+
+def test_same_padding_keeps_size_with_even_kernel():
+    conv = nn.Conv2d(1, 1, (4, 2), padding="same", dilation=(1, 3))
+    assert conv(np.zeros((1, 1, 7, 6), np.float32)).shape == (1, 1, 7, 6)
+    assert conv.pad == (1, 2, 1, 2)
+
+
+def test_gradients_accumulate():
+    conv = nn.Conv2d(2, 3, 3)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    dout = np.ones((2, 3, 3, 3), np.float32)
+    conv(x)
+    conv.backward(dout)
+    once = conv.weight.grad.copy()
+    conv.backward(dout)
+    np.testing.assert_allclose(conv.weight.grad, 2 * once, rtol=1e-6)
+    conv.zero_grad()
+    assert not conv.weight.grad.any()
+
+
+# --- bad input: each error names the argument, the expected and the actual value ------------------------
+
+def x32(*shape):
+    return np.zeros(shape, np.float32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=0, max_size=6).filter(lambda s: len(s) != 4))
+def test_wrong_ndim(shape):
+    with pytest.raises(ValueError, match=r"x: expected 4 dimensions \(N, C, H, W\), got %d" % len(shape)):
+        nn.Conv2d(1, 1, 1)(x32(*shape))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 8).filter(lambda c: c != 3))
+def test_wrong_channel_count(n, c):
+    with pytest.raises(ValueError, match=rf"x: expected 3 channels .*got shape \({n}, {c}, 5, 5\)"):
+        nn.Conv2d(3, 2, 3)(x32(n, c, 5, 5))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.bool_, np.complex128])
+def test_non_float_input(dtype):
+    with pytest.raises(TypeError, match=f"x: expected a floating dtype.*got {np.dtype(dtype)}"):
+        nn.Conv2d(1, 1, 1)(np.zeros((1, 1, 3, 3), dtype))
+
+
+def test_dtype_differs_from_parameters():
+    with pytest.raises(TypeError, match="x: expected dtype float32 .*got float64"):
+        nn.Conv2d(1, 1, 1)(np.zeros((1, 1, 3, 3)))
+    with pytest.raises(TypeError, match="x: expected a numpy.ndarray, got list"):
+        nn.Conv2d(1, 1, 1)([[[[1.0]]]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2), st.integers(1, 3), st.integers(1, 8))
+def test_kernel_larger_than_padded_input(k, pad, dil, size):
+    need = dil * (k - 1) + 1
+    conv = nn.Conv2d(1, 1, k, padding=pad, dilation=dil)
+    x = x32(1, 1, size, size)
+    if size + 2 * pad < need:
+        with pytest.raises(ValueError, match=rf"x: the padded input \({size + 2 * pad}x{size + 2 * pad}\) is smaller "
+                                             rf"than the dilated kernel \({need}x{need}\)"):
+            conv(x)
+    else:
+        assert conv(x).shape == (1, 1, (size + 2 * pad - need) + 1, (size + 2 * pad - need) + 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["stride", "dilation", "kernel_size"]), st.integers(-5, 0))
+def test_non_positive_hyperparameters(arg, value):
+    kwargs = dict(in_channels=1, out_channels=1, kernel_size=3)
+    kwargs[arg] = value
+    with pytest.raises(ValueError, match=rf"{arg}: expected values >= 1, got {value}"):
+        nn.Conv2d(**kwargs)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(-5, -1))
+def test_negative_padding(value):
+    with pytest.raises(ValueError, match=rf"padding: expected values >= 0, got {value}"):
+        nn.Conv2d(1, 1, 3, padding=value)
+
+
+@pytest.mark.parametrize("arg", ["stride", "dilation", "padding", "kernel_size"])
+@pytest.mark.parametrize("value", [1.5, "2", None, (1, 2, 3), True])
+def test_wrong_type_hyperparameters(arg, value):
+    kwargs = dict(in_channels=1, out_channels=1, kernel_size=3)
+    kwargs[arg] = value
+    with pytest.raises((TypeError, ValueError), match=rf"{arg}: expected"):
+        nn.Conv2d(**kwargs)
+
+
+def test_other_construction_errors():
+    with pytest.raises(ValueError, match=r"groups: expected a divisor of in_channels \(3\) and out_channels \(4\), got 2"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"padding: 'same' needs stride 1"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"method: expected one of \['im2col', 'naive'\], got 'fft'"):
+        nn.Conv2d(1, 1, 3, method="fft")
+    with pytest.raises(ValueError, match=r"in_channels: expected an int >= 1, got 0"):
+        nn.Conv2d(0, 1, 3)
+
+
+def test_backward_before_forward_and_bad_dout():
+    conv = nn.Conv2d(1, 2, 3)
+    with pytest.raises(ValueError, match=r"Conv2d.backward: expected forward\(\) to be called first"):
+        conv.backward(np.zeros((1, 2, 3, 3), np.float32))
+    with pytest.raises(RuntimeError):
+        conv.backward(np.zeros((1, 2, 3, 3), np.float32))
+    conv(x32(1, 1, 5, 5))
+    with pytest.raises(ValueError, match=r"dout: expected shape \(1, 2, 3, 3\) \(forward's output\), got \(1, 2, 3\)"):
+        conv.backward(np.zeros((1, 2, 3), np.float32))

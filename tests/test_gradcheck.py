@@ -1,0 +1,47 @@
+"""gradcheck finds a wrong backward, reports it readably, and leaves the module alone."""
+import numpy as np
+import pytest
+
+import cnnumpy
+from cnnumpy import nn
+
+
+class Square(nn.Module):
+    """y = x**2 * s, with a backward that can be broken on purpose."""
+
+    def __init__(self, broken=False):
+        super().__init__()
+        self.s = nn.Parameter(np.array([1.5], np.float32))
+        self.broken = broken
+
+    def forward(self, x):
+        self.cache = x
+        return x ** 2 * self.s.data
+
+    def backward(self, dout):
+        x = self.saved()
+        self.s.grad += np.sum(dout * x ** 2).reshape(1)
+        return dout * (3 if self.broken else 2) * x * self.s.data
+
+
+def test_correct_backward_passes_in_float64():
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    module = Square()
+    errors = cnnumpy.gradcheck(module, x)
+    assert set(errors) == {"x", "s"} and max(errors.values()) < 1e-8
+    assert module.s.data.dtype == np.float32 and module.cache is None and not module.s.grad.any()
+
+
+def test_wrong_backward_raises_a_report():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    with pytest.raises(cnnumpy.GradcheckError, match=r"gradcheck of Square: relative error above 1e-06") as info:
+        cnnumpy.gradcheck(Square(broken=True), x)
+    report = str(info.value)
+    assert "x " in report and "FAIL" in report and "analytic" in report and "numeric" in report
+    errors = cnnumpy.gradcheck(Square(broken=True), x, raise_on_fail=False)
+    assert errors["x"] == pytest.approx(1 / 3, rel=1e-3) and errors["s"] < 1e-8
+
+
+def test_rejects_non_modules():
+    with pytest.raises(TypeError, match="module: expected a cnnumpy Module, got function"):
+        cnnumpy.gradcheck(lambda x: x, np.ones(3))
