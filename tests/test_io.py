@@ -1,0 +1,82 @@
+"""Saving without pickle, atomically: round trips, bad files, and a kill in the middle of a save."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from cnnumpy import io
+
+
+def test_round_trip_of_nested_structures(tmp_path):
+    obj = {"model": {"0.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "1.n": np.array(3, np.int64)},
+           "optimizer": {"state": {0: {"step": 4, "buf": np.ones(2)}}, "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99),
+                                                                                      "nesterov": False, "x": None}]},
+           "name": "lenet5", "epoch": 2, "big": 2 ** 100, "ratio": np.float64(0.5)}
+    back = io.load(io.save(tmp_path / "c.npz", obj))
+    np.testing.assert_array_equal(back["model"]["0.weight"], obj["model"]["0.weight"])
+    assert back["model"]["0.weight"].dtype == np.float32 and back["model"]["1.n"].dtype == np.int64
+    assert list(back["optimizer"]["state"]) == [0]
+    assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.99)
+    assert back["optimizer"]["param_groups"][0]["x"] is None and back["big"] == 2 ** 100 and back["ratio"] == 0.5
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as z:  # no entry needs pickle
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_refuses_what_it_cannot_store_without_pickle(tmp_path):
+    with pytest.raises(TypeError, match="checkpoint: cannot store a object without pickle"):
+        io.save(tmp_path / "c.npz", {"a": object()})
+    with pytest.raises(TypeError, match="checkpoint: cannot store a object without pickle"):
+        io.save(tmp_path / "c.npz", {"a": np.array([object()])[0]})
+    assert not list(tmp_path.iterdir()), "a failed save must leave nothing behind"
+
+
+def test_missing_corrupt_and_foreign_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint: no file at"):
+        io.load(tmp_path / "nope.npz")
+    path = io.save(tmp_path / "c.npz", {"w": np.zeros(1000)})
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut.npz is not a readable cnnumpy .npz file"):
+        io.load(tmp_path / "cut.npz")
+    np.savez(tmp_path / "plain.npz", w=np.zeros(2))
+    with pytest.raises(ValueError, match="has no '__meta__' entry"):
+        io.load(tmp_path / "plain.npz")
+    with zipfile.ZipFile(tmp_path / "evil.npz", "w") as z:
+        z.writestr("__meta__.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (), }" + b" " * 54 + b"\n")
+    with pytest.raises(ValueError, match="evil.npz is not a readable"):
+        io.load(tmp_path / "evil.npz")
+
+
+CHILD = r"""
+import sys, time, numpy as np
+from cnnumpy import io
+path = sys.argv[1]
+def slow(f):
+    f.write(b"PK\x03\x04 partial")   # the start of a zip, then nothing for a long time
+    f.flush()
+    time.sleep(60)
+io.atomic_write(path, slow)
+"""
+
+
+def test_kill_during_save_leaves_the_previous_file_loadable(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    io.save(path, {"epoch": 1, "w": np.full(3, 7.0)})
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)])
+    try:
+        deadline = time.monotonic() + 30
+        while not any(p.suffix == ".tmp" for p in tmp_path.iterdir()):
+            assert time.monotonic() < deadline, "the child never started writing"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    back = io.load(path)
+    assert back["epoch"] == 1 and np.array_equal(back["w"], np.full(3, 7.0))
+    io.save(path, {"epoch": 2})  # a later save still works beside the orphaned temporary file
+    assert io.load(path)["epoch"] == 2
