@@ -84,3 +84,26 @@ def dout_like(expected_shape, dout, dtype=None):
     if dtype is not None and dout.dtype != dtype:
         dout = dout.astype(dtype)
     return dout
+
+
+def real(name, value):
+    """A real number (int or float, not bool) -> float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def dim(name, value, shape=None):
+    """An int dimension index; given the input's shape, wrapped into [0, ndim) as in PyTorch.
+
+    Negative values count from the end; a 0-d input counts as 1-d (dims -1 and 0 are valid), as in torch.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
+    if shape is None:
+        return int(value)
+    n = max(len(shape), 1)
+    if not -n <= value < n:
+        raise ValueError(f"{name}: expected an int in [{-n}, {n - 1}] for an input of shape {tuple(shape)} "
+                         f"({len(shape)} dimensions), got {value}")
+    return int(value) % n

@@ -1,0 +1,115 @@
+"""Activation modules, as torch.nn.ReLU, LeakyReLU, Sigmoid, Tanh, Softmax and LogSoftmax.
+
+They hold no parameters: each validates x, calls its pair in functional.activation and caches what
+the backward needs. x: any floating array of any shape -> y: same shape and dtype.
+"""
+from ..functional import activation as F
+from . import check
+from .module import Module
+
+
+def _forward(module, f, x, *args):
+    """Validate x, run f, and cache for _backward. A 0-d x runs as shape (1,): softmax needs an axis,
+    and torch treats a scalar as 1-d; the elementwise functions give the same either way."""
+    check.array("x", x)
+    y, cache = f(x.reshape(x.shape or (1,)), *args)
+    module.cache = (cache, x.shape, x.dtype)
+    return y.reshape(x.shape)
+
+
+def _backward(module, f_backward, dout):
+    cache, shape, dtype = module.saved()
+    dout = check.dout_like(shape, dout, dtype)
+    return f_backward(dout.reshape(shape or (1,)), cache).reshape(shape)
+
+
+def _axis(dim, x):
+    """Softmax's axis of x, wrapped to >= 0; it must exist and be non-empty (an empty axis has no max)."""
+    d = check.dim("dim", dim, check.array("x", x).shape)
+    if x.ndim and x.shape[d] == 0:
+        raise ValueError(f"x: expected a non-empty axis dim={dim}, got shape {x.shape}")
+    return d
+
+
+class ReLU(Module):
+    """y = max(x, 0); dx = dout * [x > 0]."""
+
+    def forward(self, x):
+        return _forward(self, F.relu, x)
+
+    def backward(self, dout):
+        return _backward(self, F.relu_backward, dout)
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else negative_slope * x; dx = dout if x > 0 else negative_slope * dout."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = check.real("negative_slope", negative_slope)
+
+    def forward(self, x):
+        return _forward(self, F.leaky_relu, x, self.negative_slope)
+
+    def backward(self, dout):
+        return _backward(self, F.leaky_relu_backward, dout)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + exp(-x)), stable for any x; dx = dout * y * (1 - y)."""
+
+    def forward(self, x):
+        return _forward(self, F.sigmoid, x)
+
+    def backward(self, dout):
+        return _backward(self, F.sigmoid_backward, dout)
+
+
+class Tanh(Module):
+    """y = tanh(x); dx = dout * (1 - y^2)."""
+
+    def forward(self, x):
+        return _forward(self, F.tanh, x)
+
+    def backward(self, dout):
+        return _backward(self, F.tanh_backward, dout)
+
+
+class Softmax(Module):
+    """y = exp(x) / sum(exp(x), dim), the entries along `dim` sum to 1; dx = y * (dout - sum(dout * y, dim)).
+
+    dim: the axis to normalise (negative counts from the end); it must exist in the input.
+    """
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = check.dim("dim", dim)
+
+    def forward(self, x):
+        return _forward(self, F.softmax, x, _axis(self.dim, x))
+
+    def backward(self, dout):
+        return _backward(self, F.softmax_backward, dout)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """y = x - log(sum(exp(x), dim)), stable for large logits; dx = dout - softmax(x) * sum(dout, dim)."""
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = check.dim("dim", dim)
+
+    def forward(self, x):
+        return _forward(self, F.log_softmax, x, _axis(self.dim, x))
+
+    def backward(self, dout):
+        return _backward(self, F.log_softmax_backward, dout)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"

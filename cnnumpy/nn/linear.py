@@ -1,0 +1,49 @@
+"""Linear: the fully connected layer around functional.linear, as torch.nn.Linear."""
+import numpy as np
+
+from ..functional.linear import linear, linear_backward
+from . import check
+from .init import default_bound, uniform
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x W^T + b, applied to the last axis, as torch.nn.Linear.
+
+    x: (..., in_features) -> y: (..., out_features), any number of leading dimensions
+    weight: (out_features, in_features), bias: (out_features,)
+    Both start as U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default (see init.py).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        # 0 is allowed, as in torch: a layer with no inputs outputs its bias
+        self.in_features = check.positive_int("in_features", in_features, minimum=0)
+        self.out_features = check.positive_int("out_features", out_features, minimum=0)
+        if not np.issubdtype(np.dtype(dtype), np.floating):
+            raise TypeError(f"dtype: expected a floating dtype such as np.float32 or np.float64, got {np.dtype(dtype)}")
+        bound = default_bound(in_features)
+        self.weight = Parameter(uniform((out_features, in_features), bound, rng, dtype))
+        self.bias = Parameter(uniform((out_features,), bound, rng, dtype)) if bias else None
+
+    def forward(self, x):
+        check.array("x", x, dtype=self.weight.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x: expected shape (..., {self.in_features}) (last dimension = in_features = "
+                             f"{self.in_features}), got shape {x.shape}")
+        b = self.bias.data if self.bias is not None else None
+        y, fcache = linear(x, self.weight.data, b)
+        self.cache = (fcache, y.shape)
+        return y
+
+    def backward(self, dout):
+        fcache, y_shape = self.saved()
+        dout = check.dout_like(y_shape, dout, self.weight.dtype)
+        dx, dw, db = linear_backward(dout, fcache)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,0 +1,56 @@
+"""functional.linear against torch.nn.functional.linear for any number of leading dimensions."""
+import numpy as np
+import pytest
+import torch
+
+from cnnumpy.functional.linear import linear, linear_backward
+from tests.util import assert_close, t
+
+
+def random_case(seed):
+    """(x shape, in, out, bias): 0 to 3 leading dims of sizes 1..5, in and out 1..9."""
+    rng = np.random.default_rng(seed)
+    lead = tuple(int(s) for s in rng.integers(1, 6, size=seed % 4))
+    in_, out = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+    return lead + (in_,), in_, out, bool(seed % 5)
+
+
+def run(x, w, b, dout):
+    """Ours and torch's (y, dx, dw, db)."""
+    y, cache = linear(x, w, b)
+    dx, dw, db = linear_backward(dout, cache)
+    xt, wt = t(x, grad=True), t(w, grad=True)
+    bt = t(b, grad=True) if b is not None else None
+    yt = torch.nn.functional.linear(xt, wt, bt)
+    yt.backward(t(dout))
+    return (y, dx, dw, db), (yt, xt.grad, wt.grad, bt.grad if bt is not None else None)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+@pytest.mark.parametrize("seed", range(24))
+def test_parity_with_torch(seed, dtype, tol):
+    """float64 to 1e-13; float32 to 1e-5 of the largest value (sums of up to 100 float32 products)."""
+    shape, in_, out, bias = random_case(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((out, in_)).astype(dtype)
+    b = rng.standard_normal(out).astype(dtype) if bias else None
+    dout = rng.standard_normal(shape[:-1] + (out,)).astype(dtype)
+    ours, ref = run(x, w, b, dout)
+    for name, a, r in zip(["y", "dx", "dw", "db"], ours, ref):
+        if r is None:
+            assert a is None, f"{name}: expected None without bias"
+            continue
+        assert a.dtype == dtype, f"{name}: dtype {a.dtype}, expected {np.dtype(dtype)}"
+        assert_close(f"{name} x{shape} w{(out, in_)} bias={bias}", a, r, tol)
+
+
+@pytest.mark.parametrize("shape,w_shape", [((0, 3), (4, 3)), ((2, 0), (4, 0)), ((2, 3), (0, 3))])
+def test_empty_shapes_match_torch(shape, w_shape):
+    x, w = np.ones(shape), np.ones(w_shape)
+    b = np.arange(w_shape[0], dtype=np.float64)
+    dout = np.ones(shape[:-1] + (w_shape[0],))
+    ours, ref = run(x, w, b, dout)
+    for name, a, r in zip(["y", "dx", "dw", "db"], ours, ref):
+        assert a.shape == tuple(r.shape), f"{name}: shape {a.shape}, torch {tuple(r.shape)}"
+        np.testing.assert_array_equal(a, r.detach().numpy())
