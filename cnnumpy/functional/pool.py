@@ -1,0 +1,169 @@
+"""2-D pooling, vectorized: the same math as pool_naive, one NumPy call per kernel offset.
+
+Pad x once (-inf for max, 0 for average; in ceil mode also past the bottom/right
+edge, so the last windows that hang over it still fit) and take the strided view
+of all windows, v: (N, C, H_out, W_out, kh, kw). For each kernel offset (a, b),
+v[..., a, b] is one tap of every window at once, so the loops over the batch and the
+pixels vanish and only kh*kw whole-array steps are left:
+
+    max:  y   = np.maximum over the offsets (it keeps NaN, as PyTorch)
+          idx = the offset k = a*kw + b that won: the first one larger than all before it, or NaN
+          dx  = dout * [idx == k], added into offset k's strided slice of the padded input
+    avg:  y   = (sum over the offsets of v[..., a, b]) / divisor        divisor: (H_out, W_out)
+          dx  = dout / divisor, added into every offset's strided slice
+
+Adaptive average pooling is linear and separable: y[n, c] = R @ x[n, c] @ S.T, where row i of
+R: (H_out, H) holds 1 / (length of row window i) on that window and 0 elsewhere (S likewise for
+columns), so its backward is the transpose, dx[n, c] = R.T @ dout[n, c] @ S. Output size 1 is a
+plain global mean.
+
+Shapes and output sizes as in pool_naive.
+"""
+import numpy as np
+
+from .im2col import windows
+from .padding import pad2d, unpad2d
+from .pool_naive import adaptive_bounds, pool_out_size
+
+
+def _edges(shape, kernel, stride, pad, dilation, out_hw):
+    """(top, bottom, left, right) padding that makes every window fit, bottom/right grown for ceil mode."""
+    edges = []
+    for size, k, s, p, d, o in zip(shape, kernel, stride, pad, dilation, out_hw):
+        past = (o - 1) * s + d * (k - 1) + 1 - (size + 2 * p)  # > 0 when the last window hangs past the padding
+        edges += [p, p + max(past, 0)]
+    return tuple(edges)
+
+
+def _slice(a, b, stride, dilation, out_hw):
+    """The pixels of the padded input that kernel offset (a, b) touches, one per output."""
+    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
+    return (Ellipsis, slice(a * dh, a * dh + sh * (ho - 1) + 1, sh),
+            slice(b * dw, b * dw + sw * (wo - 1) + 1, sw))
+
+
+def _first_tap(out, stride, pad, dilation):
+    """Along one axis, the first kernel offset of each window that lands inside x (not in padding)."""
+    start = np.arange(out) * stride - pad
+    return np.maximum(0, -(start // dilation))  # ceil(-start / dilation) taps skip the padding
+
+
+def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache).
+
+    PyTorch's scan, all windows at once: y starts at tap (0, 0), which is -inf if it lies in the
+    padding, and idx at each window's first tap inside x; tap k then wins where it is larger
+    than y so far, or NaN. np.maximum gives that y, since it keeps a NaN from either side.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (ph, pw) = kernel, pad
+    out_hw = (pool_out_size(h, kh, stride[0], ph, dilation[0], ceil_mode),
+              pool_out_size(w, kw, stride[1], pw, dilation[1], ceil_mode))
+    edges = _edges((h, w), kernel, stride, pad, dilation, out_hw)
+    xp = pad2d(x, edges, value=-np.inf)
+    v = windows(xp, kernel, stride, dilation, out_hw)
+    y = v[..., 0, 0].copy()
+    # an all -inf window keeps this index: PyTorch's scan starts at the first tap inside x
+    first = (_first_tap(out_hw[0], stride[0], ph, dilation[0])[:, None] * kw
+             + _first_tap(out_hw[1], stride[1], pw, dilation[1]))
+    idx = np.empty(y.shape, dtype=np.min_scalar_type(kh * kw))
+    idx[...] = first
+    # a NaN test per offset costs a pass each; one pass over x tells whether it is needed at all
+    has_nan = np.isnan(x).any()
+    take = np.empty(y.shape, dtype=bool)
+    for k in range(1, kh * kw):
+        tap = v[..., k // kw, k % kw]
+        np.greater(tap, y, out=take)  # strict: a tie keeps the first maximum, as PyTorch
+        if has_nan:
+            take |= np.isnan(tap)
+        np.maximum(y, tap, out=y)
+        np.copyto(idx, k, where=take)
+    return y, (xp.shape, edges, idx, kernel, stride, dilation)
+
+
+def max_pool2d_backward(dout, cache):
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each output's gradient goes to its one winner.
+
+    For offset k = a*kw + b, dxp[window taps at k] += dout * [idx == k]. (Multiplying by the
+    indicator is twice as fast as np.where; it differs from PyTorch only for an inf or NaN in dout,
+    which then also reaches the losers as 0 * inf = NaN.)
+    """
+    xp_shape, edges, idx, (kh, kw), stride, dilation = cache
+    dxp = np.zeros(xp_shape, dtype=dout.dtype)
+    won = np.empty(idx.shape, dtype=bool)
+    share = np.empty_like(dout)
+    for k in range(kh * kw):
+        np.equal(idx, k, out=won)
+        np.multiply(dout, won, out=share)
+        # within one offset the outputs touch distinct pixels, so += needs no np.add.at
+        dxp[_slice(k // kw, k % kw, stride, dilation, idx.shape[2:])] += share
+    return unpad2d(dxp, edges)
+
+
+def _divisor_1d(size, k, stride, pad, out, count_include_pad):
+    """Along one axis, the window lengths PyTorch divides by (pool_naive.avg_window, for all windows)."""
+    lo = np.arange(out) * stride - pad
+    hi = np.minimum(lo + k, size + pad)
+    if count_include_pad:
+        return hi - lo
+    return np.minimum(hi, size) - np.maximum(lo, 0)
+
+
+def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out), y = (sum of the window's taps inside x) / divisor."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    out_hw = (pool_out_size(h, kh, sh, ph, 1, ceil_mode), pool_out_size(w, kw, sw, pw, 1, ceil_mode))
+    edges = _edges((h, w), kernel, stride, pad, (1, 1), out_hw)
+    xp = pad2d(x, edges)
+    v = windows(xp, kernel, stride, (1, 1), out_hw)
+    if divisor_override is not None:
+        divisor = np.full(out_hw, divisor_override, dtype=x.dtype)
+    else:
+        divisor = np.outer(_divisor_1d(h, kh, sh, ph, out_hw[0], count_include_pad),
+                           _divisor_1d(w, kw, sw, pw, out_hw[1], count_include_pad)).astype(x.dtype)
+    y = np.zeros((n, c) + out_hw, dtype=x.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            y += v[..., a, b]
+    y /= divisor
+    return y, (xp.shape, edges, divisor, kernel, stride)
+
+
+def avg_pool2d_backward(dout, cache):
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): every tap of a window gets dout / divisor."""
+    xp_shape, edges, divisor, (kh, kw), stride = cache
+    share = dout / divisor
+    dxp = np.zeros(xp_shape, dtype=dout.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            dxp[_slice(a, b, stride, (1, 1), share.shape[2:])] += share
+    return unpad2d(dxp, edges)
+
+
+def _average_matrix(size, out, dtype):
+    """P: (out, size), P[i, k] = 1 / (length of window i) for k in window i, else 0."""
+    lo, hi = adaptive_bounds(size, out)
+    k = np.arange(size)
+    inside = (lo[:, None] <= k) & (k < hi[:, None])
+    return (inside / (hi - lo)[:, None]).astype(dtype)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_size. Returns (y, cache)."""
+    h, w = x.shape[2:]
+    if tuple(output_size) == (1, 1):
+        return x.mean(axis=(2, 3), keepdims=True), (x.shape, None, None)  # global average pooling
+    rows = _average_matrix(h, output_size[0], x.dtype)
+    cols = _average_matrix(w, output_size[1], x.dtype)
+    return rows @ x @ cols.T, (x.shape, rows, cols)
+
+
+def adaptive_avg_pool2d_backward(dout, cache):
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W), the transpose of the forward map."""
+    x_shape, rows, cols = cache
+    if rows is None:
+        dx = np.empty(x_shape, dtype=dout.dtype)
+        dx[...] = dout / (x_shape[2] * x_shape[3])
+        return dx
+    return rows.T @ dout @ cols

@@ -1,0 +1,193 @@
+"""MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: the modules around functional.pool_naive / functional.pool."""
+import numbers
+
+import numpy as np
+
+from ..functional import pool, pool_naive
+from ..functional.pool_naive import pool_out_size
+from . import check
+from .module import Module
+
+# One file per method, all with the same function names and signatures.
+METHODS = {"naive": pool_naive, "fast": pool}
+
+
+def _method(method):
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+    return method
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def _window_args(kernel_size, stride, padding, dilation):
+    """Validate and return (kernel, stride, pad, dilation) as pairs; stride None means the kernel size."""
+    kernel = check.pair("kernel_size", kernel_size)
+    stride = kernel if stride is None else check.pair("stride", stride)
+    pad = check.pair("padding", padding, minimum=0)
+    dilation = check.pair("dilation", dilation)
+    half = (kernel[0] // 2, kernel[1] // 2)
+    if pad[0] > half[0] or pad[1] > half[1]:
+        raise ValueError(f"padding: expected at most half the kernel size {kernel}, i.e. at most {half} "
+                         f"(as in PyTorch), got {padding!r}")
+    return kernel, stride, pad, dilation
+
+
+def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
+    """The output size, with a clear error when the kernel does not fit the padded input."""
+    check.image_batch("x", x)
+    h, w = x.shape[2:]
+    out = tuple(pool_out_size(s, k, st, p, d, ceil_mode)
+                for s, k, st, p, d in zip((h, w), kernel, stride, pad, dilation))
+    if min(out) < 1:
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        dilated = f" with dilation {dilation}" if dilation != (1, 1) else ""
+        raise ValueError(
+            f"x: the kernel ({reach[0]}x{reach[1]}{dilated}) is larger than the padded input "
+            f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {x.shape}")
+    return out
+
+
+def _padding_only(shape, out_hw, kernel, stride, pad, dilation):
+    """Whether a window has all its taps in the padding. Only dilation can do that: without it a
+    window starts before the input's end and, since padding <= kernel // 2, ends after its start."""
+    for size, n, k, s, p, d in zip(shape, out_hw, kernel, stride, pad, dilation):
+        taps = (np.arange(n) * s - p)[:, None] + np.arange(k) * d
+        if not ((taps >= 0) & (taps < size)).any(axis=1).all():
+            return True
+    return False
+
+
+def _forward(module, fn, x, *args):
+    """Run the module's method of `fn` and cache what backward needs."""
+    y, fcache = getattr(METHODS[module.method], fn)(x, *args)
+    module.cache = (fn, fcache, y.shape, x.dtype)
+    return y
+
+
+def _backward(module, dout):
+    """Check dout against forward's output (cast to the input's dtype) and run the matching backward."""
+    fn, fcache, y_shape, dtype = module.saved()
+    dout = check.dout_like(y_shape, dout, dtype)
+    return getattr(METHODS[module.method], fn + "_backward")(dout, fcache)
+
+
+class MaxPool2d(Module):
+    """The largest value of each window, as torch.nn.MaxPool2d.
+
+    x: (N, C, H, W) -> y: (N, C, H_out, W_out)
+    H_out = (H + 2*padding - dilation*(kh-1) - 1) // stride + 1     (ceil_mode: rounded up, as PyTorch)
+
+    Padding counts as -inf. Backward sends each output's gradient to one input: the first
+    maximum of its window in row-major order, as PyTorch (ties are common, e.g. zeros after ReLU).
+    stride=None means stride=kernel_size. method: "fast" (vectorized) or "naive" (loops).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, method="fast"):
+        super().__init__()
+        self.args = _window_args(kernel_size, stride, padding, dilation)
+        # PyTorch's attributes keep the values as given
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = _flag("ceil_mode", ceil_mode)
+        self.method = _method(method)
+
+    def forward(self, x):
+        kernel, stride, pad, dilation = self.args
+        out = _out_hw(x, kernel, stride, pad, dilation, self.ceil_mode)
+        if dilation != (1, 1) and _padding_only(x.shape[2:], out, kernel, stride, pad, dilation):
+            # PyTorch returns -inf and an index outside x there; refuse it instead
+            raise ValueError(
+                f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
+                f"dilation {dilation}); got x of shape {x.shape}")
+        return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode)
+
+    def backward(self, dout):
+        return _backward(self, dout)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, method={self.method!r}")
+
+
+class AvgPool2d(Module):
+    """The mean of each window, as torch.nn.AvgPool2d.
+
+    x: (N, C, H, W) -> y: (N, C, H_out, W_out), H_out as MaxPool2d with dilation 1.
+    y = (sum of the window's values inside x) / divisor, where divisor is divisor_override if
+    given, else the window's area clipped to the padded input (count_include_pad=True) or to x.
+    stride=None means stride=kernel_size. method: "fast" (vectorized) or "naive" (loops).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None, method="fast"):
+        super().__init__()
+        self.args = _window_args(kernel_size, stride, padding, 1)[:3]
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = _flag("ceil_mode", ceil_mode)
+        self.count_include_pad = _flag("count_include_pad", count_include_pad)
+        if divisor_override is not None:
+            if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
+                raise TypeError(f"divisor_override: expected a nonzero int or None, got {divisor_override!r} "
+                                f"({type(divisor_override).__name__})")
+            if divisor_override == 0:
+                raise ValueError("divisor_override: expected a nonzero int or None, got 0")
+            divisor_override = int(divisor_override)
+        self.divisor_override = divisor_override
+        self.method = _method(method)
+
+    def forward(self, x):
+        kernel, stride, pad = self.args
+        _out_hw(x, kernel, stride, pad, (1, 1), self.ceil_mode)
+        return _forward(self, "avg_pool2d", x, kernel, stride, pad, self.ceil_mode, self.count_include_pad,
+                        self.divisor_override)
+
+    def backward(self, dout):
+        return _backward(self, dout)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"method={self.method!r}")
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, as torch.nn.AdaptiveAvgPool2d.
+
+    x: (N, C, H, W) -> y: (N, C, H_out, W_out), (H_out, W_out) = output_size (an int, or a pair
+    whose None entries keep the input's size). Output i averages rows floor(i*H/H_out) ..
+    ceil((i+1)*H/H_out) - 1, and likewise for columns; output size 1 is global average pooling.
+    """
+
+    def __init__(self, output_size, method="fast"):
+        super().__init__()
+        items = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+        if len(items) != 2:
+            raise ValueError(f"output_size: expected an int or a pair of ints or None, got {output_size!r}")
+        for v in items:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+                raise TypeError(f"output_size: expected an int or a pair of ints or None, "
+                                f"got {output_size!r} ({type(v).__name__})")
+            if v is not None and v < 1:
+                raise ValueError(f"output_size: expected values >= 1, got {output_size!r}")
+        self.output_size = output_size
+        self.sizes = tuple(None if v is None else int(v) for v in items)
+        self.method = _method(method)
+
+    def forward(self, x):
+        check.image_batch("x", x)
+        out = tuple(size if v is None else v for v, size in zip(self.sizes, x.shape[2:]))
+        return _forward(self, "adaptive_avg_pool2d", x, out)
+
+    def backward(self, dout):
+        return _backward(self, dout)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size!r}, method={self.method!r}"

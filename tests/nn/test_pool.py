@@ -1,0 +1,334 @@
+"""MaxPool2d, AvgPool2d and AdaptiveAvgPool2d against torch.nn, the numerical gradient, and their error messages."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnnumpy
+from cnnumpy.functional.pool_naive import pool_out_size
+from cnnumpy.nn.module import BackwardBeforeForward
+from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from tests.functional.test_pool import data, has_padding_only_window, valid_window
+from tests.util import assert_close, t
+
+METHODS = ["fast", "naive"]
+CLASSES = {"max": (MaxPool2d, torch.nn.MaxPool2d), "avg": (AvgPool2d, torch.nn.AvgPool2d)}
+
+
+def as_given(rng, pair):
+    """An int when both entries agree (half of the time), else the pair: both spellings reach the module."""
+    return pair[0] if pair[0] == pair[1] and rng.random() < 0.5 else pair
+
+
+def random_pool(seed, op):
+    """(module kwargs, x) for op "max" or "avg": batch 1..3, channels 1..3, sizes 1..9, kernel 1..5,
+    stride 1..3 or None, padding 0..2 within the half-kernel rule, dilation 1..2 (max), ceil_mode both,
+    count_include_pad both, divisor_override sometimes; data without ties, with integer ties, or MNIST-like."""
+    rng = np.random.default_rng(seed)
+    while True:
+        kernel, stride, pad, dilation = valid_window(rng, op == "max")
+        if rng.random() < 0.2:
+            stride = kernel  # what stride=None means
+        ceil_mode = bool(rng.integers(2))
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 10)), int(rng.integers(1, 10)))
+        sizes = [pool_out_size(s, k, st_, p, d, ceil_mode)
+                 for s, k, st_, p, d in zip(shape[2:], kernel, stride, pad, dilation)]
+        if min(sizes) >= 1 and not has_padding_only_window(shape[2:], kernel, stride, pad, dilation, ceil_mode):
+            break
+    kwargs = dict(kernel_size=as_given(rng, kernel), stride=None if stride == kernel else as_given(rng, stride),
+                  padding=as_given(rng, pad), ceil_mode=ceil_mode)
+    if op == "max":
+        kwargs["dilation"] = as_given(rng, dilation)
+    else:
+        kwargs["count_include_pad"] = bool(rng.integers(2))
+        kwargs["divisor_override"] = [None, None, None, 2, -3][seed % 5]
+    return kwargs, data(rng, shape, ["normal", "int", "mnist"][seed % 3])
+
+
+def check_parity(ours, ref, x, tol, label):
+    """Forward and backward of our module against torch's on the same values (torch in float64)."""
+    xt = t(x.astype(np.float64), grad=True)
+    y, yt = ours(x), ref(xt)
+    assert y.dtype == x.dtype, f"{label}: output dtype {y.dtype} for input {x.dtype}"
+    assert_close(f"y {label}", y, yt, tol)
+    dout = np.random.default_rng(0).standard_normal(y.shape)
+    yt.backward(t(dout))
+    dx = ours.backward(dout.astype(x.dtype))
+    assert dx.dtype == x.dtype and dx.shape == x.shape
+    assert_close(f"dx {label}", dx, xt.grad, tol)
+
+
+CASES = range(60)
+
+
+@pytest.mark.parametrize("seed", CASES)
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("method", METHODS)
+def test_parity_with_torch_float64(method, op, seed):
+    kwargs, x = random_pool(seed, op)
+    ours, ref = CLASSES[op]
+    check_parity(ours(**kwargs, method=method), ref(**kwargs), x, 1e-12, f"{kwargs} x {x.shape}")
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("method", METHODS)
+def test_parity_with_torch_float32(method, op, seed):
+    """float32 in and out, within 1e-6 (relative to scale) of torch's float64 on the same values."""
+    kwargs, x = random_pool(seed, op)
+    ours, ref = CLASSES[op]
+    check_parity(ours(**kwargs, method=method), ref(**kwargs), x.astype(np.float32), 1e-6, f"{kwargs}")
+
+
+EDGES = [  # ceil mode's dropped last window, and windows hanging past the padded edge (torch's divisor rules)
+    ("max", dict(kernel_size=2, stride=3, padding=1, ceil_mode=True), (2, 2, 5, 5)),
+    ("avg", dict(kernel_size=2, stride=3, padding=1, ceil_mode=True), (2, 2, 5, 5)),
+    ("avg", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (1, 2, 6, 6)),
+    ("avg", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (1, 2, 6, 6)),
+    ("avg", dict(kernel_size=4, stride=3, padding=2, ceil_mode=True, divisor_override=7), (1, 1, 7, 7)),
+    ("max", dict(kernel_size=(3, 2), stride=(2, 3), padding=1, dilation=(2, 1), ceil_mode=True), (2, 1, 7, 8)),
+    ("avg", dict(kernel_size=6, stride=2, ceil_mode=True), (1, 1, 5, 5)),  # the one window is larger than x
+]
+
+
+@pytest.mark.parametrize("op, kwargs, shape", EDGES)
+@pytest.mark.parametrize("method", METHODS)
+def test_parity_edge_cases(method, op, kwargs, shape):
+    x = np.random.default_rng(4).standard_normal(shape)
+    ours, ref = CLASSES[op]
+    check_parity(ours(**kwargs, method=method), ref(**kwargs), x, 1e-12, f"{kwargs} x {shape}")
+
+
+def random_adaptive(seed):
+    """(output_size as given, x): ints, pairs, None entries, sizes below, equal to and above the input's, 1."""
+    rng = np.random.default_rng(seed)
+    x = data(rng, (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 10)),
+                   int(rng.integers(1, 10))), ["normal", "int", "mnist"][seed % 3])
+    out = [1, int(rng.integers(1, 12)), (int(rng.integers(1, 12)), int(rng.integers(1, 12))),
+           (None, int(rng.integers(1, 12))), (int(rng.integers(1, 12)), None)][seed % 5]
+    return out, x
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("method", METHODS)
+def test_adaptive_parity_with_torch(method, seed):
+    out, x = random_adaptive(seed)
+    ref = torch.nn.AdaptiveAvgPool2d(out)
+    check_parity(AdaptiveAvgPool2d(out, method=method), ref, x, 1e-12, f"output_size={out} x {x.shape}")
+    check_parity(AdaptiveAvgPool2d(out, method=method), ref, x.astype(np.float32), 1e-6, f"float32 {out}")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_max_pool_on_mnist_like_batch(method):
+    """LeNet's pool on ReLU'd, quantized images: mostly exact zeros, so nearly every window has ties;
+    each output's gradient must reach exactly the input torch picks."""
+    rng = np.random.default_rng(5)
+    x = np.maximum(0, np.round(rng.standard_normal((4, 3, 28, 28)) * 2 - 2)) / 4
+    assert (x == 0).mean() > 0.8
+    check_parity(MaxPool2d(2, method=method), torch.nn.MaxPool2d(2), x, 1e-15, "mnist-like")
+    check_parity(MaxPool2d(3, 2, 1, method=method), torch.nn.MaxPool2d(3, 2, 1), x, 1e-15, "mnist-like overlap")
+
+
+def distinct(rng, shape):
+    """Values at least 0.05 apart in random order: no ties, so the max is differentiable around x."""
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.05 + rng.uniform(0, 0.01, shape))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kwargs, shape", [
+    (dict(kernel_size=2), (2, 2, 4, 4)),
+    (dict(kernel_size=3, stride=1, padding=1), (1, 2, 5, 4)),
+    (dict(kernel_size=(2, 3), stride=2, padding=(1, 1), dilation=(2, 1), ceil_mode=True), (2, 1, 6, 5)),
+])
+def test_max_pool_gradcheck(method, kwargs, shape):
+    x = distinct(np.random.default_rng(1), shape)
+    errors = cnnumpy.gradcheck(MaxPool2d(**kwargs, method=method), x)
+    assert set(errors) == {"x"} and errors["x"] < 1e-6
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kwargs, shape", [
+    (dict(kernel_size=2), (2, 2, 4, 4)),
+    (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (1, 2, 6, 5)),
+    (dict(kernel_size=(3, 2), stride=1, padding=(1, 0), divisor_override=5), (2, 1, 4, 3)),
+])
+def test_avg_pool_gradcheck(method, kwargs, shape):
+    x = np.random.default_rng(2).standard_normal(shape)
+    errors = cnnumpy.gradcheck(AvgPool2d(**kwargs, method=method), x)
+    assert set(errors) == {"x"} and errors["x"] < 1e-6
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("out, shape", [(1, (2, 3, 4, 5)), ((2, 3), (1, 2, 5, 7)), ((None, 4), (2, 1, 3, 3))])
+def test_adaptive_gradcheck(method, out, shape):
+    x = np.random.default_rng(3).standard_normal(shape)
+    errors = cnnumpy.gradcheck(AdaptiveAvgPool2d(out, method=method), x)
+    assert set(errors) == {"x"} and errors["x"] < 1e-6
+
+
+def test_modules_look_like_torch():
+    """Same attributes and repr as torch (plus our method), no parameters, an empty state_dict."""
+    for ours, ref in ((MaxPool2d(2), torch.nn.MaxPool2d(2)),
+                      (MaxPool2d((2, 3), padding=1, ceil_mode=True),
+                       torch.nn.MaxPool2d((2, 3), padding=1, ceil_mode=True)),
+                      (AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
+                      (AdaptiveAvgPool2d((None, 3)), torch.nn.AdaptiveAvgPool2d((None, 3)))):
+        assert repr(ours) == repr(ref)[:-1] + ", method='fast')"
+        assert ours.parameters() == [] and ours.state_dict() == {}
+    m = AvgPool2d(3, count_include_pad=False, divisor_override=4)
+    assert (m.stride, m.count_include_pad, m.divisor_override) == (3, False, 4)
+
+
+def test_dout_is_cast_to_the_input_dtype():
+    pool = MaxPool2d(2)
+    pool(np.ones((1, 1, 4, 4), np.float32))
+    assert pool.backward(np.ones((1, 1, 2, 2))).dtype == np.float32
+
+
+# --- bad input: each error names the argument, the expected and the actual value ------------------------
+
+def x32(*shape):
+    return np.zeros(shape, np.float32)
+
+
+ALL = [lambda **kw: MaxPool2d(2, **kw), lambda **kw: AvgPool2d(2, **kw), lambda **kw: AdaptiveAvgPool2d(2, **kw)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(ALL), st.lists(st.integers(1, 4), min_size=0, max_size=6).filter(lambda s: len(s) != 4))
+def test_wrong_ndim(make, shape):
+    with pytest.raises(ValueError, match=r"x: expected 4 dimensions \(N, C, H, W\), got %d" % len(shape)):
+        make()(x32(*shape))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(ALL), st.sampled_from([np.int64, np.uint8, np.bool_, np.complex128]))
+def test_non_float_input(make, dtype):
+    with pytest.raises(TypeError, match=f"x: expected a floating dtype.*got {np.dtype(dtype)}"):
+        make()(np.zeros((1, 1, 4, 4), dtype))
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_non_array_and_empty_input(make):
+    with pytest.raises(TypeError, match="x: expected a numpy.ndarray, got list"):
+        make()([[[[1.0]]]])
+    with pytest.raises(ValueError, match=r"x: expected a non-empty batch, got shape \(0, 1, 4, 4\)"):
+        make()(x32(0, 1, 4, 4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["max", "avg"]), st.integers(1, 6), st.integers(0, 3), st.integers(1, 2), st.integers(1, 8),
+       st.booleans())
+def test_kernel_larger_than_padded_input(op, k, pad, dil, size, ceil_mode):
+    pad, dil = min(pad, k // 2), dil if op == "max" else 1
+    kwargs = dict(kernel_size=k, stride=1, padding=pad, ceil_mode=ceil_mode)
+    if op == "max":
+        kwargs["dilation"] = dil
+    pool = CLASSES[op][0](**kwargs)
+    x = x32(1, 1, size, size)
+    need = dil * (k - 1) + 1
+    if size + 2 * pad < need:
+        with pytest.raises(ValueError, match=rf"x: the kernel \({need}x{need}.*\) is larger than the padded input "
+                                             rf"\({size + 2 * pad}x{size + 2 * pad}\)"):
+            pool(x)
+    elif has_padding_only_window((size, size), (k, k), (1, 1), (pad, pad), (dil, dil), ceil_mode):
+        with pytest.raises(ValueError, match=r"x: some pooling windows hold only padding"):
+            pool(x)
+    else:
+        side = size + 2 * pad - need + 1
+        assert pool(x).shape == (1, 1, side, side)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["max", "avg"]), st.integers(1, 7), st.integers(0, 5))
+def test_padding_at_most_half_the_kernel(op, k, pad):
+    make = CLASSES[op][0]
+    if pad > k // 2:
+        with pytest.raises(ValueError, match=rf"padding: expected at most half the kernel size \({k}, {k}\), "
+                                             rf"i.e. at most \({k // 2}, {k // 2}\) \(as in PyTorch\), got {pad}"):
+            make(k, padding=pad)
+        with pytest.raises(RuntimeError, match="pad should be"):  # torch refuses the same
+            CLASSES[op][1](k, padding=pad)(torch.zeros(1, 1, 20, 20))
+    else:
+        assert make(k, padding=pad).args[2] == (pad, pad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["max", "avg"]), st.sampled_from(["kernel_size", "stride", "dilation"]), st.integers(-5, 0))
+def test_non_positive_hyperparameters(op, arg, value):
+    if op == "avg" and arg == "dilation":
+        arg = "stride"
+    kwargs = dict(kernel_size=3)
+    kwargs[arg] = value
+    with pytest.raises(ValueError, match=rf"{arg}: expected values >= 1, got {value}"):
+        CLASSES[op][0](**kwargs)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["max", "avg"]), st.integers(-5, -1))
+def test_negative_padding(op, value):
+    with pytest.raises(ValueError, match=rf"padding: expected values >= 0, got {value}"):
+        CLASSES[op][0](3, padding=value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["max", "avg"]), st.sampled_from(["kernel_size", "stride", "padding", "dilation"]),
+       st.sampled_from([1.5, "2", (1, 2, 3), True, [2.0, 2]]))
+def test_wrong_type_hyperparameters(op, arg, value):
+    if op == "avg" and arg == "dilation":
+        arg = "padding"
+    kwargs = dict(kernel_size=3)
+    kwargs[arg] = value
+    with pytest.raises((TypeError, ValueError), match=rf"{arg}: expected an int or a pair of ints, got"):
+        CLASSES[op][0](**kwargs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["ceil_mode", "count_include_pad"]), st.sampled_from([1, 0, "yes", None, 1.0]))
+def test_flags_must_be_bool(arg, value):
+    with pytest.raises(TypeError, match=rf"{arg}: expected a bool, got {value!r}"):
+        AvgPool2d(2, **{arg: value})
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.one_of(st.just(0), st.floats(allow_nan=False), st.text(max_size=2), st.just(True)))
+def test_bad_divisor_override(value):
+    kind = ValueError if value == 0 and not isinstance(value, (bool, float)) else TypeError
+    with pytest.raises(kind, match=r"divisor_override: expected a nonzero int or None, got"):
+        AvgPool2d(2, divisor_override=value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(st.integers(-5, 0), st.tuples(st.integers(-5, 0), st.integers(1, 3)),
+                 st.tuples(st.none(), st.integers(-3, 0))))
+def test_bad_output_size_values(value):
+    with pytest.raises(ValueError, match=r"output_size: expected values >= 1, got"):
+        AdaptiveAvgPool2d(value)
+
+
+@pytest.mark.parametrize("value", [1.5, "2", (1, 2, 3), True, (2, 2.0)])
+def test_bad_output_size_types(value):
+    with pytest.raises((TypeError, ValueError), match=r"output_size: expected an int or a pair of ints or None, got"):
+        AdaptiveAvgPool2d(value)
+
+
+def test_bad_method_and_padding_only_windows():
+    for make in (MaxPool2d, AvgPool2d, AdaptiveAvgPool2d):
+        with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'im2col'"):
+            make(2, method="im2col")
+    # dilation 3 puts both taps of the first window (rows -1 and 2) outside a 2-row input
+    with pytest.raises(ValueError, match=r"x: some pooling windows hold only padding .*got x of shape \(1, 1, 2, 2\)"):
+        MaxPool2d(2, stride=1, padding=1, dilation=3)(x32(1, 1, 2, 2))
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_backward_before_forward_and_bad_dout(make):
+    pool = make()
+    with pytest.raises(BackwardBeforeForward, match=r"\.backward: expected forward\(\) to be called first"):
+        pool.backward(x32(1, 1, 2, 2))
+    pool(x32(1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"dout: expected shape \(1, 1, 2, 2\) \(forward's output\), got \(1, 1, 2\)"):
+        pool.backward(x32(1, 1, 2))
+    with pytest.raises(TypeError, match=r"dout: expected a floating dtype, got int64"):
+        pool.backward(np.zeros((1, 1, 2, 2), np.int64))
