@@ -1,0 +1,62 @@
+"""Dropout and Dropout2d: the modules around functional.dropout.
+
+Training: y = x * mask / (1 - p) with a fresh mask per call; evaluation: y = x.
+Each module owns its random generator: the `rng` given (a Generator or an int
+seed), else a child of cnnumpy.random.generator() taken at construction. So
+`cnnumpy.manual_seed(n)` before building a model fixes every mask, and a deep
+copy of the module replays the same masks (which cnnumpy.gradcheck relies on).
+"""
+from .. import random
+from ..functional import dropout
+from . import check
+from .module import Module
+
+
+class Dropout(Module):
+    """Zero each element with probability p, as torch.nn.Dropout.
+
+    x: any shape -> y: the same shape and dtype. p in [0, 1]; p = 1 gives zeros.
+    """
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        self.p = check.probability("p", p)
+        # spawn() derives a child stream without drawing from the parent, so adding
+        # a Dropout does not shift the initial weights of the layers built after it
+        self.rng = random.resolve(rng) if rng is not None else random.generator().spawn(1)[0]
+
+    def _mask_shape(self, x):
+        """One mask entry per element."""
+        return x.shape
+
+    def forward(self, x):
+        check.array("x", x)
+        mask_shape = self._mask_shape(x)
+        if not self.training:
+            self.cache = (None, x.shape, x.dtype)
+            return x
+        mask = dropout.dropout_mask(mask_shape, self.p, self.rng)
+        y, fcache = dropout.dropout(x, mask, self.p)
+        self.cache = (fcache, x.shape, x.dtype)
+        return y
+
+    def backward(self, dout):
+        fcache, shape, dtype = self.saved()
+        dout = check.dout_like(shape, dout, dtype)
+        return dout if fcache is None else dropout.dropout_backward(dout, fcache)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels with probability p, as torch.nn.Dropout2d on (N, C, H, W).
+
+    x: (N, C, H, W) -> y: the same shape; one mask entry per (n, c), shared by its H x W values,
+    since neighbouring pixels of a feature map are too correlated for elementwise dropout to regularise.
+    """
+
+    def _mask_shape(self, x):
+        """One mask entry per channel; also the check that x is (N, C, H, W)."""
+        check.array("x", x, ndim=4)
+        return x.shape[:2] + (1, 1)

@@ -1,0 +1,127 @@
+"""functional.loss: log-softmax, cross-entropy (label smoothing, reductions) and MSE against PyTorch."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnumpy.functional import loss
+from tests.util import assert_close, t
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def ce_case(seed, dtype=np.float64, scale=None):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 9)), int(rng.integers(1, 12))
+    scale = scale if scale is not None else float(rng.choice([0.1, 1, 10, 100]))
+    logits = (rng.standard_normal((n, k)) * scale).astype(dtype)
+    target = rng.integers(0, k, n)
+    eps = float(rng.choice([0.0, 0.1, 1.0, rng.uniform(0, 1)]))
+    return logits, target, eps, rng
+
+
+def torch_ce(logits, target, reduction, eps, dout):
+    zt = t(logits, grad=True)
+    out = F.cross_entropy(zt, torch.from_numpy(target), reduction=reduction, label_smoothing=eps)
+    out.backward(t(dout))
+    return out, zt.grad
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_log_softmax_matches_torch_and_sums_to_one(seed):
+    z, *_ = ce_case(seed)
+    logp = loss.log_softmax(z)
+    assert_close("log_softmax", logp, torch.log_softmax(t(z), dim=1), 1e-14)
+    np.testing.assert_allclose(np.exp(logp).sum(axis=1), 1, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_softmax_of_huge_logits_is_finite(dtype):
+    """exp(1e4) overflows even float64; subtracting the row max first keeps every exponent <= 0."""
+    z = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 1e4 - 1], [-1e4, -1e4, -1e4]], dtype=dtype)
+    logp = loss.log_softmax(z)
+    assert logp.dtype == dtype and np.all(np.isfinite(logp))
+    assert_close("log_softmax", logp, torch.log_softmax(t(z), dim=1), 1e-7 if dtype == np.float32 else 1e-15)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("seed", range(20))
+def test_cross_entropy_matches_torch_float64(seed, reduction):
+    logits, target, eps, rng = ce_case(seed)
+    out, cache = loss.cross_entropy(logits, target, reduction, eps)
+    dout = rng.standard_normal(np.shape(out))
+    dz = loss.cross_entropy_backward(dout, cache)
+    ref, dref = torch_ce(logits, target, reduction, eps, dout)
+    assert_close(f"loss ({reduction}, eps={eps})", out, ref, 1e-13)
+    assert_close(f"dlogits ({reduction}, eps={eps})", dz, dref, 1e-13)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("seed", range(10))
+def test_cross_entropy_matches_torch_float32(seed, reduction):
+    """float32 in both: loss and gradient within 2e-6 relative to their scale (logits up to ~300)."""
+    logits, target, eps, rng = ce_case(seed, np.float32)
+    out, cache = loss.cross_entropy(logits, target, reduction, eps)
+    dout = rng.standard_normal(np.shape(out)).astype(np.float32)
+    dz = loss.cross_entropy_backward(dout, cache)
+    assert np.asarray(out).dtype == dz.dtype == np.float32
+    ref, dref = torch_ce(logits, target, reduction, eps, dout)
+    assert_close("loss", out, ref, 2e-6)
+    assert_close("dlogits", dz, dref, 2e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_cross_entropy_of_huge_logits_is_finite_and_equals_torch(dtype, eps):
+    rng = np.random.default_rng(0)
+    logits = (rng.choice([-1, 1], (6, 5)) * rng.uniform(0.5, 1, (6, 5)) * 1e4).astype(dtype)
+    target = rng.integers(0, 5, 6)
+    out, cache = loss.cross_entropy(logits, target, "none", eps)
+    dz = loss.cross_entropy_backward(np.ones(6, dtype=dtype), cache)
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(dz))
+    ref, dref = torch_ce(logits, target, "none", eps, np.ones(6, dtype=dtype))
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    assert_close("loss", out, ref, tol)
+    assert_close("dlogits", dz, dref, tol)
+
+
+def test_label_smoothing_is_the_cross_entropy_with_the_smoothed_target():
+    """loss = -sum_k q_k log p_k with q = (1 - eps) onehot + eps / K; gradient = p - q per sample."""
+    logits, target, _, _ = ce_case(4)
+    n, k = logits.shape
+    eps = 0.3
+    q = (1 - eps) * np.eye(k)[target] + eps / k
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    out, cache = loss.cross_entropy(logits, target, "none", eps)
+    assert_close("loss", out, -(q * np.log(p)).sum(axis=1), 1e-12)
+    assert_close("dlogits", loss.cross_entropy_backward(np.ones(n), cache), p - q, 1e-12)
+
+
+def test_reductions_are_related():
+    logits, target, eps, _ = ce_case(5)
+    per_sample, _ = loss.cross_entropy(logits, target, "none", eps)
+    total, _ = loss.cross_entropy(logits, target, "sum", eps)
+    mean, _ = loss.cross_entropy(logits, target, "mean", eps)
+    assert per_sample.shape == (logits.shape[0],) and np.ndim(total) == np.ndim(mean) == 0
+    np.testing.assert_allclose([total, mean], [per_sample.sum(), per_sample.sum() / logits.shape[0]], rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("seed", range(8))
+def test_mse_matches_torch(seed, reduction, dtype):
+    """float64 to 1e-14, float32 to 1e-6 relative to the result's scale."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 5))))
+    x, y = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    out, cache = loss.mse_loss(x, y, reduction)
+    dout = rng.standard_normal(np.shape(out)).astype(dtype)
+    dx = loss.mse_loss_backward(dout, cache)
+    assert np.asarray(out).dtype == dx.dtype == dtype
+    xt = t(x, grad=True)
+    ref = F.mse_loss(xt, t(y), reduction=reduction)
+    ref.backward(t(dout))
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    assert_close("loss", out, ref, tol)
+    assert_close("dx", dx, xt.grad, tol)

@@ -1,0 +1,129 @@
+"""functional.norm: moments, the forward against PyTorch, the compact backward against the step-by-step chain rule."""
+import numpy as np
+import pytest
+import torch.nn.functional as F
+
+from cnnumpy.functional import norm
+from tests.util import assert_close, t
+
+
+def random_case(seed, dtype=np.float64):
+    """x of 2, 3 or 4 dimensions with C on axis 1, and per-channel gamma, beta (None sometimes)."""
+    rng = np.random.default_rng(seed)
+    ndim = int(rng.integers(2, 5))
+    shape = (int(rng.integers(2, 5)), int(rng.integers(1, 5))) + tuple(int(s) for s in rng.integers(1, 4, ndim - 2))
+    c = shape[1]
+    # an offset and a scale per channel, so that normalising actually does something
+    spread = (1, c) + (1,) * (ndim - 2)
+    x = rng.standard_normal(shape) * rng.uniform(0.5, 3, spread) + rng.normal(0, 2, spread)
+    w = rng.standard_normal(c) if rng.random() < 0.8 else None
+    b = rng.standard_normal(c) if rng.random() < 0.8 else None
+    dout = rng.standard_normal(shape)
+    cast = (lambda a: None if a is None else a.astype(dtype))
+    return cast(x), cast(w), cast(b), cast(dout)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_moments_are_per_channel_mean_and_biased_variance(seed):
+    x, *_ = random_case(seed)
+    mean, var = norm.moments(x)
+    flat = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+    np.testing.assert_allclose(mean, flat.mean(axis=1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var, flat.var(axis=1, ddof=0), rtol=1e-12, atol=1e-12)
+
+
+def torch_batch_norm(x, w, b, mean, var, training, dout, eps=1e-5):
+    """PyTorch's F.batch_norm forward and backward (running stats passed only in eval: no update happens)."""
+    xt = t(x, grad=True)
+    wt = None if w is None else t(w, grad=True)
+    bt = None if b is None else t(b, grad=True)
+    rm, rv = (None, None) if training else (t(mean), t(var))
+    y = F.batch_norm(xt, rm, rv, wt, bt, training=training, eps=eps)
+    y.backward(t(dout))
+    return y, xt.grad, None if w is None else wt.grad, None if b is None else bt.grad
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("seed", range(25))
+def test_forward_backward_match_torch_float64(seed, training):
+    x, w, b, dout = random_case(seed)
+    if training:
+        mean, var = norm.moments(x)
+    else:
+        rng = np.random.default_rng(seed + 100)
+        mean, var = rng.standard_normal(x.shape[1]), rng.uniform(0.2, 3, x.shape[1])
+    y, cache = norm.batch_norm(x, mean, var, w, b, 1e-5, training)
+    dx, dw, db = norm.batch_norm_backward(dout, cache)
+    ref = torch_batch_norm(x, w, b, mean, var, training, dout)
+    for name, ours, theirs in zip(("y", "dx", "dweight", "dbias"), (y, dx, dw, db), ref):
+        if theirs is None:
+            assert ours is None, f"{name}: expected None without that parameter"
+            continue
+        assert_close(name, ours, theirs, 1e-10)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_compact_backward_equals_step_by_step_chain_rule(seed):
+    """dx from the collapsed formula equals the textbook's staged dvar, dmean, dx (the docstring's derivation)."""
+    x, w, b, dout = random_case(seed)
+    w = np.ones(x.shape[1]) if w is None else w
+    mean, var = norm.moments(x)
+    eps = 1e-5
+    _, cache = norm.batch_norm(x, mean, var, w, b, eps, training=True)
+    dx, _, _ = norm.batch_norm_backward(dout, cache)
+
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    m = x.size // x.shape[1]
+    xc = x - mean.reshape(shape)
+    inv_std = (1 / np.sqrt(var + eps)).reshape(shape)
+    dxhat = dout * w.reshape(shape)
+    dvar = np.sum(dxhat * xc * -0.5 * inv_std ** 3, axis=axes, keepdims=True)
+    dmean = np.sum(-dxhat * inv_std, axis=axes, keepdims=True) + dvar * np.mean(-2 * xc, axis=axes, keepdims=True)
+    staged = dxhat * inv_std + dvar * 2 * xc / m + dmean / m
+    # dx is a difference of terms up to ~1e3 times larger (small batches nearly cancel), hence 1e-9, not 1e-15
+    assert_close("dx", dx, staged, 1e-9)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("seed", range(10))
+def test_float32_in_float32_out_close_to_float64(seed, training):
+    """float32 stays float32 and is within 1e-5 of the float64 result, relative to the size of its terms.
+
+    Each result is a sum whose terms can cancel: dweight = sum dout * xhat, dbias = sum dout, and dx whose
+    terms are gamma * inv_std * dout (in training they nearly cancel when few values share a channel:
+    with m = 2, xhat = +-1 whatever x is, and dx ~ 0). float32 rounds each term, so the error is
+    measured against the largest sum of absolute terms, not against the possibly cancelled result.
+    """
+    results = {}
+    for dtype in (np.float64, np.float32):
+        x, w, b, dout = random_case(seed, dtype)
+        rng = np.random.default_rng(seed + 100)
+        mean, var = norm.moments(x) if training else (rng.standard_normal(x.shape[1]).astype(dtype),
+                                                      rng.uniform(0.2, 3, x.shape[1]).astype(dtype))
+        y, cache = norm.batch_norm(x, mean, var, w, b, 1e-5, training)
+        results[dtype] = (y, *norm.batch_norm_backward(dout, cache))
+    axes = (0,) + tuple(range(2, x.ndim))
+    xhat, gamma = cache[0].astype(np.float64), np.ones(x.shape[1]) if w is None else w.astype(np.float64)
+    dout = dout.astype(np.float64)
+    inv_std = 1 / np.sqrt(var.astype(np.float64) + 1e-5)
+    scales = {"y": np.abs(results[np.float64][0]).max(),
+              "dx": np.abs(dout * (gamma * inv_std).reshape((1, -1) + (1,) * (x.ndim - 2))).max(),
+              "dweight": np.abs(dout * xhat).sum(axis=axes).max(),
+              "dbias": np.abs(dout).sum(axis=axes).max()}
+    for name, a, c in zip(("y", "dx", "dweight", "dbias"), results[np.float64], results[np.float32]):
+        if a is None:
+            continue
+        assert c.dtype == np.float32, f"{name} came back as {c.dtype}"
+        err = np.abs(c.astype(np.float64) - a).max() / scales[name]
+        assert err < 1e-5, f"{name}: float32 differs from float64 by {err:.3e} relative to {scales[name]:.3e}"
+
+
+def test_training_output_is_normalised():
+    """With gamma = 1, beta = 0 each channel of y has mean 0 and (biased) variance var / (var + eps)."""
+    x, *_ = random_case(3)
+    mean, var = norm.moments(x)
+    y, _ = norm.batch_norm(x, mean, var, eps=1e-5)
+    ym, yv = norm.moments(y)
+    np.testing.assert_allclose(ym, 0, atol=1e-12)
+    np.testing.assert_allclose(yv, var / (var + 1e-5), rtol=1e-12)

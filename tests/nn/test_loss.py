@@ -1,0 +1,214 @@
+"""CrossEntropyLoss / MSELoss: gradients, PyTorch parity, return types, errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnnumpy
+from cnnumpy.nn.loss import CrossEntropyLoss, MSELoss
+from cnnumpy.nn.module import BackwardBeforeForward
+from tests.util import assert_close, t
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("eps", [0.0, 0.25, 1.0])
+@pytest.mark.parametrize("n,k", [(1, 1), (1, 4), (5, 3), (3, 7)])
+def test_cross_entropy_gradcheck(n, k, eps, reduction):
+    rng = np.random.default_rng(n * 10 + k)
+    errors = cnnumpy.gradcheck(CrossEntropyLoss(reduction, eps), rng.standard_normal((n, k)) * 3,
+                               rng.integers(0, k, n))
+    assert errors["x"] < 1e-6, errors
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(1,), (4, 3), (2, 3, 2)])
+def test_mse_gradcheck(shape, reduction):
+    rng = np.random.default_rng(len(shape))
+    errors = cnnumpy.gradcheck(MSELoss(reduction), rng.standard_normal(shape), rng.standard_normal(shape))
+    assert errors["x"] < 1e-6, errors
+
+
+def torch_module_run(module, x, target, dout=None):
+    xt = t(x, grad=True)
+    out = module(xt, torch.from_numpy(target))
+    out.backward() if dout is None else out.backward(t(dout))
+    return out, xt.grad
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+@pytest.mark.parametrize("seed", range(20))
+def test_cross_entropy_module_matches_torch(seed, dtype, tol):
+    """Random N, K, logit scale, reduction and smoothing; float64 to 1e-13, float32 to 2e-6 relative."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 17)), int(rng.integers(1, 12))
+    logits = (rng.standard_normal((n, k)) * float(rng.choice([0.1, 3, 30]))).astype(dtype)
+    target = rng.integers(0, k, n).astype(rng.choice([np.int64, np.int32, np.uint8]))
+    reduction = REDUCTIONS[seed % 3]
+    eps = float(rng.choice([0.0, 0.1, rng.uniform(0, 1)]))
+    ours = CrossEntropyLoss(reduction, eps)
+    out = ours(logits, target)
+    dz = ours.backward()
+    ref, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=eps),
+                                 logits, target.astype(np.int64), None if reduction != "none" else np.ones(n))
+    assert np.asarray(out).dtype == dz.dtype == dtype
+    assert np.shape(out) == ((n,) if reduction == "none" else ())
+    assert_close(f"loss ({reduction}, eps={eps})", out, ref, tol)
+    assert_close(f"dlogits ({reduction}, eps={eps})", dz, dref, tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_of_logits_1e4(dtype, reduction):
+    """Logits of magnitude 1e4: finite and equal to torch (float32 to 1e-6, float64 to 1e-15 relative)."""
+    rng = np.random.default_rng(1)
+    logits = (rng.uniform(-1e4, 1e4, (8, 6))).astype(dtype)
+    target = rng.integers(0, 6, 8)
+    ours = CrossEntropyLoss(reduction, 0.1)
+    out = ours(logits, target)
+    dz = ours.backward()
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(dz))
+    ref, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=0.1),
+                                 logits, target, None if reduction != "none" else np.ones(8))
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    assert_close("loss", out, ref, tol)
+    assert_close("dlogits", dz, dref, tol)
+
+
+def test_none_reduction_takes_an_upstream_gradient():
+    rng = np.random.default_rng(2)
+    logits, target, dout = rng.standard_normal((4, 3)), rng.integers(0, 3, 4), rng.standard_normal(4)
+    ours = CrossEntropyLoss("none")
+    ours(logits, target)
+    _, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction="none"), logits, target, dout)
+    assert_close("dlogits", ours.backward(dout), dref, 1e-14)
+    with pytest.raises(ValueError, match=r"dout: expected shape \(4,\) \(forward's output\), got \(3,\)"):
+        ours.backward(np.ones(3))
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+@pytest.mark.parametrize("seed", range(9))
+def test_mse_module_matches_torch(seed, dtype, tol):
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 5))))
+    x, y = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    reduction = REDUCTIONS[seed % 3]
+    ours = MSELoss(reduction)
+    out = ours(x, y)
+    dx = ours.backward()
+    ref, dref = torch_module_run(torch.nn.MSELoss(reduction=reduction), x, y,
+                                 None if reduction != "none" else np.ones(shape))
+    assert np.asarray(out).dtype == dx.dtype == dtype
+    assert_close("loss", out, ref, tol)
+    assert_close("dx", dx, dref, tol)
+
+
+def test_mse_float32_target_for_float64_input():
+    x = np.arange(4.0)
+    out = MSELoss()(x, np.zeros(4, dtype=np.float32))
+    assert np.asarray(out).dtype == np.float64 and out == (0 + 1 + 4 + 9) / 4
+
+
+def test_repr():
+    assert repr(CrossEntropyLoss("sum", 0.1)) == "CrossEntropyLoss(reduction='sum', label_smoothing=0.1)"
+    assert repr(MSELoss()) == "MSELoss(reduction='mean')"
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 6), k=st.integers(1, 6), bad=st.integers(-1000, 1000), where=st.integers(0, 5))
+def test_target_out_of_range_says_which_value(n, k, bad, where):
+    if 0 <= bad < k:
+        return
+    target = np.zeros(n, dtype=np.int64)
+    target[where % n] = bad
+    with pytest.raises(ValueError) as e:
+        CrossEntropyLoss()(np.zeros((n, k)), target)
+    assert str(e.value) == f"target: expected class indices in [0, {k}), got {bad} at position {where % n}"
+
+
+@settings(max_examples=15, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64, np.bool_, np.complex64]))
+def test_target_not_integer(dtype):
+    with pytest.raises(TypeError, match=rf"target: expected an integer dtype \(class indices\), got {np.dtype(dtype)}"):
+        CrossEntropyLoss()(np.zeros((2, 3)), np.zeros(2, dtype=dtype))
+    with pytest.raises(TypeError, match="target: expected a numpy.ndarray of class indices, got list"):
+        CrossEntropyLoss()(np.zeros((2, 3)), [0, 1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 5), shape=st.lists(st.integers(0, 5), max_size=3))
+def test_target_wrong_shape(n, shape):
+    shape = tuple(shape)
+    if shape == (n,):
+        return
+    with pytest.raises(ValueError) as e:
+        CrossEntropyLoss()(np.zeros((n, 3)), np.zeros(shape, dtype=np.int64))
+    assert str(e.value) == f"target: expected shape ({n},) (one class index per row of logits), got {shape}"
+
+
+@settings(max_examples=20, deadline=None)
+@given(ndim=st.integers(0, 5), dtype=st.sampled_from([np.float32, np.int64]))
+def test_logits_wrong_ndim_or_dtype(ndim, dtype):
+    logits = np.zeros((2,) * ndim, dtype=dtype)
+    if dtype == np.int64:
+        with pytest.raises(TypeError, match="logits: expected a floating dtype.*got int64"):
+            CrossEntropyLoss()(logits, np.zeros(2, dtype=np.int64))
+    elif ndim != 2:
+        with pytest.raises(ValueError, match=rf"logits: expected 2 dimensions, got {ndim} \(shape "):
+            CrossEntropyLoss()(logits, np.zeros(2, dtype=np.int64))
+
+
+def test_empty_logits():
+    with pytest.raises(ValueError, match=r"logits: expected a non-empty \(N, K\) array, got shape \(0, 3\)"):
+        CrossEntropyLoss()(np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(eps=st.one_of(st.floats(allow_nan=True), st.text(max_size=2), st.none()))
+def test_bad_label_smoothing(eps):
+    if isinstance(eps, float) and 0 <= eps <= 1:
+        assert CrossEntropyLoss(label_smoothing=eps).label_smoothing == eps
+        return
+    with pytest.raises((TypeError, ValueError)) as e:
+        CrossEntropyLoss(label_smoothing=eps)
+    msg = str(e.value)
+    assert msg.startswith("label_smoothing: expected") and (str(eps) in msg or repr(eps) in msg), msg
+
+
+@settings(max_examples=20, deadline=None)
+@given(reduction=st.one_of(st.text(max_size=5), st.none(), st.integers()),
+       cls=st.sampled_from([CrossEntropyLoss, MSELoss]))
+def test_unknown_reduction(reduction, cls):
+    if reduction in REDUCTIONS:
+        return
+    with pytest.raises(ValueError) as e:
+        cls(reduction=reduction)
+    assert str(e.value) == f"reduction: expected one of 'mean', 'sum', 'none', got {reduction!r}"
+
+
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])
+def test_backward_before_forward(cls):
+    with pytest.raises(BackwardBeforeForward, match=f"{cls.__name__}.backward: expected forward"):
+        cls().backward()
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=st.lists(st.integers(1, 4), min_size=1, max_size=3), b=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+def test_mse_shapes_must_match(a, b):
+    a, b = tuple(a), tuple(b)
+    if a == b:
+        return
+    with pytest.raises(ValueError) as e:
+        MSELoss()(np.zeros(a), np.zeros(b))
+    assert str(e.value) == f"target: expected the input's shape {a}, got {b}"
+
+
+def test_mse_non_float():
+    with pytest.raises(TypeError, match="input: expected a floating dtype.*got int64"):
+        MSELoss()(np.zeros(3, dtype=np.int64), np.zeros(3))
+    with pytest.raises(TypeError, match="target: expected a floating dtype.*got int64"):
+        MSELoss()(np.zeros(3), np.zeros(3, dtype=np.int64))
