@@ -5,9 +5,9 @@
     cnnumpy.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), ...)
 """
-from . import functional, nn
+from . import data, functional, nn, optim
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 
 __version__ = "0.1.0"
-__all__ = ["nn", "functional", "gradcheck", "GradcheckError", "manual_seed"]
+__all__ = ["data", "nn", "functional", "optim", "gradcheck", "GradcheckError", "manual_seed"]

@@ -1,3 +1,14 @@
 """Modules that hold parameters and cache what backward needs; the math is in cnnumpy.functional."""
+from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
+from .dropout import Dropout, Dropout2d
+from .flatten import Flatten
+from .linear import Linear
+from .loss import CrossEntropyLoss, MSELoss
 from .module import BackwardBeforeForward, Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+           "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+           "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnumpy.functional import conv_im2col, conv_naive, im2col
+from cnnumpy.functional import conv_im2col, conv_naive
+from cnnumpy.functional.im2col import im2col
 
 METHODS = {"naive": conv_naive, "im2col": conv_im2col}
 
