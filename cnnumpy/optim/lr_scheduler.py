@@ -1,0 +1,268 @@
+"""Learning-rate schedulers (torch.optim.lr_scheduler): each step() writes a new lr into the param groups.
+
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = StepLR(opt, step_size=30, gamma=0.1)
+    for epoch in range(100):
+        train_one_epoch(model, opt)     # opt.step() per batch
+        sched.step()                    # after the optimizer's steps, as in PyTorch
+
+Construction records each group's lr as group["initial_lr"] (kept if an earlier scheduler
+set it) and takes the first step, so `last_epoch` is 0 and lr is the schedule's value at 0.
+"""
+import math
+import numbers
+
+from ..nn import check
+from .optimizer import Optimizer, number, plain
+
+
+class LRScheduler:
+    """Base class: step() advances last_epoch and writes get_lr() into each group's "lr".
+
+    base_lrs: each group's initial_lr; last_epoch: steps taken since construction (0 after it).
+    """
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer: expected a cnnumpy.optim optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()
+
+    def get_lr(self):
+        """The lrs for step `last_epoch`, one per param group."""
+        raise NotImplementedError(f"{type(self).__name__} does not define get_lr()")
+
+    def step(self):
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        """The lrs set by the last step(), one per param group."""
+        return list(self._last_lr)
+
+    def state_dict(self):
+        """Every attribute but the optimizer (torch's keys; plain numbers, strings, lists and dicts)."""
+        return {k: plain_copy(v) for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore what state_dict() returned; 0-d arrays and tuples are turned back into numbers and lists."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if missing or unexpected:
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for k, v in state_dict.items():
+            setattr(self, k, plain_copy(plain(v)))
+
+
+def plain_copy(value):
+    """A copy in which tuples are lists and dict keys stay as they are (lists of dicts for OneCycle's phases)."""
+    if isinstance(value, dict):
+        return {k: plain_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_copy(v) for v in value]
+    return value
+
+
+def per_group(name, value, optimizer):
+    """A number or one per param group -> a list with one value >= 0 per group."""
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name}: expected a number or {n} numbers (one per param group), "
+                             f"got {len(value)} values")
+        return [number(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return [number(name, value)] * n
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (last_epoch // step_size): decay by gamma every step_size steps.
+
+    Computed recursively as in PyTorch (multiply the current lr by gamma at each multiple of
+    step_size), so changes made to lr between steps by others are kept.
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        self.step_size = check.positive_int("step_size", step_size)
+        self.gamma = number("gamma", gamma)
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * self.gamma for group in groups]
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base_lr * gamma ** (number of milestones <= last_epoch): decay by gamma at each milestone.
+
+    A milestone listed k times decays by gamma ** k there, as in PyTorch. Milestones are kept
+    sorted, with repeats (PyTorch keeps a Counter).
+    """
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        if isinstance(milestones, numbers.Number) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"milestones: expected a list of ints, got {milestones!r}")
+        self.milestones = sorted(check.positive_int(f"milestones[{i}]", m, minimum=0)
+                                 for i, m in enumerate(milestones))
+        self.gamma = number("gamma", gamma)
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        hits = self.milestones.count(self.last_epoch)
+        return [group["lr"] * self.gamma ** hits if hits else group["lr"] for group in self.optimizer.param_groups]
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr * gamma ** last_epoch: multiply by gamma at every step."""
+
+    def __init__(self, optimizer, gamma):
+        self.gamma = number("gamma", gamma)
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * self.gamma for group in groups]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Half a cosine from base_lr down to eta_min over T_max steps (SGDR without restarts):
+
+        lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2,   t = last_epoch
+
+    Past T_max the cosine goes on, back up to base_lr at 2 * T_max, and so on.
+    PyTorch computes it recursively from the current lr, and so do we (the ratio of two
+    consecutive (1 + cos) factors), so that changes made to lr by others are kept; with no
+    such changes the recursion gives the closed form above. At t = T_max + 1 (mod 2 T_max)
+    the previous factor is 0 and the ratio undefined, so the step is added instead.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        self.T_max = check.positive_int("T_max", T_max)
+        self.eta_min = number("eta_min", eta_min)
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        groups = self.optimizer.param_groups
+        if t == 0:
+            return [group["lr"] for group in groups]
+        if (t - 1 - T) % (2 * T) == 0:
+            return [group["lr"] + (base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                    for base_lr, group in zip(self.base_lrs, groups)]
+        return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (group["lr"] - eta_min)
+                + eta_min for group in groups]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2018), stepped once per batch for total_steps batches.
+
+    lr goes from initial_lr = max_lr / div_factor up to max_lr over the first pct_start of the
+    steps, then down to min_lr = initial_lr / final_div_factor; momentum (SGD's momentum,
+    RMSprop's momentum or Adam's beta1) goes the opposite way, max_momentum -> base_momentum
+    -> max_momentum. With three_phase, lr comes back to initial_lr over a second pct_start
+    and then falls to min_lr. Each phase interpolates from its start to its end value with
+
+        cos:    end + (start - end) / 2 * (1 + cos(pi * pct))       linear: start + (end - start) * pct
+
+    where pct goes from 0 to 1 within the phase. Stepping past total_steps is an error.
+    The options are stored in each param group ("initial_lr", "max_lr", "min_lr",
+    "max_momentum", "base_momentum"), as in PyTorch.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer: expected a cnnumpy.optim optimizer, got {type(optimizer).__name__}")
+        if total_steps is not None:
+            self.total_steps = check.positive_int("total_steps", total_steps)
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = (check.positive_int("epochs", epochs)
+                                * check.positive_int("steps_per_epoch", steps_per_epoch))
+        else:
+            raise ValueError("total_steps: expected total_steps, or both epochs and steps_per_epoch, got "
+                             f"total_steps=None, epochs={epochs}, steps_per_epoch={steps_per_epoch}")
+        pct_start = check.probability("pct_start", pct_start)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy: expected 'cos' or 'linear', got {anneal_strategy!r}")
+        for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+            if number(name, value) == 0:
+                raise ValueError(f"{name}: expected a value > 0, got {value}")
+        # Each phase runs from the previous phase's end_step (0 for the first) to its own;
+        # the names say which group entries hold its start and end values.
+        up = float(pct_start * self.total_steps) - 1
+        if three_phase:
+            self._schedule_phases = [
+                {"end_step": up, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": float(2 * pct_start * self.total_steps) - 2, "start_lr": "max_lr", "end_lr": "initial_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+                {"end_step": self.total_steps - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "max_momentum"},
+            ]
+        else:
+            self._schedule_phases = [
+                {"end_step": up, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": self.total_steps - 1, "start_lr": "max_lr", "end_lr": "min_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+            ]
+        self._anneal_func_type = anneal_strategy
+        for group, top in zip(optimizer.param_groups, per_group("max_lr", max_lr, optimizer)):
+            group["initial_lr"] = top / div_factor
+            group["max_lr"] = top
+            group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"cycle_momentum: expected an optimizer with momentum or betas, "
+                                 f"got {type(optimizer).__name__}; pass cycle_momentum=False")
+            self.use_beta1 = "betas" in optimizer.defaults
+            tops = per_group("max_momentum", max_momentum, optimizer)
+            bases = per_group("base_momentum", base_momentum, optimizer)
+            for group, top, base in zip(optimizer.param_groups, tops, bases):
+                if self.use_beta1:
+                    group["betas"] = (top, *group["betas"][1:])
+                else:
+                    group["momentum"] = top
+                group["max_momentum"] = top
+                group["base_momentum"] = base
+        super().__init__(optimizer)
+
+    def anneal(self, start, end, pct):
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        t = self.last_epoch
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR.step: tried to step {t} times, but total_steps is {self.total_steps}; "
+                             "the schedule has ended")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
+                if t <= end or i == len(self._schedule_phases) - 1:
+                    pct = (t - start) / (end - start)
+                    lrs.append(self.anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        m = self.anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
+                        if self.use_beta1:
+                            group["betas"] = (m, *group["betas"][1:])
+                        else:
+                            group["momentum"] = m
+                    break
+                start = end
+        return lrs

@@ -1,0 +1,209 @@
+"""Schedulers against torch.optim.lr_scheduler: lr (and OneCycle's momentum) at every step, state, errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnumpy.nn import Parameter
+from cnnumpy.optim import lr_scheduler as ours_lr
+from cnnumpy.optim.adam import Adam
+from cnnumpy.optim.optimizer import Optimizer
+from cnnumpy.optim.rmsprop import RMSprop
+from cnnumpy.optim.sgd import SGD
+from tests.optim.util import npz_like, plain_types
+
+ref_lr = torch.optim.lr_scheduler
+OPTIMIZERS = {"SGD": (SGD, torch.optim.SGD, dict(momentum=0.9)), "Adam": (Adam, torch.optim.Adam, {}),
+              "RMSprop": (RMSprop, torch.optim.RMSprop, dict(momentum=0.5))}
+
+
+def pair(name="SGD", lrs=(0.1, 0.03)):
+    """Our optimizer and torch's, each with two param groups of the given lrs."""
+    ours_cls, ref_cls, kwargs = OPTIMIZERS[name]
+    ours = ours_cls([{"params": [Parameter(np.zeros(2))], "lr": lr} for lr in lrs], **kwargs)
+    ref = ref_cls([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": lr} for lr in lrs], **kwargs)
+    return ours, ref
+
+
+def momenta(opt):
+    return [g["betas"][0] if "betas" in g else g["momentum"] for g in opt.param_groups]
+
+
+def follow(sched, ref_sched, opt, ref_opt, steps, on_step=None):
+    """Step both schedulers and return the worst lr and momentum differences over all steps."""
+    worst_lr = worst_m = 0.0
+    for step in range(steps + 1):
+        if step:
+            ref_opt.step()  # no gradients: no update, but torch wants optimizer.step() before the scheduler's
+            sched.step()
+            ref_sched.step()
+        if on_step:
+            on_step(step)
+        assert len(sched.get_last_lr()) == len(ref_sched.get_last_lr())
+        worst_lr = max(worst_lr, np.abs(np.subtract(sched.get_last_lr(), ref_sched.get_last_lr())).max(),
+                       np.abs(np.subtract([g["lr"] for g in opt.param_groups],
+                                          [g["lr"] for g in ref_opt.param_groups])).max())
+        worst_m = max(worst_m, np.abs(np.subtract(momenta(opt), momenta(ref_opt))).max())
+        assert sched.last_epoch == ref_sched.last_epoch
+    return worst_lr, worst_m
+
+
+SCHEDULES = [
+    ("StepLR", dict(step_size=7, gamma=0.5)),
+    ("StepLR", dict(step_size=1)),
+    ("MultiStepLR", dict(milestones=[30, 5, 12, 12], gamma=0.3)),
+    ("MultiStepLR", dict(milestones=[0, 3])),
+    ("ExponentialLR", dict(gamma=0.93)),
+    ("CosineAnnealingLR", dict(T_max=13)),
+    ("CosineAnnealingLR", dict(T_max=10, eta_min=0.001)),
+    ("CosineAnnealingLR", dict(T_max=1)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=str)
+def test_lr_sequence_matches_torch(name, kwargs):
+    opt, ref_opt = pair()
+    sched, ref = getattr(ours_lr, name)(opt, **kwargs), getattr(ref_lr, name)(ref_opt, **kwargs)
+    assert [g["initial_lr"] for g in opt.param_groups] == [0.1, 0.03]
+    worst, _ = follow(sched, ref, opt, ref_opt, 60)
+    assert worst <= 1e-12, f"{name} {kwargs}: worst lr difference {worst:.3e}"
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=str)
+def test_lr_changed_by_hand_is_followed_as_in_torch(name, kwargs):
+    """The recursive forms carry on from an lr set between steps, as torch's do."""
+    opt, ref_opt = pair()
+    sched, ref = getattr(ours_lr, name)(opt, **kwargs), getattr(ref_lr, name)(ref_opt, **kwargs)
+
+    def halve(step):
+        if step == 17:
+            for o in (opt, ref_opt):
+                o.param_groups[0]["lr"] /= 2
+
+    worst, _ = follow(sched, ref, opt, ref_opt, 40, on_step=halve)
+    assert worst <= 1e-12, f"{name} {kwargs}: worst lr difference {worst:.3e}"
+
+
+ONE_CYCLE = [
+    dict(max_lr=0.1, total_steps=100),
+    dict(max_lr=[0.1, 0.02], epochs=3, steps_per_epoch=11, pct_start=0.25, anneal_strategy="linear"),
+    dict(max_lr=0.5, total_steps=37, three_phase=True, base_momentum=[0.8, 0.7], max_momentum=0.9),
+    dict(max_lr=0.05, total_steps=20, cycle_momentum=False, div_factor=10.0, final_div_factor=100.0),
+    dict(max_lr=0.05, total_steps=3, pct_start=0.5),
+    dict(max_lr=0.05, total_steps=1),
+]
+
+
+@pytest.mark.parametrize("kwargs", ONE_CYCLE, ids=str)
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+def test_one_cycle_matches_torch(opt_name, kwargs):
+    opt, ref_opt = pair(opt_name)
+    sched, ref = ours_lr.OneCycleLR(opt, **kwargs), ref_lr.OneCycleLR(ref_opt, **kwargs)
+    worst_lr, worst_m = follow(sched, ref, opt, ref_opt, ref.total_steps)
+    assert worst_lr <= 1e-12 and worst_m <= 1e-12, f"{kwargs}: worst lr {worst_lr:.3e}, momentum {worst_m:.3e}"
+    for g, h in zip(opt.param_groups, ref_opt.param_groups):
+        for k in ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"):
+            assert g.get(k) == h.get(k), k
+    # torch's limit: total_steps steps after construction, then an error
+    with pytest.raises(ValueError, match=f"tried to step {ref.total_steps + 1} times, but total_steps is"):
+        sched.step()
+    with pytest.raises(ValueError, match="Tried to step"):
+        ref.step()
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES + [("OneCycleLR", ONE_CYCLE[1])], ids=str)
+def test_state_dict_round_trip(name, kwargs):
+    """Keys as torch's (without its internal flags), plain types, and a resumed run that matches."""
+    opt, ref_opt = pair()
+    sched, ref = getattr(ours_lr, name)(opt, **kwargs), getattr(ref_lr, name)(ref_opt, **kwargs)
+    for _ in range(9):
+        sched.step()
+    sd = sched.state_dict()
+    assert plain_types(sd), sd
+    assert set(sd) <= set(ref.state_dict()) and {"base_lrs", "last_epoch", "_last_lr"} <= set(sd)
+    fresh_opt, _ = pair()
+    fresh_opt.load_state_dict(npz_like(opt.state_dict()))
+    fresh = getattr(ours_lr, name)(fresh_opt, **kwargs)
+    fresh_opt.load_state_dict(npz_like(opt.state_dict()))  # a scheduler's construction resets lr, so load after
+    fresh.load_state_dict(npz_like(sd))
+    assert fresh.state_dict() == sd
+    for _ in range(10):
+        sched.step()
+        fresh.step()
+        assert fresh.get_last_lr() == sched.get_last_lr()
+        assert momenta(fresh_opt) == momenta(opt)
+
+
+def test_state_dict_errors():
+    opt, _ = pair()
+    sched = ours_lr.StepLR(opt, 3)
+    with pytest.raises(KeyError, match=r"missing keys \['gamma'\], unexpected keys \['T_max'\]"):
+        sched.load_state_dict({**{k: v for k, v in sched.state_dict().items() if k != "gamma"}, "T_max": 3})
+
+
+def test_get_last_lr_is_a_copy():
+    opt, _ = pair()
+    sched = ours_lr.ExponentialLR(opt, 0.5)
+    sched.get_last_lr()[0] = 7.0
+    assert sched.get_last_lr() == [0.1, 0.03]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["StepLR", "CosineAnnealingLR"]), st.integers(-5, 0))
+def test_non_positive_periods(name, value):
+    arg = {"StepLR": "step_size", "CosineAnnealingLR": "T_max"}[name]
+    with pytest.raises(ValueError, match=f"{arg}: expected an int >= 1, got {value}"):
+        getattr(ours_lr, name)(pair()[0], value)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(allow_nan=False).filter(lambda p: not 0 <= p <= 1))
+def test_pct_start_outside_0_1(pct):
+    with pytest.raises(ValueError, match=r"pct_start: expected a value in \[0, 1\]"):
+        ours_lr.OneCycleLR(pair()[0], 0.1, total_steps=10, pct_start=pct)
+
+
+BAD = [
+    (lambda o: ours_lr.StepLR(o, 2.5), TypeError, "step_size: expected an int, got 2.5"),
+    (lambda o: ours_lr.StepLR(o, 2, gamma=-0.1), ValueError, "gamma: expected a value >= 0, got -0.1"),
+    (lambda o: ours_lr.MultiStepLR(o, 5), TypeError, "milestones: expected a list of ints, got 5"),
+    (lambda o: ours_lr.MultiStepLR(o, [3, 4.5]), TypeError, r"milestones\[1\]: expected an int, got 4.5"),
+    (lambda o: ours_lr.ExponentialLR(o, "0.9"), TypeError, "gamma: expected a float"),
+    (lambda o: ours_lr.CosineAnnealingLR(o, 10, eta_min=-1.0), ValueError, "eta_min: expected a value >= 0"),
+    (lambda o: ours_lr.StepLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))]), 2), TypeError,
+     "optimizer: expected a cnnumpy.optim optimizer, got SGD"),
+    (lambda o: ours_lr.OneCycleLR(o, 0.1), ValueError, "total_steps: expected total_steps, or both epochs"),
+    (lambda o: ours_lr.OneCycleLR(o, 0.1, epochs=3), ValueError, "steps_per_epoch=None"),
+    (lambda o: ours_lr.OneCycleLR(o, 0.1, total_steps=0), ValueError, "total_steps: expected an int >= 1, got 0"),
+    (lambda o: ours_lr.OneCycleLR(o, 0.1, epochs=0, steps_per_epoch=3), ValueError, "epochs: expected an int >= 1"),
+    (lambda o: ours_lr.OneCycleLR(o, [0.1], total_steps=5), ValueError,
+     r"max_lr: expected a number or 2 numbers \(one per param group\), got 1 values"),
+    (lambda o: ours_lr.OneCycleLR(o, 0.1, total_steps=5, anneal_strategy="cosine"), ValueError,
+     "anneal_strategy: expected 'cos' or 'linear', got 'cosine'"),
+    (lambda o: ours_lr.OneCycleLR(o, 0.1, total_steps=5, div_factor=0), ValueError,
+     "div_factor: expected a value > 0, got 0"),
+    (lambda o: ours_lr.OneCycleLR(o, -0.1, total_steps=5), ValueError, "max_lr: expected a value >= 0"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", BAD)
+def test_bad_arguments(make, error, message):
+    with pytest.raises(error, match=message):
+        make(pair()[0])
+
+
+def test_cycle_momentum_needs_momentum():
+    class Plain(Optimizer):
+        """An optimizer with no momentum option."""
+
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, {"lr": lr})
+
+        def _check(self, group):
+            pass
+
+    opt = Plain([Parameter(np.zeros(1))])
+    with pytest.raises(ValueError, match="cycle_momentum: expected an optimizer with momentum or betas, got Plain"):
+        ours_lr.OneCycleLR(opt, 0.1, total_steps=5)
+    ours_lr.OneCycleLR(opt, 0.1, total_steps=5, cycle_momentum=False)

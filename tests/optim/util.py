@@ -1,0 +1,75 @@
+"""Helpers for the optimizer tests: run ours and torch's side by side on the same gradients."""
+import numpy as np
+import torch
+
+from cnnumpy.nn import Parameter
+
+# a scalar, a vector, a matrix and a conv-like weight
+SHAPES = [(), (5,), (3, 4), (2, 3, 3, 3)]
+
+
+def twins(seed, dtype=np.float64):
+    """Equal starting values as our Parameters and as torch Parameters."""
+    rng = np.random.default_rng(seed)
+    init = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
+    return [Parameter(x.copy()) for x in init], [torch.nn.Parameter(torch.tensor(x)) for x in init]
+
+
+def split(params, groups):
+    """[{"params": params[:2], **groups[0]}, {"params": params[2:], **groups[1]}], or params if groups is None."""
+    if groups is None:
+        return params
+    return [{"params": params[:2], **groups[0]}, {"params": params[2:], **groups[1]}]
+
+
+def grads(rng, step, dtype=np.float64):
+    """Random gradients for one step; at step 0 the vector has none (both optimizers must skip it,
+    and create its state at step 1)."""
+    return [None if (step == 0 and i == 1) else rng.standard_normal(s).astype(dtype) for i, s in enumerate(SHAPES)]
+
+
+def compare(ours_cls, ref_cls, kwargs, groups=None, steps=6, seed=0, dtype=np.float64):
+    """Step both optimizers `steps` times on the same random gradients.
+
+    Returns (worst relative error of the parameters over all steps, our optimizer, torch's).
+    """
+    ours, ref = twins(seed, dtype)
+    opt = ours_cls(split(ours, groups), **kwargs)
+    ref_opt = ref_cls(split(ref, groups), **kwargs)
+    rng = np.random.default_rng(seed + 1)
+    worst = 0.0
+    for step in range(steps):
+        for p, q, g in zip(ours, ref, grads(rng, step, dtype)):
+            p.grad = None if g is None else g.copy()
+            q.grad = None if g is None else torch.tensor(g)
+        opt.step()
+        ref_opt.step()
+        for p, q in zip(ours, ref):
+            want = q.detach().numpy().astype(np.float64)
+            err = np.abs(p.data - want).max() / max(np.abs(want).max(), 1e-12)
+            worst = max(worst, err)
+    return worst, opt, ref_opt
+
+
+def npz_like(value):
+    """What a checkpoint without pickle may give back: tuples as lists, numbers as 0-d arrays,
+    strings as NumPy strings, dict keys as strings."""
+    if isinstance(value, dict):
+        return {str(k): npz_like(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [npz_like(v) for v in value]
+    if isinstance(value, str):
+        return np.str_(value)
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    return np.array(value)
+
+
+def plain_types(value):
+    """True when `value` holds only what the checkpoint code stores: arrays, numbers, bools, None,
+    strings, lists, tuples and dicts."""
+    if isinstance(value, dict):
+        return all(plain_types(k) and plain_types(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(plain_types(v) for v in value)
+    return value is None or type(value) in (np.ndarray, int, float, bool, str)
