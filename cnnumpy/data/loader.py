@@ -1,0 +1,116 @@
+"""ArrayDataset and DataLoader: batches are read with one fancy-index each, never item by item.
+
+A dataset here is anything with `len(ds)` and `ds.batch(indices) -> (x, y)`; its transform is a batch
+transform, applied once to the whole (B, ...) batch. MNIST is an ArrayDataset whose arrays come from files.
+"""
+import numbers
+
+import numpy as np
+
+from .. import random
+from ..nn import check
+
+
+class ArrayDataset:
+    """Images and labels held in memory: item i is (transform(x[i:i+1])[0], y[i]).
+
+    x: (N, ...) array of any dtype, kept as `data`; y: (N,) labels, kept as `targets`.
+    transform: a batch transform (N, ...) -> (N, ...), e.g. Compose([ToFloat(), Normalize(...)]), or None.
+    """
+
+    def __init__(self, x, y, transform=None):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim < 1:
+            raise ValueError(f"x: expected an array with a first (sample) axis, got shape {x.shape}")
+        if y.ndim != 1 or len(y) != len(x):
+            raise ValueError(f"y: expected shape ({len(x)},), one label per row of x, got shape {y.shape}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+        self.data, self.targets, self.transform = x, y, transform
+
+    def __len__(self):
+        return len(self.data)
+
+    def batch(self, indices):
+        """indices: (B,) ints -> (transform(data[indices]), targets[indices])."""
+        x, y = self.data[indices], self.targets[indices]
+        return (x if self.transform is None else self.transform(x)), y
+
+    def __getitem__(self, i):
+        """One (x, y): x as the transform makes it (a batch of one, unwrapped), y a Python int for labels."""
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(f"index: expected an int, got {type(i).__name__}; use batch(indices) for many")
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index: expected -{len(self)} <= index < {len(self)}, got {i}")
+        x, y = self.batch([int(i)])
+        return x[0], y[0].item()
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self)} items, x {self.data.shape[1:]} {self.data.dtype})"
+
+
+class DataLoader:
+    """Batches (x, y) of a dataset, in order or reshuffled on every pass.
+
+    The k-th pass over the loader (k = `epoch` when it starts, then `epoch` += 1) visits the
+    permutation drawn from np.random.default_rng([seed, k]): it depends on (seed, k) alone, so setting
+    `loader.epoch = k` replays pass k exactly, which is what a resumed training needs.
+    seed: int >= 0, or None to draw one from cnnumpy's generator (reproducible after cnnumpy.manual_seed).
+    len(loader) = ceil(N / batch_size), or floor(N / batch_size) with drop_last (the short last batch dropped).
+    """
+
+    def __init__(self, dataset, batch_size=64, shuffle=False, drop_last=False, seed=None):
+        if not (hasattr(dataset, "__len__") and callable(getattr(dataset, "batch", None))):
+            raise TypeError(f"dataset: expected a dataset with len() and batch(indices) -> (x, y), such as MNIST "
+                            f"or ArrayDataset, got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.batch_size = check.positive_int("batch_size", batch_size)
+        self.shuffle = flag("shuffle", shuffle)
+        self.drop_last = flag("drop_last", drop_last)
+        if seed is None:
+            # Drawn only when needed, so a loader without shuffling leaves the global stream untouched.
+            seed = int(random.generator().integers(2**63)) if shuffle else 0
+        self.seed = check.positive_int("seed", seed, minimum=0)
+        self.epoch = 0
+
+    @property
+    def epoch(self):
+        """The number of passes started so far: the next pass is pass `epoch`."""
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, k):
+        self._epoch = check.positive_int("epoch", k, minimum=0)
+
+    def __len__(self):
+        n, b = len(self.dataset), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def order(self, epoch):
+        """The sample indices of pass `epoch`, (N,): 0..N-1, or a permutation drawn from (seed, epoch)."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, epoch]).permutation(n)
+
+    def __iter__(self):
+        # The order is fixed and the counter advanced here, when the pass starts, not at its first batch.
+        order = self.order(self.epoch)
+        self.epoch += 1
+        return self._batches(order)
+
+    def _batches(self, order):
+        b = self.batch_size
+        for start in range(0, len(self) * b, b):
+            yield self.dataset.batch(order[start:start + b])
+
+    def __repr__(self):
+        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+
+
+def flag(name, value):
+    """A bool (Python or NumPy) -> bool; anything else, even 0 or 1, is a TypeError naming the argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
