@@ -1,0 +1,70 @@
+"""Training checkpoints: everything needed to resume bit for bit, or to rebuild the model from the file alone.
+
+Stored with cnnumpy.io (an .npz without pickle, written atomically):
+    spec       JSON-able description: {"model": name, "kwargs": {...}, "data": {...}} -> models.build
+    model      state_dict (PyTorch-style keys)
+    optimizer, scheduler   their state_dict()s
+    rng        the state of every np.random.Generator held by a module (dropout masks)
+    rng_data   the states of other generators the caller names (data augmentation)
+    epoch, history
+"""
+import numpy as np
+
+from . import io, models
+
+FORMAT = "cnnumpy-checkpoint/1"
+
+
+def rng_states(model):
+    """{"3.rng": state, ...}: the bit-generator state of every Generator a module holds."""
+    return {f"{name}.{attr}" if name else attr: value.bit_generator.state
+            for name, m in model.named_modules()
+            for attr, value in vars(m).items() if isinstance(value, np.random.Generator)}
+
+
+def set_rng_states(model, states):
+    modules = dict(model.named_modules())
+    for key, state in states.items():
+        name, _, attr = key.rpartition(".")
+        getattr(modules[name], attr).bit_generator.state = state
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, spec=None, history=None, data_rngs=None):
+    """Write the checkpoint atomically; the previous file at `path` stays valid until the rename.
+
+    data_rngs: {name: np.random.Generator} outside the model whose state a resumed run needs.
+    """
+    return io.save(path, {
+        "format": FORMAT,
+        "spec": spec or {},
+        "epoch": int(epoch),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng_states(model),
+        "rng_data": {name: g.bit_generator.state for name, g in (data_rngs or {}).items()},
+        "history": list(history.records) if history is not None else [],
+    })
+
+
+def load_checkpoint(path):
+    """The dict save_checkpoint wrote; a clear error for a file that is not a cnnumpy checkpoint."""
+    ckpt = io.load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"checkpoint: {path} is not a cnnumpy training checkpoint (format {FORMAT})")
+    return ckpt
+
+
+def build_model(ckpt, method=None):
+    """The model described by the checkpoint's spec, with its weights, RNG states, in eval mode.
+
+    method: override the convolution method the model was trained with (the weights are the same).
+    """
+    spec = ckpt["spec"]
+    kwargs = dict(spec.get("kwargs", {}))
+    if method is not None:
+        kwargs["method"] = method
+    model = models.build(spec["model"], **kwargs)
+    model.load_state_dict(ckpt["model"])
+    set_rng_states(model, ckpt.get("rng", {}))
+    return model.eval()

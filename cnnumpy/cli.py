@@ -1,0 +1,242 @@
+"""The `cnnumpy` command: train, evaluate and predict.
+
+User mistakes (a missing file, a bad flag value, an unreadable image) end with one line on stderr and exit
+code 2; set CNNUMPY_DEBUG=1 to see the traceback instead.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """A mistake of the user's, reported in one line with exit code 2."""
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a value > 0, got {text}")
+        return value
+    return parse
+
+
+def parser():
+    from .models import MODELS
+    p = argparse.ArgumentParser(prog="cnnumpy", description="Convolutional networks from scratch on NumPy.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model on MNIST; writes checkpoint.npz, history.json, curves.png",
+                       description="Train a model. Without --data-dir it uses the full MNIST if found in "
+                                   "$CNNUMPY_DATA or ~/.cache/cnnumpy, else the embedded sample.")
+    t.add_argument("--model", default="lenet5", choices=sorted(MODELS))
+    t.add_argument("--data", default="mnist", choices=["mnist"])
+    t.add_argument("--data-dir", type=Path, help="folder holding the MNIST files (or a mnist/ folder with them)")
+    t.add_argument("--download", action="store_true", help="download the full set if it is missing")
+    t.add_argument("--epochs", type=positive(int),
+                   help="total epochs (default 5; with --resume, the resumed run's own total)")
+    t.add_argument("--batch-size", type=positive(int), default=64)
+    t.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "rmsprop"])
+    t.add_argument("--lr", type=positive(float), help="learning rate (default 0.01 for sgd, 0.001 otherwise)")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD/RMSprop momentum (default 0.9)")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--scheduler", default="none", choices=["none", "step", "cosine", "onecycle"])
+    t.add_argument("--augment", action="store_true", help="random shifts of up to 2 pixels")
+    t.add_argument("--method", default="im2col", choices=["im2col", "naive"], help="convolution method")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
+    t.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATE-TIME)")
+    t.add_argument("--resume", type=Path, metavar="CKPT", help="continue a run from its checkpoint.npz")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix of a checkpoint on the test set")
+    e.add_argument("checkpoint", type=Path, metavar="CKPT")
+    e.add_argument("--data-dir", type=Path)
+    e.add_argument("--batch-size", type=positive(int), default=256)
+
+    r = sub.add_parser("predict", help="classify image files with a checkpoint")
+    r.add_argument("checkpoint", type=Path, metavar="CKPT")
+    r.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    return p
+
+
+def existing(data_dir):
+    if data_dir is not None and not data_dir.exists():
+        raise UsageError(f"--data-dir: no folder at {data_dir}")
+    return data_dir
+
+
+def mnist_splits(data_dir, download, transform):
+    """(train, test): the full set if found, else the embedded sample, announced once."""
+    from .data import MNIST, load_mnist
+    train_set = load_mnist(existing(data_dir), True, download, transform)
+    if getattr(train_set, "is_sample", False):
+        return train_set, MNIST.sample(False, transform)
+    return train_set, MNIST(data_dir, False, download, transform)
+
+
+def normalize_transform(spec):
+    from .data import Compose, Normalize, ToFloat
+    return Compose([ToFloat(), Normalize(spec["data"]["mean"], spec["data"]["std"])])
+
+
+def make_optimizer(args, params):
+    from . import optim
+    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
+    if args.optimizer == "sgd":
+        return optim.SGD(params, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=args.weight_decay or 0.01)
+    return optim.Adam(params, lr=lr, weight_decay=args.weight_decay)
+
+
+def make_scheduler(args, optimizer, steps_per_epoch):
+    """(scheduler, when it steps): OneCycle per batch, the others per epoch."""
+    from .optim import lr_scheduler
+    if args.scheduler == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1), "epoch"
+    if args.scheduler == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs), "epoch"
+    if args.scheduler == "onecycle":
+        max_lr = optimizer.param_groups[0]["lr"]
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, epochs=args.epochs,
+                                       steps_per_epoch=steps_per_epoch), "batch"
+    return None, "epoch"
+
+
+def train(args):
+    import cnnumpy
+    from . import checkpoint, models, nn
+    from .data import MNIST_MEAN, MNIST_STD, DataLoader, RandomShift
+    from .train import History, fit
+
+    ckpt = None
+    if args.resume is not None:
+        ckpt = checkpoint.load_checkpoint(args.resume)
+        # the run's own settings win over the command line's, so the resumed run is the same run
+        for key, value in ckpt["spec"]["args"].items():
+            given = key in ("epochs", "data_dir") and getattr(args, key) is not None
+            if key not in ("resume", "out", "no_progress") and not given:
+                setattr(args, key, Path(value) if key == "data_dir" and value is not None else value)
+    args.epochs = args.epochs or 5
+    cnnumpy.manual_seed(args.seed)
+    spec = {"model": args.model, "kwargs": {"method": args.method},
+            "data": {"name": args.data, "mean": MNIST_MEAN, "std": MNIST_STD, "shape": [1, 28, 28],
+                     "classes": [str(i) for i in range(10)]},
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}}
+    model = models.build(args.model, method=args.method)
+    transform = normalize_transform(spec)
+    train_set, test_set = mnist_splits(args.data_dir, args.download, transform)
+    if args.limit:
+        from .data import ArrayDataset
+        n = min(args.limit, len(train_set))
+        train_set = ArrayDataset(train_set.data[:n], train_set.targets[:n], transform)
+    shift = None
+    if args.augment:
+        shift = RandomShift(2, seed=args.seed)
+        train_set.transform = lambda x: transform(shift(x))
+    loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
+    test_loader = DataLoader(test_set, 256)
+    optimizer = make_optimizer(args, model.parameters())
+    scheduler, scheduler_step = make_scheduler(args, optimizer, len(loader))
+    history, start = History(), 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        checkpoint.set_rng_states(model, ckpt["rng"])
+        if shift is not None and "augment" in ckpt["rng_data"]:
+            shift.rng.bit_generator.state = ckpt["rng_data"]["augment"]
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        history, start = History(ckpt["history"]), ckpt["epoch"]
+        if start >= args.epochs:
+            raise UsageError(f"--epochs: the checkpoint has already done {start} epochs; ask for more than that")
+    out = args.out or (args.resume.parent if args.resume else
+                       Path("runs") / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    spec["args"]["out"] = str(out)
+    print(f"cnnumpy: training {args.model} ({sum(p.data.size for p in model.parameters()):,} parameters, "
+          f"method {args.method}) on {len(train_set):,} images, testing on {len(test_set):,}; run folder {out}")
+
+    def save(epoch, hist):
+        checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
+                                   data_rngs={"augment": shift.rng} if shift is not None else None)
+        hist.save(out / "history.json")
+        hist.plot(out / "curves.png")
+
+    history = fit(model, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
+                  scheduler_step, start_epoch=start, history=history, on_epoch_end=save,
+                  progress=not args.no_progress)
+    for r in history.records[start:]:
+        print(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "
+              f"test loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | {r['seconds']:.1f} s, "
+              f"{r['images_per_s']:.0f} images/s")
+    print(f"test accuracy: {history.records[-1]['val_acc']:.4f}")
+    print(f"wrote {out / 'checkpoint.npz'}, {out / 'history.json'}, {out / 'curves.png'}")
+    return 0
+
+
+def evaluate(args):
+    from . import checkpoint
+    from .data import DataLoader
+    from .train import evaluate as run
+    ckpt = checkpoint.load_checkpoint(args.checkpoint)
+    model = checkpoint.build_model(ckpt)
+    from .data import load_mnist
+    test_set = load_mnist(existing(args.data_dir), False, False, normalize_transform(ckpt["spec"]))
+    result = run(model, DataLoader(test_set, args.batch_size), num_classes=len(ckpt["spec"]["data"]["classes"]))
+    print(f"{args.checkpoint}: test loss {result.loss:.4f}, accuracy {result.accuracy:.4f} on {len(test_set):,} images")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    classes = ckpt["spec"]["data"]["classes"]
+    print(f"{'true/pred':>10}" + "".join(f"{c:>6}" for c in classes))
+    for c, row in zip(classes, result.confusion):
+        print(f"{c:>10}" + "".join(f"{v:6d}" for v in row))
+    return 0
+
+
+def predict(args):
+    from . import checkpoint
+    from .data.image import load_digit
+    ckpt = checkpoint.load_checkpoint(args.checkpoint)
+    model = checkpoint.build_model(ckpt)
+    transform = normalize_transform(ckpt["spec"])
+    classes = ckpt["spec"]["data"]["classes"]
+    images = [load_digit(path) for path in args.images]
+    logits = model(transform(np.stack(images)))
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    for path, p in zip(args.images, probs):
+        k = int(p.argmax())
+        print(f"{path}: {classes[k]} (probability {p[k]:.3f})")
+    return 0
+
+
+COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict}
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("cnnumpy: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, TypeError,
+            FloatingPointError, ImportError) as e:
+        if os.environ.get("CNNUMPY_DEBUG"):
+            raise
+        print(f"cnnumpy: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The `cnnumpy` command as a user meets it: train, resume bit for bit, evaluate, predict, and one-line errors."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cnnumpy import cli, io
+from cnnumpy.data import MNIST
+
+
+@pytest.fixture(autouse=True)
+def no_full_mnist(tmp_path_factory, monkeypatch):
+    """Point the default data folder at an empty one, so the CLI uses the embedded sample everywhere."""
+    monkeypatch.setenv("CNNUMPY_DATA", str(tmp_path_factory.mktemp("empty-data")))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNUMPY_DATA", str(out / "no-data"))
+        assert cli.main(["train", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_the_run_folder(trained, capsys):
+    assert {p.name for p in trained.iterdir()} >= {"checkpoint.npz", "history.json", "curves.png"}
+    hist = json.loads((trained / "history.json").read_text())
+    assert len(hist) == 1 and hist[0]["val_acc"] > 0.8
+    with np.load(trained / "checkpoint.npz", allow_pickle=False) as z:  # no pickle anywhere
+        assert "__meta__" in z.files
+
+
+def test_train_prints_progress_and_accuracy(tmp_path, capsys):
+    assert cli.main(["train", "--epochs", "1", "--limit", "256", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "using the embedded sample" in err and err.count("embedded sample") == 1
+    assert "epoch 1/1" in err and "img/s" in err  # the tqdm bar
+    assert "test accuracy: 0." in out and "curves.png" in out
+
+
+def state(path):
+    ckpt = io.load(path)
+    return ckpt["model"], ckpt["optimizer"]
+
+
+def test_resume_gives_the_same_weights_bit_for_bit(tmp_path):
+    base = ["train", "--model", "mnist_cnn", "--limit", "192", "--batch-size", "64", "--optimizer", "adam",
+            "--augment", "--seed", "3", "--no-progress"]
+    assert cli.main(base + ["--epochs", "4", "--out", str(tmp_path / "straight")]) == 0
+    assert cli.main(base + ["--epochs", "2", "--out", str(tmp_path / "split")]) == 0
+    assert cli.main(["train", "--resume", str(tmp_path / "split" / "checkpoint.npz"), "--epochs", "4",
+                     "--no-progress"]) == 0
+    (m1, o1), (m2, o2) = state(tmp_path / "straight" / "checkpoint.npz"), state(tmp_path / "split" / "checkpoint.npz")
+    assert list(m1) == list(m2)
+    for k in m1:
+        assert np.array_equal(m1[k], m2[k]), f"{k} differs after resuming"
+    for i in o1["state"]:
+        for k in o1["state"][i]:
+            assert np.array_equal(o1["state"][i][k], o2["state"][i][k]), f"optimizer state {i}.{k} differs"
+    h1 = json.loads((tmp_path / "straight" / "history.json").read_text())
+    h2 = json.loads((tmp_path / "split" / "history.json").read_text())
+    assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
+    # asking for fewer epochs than already done is a user mistake, not a traceback
+    assert cli.main(["train", "--resume", str(tmp_path / "split" / "checkpoint.npz"), "--epochs", "3"]) == 2
+
+
+def test_evaluate_prints_accuracy_and_confusion(trained, capsys):
+    assert cli.main(["evaluate", str(trained / "checkpoint.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy 0." in out and "on 1,000 images" in out
+    rows = [line for line in out.splitlines() if line.strip() and line.split()[0] in "0123456789"]
+    assert len(rows) == 10 and sum(sum(map(int, r.split()[1:])) for r in rows) == 1000
+
+
+def test_predict_any_size_and_mode(trained, tmp_path, capsys):
+    from PIL import Image
+    test = MNIST.sample(False)
+    paths, labels = [], []
+    for i in range(0, 1000, 100):  # one image of each class
+        x = test.data[i]
+        plain = tmp_path / f"digit{i}.png"
+        Image.fromarray(x).save(plain)
+        # dark ink on white paper, four times larger, in colour, with a margin
+        big = Image.fromarray(255 - np.pad(x, 10)).resize((192, 192)).convert("RGB")
+        big.save(tmp_path / f"big{i}.jpg")
+        paths += [plain, tmp_path / f"big{i}.jpg"]
+        labels += [int(test.targets[i])] * 2
+    assert cli.main(["predict", str(trained / "checkpoint.npz"), *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(paths)
+    predicted = [int(line.split(": ")[1].split()[0]) for line in lines]
+    assert all("(probability 0." in line or "(probability 1.000)" in line for line in lines)
+    right = sum(p == y for p, y in zip(predicted, labels))
+    assert right >= 16, list(zip(predicted, labels))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "missing.npz"], "cnnumpy: error: checkpoint: no file at missing.npz"),
+    (["train", "--data-dir", "/no/such/folder"], "cnnumpy: error: --data-dir: no folder at /no/such/folder"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == message
+
+
+def test_bad_image_and_foreign_checkpoint(trained, tmp_path, capsys):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    assert cli.main(["predict", str(trained / "checkpoint.npz"), str(text)]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"cnnumpy: error: image: {text} is not an image")
+    np.savez(tmp_path / "other.npz", w=np.zeros(2))
+    assert cli.main(["evaluate", str(tmp_path / "other.npz")]) == 2
+    assert "has no '__meta__' entry" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--epochs", "two"], ["train", "--lr", "-1"],
+                                  ["train", "--model", "alexnet"], ["predict"], ["fly"]])
+def test_bad_flags_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict"])
+def test_help(command):
+    out = subprocess.run([sys.executable, "-m", "cnnumpy", command, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and f"usage: cnnumpy {command}" in out.stdout
