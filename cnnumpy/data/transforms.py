@@ -2,6 +2,8 @@
 
 The usual MNIST pipeline, augmentation first (on uint8, where the zero fill is the black background):
     Compose([RandomShift(2), ToFloat(), Normalize(MNIST_MEAN, MNIST_STD)])
+and the usual CIFAR-10 one (the random transforms draw one value per image, never loop over images):
+    Compose([RandomCrop(32, padding=4), RandomHorizontalFlip(), ToFloat(), Normalize(CIFAR10_MEAN, CIFAR10_STD)])
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -95,18 +97,10 @@ class RandomShift:
 
     def __init__(self, max_shift, seed=None):
         self.max_shift = check.positive_int("max_shift", max_shift, minimum=0)
-        if seed is None:
-            seed = int(random.generator().integers(2**63))
-        if isinstance(seed, np.random.Generator):
-            self.rng = seed
-        else:
-            self.rng = np.random.default_rng(check.positive_int("seed", seed, minimum=0))
+        self.rng = generator(seed)
 
     def __call__(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x: expected a numpy.ndarray, got {type(x).__name__}")
-        if x.ndim not in (3, 4):
-            raise ValueError(f"x: expected 3 (N, H, W) or 4 (N, C, H, W) dimensions, got {x.ndim} (shape {x.shape})")
+        images("x", x)
         s, n = self.max_shift, len(x)
         dy, dx = self.rng.integers(-s, s + 1, size=(2, n))
         padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(s, s), (s, s)])
@@ -116,6 +110,83 @@ class RandomShift:
 
     def __repr__(self):
         return f"RandomShift(max_shift={self.max_shift})"
+
+
+class RandomCrop:
+    """Pad each image with `padding` zeros on every side, then cut a random (h, w) window out of it.
+
+    x: (N, H, W) or (N, C, H, W), any dtype -> (N, [C,] h, w), same dtype; as torchvision's RandomCrop
+    (constant zero padding), but with one draw per image of the batch:
+        i_n ~ U{0, ..., H + 2p - h},  j_n ~ U{0, ..., W + 2p - w}      (drawn in this order: all i, then all j)
+        y[n, ..., a, b] = padded[n, ..., i_n + a, j_n + b] = x[n, ..., i_n + a - p, j_n + b - p]  (0 off x)
+    With h = H, w = W the crop is a shift by (p - i_n, p - j_n), the pixels pushed past the border lost.
+    Vectorised: a strided view of all windows of the padded batch, (N, [C,] H+2p-h+1, W+2p-w+1, h, w),
+    and one gather of window (i_n, j_n) for each image n.
+    size: int (square) or (h, w); padding: int >= 0; seed: int, np.random.Generator or None (cnnumpy's generator).
+    """
+
+    def __init__(self, size, padding=0, seed=None):
+        self.size = check.pair("size", size)
+        self.padding = check.positive_int("padding", padding, minimum=0)
+        self.rng = generator(seed)
+
+    def __call__(self, x):
+        images("x", x)
+        (h, w), p, n = self.size, self.padding, len(x)
+        big_h, big_w = x.shape[-2] + 2 * p, x.shape[-1] + 2 * p
+        if h > big_h or w > big_w:
+            raise ValueError(f"size: expected at most the padded image size ({big_h}, {big_w}) "
+                             f"(x {x.shape[-2:]} with padding={p}), got {self.size}")
+        i = self.rng.integers(0, big_h - h + 1, size=n)
+        j = self.rng.integers(0, big_w - w + 1, size=n)
+        padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)]) if p else x
+        windows = sliding_window_view(padded, (h, w), axis=(-2, -1))
+        return windows[np.arange(n), ..., i, j, :, :]
+
+    def __repr__(self):
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class RandomHorizontalFlip:
+    """Mirror each image left-right with probability p, as torchvision's RandomHorizontalFlip, one draw per image.
+
+    x: (N, H, W) or (N, C, H, W), any dtype -> same shape and dtype (a new array)
+    flip_n = u_n < p with u_n ~ U[0, 1);  y[n, ..., a, b] = x[n, ..., a, W - 1 - b] if flip_n else x[n, ..., a, b]
+    seed: int, np.random.Generator or None (cnnumpy's generator).
+    """
+
+    def __init__(self, p=0.5, seed=None):
+        self.p = check.probability("p", p)
+        self.rng = generator(seed)
+
+    def __call__(self, x):
+        images("x", x)
+        flip = self.rng.random(len(x)) < self.p
+        y = x.copy()
+        y[flip] = x[flip, ..., ::-1]
+        return y
+
+    def __repr__(self):
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+def generator(seed):
+    """seed: int >= 0, np.random.Generator (used as it is) or None (seeded from cnnumpy's generator, so
+    reproducible after cnnumpy.manual_seed) -> np.random.Generator."""
+    if seed is None:
+        seed = int(random.generator().integers(2**63))
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(check.positive_int("seed", seed, minimum=0))
+
+
+def images(name, x):
+    """x: a batch of images, (N, H, W) or (N, C, H, W), any dtype."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{name}: expected 3 (N, H, W) or 4 (N, C, H, W) dimensions, got {x.ndim} "
+                         f"(shape {x.shape})")
 
 
 def _per_channel(name, value):

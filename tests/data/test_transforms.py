@@ -1,5 +1,6 @@
 """Batch transforms: ToFloat and Normalize against torch (what torchvision's ToTensor and Normalize compute),
-RandomShift against a shift by slices, and their error messages."""
+RandomShift against a shift by slices, RandomCrop and RandomHorizontalFlip against per-image references with the
+same draws (marked pixels land where the docstrings say), and their error messages."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnnumpy
-from cnnumpy.data.transforms import Compose, Normalize, RandomShift, ToFloat
+from cnnumpy.data.cifar import CIFAR10_MEAN, CIFAR10_STD
+from cnnumpy.data.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomShift, ToFloat
 from tests.util import assert_close
 
 FAST = settings(max_examples=30, deadline=None)
@@ -30,7 +32,7 @@ def test_to_float_matches_torch(shape, out, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mean, std, channels", [(0.1307, 0.3081, 1), ([0.4, 0.5, 0.6], [0.2, 0.25, 0.3], 3),
-                                                 (0.5, [0.1, 0.2], 2)])
+                                                 (0.5, [0.1, 0.2], 2), (CIFAR10_MEAN, CIFAR10_STD, 3)])
 def test_normalize_matches_torch(dtype, mean, std, channels):
     x = np.random.default_rng(1).random((4, channels, 5, 6)).astype(dtype)
     y = Normalize(mean, std)(x)
@@ -103,6 +105,130 @@ def test_random_shift_reproducible_and_identity():
     assert any(abs(dy) >= 4 or abs(dx) >= 5 for dy, dx in found)
 
 
+def test_cifar10_constants_apply_per_channel():
+    """Channel c is standardised by mean[c], std[c]: a constant image of the means becomes zeros, mean + std ones."""
+    x = np.empty((2, 3, 4, 4), np.float64)
+    x[0] = np.array(CIFAR10_MEAN)[:, None, None]
+    x[1] = (np.array(CIFAR10_MEAN) + np.array(CIFAR10_STD))[:, None, None]
+    y = Normalize(CIFAR10_MEAN, CIFAR10_STD)(x)
+    np.testing.assert_allclose(y[0], 0, atol=1e-15)
+    np.testing.assert_allclose(y[1], 1, rtol=1e-14)
+    assert CIFAR10_MEAN == (0.4914, 0.4822, 0.4465) and CIFAR10_STD == (0.2470, 0.2435, 0.2616)
+
+
+# --- RandomCrop ------------------------------------------------------------------------------------------
+
+def crop_reference(x, size, padding, seed):
+    """Per image, with the draws the docstring states: i then j from np.random.default_rng(seed)."""
+    (h, w), p, n = size, padding, len(x)
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, x.shape[-2] + 2 * p - h + 1, size=n)
+    j = rng.integers(0, x.shape[-1] + 2 * p - w + 1, size=n)
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)])
+    return np.stack([padded[k, ..., i[k]:i[k] + h, j[k]:j[k] + w] for k in range(n)]), i, j
+
+
+@FAST
+@given(shape=st.sampled_from([(5, 3, 8, 7), (4, 6, 6), (3, 1, 5, 9)]), size=st.integers(1, 8),
+       padding=st.integers(0, 3), seed=st.integers(0, 10**6), dtype=st.sampled_from([np.uint8, np.float32]))
+def test_random_crop_matches_the_reference(shape, size, padding, seed, dtype):
+    x = pixels(shape, seed).astype(dtype)
+    h, w = shape[-2] + 2 * padding, shape[-1] + 2 * padding
+    crop = RandomCrop((size, size + 1), padding=padding, seed=seed)
+    if size > h or size + 1 > w:  # the window does not fit: the error names size and the padded size
+        with pytest.raises(ValueError, match=rf"^size: expected at most the padded image size \({h}, {w}\)"):
+            crop(x)
+        return
+    y = crop(x)
+    ref, _, _ = crop_reference(x, (size, size + 1), padding, seed)
+    assert y.shape == x.shape[:-2] + (size, size + 1) and y.dtype == x.dtype
+    assert np.array_equal(y, ref)
+
+
+def test_random_crop_with_padding_moves_a_marked_pixel_by_the_drawn_offset():
+    """32x32 images, one pixel marked per image; RandomCrop(32, padding=4): the pixel at (r, c) lands at
+    (r + 4 - i, c + 4 - j), everything else stays 0."""
+    n = 200
+    rng = np.random.default_rng(0)
+    r, c = rng.integers(0, 32, size=(2, n))
+    x = np.zeros((n, 3, 32, 32), np.uint8)
+    x[np.arange(n), 1, r, c] = 255
+    y = RandomCrop(32, padding=4, seed=11)(x)
+    draws = np.random.default_rng(11)
+    i, j = draws.integers(0, 9, size=n), draws.integers(0, 9, size=n)
+    rows, cols = r + 4 - i, c + 4 - j
+    inside = (rows >= 0) & (rows < 32) & (cols >= 0) & (cols < 32)
+    expected = np.zeros_like(x)
+    expected[np.arange(n)[inside], 1, rows[inside], cols[inside]] = 255
+    assert np.array_equal(y, expected)
+    assert inside.sum() > 150 and (~inside).sum() > 0  # both cases occurred
+    assert set(i.tolist()) == set(range(9)) and set(j.tolist()) == set(range(9))
+
+
+def test_random_crop_fills_zeros_where_the_padding_shows():
+    """An image of ones: the crop is ones exactly on the rows and columns that came from the image."""
+    x = np.ones((50, 3, 32, 32), np.float32)
+    y = RandomCrop(32, padding=4, seed=3)(x)
+    _, i, j = crop_reference(x, (32, 32), 4, 3)
+    for k in range(50):
+        rows = (np.arange(32) + i[k] - 4 >= 0) & (np.arange(32) + i[k] - 4 < 32)
+        cols = (np.arange(32) + j[k] - 4 >= 0) & (np.arange(32) + j[k] - 4 < 32)
+        assert np.array_equal(y[k], np.broadcast_to(np.outer(rows, cols), (3, 32, 32)).astype(np.float32))
+
+
+def test_random_crop_is_a_bounded_shift_and_reproducible():
+    x = pixels((8, 3, 10, 10), low=1)
+    y = RandomCrop(10, padding=2, seed=5)(x)
+    shifts_of(x, y, 2)  # every image is x shifted by at most 2, the same for its 3 channels
+    assert np.array_equal(RandomCrop(10, padding=2, seed=5)(x), y)
+    t = RandomCrop(10, padding=2, seed=5)
+    assert not np.array_equal(t(x), t(x))  # the generator moves on between batches
+    cnnumpy.manual_seed(2)
+    a = RandomCrop(10, padding=2)(x)
+    cnnumpy.manual_seed(2)
+    assert np.array_equal(RandomCrop(10, padding=2)(x), a)
+    assert np.array_equal(RandomCrop(10, padding=2, seed=np.random.default_rng(5))(x), y)
+    assert np.array_equal(RandomCrop(10)(x), x)  # no padding, full size: nothing to choose
+    assert RandomCrop(10)(x) is not x
+
+
+# --- RandomHorizontalFlip --------------------------------------------------------------------------------
+
+@FAST
+@given(shape=st.sampled_from([(6, 3, 4, 5), (7, 4, 3)]), p=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+       seed=st.integers(0, 10**6), dtype=st.sampled_from([np.uint8, np.float64]))
+def test_random_flip_mirrors_the_drawn_images(shape, p, seed, dtype):
+    x = pixels(shape, seed).astype(dtype)
+    before = x.copy()
+    y = RandomHorizontalFlip(p, seed=seed)(x)
+    flip = np.random.default_rng(seed).random(len(x)) < p
+    assert y.shape == x.shape and y.dtype == x.dtype and np.array_equal(x, before)
+    for n in range(len(x)):
+        assert np.array_equal(y[n], x[n, ..., ::-1] if flip[n] else x[n])
+
+
+def test_random_flip_moves_a_marked_pixel_to_its_mirror_column():
+    x = np.zeros((300, 3, 32, 32), np.uint8)
+    x[:, 2, 5, 7] = 200
+    y = RandomHorizontalFlip(seed=0)(x)
+    flipped = y[:, 2, 5, 32 - 1 - 7] == 200
+    kept = y[:, 2, 5, 7] == 200
+    assert np.all(flipped ^ kept) and np.count_nonzero(y) == 300
+    assert 110 < flipped.sum() < 190, flipped.sum()  # p = 0.5
+    assert np.array_equal(RandomHorizontalFlip(1.0)(x)[:, 2, 5, 24], np.full(300, 200))
+    assert np.array_equal(RandomHorizontalFlip(0.0)(x), x)
+
+
+def test_cifar10_pipeline():
+    x = pixels((16, 3, 32, 32))
+    augment = Compose([RandomCrop(32, padding=4, seed=1), RandomHorizontalFlip(seed=2), ToFloat(),
+                       Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+    y = augment(x)
+    assert y.shape == (16, 3, 32, 32) and y.dtype == np.float32
+    by_hand = RandomHorizontalFlip(seed=2)(RandomCrop(32, padding=4, seed=1)(x))
+    assert np.array_equal(y, Normalize(CIFAR10_MEAN, CIFAR10_STD)(ToFloat()(by_hand)))
+
+
 @pytest.mark.parametrize("make, x, error, message", [
     (ToFloat, np.zeros((2, 3, 3), np.float32), TypeError, "x: expected uint8 pixels, got float32"),
     (ToFloat, np.zeros((3, 3), np.uint8), ValueError,
@@ -114,6 +240,14 @@ def test_random_shift_reproducible_and_identity():
      r"mean: expected 1 or 3 values \(x has 3 channels\), got 2"),
     (lambda: RandomShift(1), np.zeros((3, 3)), ValueError, "x: expected 3 .* got 2"),
     (lambda: RandomShift(1), [[[1]]], TypeError, "x: expected a numpy.ndarray, got list"),
+    (lambda: RandomCrop(2), np.zeros((3, 3)), ValueError, "x: expected 3 .* got 2"),
+    (lambda: RandomCrop(2), [[[1]]], TypeError, "x: expected a numpy.ndarray, got list"),
+    (lambda: RandomCrop(33), np.zeros((2, 3, 32, 32)), ValueError,
+     r"size: expected at most the padded image size \(32, 32\) \(x \(32, 32\) with padding=0\), got \(33, 33\)"),
+    (lambda: RandomCrop((41, 8), padding=4), np.zeros((2, 32, 32)), ValueError,
+     r"size: expected at most the padded image size \(40, 40\) .* got \(41, 8\)"),
+    (lambda: RandomHorizontalFlip(), np.zeros((2, 1, 1, 1, 1)), ValueError, "x: expected 3 .* got 5"),
+    (lambda: RandomHorizontalFlip(), (1, 2), TypeError, "x: expected a numpy.ndarray, got tuple"),
 ])
 def test_call_errors(make, x, error, message):
     with pytest.raises(error, match=message):
@@ -134,6 +268,15 @@ def test_call_errors(make, x, error, message):
     (lambda: RandomShift(-1), ValueError, "max_shift: expected an int >= 0, got -1"),
     (lambda: RandomShift(1.5), TypeError, "max_shift: expected an int, got 1.5"),
     (lambda: RandomShift(1, seed="a"), TypeError, "seed: expected an int, got 'a'"),
+    (lambda: RandomCrop(0), ValueError, "size: expected values >= 1, got 0"),
+    (lambda: RandomCrop((32, 32, 3)), ValueError, r"size: expected an int or a pair of ints, got \(32, 32, 3\)"),
+    (lambda: RandomCrop(2.5), TypeError, "size: expected an int or a pair of ints, got 2.5"),
+    (lambda: RandomCrop(32, padding=-1), ValueError, "padding: expected an int >= 0, got -1"),
+    (lambda: RandomCrop(32, padding=True), TypeError, "padding: expected an int, got True"),
+    (lambda: RandomCrop(32, seed=-3), ValueError, "seed: expected an int >= 0, got -3"),
+    (lambda: RandomHorizontalFlip(1.5), ValueError, r"p: expected a value in \[0, 1\], got 1.5"),
+    (lambda: RandomHorizontalFlip("0.5"), TypeError, "p: expected a float, got '0.5'"),
+    (lambda: RandomHorizontalFlip(seed=1.0), TypeError, "seed: expected an int, got 1.0"),
 ])
 def test_construction_errors(make, error, message):
     with pytest.raises(error, match=message):

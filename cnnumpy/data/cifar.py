@@ -1,0 +1,308 @@
+"""CIFAR-10: 60,000 colour images 32x32 in 10 classes, read from either official release.
+
+CIFAR-10 is by Alex Krizhevsky (https://www.cs.toronto.edu/~kriz/cifar.html). Two releases hold the same images:
+
+    binary  cifar-10-binary.tar.gz -> cifar-10-batches-bin/  data_batch_1.bin .. data_batch_5.bin, test_batch.bin,
+            batches.meta.txt (the class names, one a line). A batch is 10,000 records of 3073 bytes:
+            1 label byte (0..9), then 3072 pixel bytes: 1024 red, 1024 green, 1024 blue, each 32x32 row-major.
+    python  cifar-10-python.tar.gz -> cifar-10-batches-py/   data_batch_1 .. data_batch_5, test_batch, batches.meta:
+            Python 2 pickles of dicts; b"data" (10000, 3072) uint8 in the same CHW order, b"labels" 10000 ints,
+            b"label_names" in batches.meta.
+
+Each row is one image in C, H, W order, so `data` is (N, 3, 32, 32), NCHW like the rest of cnnumpy, by a reshape
+(torchvision transposes to (N, 32, 32, 3) for PIL instead).
+
+The pickles are read by `load_pickle`, whose unpickler builds only NumPy arrays (and the plain lists, dicts, bytes
+and numbers pickle makes without help): a file asking for any other function, os.system say, is refused before
+anything runs. The python files are also checked against the md5s that torchvision lists, before unpickling.
+The binary files have no published per-file md5: their size (exactly 10,000 records), their labels (0..9) and the
+class names are checked, and the archive's md5 when they come out of it.
+
+Where the files are looked for: `root` (default $CNNUMPY_DATA, else ~/.cache/cnnumpy), in root/cifar-10-batches-bin,
+root/cifar-10-batches-py or root itself; else one of the two archives in root is checked and extracted (only the
+files named above, by our names: a crafted member such as ../../x is never written).
+"""
+import gzip
+import hashlib
+import io
+import pickle
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .download import download_file, md5
+from .folder import ImageFolder, writable, write_atomic
+from .loader import ArrayDataset, flag
+from .mnist import resolve_root
+
+# Per-channel mean and standard deviation of the training images scaled to [0, 1] (official release).
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+MIRRORS = ("https://www.cs.toronto.edu/~kriz/",)
+RECORDS = 10000  # images in every batch file
+PIXELS = 3 * 32 * 32
+BATCHES = {True: [f"data_batch_{i}" for i in range(1, 6)], False: ["test_batch"]}
+
+# format: (archive, its md5, the folder it unpacks to, the file suffix of the batches, the class-names file)
+RELEASES = {
+    "binary": ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", "cifar-10-batches-bin", ".bin",
+               "batches.meta.txt"),
+    "python": ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py", "",
+               "batches.meta"),
+}
+# md5 of each file of the python release, as torchvision's datasets/cifar.py lists them.
+PYTHON_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+
+
+class CIFAR10(ArrayDataset):
+    """The CIFAR-10 training (50,000) or test (10,000) split, as torchvision.datasets.CIFAR10 but NCHW.
+
+    data: (N, 3, 32, 32) uint8; targets: (N,) int64 in 0..9; classes: the 10 names from the meta file.
+    ds[i] -> (transform(image), label); ds.batch(indices) -> (transform(images), labels), used by DataLoader.
+    format: "binary" or "python", the release read; folder: where its files are.
+    root: a folder holding cifar-10-batches-bin/ or cifar-10-batches-py/ (or one of the archives), or such a
+    folder itself (default $CNNUMPY_DATA, else ~/.cache/cnnumpy).
+    download: when root holds neither a complete release nor an archive, fetch the binary archive (no pickle in
+    it) from `CIFAR10.mirrors` into root, check its md5 and extract it.
+    """
+
+    mirrors = list(MIRRORS)
+
+    def __init__(self, root=None, train=True, download=False, transform=None):
+        self.train = flag("train", train)
+        download = flag("download", download)
+        self.root = resolve_root(root)
+        self.format, self.folder = self.locate(download)
+        _, _, _, suffix, meta = RELEASES[self.format]
+        paths = [self.folder / (name + suffix) for name in BATCHES[self.train]]
+        read = read_binary if self.format == "binary" else read_python
+        images, labels = zip(*(read(p) for p in paths))
+        self.classes = (read_names_txt if self.format == "binary" else read_names_pickle)(self.folder / meta)
+        super().__init__(np.concatenate(images), np.concatenate(labels), transform)
+
+    def locate(self, download):
+        """(format, folder) of a release holding this split: found in root, else extracted from an archive in
+        root (the one of an incomplete release first), else downloaded when `download`."""
+        found = find_release(self.root)
+        if found is not None and not missing(*found, self.train):
+            return found
+        archives = [f for f in RELEASES if (self.root / RELEASES[f][0]).is_file()]
+        archives.sort(key=lambda f: found is None or f != found[0])
+        if not archives and download:
+            name, archive_md5 = RELEASES["binary"][:2]
+            download_file(name, self.root, self.mirrors, archive_md5, archive_md5)
+            archives = ["binary"]
+        if not archives and found is None:
+            raise FileNotFoundError(
+                f"CIFAR10: no CIFAR-10 release in {self.root}: looked for {', '.join(map(str, folders(self.root)))} "
+                f"and the archives {', '.join(r[0] for r in RELEASES.values())}. Pass root= (or set CNNUMPY_DATA "
+                "to) the folder holding them, or use download=True")
+        if not archives:
+            raise FileNotFoundError(
+                f"CIFAR10: {', '.join(missing(*found, self.train))} missing from {found[1]}; put the missing files "
+                f"there, or the archive {RELEASES[found[0]][0]} in {self.root}, or use download=True")
+        fmt = archives[0]
+        return fmt, extract(self.root / RELEASES[fmt][0], fmt, self.root)
+
+    def __repr__(self):
+        split = "train" if self.train else "test"
+        return f"CIFAR10({split}, {len(self)} images, {self.format} release in {self.folder})"
+
+
+def load_cifar10(root=None, train=True, download=False, transform=None):
+    """CIFAR-10 from the official release (or its archive) under root, else from the JPEG copy, else downloaded.
+
+    root: as for CIFAR10; the JPEG copy is root/cifar10-jpeg.zip, a folder root/cifar10-jpeg, or root itself
+    when it is such a zip or folder, laid out cifar10-jpeg/{train,test}/{class}/NNNN.jpg and read by ImageFolder
+    (decoded once, then cached as .npz). Its pixels differ slightly from the official release (JPEG): report
+    accuracy on it as "CIFAR-10 (JPEG copy)". -> a CIFAR10 or an ImageFolder, both data (N, 3, 32, 32) uint8.
+    download: used only when neither is there (see CIFAR10).
+    """
+    flag("train", train)
+    root = resolve_root(root)
+    official = find_release(root) is not None or any((root / r[0]).is_file() for r in RELEASES.values())
+    jpeg = next((p for p in (root, root / "cifar10-jpeg.zip", root / "cifar10-jpeg")
+                 if (p.suffix == ".zip" and p.is_file()) or (p.name == "cifar10-jpeg" and p.is_dir())), None)
+    if official or jpeg is None:
+        try:
+            return CIFAR10(root, train, download, transform)
+        except FileNotFoundError as e:
+            if jpeg is not None:
+                raise
+            raise FileNotFoundError(f"{e}; nor is the JPEG copy there ({root / 'cifar10-jpeg.zip'} or "
+                                    f"{root / 'cifar10-jpeg'})") from None
+    ds = ImageFolder(jpeg, split="train" if train else "test", transform=transform)
+    if ds.classes != CLASSES or ds.data.shape[1:] != (3, 32, 32):
+        raise ValueError(f"{jpeg}: expected the CIFAR-10 classes {CLASSES} with 3x32x32 images, got {ds.classes} "
+                         f"with {'x'.join(map(str, ds.data.shape[1:]))}")
+    return ds
+
+
+def folders(root):
+    """Where each release may be: root/<its folder>, or root itself when it bears that name."""
+    return [root if root.name == r[2] else root / r[2] for r in RELEASES.values()]
+
+
+def missing(fmt, folder, train):
+    """The names of the files of split `train` (and the class names) not in folder."""
+    _, _, _, suffix, meta = RELEASES[fmt]
+    return [n for n in [b + suffix for b in BATCHES[train]] + [meta] if not (folder / n).is_file()]
+
+
+def find_release(root):
+    """(format, folder) of the first release with any of its files present, or None; binary first (no pickle)."""
+    for fmt, folder in zip(RELEASES, folders(root)):
+        _, _, _, suffix, meta = RELEASES[fmt]
+        names = [n + suffix for n in BATCHES[True] + BATCHES[False]] + [meta]
+        for place in (folder, root):
+            if any((place / n).is_file() for n in names):
+                return fmt, place
+    return None
+
+
+def extract(archive, fmt, dest):
+    """Check the archive's md5, then write its release files into dest/<release folder>/ -> that folder.
+
+    Only the members named by the release (e.g. cifar-10-batches-bin/data_batch_1.bin) are read, each must be a
+    regular file, and it is written (atomically) under the name we chose, not the member's: path traversal
+    (../x, /etc/x, symlinks) cannot happen. Other members (readme.html) are skipped.
+    """
+    _, archive_md5, folder, suffix, meta = RELEASES[fmt]
+    got = md5(archive)
+    if got != archive_md5:
+        raise ValueError(f"{archive}: md5 {got}, expected {archive_md5}: the archive is corrupt, truncated or not "
+                         "the published one; delete it and download it again (download=True)")
+    wanted = {f"{folder}/{n}{suffix}": n + suffix for n in BATCHES[True] + BATCHES[False]}
+    wanted[f"{folder}/{meta}"] = meta
+    if not writable(dest):
+        raise PermissionError(f"{dest}: not writable, cannot extract {archive.name} there; extract it elsewhere "
+                              "(or copy it to a writable folder) and pass that folder as root")
+    out = dest / folder
+    out.mkdir(parents=True, exist_ok=True)
+    done = set()
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if member.name not in wanted:
+                    continue
+                if not member.isfile():
+                    raise ValueError(f"{archive}: member {member.name} is not a regular file; refusing to extract")
+                write_atomic(out / wanted[member.name], lambda f: f.write(tar.extractfile(member).read()))
+                done.add(member.name)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise ValueError(f"{archive}: not a readable tar.gz archive ({e})") from None
+    absent = sorted(set(wanted) - done)
+    if absent:
+        raise ValueError(f"{archive}: {', '.join(absent)} missing from the archive: not the published one")
+    return out
+
+
+def read_binary(path):
+    """A batch of the binary release -> images (RECORDS, 3, 32, 32) uint8, labels (RECORDS,) int64."""
+    raw = path.read_bytes()
+    if len(raw) != RECORDS * (1 + PIXELS):
+        raise ValueError(f"{path}: {len(raw)} bytes, expected {RECORDS * (1 + PIXELS)} ({RECORDS} records of "
+                         f"1 label byte + {PIXELS} pixel bytes): the file is truncated or not a CIFAR-10 batch")
+    rows = np.frombuffer(raw, np.uint8).reshape(RECORDS, 1 + PIXELS)
+    return rows[:, 1:].reshape(RECORDS, 3, 32, 32), labels_checked(path, rows[:, 0])
+
+
+def read_python(path):
+    """A batch of the python release -> images (RECORDS, 3, 32, 32) uint8, labels (RECORDS,) int64."""
+    d = load_pickle(path, PYTHON_MD5[path.name])
+    x, y = d.get(b"data"), d.get(b"labels")
+    if x is None or y is None:
+        raise ValueError(f"{path}: expected a dict with b'data' and b'labels', got the keys {sorted(d, key=repr)}")
+    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape == (RECORDS, PIXELS)):
+        got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"{path}: b'data' should be uint8 of shape ({RECORDS}, {PIXELS}), got {got}")
+    if not (isinstance(y, list) and len(y) == RECORDS and all(type(v) is int for v in y)):
+        raise ValueError(f"{path}: b'labels' should be a list of {RECORDS} ints")
+    return x.reshape(RECORDS, 3, 32, 32), labels_checked(path, np.array(y, dtype=np.int64))
+
+
+def labels_checked(path, y):
+    if y.min(initial=0) < 0 or y.max(initial=0) > 9:
+        raise ValueError(f"{path}: labels should lie in 0..9, found {int(y.min())}..{int(y.max())}")
+    return y.astype(np.int64)
+
+
+def read_names_txt(path):
+    """batches.meta.txt: the 10 class names, one a line (blank lines ignored)."""
+    return names_checked(path, [line.strip() for line in path.read_text("ascii").splitlines() if line.strip()])
+
+
+def read_names_pickle(path):
+    names = load_pickle(path, PYTHON_MD5[path.name]).get(b"label_names")
+    if not (isinstance(names, list) and all(isinstance(n, bytes) for n in names)):
+        raise ValueError(f"{path}: b'label_names' should be a list of names")
+    return names_checked(path, [n.decode("ascii") for n in names])
+
+
+def names_checked(path, names):
+    if len(names) != 10:
+        raise ValueError(f"{path}: expected 10 class names, got {len(names)}: {names}")
+    return names
+
+
+# The only globals the official pickles refer to: NumPy's array reconstruction, under its NumPy 1 and 2 names.
+# The callables are those of the running NumPy, whatever name the file uses.
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class Refused(pickle.UnpicklingError):
+    """A pickle asked for a global that SafeUnpickler does not admit."""
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles only NumPy arrays and plain data: any other global (a function, a class) is refused.
+
+    Code runs during unpickling only through the globals a pickle names (REDUCE calls them, BUILD calls their
+    __setstate__), and find_class is the single place where pickle looks them up; refusing there stops e.g.
+    os.system before it is called. What is allowed builds arrays and dtypes, nothing else.
+    """
+
+    def find_class(self, module, name):
+        if (module, name) in ALLOWED:
+            return ALLOWED[(module, name)]
+        raise Refused(f"refusing to load the global {module}.{name}: a CIFAR-10 batch holds only NumPy arrays, "
+                      "lists, bytes and numbers")
+
+
+def load_pickle(path, md5sum=None):
+    """Unpickle a file of the python release (Python 2 strings come back as bytes) -> its dict.
+
+    md5sum: when given, the file's md5 is checked first and a mismatch refused before unpickling.
+    Raises ValueError naming the file for a refused global, a bad md5, or anything that is not a pickled dict.
+    """
+    raw = Path(path).read_bytes()
+    if md5sum is not None and hashlib.md5(raw).hexdigest() != md5sum:
+        raise ValueError(f"{path}: md5 {hashlib.md5(raw).hexdigest()}, expected {md5sum}: the file is corrupt or "
+                         "not the published one; delete it and extract or download the archive again")
+    try:
+        d = SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except Refused as e:
+        raise ValueError(f"{path}: {e}; the file is not from the official release, do not trust it") from None
+    except Exception as e:  # a damaged pickle raises almost anything: EOFError, KeyError, TypeError...
+        raise ValueError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(d).__name__}")
+    return d

@@ -1,0 +1,312 @@
+"""ImageFolder: images stored one folder per class, in a folder or a .zip, decoded once with Pillow, cached as .npz.
+
+    root/cat/001.jpg, root/cat/002.png, root/dog/001.jpg  ->  classes ["cat", "dog"], targets [0, 0, 1]
+
+As torchvision's ImageFolder: the classes are the folder names sorted, the samples class after class, each class's
+images sorted by file name, image files recognised by their extension. One difference: only the images directly
+inside a class folder count (torchvision also walks its subfolders), so a folder of splits, train/ and test/, is an
+error that says to pass split=, never two classes "test" and "train".
+
+root is a folder, a .zip file, or a folder inside a zip written as a path through the zip:
+    ImageFolder("data/cifar10-jpeg.zip", split="train")      # a zip's single top folder is stepped into
+    ImageFolder("data/cifar10-jpeg.zip/cifar10-jpeg/train")  # the same images
+    ImageFolder("data/cifar10-jpeg", split="test")           # an extracted copy
+The zip is read in place (members are read, never extracted, so their names cannot point outside it).
+
+Decoding is the slow part (0.2-0.4 ms per 32x32 JPEG on this machine: 10-20 s for CIFAR-10's 50,000), so the
+decoded images are saved once as an uncompressed .npz (plain arrays, no pickle) and read back from it afterwards:
+    next to the data:  <the folder holding the zip or the image folder>/<name>-<key>.npz,
+                       e.g. data/cifar10-jpeg-train-<key>.npz
+    or, when that folder is read-only:  $CNNUMPY_DATA/cache/, else ~/.cache/cnnumpy/cache/
+key: a hash of `size` and of the source: a zip's size and mtime with the path asked for inside it (so a cache hit
+never reads the zip's directory), or a folder's listing with every image's size and mtime. A changed source gets a
+new key, hence a new decoding; old cache files are not deleted.
+"""
+import hashlib
+import io
+import os
+import secrets
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..nn import check
+from .loader import ArrayDataset, flag
+from .mnist import resolve_root
+
+# What torchvision's ImageFolder takes for an image (compared lower-case).
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+CACHE_VERSION = 1  # bump when the cache's content changes meaning
+
+
+class ImageFolder(ArrayDataset):
+    """Every image of a one-folder-per-class tree, decoded to RGB, in memory.
+
+    data: (N, 3, H, W) uint8 (NCHW; all images must share one size, or pass size=); targets: (N,) int64
+    classes: the class folders' names, sorted; class_to_idx: {name: index}; files: (N,) "class/file" names
+    root: a folder, a .zip, or a path through a zip to a folder inside it (see the module's docstring)
+    split: a subfolder of root to read, e.g. "train", or None for root itself
+    size: None (keep the images' size), or int or (H, W): resize every image to it (bilinear) after decoding
+    cache: read the decoded images from, and save them to, an .npz cache (where and keyed by what: see the module)
+    progress: show a tqdm progress bar on stderr while decoding (needs tqdm, part of the `train` extra)
+    cache_file: the .npz read or written, or None; from_cache: whether the images came from it.
+    """
+
+    def __init__(self, root, split=None, transform=None, size=None, cache=True, progress=True):
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root: expected a path (str or Path), got {type(root).__name__}")
+        if split is not None and not isinstance(split, str):
+            raise TypeError(f"split: expected None or a folder name (str) such as 'train', got {split!r}")
+        if split is not None and (not split or split.startswith("/") or ".." in split.split("/")):
+            raise ValueError(f"split: expected None or a relative folder name such as 'train', got {split!r}")
+        if transform is not None and not callable(transform):  # checked before the decoding, not after
+            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+        self.size = None if size is None else check.pair("size", size)
+        cache, progress = flag("cache", cache), flag("progress", progress)
+        self.root, self.split = Path(root).expanduser(), split
+        source = Source(self.root, split)
+        key = hashlib.sha256(repr((CACHE_VERSION, self.size, source.identity())).encode()).hexdigest()[:16]
+        paths = source.cache_paths(key) if cache else []
+        self.cache_file, cached = next(((p, c) for p in paths if (c := load_cache(p)) is not None), (None, None))
+        self.from_cache = cached is not None
+        if cached is None:
+            tree = source.listing()
+            classes = sorted(tree)
+            files = [f"{c}/{name}" for c in classes for name, _ in sorted(tree[c][0])]
+            targets = np.repeat(np.arange(len(classes), dtype=np.int64), [len(tree[c][0]) for c in classes])
+            data = decode(source, files, self.size, progress)
+            if cache:
+                self.cache_file = save_cache(paths, dict(data=data, targets=targets, classes=np.array(classes),
+                                                         files=np.array(files)))
+        else:
+            data, targets, classes, files = (cached[k] for k in ("data", "targets", "classes", "files"))
+            classes, files = classes.tolist(), files.tolist()
+        self.classes, self.files = classes, files
+        self.class_to_idx = {c: i for i, c in enumerate(classes)}
+        super().__init__(data, targets, transform)
+
+    def __repr__(self):
+        _, c, h, w = self.data.shape
+        where = self.root if self.split is None else f"{self.root}, split={self.split!r}"
+        return f"ImageFolder({len(self)} images {c}x{h}x{w}, {len(self.classes)} classes, from {where})"
+
+
+class Source:
+    """Where the images are: the folder `folder` on disk, or a folder inside the zip file `zip`.
+
+    For a zip, the folder inside it (`inner`) is found when the zip is first listed: the cache is keyed by the zip's
+    size and mtime and by the path as given (`wanted`), so loading from the cache never reads the zip's directory.
+    """
+
+    def __init__(self, root, split):
+        self.zip = None if root.is_dir() else next((p for p in (root, *root.parents) if p.is_file()), None)
+        self.split, self.tree = split, None
+        if self.zip is None:
+            self.folder = root / split if split else root
+            if not self.folder.is_dir():
+                raise FileNotFoundError(f"root: no folder (or zip file) at {self.folder}")
+        elif not zipfile.is_zipfile(self.zip):
+            raise ValueError(f"root: {self.zip} is neither a folder nor a zip file")
+        else:
+            wanted = root.relative_to(self.zip).as_posix()
+            self.wanted = "" if wanted == "." else wanted
+            self.inner = None
+
+    def __str__(self):
+        if self.zip is None:
+            return str(self.folder)
+        inner = self.inner if self.inner is not None else self.wanted
+        return f"{self.zip}/{inner}" if inner else str(self.zip)
+
+    def identity(self):
+        """What the cache key hashes: a zip's size, mtime and the folder asked for; for a folder on disk every
+        image's name, size and mtime (a folder's own mtime does not change when a file inside a subfolder does)."""
+        if self.zip is not None:
+            st = self.zip.stat()
+            return "zip", st.st_size, st.st_mtime_ns, self.wanted, self.split
+        return "folder", sorted((c, f, t) for c, (files, _) in self.listing().items() for f, t in files)
+
+    def listing(self):
+        """{class: ([(image file name, token)], [subfolder names])}, read once; token: (size, mtime) or (size, CRC)."""
+        if self.tree is None:
+            self.tree = self.scan_folder() if self.zip is None else self.scan_zip()
+            if not self.tree:
+                raise FileNotFoundError(f"root: no class folders in {self}: expected {self}/<class>/<image file>")
+            for cls, (files, subs) in sorted(self.tree.items()):
+                if not files:
+                    more = ", ..." if len(subs) > 5 else ""
+                    hint = (f"; it holds the folders {', '.join(sorted(subs)[:5])}{more}: if {self} is a folder of "
+                            f"splits, pass split='{cls}'" if subs else "")
+                    raise FileNotFoundError(f"{self}/{cls}: no image files ({', '.join(EXTENSIONS)}) directly in "
+                                            f"this class folder{hint}")
+        return self.tree
+
+    def scan_folder(self):
+        tree = {}
+        for d in os.scandir(self.folder):
+            if d.is_dir() and visible(d.name):
+                entries = list(os.scandir(d.path))
+                tree[d.name] = ([(e.name, (e.stat().st_size, e.stat().st_mtime_ns)) for e in entries
+                                 if e.is_file() and is_image(e.name) and visible(e.name)],
+                                [e.name for e in entries if e.is_dir() and visible(e.name)])
+        return tree
+
+    def scan_zip(self):
+        with zipfile.ZipFile(self.zip) as z:
+            infos = {i.filename: i for i in z.infolist() if not i.is_dir() and visible(i.filename)}
+        inner = self.wanted
+        if not inner:
+            # `zip -r x.zip x/` puts everything in one top folder: look inside it, unless it holds the images
+            # itself or the split is found at the top.
+            tops = children(infos, "")
+            wrapped = len(tops) == 1 and not any(n.count("/") == 1 and is_image(n) for n in infos)
+            if wrapped and not (self.split and any(n.startswith(self.split + "/") for n in infos)):
+                inner = tops[0]
+        if self.split:
+            inner = f"{inner}/{self.split}" if inner else self.split
+        if inner and not any(n.startswith(inner + "/") for n in infos):
+            parent = inner.rpartition("/")[0]
+            there = ", ".join(children(infos, parent)[:12]) or "none"
+            raise FileNotFoundError(f"root: no folder {inner} inside {self.zip}; the folders in "
+                                    f"{parent or 'its top level'}: {there}")
+        self.inner = inner
+        tree, prefix = {}, inner + "/" if inner else ""
+        for n, info in infos.items():
+            cls, _, rest = n[len(prefix):].partition("/") if n.startswith(prefix) else ("", "", "")
+            if not rest:
+                continue  # outside the folder, or a loose file next to the class folders
+            files, subs = tree.setdefault(cls, ([], []))
+            if "/" in rest:
+                subs.append(rest.partition("/")[0])
+            elif is_image(rest):
+                files.append((rest, (info.file_size, info.CRC)))
+        return {c: (files, sorted(set(subs))) for c, (files, subs) in tree.items()}
+
+    @contextmanager
+    def reader(self):
+        """-> read(name): the bytes of the file `name` ("class/file") of this folder."""
+        if self.zip is None:
+            yield lambda name: (self.folder / name).read_bytes()
+        else:
+            prefix = self.inner + "/" if self.inner else ""
+            with zipfile.ZipFile(self.zip) as z:
+                yield lambda name: z.read(prefix + name)
+
+    def cache_paths(self, key):
+        """The cache file next to the data, then the one in the user's cache folder."""
+        if self.zip is None:
+            near, label = self.folder.parent, self.folder.name
+        else:
+            parts = [p for p in f"{self.wanted}/{self.split or ''}".split("/") if p and p != self.zip.stem]
+            near, label = self.zip.parent, "-".join([self.zip.stem] + parts)
+        name = f"{label}-{key}.npz"
+        return [near / name, resolve_root(None) / "cache" / name]
+
+
+def decode(source, files, size, progress):
+    """Decode every image to RGB -> (N, 3, H, W) uint8; ValueError naming an unreadable or odd-sized image."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise ImportError("reading images needs Pillow: pip install 'cnnumpy[train]'") from None
+    bar = tqdm()(total=len(files), desc=f"decoding {source}", unit="img", leave=False) if progress else None
+    data = None
+    try:
+        with source.reader() as read:
+            for k, name in enumerate(files):
+                try:
+                    with Image.open(io.BytesIO(read(name))) as im:
+                        rgb = im.convert("RGB")
+                except (UnidentifiedImageError, OSError, zipfile.BadZipFile) as e:
+                    raise ValueError(f"{source}/{name}: not an image Pillow can read ({e})") from None
+                if size is not None and rgb.size != size[::-1]:
+                    rgb = rgb.resize(size[::-1], Image.BILINEAR)
+                if data is None:
+                    first, shape = name, (rgb.height, rgb.width)
+                    data = np.empty((len(files), 3) + shape, np.uint8)
+                elif (rgb.height, rgb.width) != shape:
+                    raise ValueError(f"{source}/{name}: (H, W) = {(rgb.height, rgb.width)}, but {source}/{first} "
+                                     f"is {shape}: the images of an ImageFolder must share one size; pass "
+                                     "size=(H, W) to resize them all")
+                data[k] = np.asarray(rgb).transpose(2, 0, 1)  # HWC, as Pillow gives it, to CHW
+                if bar is not None:
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return data
+
+
+def load_cache(path):
+    """The arrays cached in path, or None when it is missing, unreadable or inconsistent."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in ("data", "targets", "classes", "files")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    x, y, n = d["data"], d["targets"], len(d["data"])
+    ok = (x.dtype == np.uint8 and x.ndim == 4 and x.shape[1] == 3 and y.dtype == np.int64 and y.shape == (n,)
+          and d["files"].shape == (n,) and d["classes"].ndim == 1 and y.min(initial=0) >= 0
+          and y.max(initial=0) < len(d["classes"]))
+    return d if ok else None
+
+
+def save_cache(paths, arrays):
+    """Save the arrays as an .npz in the first of paths whose folder is writable -> that path, or None."""
+    for path in paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if writable(path.parent):
+                write_atomic(path, lambda f: np.savez(f, **arrays))
+                return path
+        except OSError:  # a full disk, a read-only file system: try the next place
+            continue
+    return None
+
+
+def writable(folder):
+    """Whether to write in folder: it grants write access by its permission bits, not only to us
+    (root may write anywhere, but a folder marked read-only, like ../shared/data, is left alone)."""
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK) and bool(mode & 0o222)
+
+
+def write_atomic(path, write):
+    """Call write(f) on a new hidden file next to path, then rename it to path: no reader sees half a file,
+    and an interrupted write leaves nothing behind."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        with open(part, "xb") as f:
+            write(f)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def children(names, prefix):
+    """The sorted first parts of the paths below the folder `prefix` ("" for the top) among the zip's file names."""
+    start = prefix + "/" if prefix else ""
+    return sorted({n[len(start):].partition("/")[0] for n in names if n.startswith(start) and "/" in n[len(start):]})
+
+
+def visible(name):
+    """Not a hidden file or folder (.DS_Store, .git) nor a macOS resource folder (__MACOSX), at any depth."""
+    return not any(p.startswith(".") or p == "__MACOSX" for p in name.split("/"))
+
+
+def is_image(name):
+    return name.lower().endswith(EXTENSIONS)
+
+
+def tqdm():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise ImportError("the decoding progress bar needs tqdm: pip install 'cnnumpy[train]' "
+                          "(or pass progress=False)") from None
+    return tqdm
