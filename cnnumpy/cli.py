@@ -1,4 +1,4 @@
-"""The `cnnumpy` command: train, evaluate and predict.
+"""The `cnnumpy` command: train, evaluate and predict; look inside a network (summary, show) and run the demo.
 
 User mistakes (a missing file, a bad flag value, an unreadable image) end with one line on stderr and exit
 code 2; set CNNUMPY_DEBUG=1 to see the traceback instead.
@@ -26,6 +26,17 @@ def positive(kind):
             raise argparse.ArgumentTypeError(f"expected a value > 0, got {text}")
         return value
     return parse
+
+
+def shape(text):
+    """"1,28,28" -> (1, 28, 28)."""
+    try:
+        dims = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ints separated by commas such as 1,28,28, got {text!r}") from None
+    if not all(d > 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected sizes > 0, got {text}")
+    return dims
 
 
 def parser():
@@ -64,6 +75,40 @@ def parser():
     r = sub.add_parser("predict", help="classify image files with a checkpoint")
     r.add_argument("checkpoint", type=Path, metavar="CKPT")
     r.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+
+    s = sub.add_parser("summary", help="the layer table of a model: output shapes, parameters, multiply-adds, memory",
+                       description="The layer table of a checkpoint's model (CKPT) or of a model by name (--model).")
+    s.add_argument("checkpoint", type=Path, nargs="?", metavar="CKPT")
+    s.add_argument("--model", choices=sorted(MODELS))
+    s.add_argument("--input-shape", type=shape, metavar="C,H,W",
+                   help="one input without the batch axis (default: the checkpoint's; for --model 1,28,28 "
+                        "when it takes one channel, 3,32,32 when it takes three)")
+
+    show = sub.add_parser("show", help="pictures of a trained network: filters, feature maps, predictions")
+    what = show.add_subparsers(dest="what", required=True, metavar="WHAT")
+    f = what.add_parser("filters", help="the first convolution's kernels (default: filters.png next to CKPT)")
+    f.add_argument("checkpoint", type=Path, metavar="CKPT")
+    f.add_argument("--out", type=Path, metavar="PNG")
+    m = what.add_parser("maps", help="the feature maps of one image, layer by layer "
+                                     "(default: maps-IMAGE.png next to CKPT)")
+    m.add_argument("checkpoint", type=Path, metavar="CKPT")
+    m.add_argument("image", type=Path, metavar="IMAGE", help="any image file, read as `predict` reads it")
+    m.add_argument("--channels", type=positive(int), default=8, help="channels shown per layer (default 8)")
+    m.add_argument("--out", type=Path, metavar="PNG")
+    g = what.add_parser("predictions", help="test images with predicted and true classes, mistakes in red "
+                                            "(default: predictions.png next to CKPT)")
+    g.add_argument("checkpoint", type=Path, metavar="CKPT")
+    g.add_argument("--data-dir", type=Path)
+    g.add_argument("--count", type=positive(int), default=32, help="number of images (default 32)")
+    g.add_argument("--mistakes", action="store_true", help="show only images the model gets wrong")
+    g.add_argument("--out", type=Path, metavar="PNG")
+
+    d = sub.add_parser("demo", help="pictures that need no training: sobel")
+    demos = d.add_subparsers(dest="what", required=True, metavar="DEMO")
+    so = demos.add_parser("sobel", help="an image through a hand-made Sobel-x filter, ReLU and 2x2 max-pool",
+                          description="Without IMAGE, a scene the package draws itself.")
+    so.add_argument("image", type=Path, nargs="?", metavar="IMAGE")
+    so.add_argument("--out", type=Path, default=Path("sobel.png"), metavar="PNG", help="default: ./sobel.png")
     return p
 
 
@@ -185,14 +230,22 @@ def train(args):
     return 0
 
 
+def load_test_set(spec, data_dir):
+    """The test split of the data set a checkpoint was trained on, normalised as in training."""
+    from .data import load_mnist
+    name = spec["data"]["name"]
+    if name != "mnist":
+        raise UsageError(f"checkpoint: trained on {name!r}, a data set this command does not read yet")
+    return load_mnist(existing(data_dir), False, False, normalize_transform(spec))
+
+
 def evaluate(args):
     from . import checkpoint
     from .data import DataLoader
     from .train import evaluate as run
     ckpt = checkpoint.load_checkpoint(args.checkpoint)
     model = checkpoint.build_model(ckpt)
-    from .data import load_mnist
-    test_set = load_mnist(existing(args.data_dir), False, False, normalize_transform(ckpt["spec"]))
+    test_set = load_test_set(ckpt["spec"], args.data_dir)
     result = run(model, DataLoader(test_set, args.batch_size), num_classes=len(ckpt["spec"]["data"]["classes"]))
     print(f"{args.checkpoint}: test loss {result.loss:.4f}, accuracy {result.accuracy:.4f} on {len(test_set):,} images")
     print("confusion matrix (rows: true class, columns: predicted):")
@@ -220,7 +273,92 @@ def predict(args):
     return 0
 
 
-COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict}
+def summary(args):
+    from . import checkpoint, models
+    from .summary import summary as table
+    from .viz import first_conv
+    if (args.checkpoint is None) == (args.model is None):
+        raise UsageError("summary: expected a checkpoint CKPT or --model NAME (one of the two)")
+    if args.checkpoint is not None:
+        ckpt = checkpoint.load_checkpoint(args.checkpoint)
+        model, input_shape = checkpoint.build_model(ckpt), tuple(ckpt["spec"]["data"]["shape"])
+    else:
+        model = models.build(args.model)
+        input_shape = {1: (1, 28, 28), 3: (3, 32, 32)}.get(first_conv(model).in_channels)
+    input_shape = args.input_shape or input_shape
+    if input_shape is None:
+        raise UsageError(f"--input-shape: expected C,H,W for {args.model}, which takes "
+                         f"{first_conv(model).in_channels} channels")
+    print(table(model, input_shape))
+    return 0
+
+
+def model_input(path, spec):
+    """An image file -> (1, C, H, W), normalised as the checkpoint's training data.
+
+    One channel: read as `predict` reads it (an MNIST-like digit); three: RGB, resized to the training size.
+    """
+    from .data.image import load_digit
+    from .demo import open_rgb
+    c, h, w = spec["data"]["shape"]
+    if c == 1:
+        x = load_digit(path, size=h)[None]
+    else:
+        x = np.asarray(open_rgb(path).resize((w, h)), dtype=np.uint8).transpose(2, 0, 1)[None]
+    return normalize_transform(spec)(x)
+
+
+def show_filters(args):
+    from . import checkpoint, viz
+    model = checkpoint.build_model(checkpoint.load_checkpoint(args.checkpoint))
+    print(viz.plot_filters(model, args.out or args.checkpoint.parent / "filters.png"))
+    return 0
+
+
+def show_maps(args):
+    from . import checkpoint, viz
+    ckpt = checkpoint.load_checkpoint(args.checkpoint)
+    model = checkpoint.build_model(ckpt)
+    x = model_input(args.image, ckpt["spec"])
+    out = args.out or args.checkpoint.parent / f"maps-{args.image.stem}.png"
+    print(viz.plot_feature_maps(model, x, out, max_channels=args.channels))
+    return 0
+
+
+def show_predictions(args):
+    from . import checkpoint, viz
+    ckpt = checkpoint.load_checkpoint(args.checkpoint)
+    model = checkpoint.build_model(ckpt)
+    test_set = load_test_set(ckpt["spec"], args.data_dir)
+    if args.mistakes:
+        x, y = test_set.batch(np.arange(len(test_set)))
+        pred = np.concatenate([model(x[i:i + 256]).argmax(axis=1) for i in range(0, len(x), 256)])
+        wrong = np.flatnonzero(pred != y)
+        if len(wrong) == 0:
+            print(f"{args.checkpoint}: no mistakes on the {len(test_set):,} test images; nothing to show")
+            return 0
+        indices = wrong[:args.count]
+        title = (f"{len(indices)} of the {len(wrong):,} mistakes on {len(test_set):,} test images: "
+                 "predicted (probability) and true class")
+    else:
+        indices, title = np.arange(min(args.count, len(test_set))), None
+    x, y = test_set.batch(indices)
+    out = args.out or args.checkpoint.parent / ("mistakes.png" if args.mistakes else "predictions.png")
+    print(viz.plot_predictions(model, x, y, out, classes=ckpt["spec"]["data"]["classes"], title=title))
+    return 0
+
+
+def show(args):
+    return {"filters": show_filters, "maps": show_maps, "predictions": show_predictions}[args.what](args)
+
+
+def demo(args):
+    from .demo import sobel_demo
+    print(sobel_demo(args.image, args.out).path)
+    return 0
+
+
+COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "summary": summary, "show": show, "demo": demo}
 
 
 def main(argv=None):

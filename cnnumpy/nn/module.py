@@ -198,6 +198,12 @@ class Module:
         return missing, unexpected
 
     # --- display --------------------------------------------------------
+    def summary(self, input_shape):
+        """The layer table for one input of `input_shape` (no batch axis, e.g. (1, 28, 28)): output shapes,
+        parameters, multiply-adds, memory. See cnnumpy.summary.summary; print the result to see it."""
+        from ..summary import summary  # imported here: nn does not depend on the rest of the package
+        return summary(self, input_shape)
+
     def extra_repr(self):
         return ""
 

@@ -1,0 +1,136 @@
+"""The layer table: parameter counts and output shapes equal PyTorch's, multiply-adds equal the hand count."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnnumpy import models
+from cnnumpy.nn.activation import ReLU
+from cnnumpy.nn.conv import Conv2d
+from cnnumpy.nn.flatten import Flatten
+from cnnumpy.nn.linear import Linear
+from cnnumpy.nn.module import Sequential
+from cnnumpy.nn.norm import BatchNorm2d
+from cnnumpy.nn.residual import Residual
+from cnnumpy.summary import Summary, summary
+
+tnn = torch.nn
+
+# the same stacks in torch (cnnumpy.models keeps torch.nn.Sequential's layer order and keys)
+TORCH = {
+    "lenet5": lambda: tnn.Sequential(
+        tnn.Conv2d(1, 6, 5, padding=2), tnn.MaxPool2d(2), tnn.ReLU(), tnn.Conv2d(6, 16, 5, padding=2),
+        tnn.MaxPool2d(2), tnn.ReLU(), tnn.Flatten(), tnn.Linear(784, 120), tnn.ReLU(), tnn.Linear(120, 10)),
+    "mnist_cnn": lambda: tnn.Sequential(
+        tnn.Conv2d(1, 32, 3, padding=1, bias=False), tnn.BatchNorm2d(32), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(32, 64, 3, padding=1, bias=False), tnn.BatchNorm2d(64), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Flatten(), tnn.Dropout(0.25), tnn.Linear(3136, 128), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(128, 10)),
+}
+
+# multiply-adds by hand, layer by layer (conv: H_out*W_out*C_out*C_in*kh*kw; linear: in*out; BN: one per value)
+HAND_MACS = {
+    "lenet5": [28 * 28 * 6 * 1 * 25, 0, 0, 14 * 14 * 16 * 6 * 25, 0, 0, 0, 784 * 120, 0, 120 * 10],
+    "mnist_cnn": [28 * 28 * 32 * 9, 32 * 28 * 28, 0, 0, 14 * 14 * 64 * 32 * 9, 64 * 14 * 14, 0, 0, 0, 0,
+                  3136 * 128, 0, 0, 128 * 10],
+}
+
+
+def torch_shapes(model, x):
+    shapes = []
+    for m in model:
+        m.register_forward_hook(lambda mod, inp, out: shapes.append(tuple(out.shape[1:])))
+    model.eval()(x)
+    return shapes
+
+
+@pytest.mark.parametrize("name", ["lenet5", "mnist_cnn"])
+def test_counts_and_shapes_match_torch_and_hand(name):
+    s = models.build(name).summary((1, 28, 28))
+    ref = TORCH[name]()
+    assert s.params == s.trainable == sum(p.numel() for p in ref.parameters())
+    assert [r.params for r in s.rows] == [sum(p.numel() for p in m.parameters()) for m in ref]
+    assert [r.output_shape for r in s.rows] == torch_shapes(ref, torch.zeros(1, 1, 28, 28))
+    assert [r.macs for r in s.rows] == HAND_MACS[name]
+    assert s.macs == sum(HAND_MACS[name])
+    assert s.buffers == sum(b.numel() for k, b in ref.state_dict().items() if "running" in k)
+
+
+def test_lenet_totals_and_memory():
+    s = summary(models.lenet5(), (1, 28, 28))
+    assert (s.params, s.macs) == (97_982, 683_280)
+    assert s.input_bytes == 28 * 28 * 4
+    # every layer's output in float32, except Flatten's, which is a view of its input
+    outputs = 6 * 28 * 28 + 2 * 6 * 14 * 14 + 16 * 14 * 14 + 2 * 16 * 7 * 7 + 2 * 120 + 10
+    assert s.activation_bytes == 4 * outputs
+    assert s.param_bytes == 4 * 97_982
+    assert s.total_bytes == s.input_bytes + s.activation_bytes + s.param_bytes
+    text = str(s)
+    assert repr(s) == text
+    for line in ["0 (Conv2d)", "(6, 28, 28)", "94,200", "Params: 97,982 (97,982 trainable)",
+                 "Mult-adds: 683,280 (0.68 M)", "Forward activations:  48,040 bytes (46.91 KiB)"]:
+        assert line in text, f"{line!r} not in\n{text}"
+
+
+def test_float64_model_counts_8_bytes():
+    s = models.lenet5().double().summary((1, 28, 28))
+    assert s.dtype == np.float64 and s.param_bytes == 8 * 97_982 and s.input_bytes == 8 * 784
+
+
+def test_nesting_containers_and_shared_layers():
+    shared = Conv2d(4, 4, 3, padding=1, bias=False)
+    body = Sequential(shared, BatchNorm2d(4), ReLU(), shared)
+    model = Sequential(Conv2d(2, 4, 1), Residual(body), Flatten(), Linear(4 * 5 * 5, 3))
+    s = summary(model, (2, 5, 5))
+    assert [(r.name, r.depth, r.container) for r in s.rows] == [
+        ("0", 1, False), ("1", 1, True), ("1.body", 2, True), ("1.body.3", 3, False), ("1.body.1", 3, False),
+        ("1.body.2", 3, False), ("1.body.3", 3, False), ("2", 1, False), ("3", 1, False)]
+    # the shared conv runs twice (two rows of multiply-adds) but its 144 weights count once
+    assert s.params == (2 * 4 + 4) + 144 + 8 + (100 * 3 + 3)
+    assert s.macs == 25 * 4 * 2 + 2 * 25 * 4 * 4 * 9 + 100 + 100 * 3
+    text = str(s)
+    assert "\n  1.body (Sequential)" in text and "\n    1.body.1 (BatchNorm2d)" in text
+    container_line = next(line for line in text.splitlines() if line.startswith("1 (Residual)"))
+    assert container_line.split()[-2:] == ["--", "--"]
+
+
+def test_a_single_layer_is_its_own_row():
+    s = Conv2d(3, 8, 3).summary((3, 10, 10))
+    assert [(r.type, r.output_shape, r.macs) for r in s.rows] == [("Conv2d", (8, 8, 8), 8 * 8 * 8 * 27)]
+    assert s.params == 8 * 27 + 8
+
+
+def test_no_side_effects():
+    """Modes, caches, running statistics and dropout streams are as they were."""
+    model = models.mnist_cnn()
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    model.train()
+    model(x)
+    model[2].eval()
+    before = model.state_dict()
+    caches = [m.cache for m in model.modules()]
+    rngs = [m.rng.bit_generator.state for m in model if hasattr(m, "rng")]
+    assert isinstance(model.summary((1, 28, 28)), Summary)
+    after = model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert [m.cache for m in model.modules()] == caches
+    assert [m.training for m in model] == [True, True, False] + [True] * 11
+    assert [m.rng.bit_generator.state for m in model if hasattr(m, "rng")] == rngs
+    assert all("forward" not in vars(m) for m in model.modules())
+
+
+def test_errors():
+    with pytest.raises(TypeError, match="model: expected a cnnumpy Module, got Sequential"):
+        summary(tnn.Sequential(), (1, 28, 28))
+    with pytest.raises(ValueError, match=r"input_shape: the model does not take an input of shape \(3, 28, 28\): "
+                                         r"x: expected 1 channels"):
+        models.lenet5().summary((3, 28, 28))
+
+
+@given(st.one_of(st.tuples(), st.lists(st.integers(-3, 0), min_size=1, max_size=3).map(tuple),
+                 st.just((1, 28.0, 28)), st.just((True, 28, 28)), st.just("1,28,28"), st.none()))
+def test_bad_input_shape_messages(shape):
+    with pytest.raises(ValueError) as info:
+        summary(Conv2d(1, 1, 1), shape)
+    assert str(info.value) == ("input_shape: expected a non-empty tuple of ints > 0 without the batch axis, "
+                               f"e.g. (1, 28, 28), got {shape!r}")
