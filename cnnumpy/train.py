@@ -6,6 +6,7 @@ One training step is the whole story of backpropagation:
     optimizer.zero_grad(); model.backward(loss_fn.backward())   dL/dparam accumulated into .grad
     optimizer.step()                                     p <- p - lr * (update from .grad)
 """
+import inspect
 import json
 import math
 import time
@@ -116,7 +117,11 @@ def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_ste
                     f"training stopped: the loss is {loss} at batch {batch} of {desc}; "
                     "try a lower learning rate (the last checkpoint was not overwritten)")
             optimizer.zero_grad()
-            model.backward(loss_fn.backward())
+            # the input is data: its gradient is not needed, so the first conv can skip computing it
+            if "input_grad" in inspect.signature(model.backward).parameters:
+                model.backward(loss_fn.backward(), input_grad=False)
+            else:
+                model.backward(loss_fn.backward())
             optimizer.step()
             if scheduler is not None and scheduler_step == "batch":
                 scheduler.step()

@@ -34,15 +34,20 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x.shape, xp.shape, w, cols, b is not None, stride, pad, dilation, groups)
 
 
-def conv2d_backward(dout, cache):
-    """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None."""
+def conv2d_backward(dout, cache, input_grad=True):
+    """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
+
+    input_grad=False skips dx (returned as None): the first layer's input is data, whose gradient nobody uses.
+    """
     x_shape, xp_shape, w, cols, has_bias, stride, pad, dilation, groups = cache
     n, f, ho, wo = dout.shape
     _, cg, kh, kw = w.shape
     d = dout.reshape(n, groups, f // groups, ho * wo)
     wm = w.reshape(groups, f // groups, cg * kh * kw)
     dw = np.matmul(d, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    if not input_grad:
+        return None, dw, db
     dcols = np.matmul(wm.transpose(0, 2, 1), d).reshape(n, -1, ho * wo)
     dxp = col2im(dcols, xp_shape, (kh, kw), stride, dilation, (ho, wo))
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return unpad2d(dxp, pad), dw, db

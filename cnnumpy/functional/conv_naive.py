@@ -42,12 +42,12 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x, w, b is not None, stride, pad, dilation, groups)
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, input_grad=True):
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
     Each output y[n, f, i, j] touched one patch of xp with the weights w[f], so by the chain rule
         dxp[patch] += dout[n, f, i, j] * w[f]        dw[f] += dout[n, f, i, j] * xp[patch]
-    and db[f] is the sum of dout over n, i, j.
+    and db[f] is the sum of dout over n, i, j. input_grad=False returns dx as None (same loops, for reading).
     """
     x, w, has_bias, (sh, sw), pad, (dh, dw), groups = cache
     n_, f_, ho, wo = dout.shape
@@ -67,4 +67,4 @@ def conv2d_backward(dout, cache):
                     dxp[n, chans, rows, cols] += dout[n, f, i, j] * w[f]
                     dw_[f] += dout[n, f, i, j] * xp[n, chans, rows, cols]
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    return unpad2d(dxp, pad), dw_, db
+    return (unpad2d(dxp, pad) if input_grad else None), dw_, db

@@ -76,10 +76,11 @@ class Conv2d(Module):
         self.cache = (fcache, y.shape)
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""
         fcache, y_shape = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
-        dx, dw, db = METHODS[self.method].conv2d_backward(dout, fcache)
+        dx, dw, db = METHODS[self.method].conv2d_backward(dout, fcache, input_grad)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db

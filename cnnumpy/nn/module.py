@@ -4,6 +4,8 @@ A module's `forward(x)` returns the output and keeps in `self.cache` what its
 `backward(dout)` needs; `backward` returns dL/dx and *adds* dL/dparam into each
 parameter's `.grad`, as PyTorch accumulates, so call `zero_grad()` between steps.
 """
+import inspect
+
 import numpy as np
 
 
@@ -262,7 +264,14 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self._layers()):
-            dout = layer.backward(dout)
+    def backward(self, dout, input_grad=True):
+        """Run every layer's backward in reverse order; returns dL/dx.
+
+        input_grad=False: the caller does not need dL/dx (the input is data, as in training), so a first
+        layer that can skip computing it (Conv2d, or a Sequential starting with one) does, and None comes back.
+        """
+        layers = self._layers()
+        for i in range(len(layers) - 1, -1, -1):
+            skip = i == 0 and not input_grad and "input_grad" in inspect.signature(layers[i].backward).parameters
+            dout = layers[i].backward(dout, input_grad=False) if skip else layers[i].backward(dout)
         return dout

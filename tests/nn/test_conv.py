@@ -224,3 +224,19 @@ def test_backward_before_forward_and_bad_dout():
     conv(x32(1, 1, 5, 5))
     with pytest.raises(ValueError, match=r"dout: expected shape \(1, 2, 3, 3\) \(forward's output\), got \(1, 2, 3\)"):
         conv.backward(np.zeros((1, 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("method", ["naive", "im2col"])
+def test_skipping_the_input_gradient_keeps_parameter_gradients(method):
+    """input_grad=False (the first layer of a network, whose input is data) returns None, same dW and db."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, method=method), nn.ReLU(), nn.Conv2d(3, 2, 3))
+    x = np.random.default_rng(0).standard_normal((2, 2, 6, 6)).astype(np.float32)
+    dout = np.ones((2, 2, 4, 4), np.float32)
+    model(x)
+    dx = model.backward(dout)
+    grads = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    assert model.backward(dout, input_grad=False) is None
+    for g, p in zip(grads, model.parameters()):
+        np.testing.assert_array_equal(p.grad, g)
+    assert dx.shape == x.shape
