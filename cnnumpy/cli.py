@@ -44,12 +44,16 @@ def parser():
     p = argparse.ArgumentParser(prog="cnnumpy", description="Convolutional networks from scratch on NumPy.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model on MNIST; writes checkpoint.npz, history.json, curves.png",
-                       description="Train a model. Without --data-dir it uses the full MNIST if found in "
-                                   "$CNNUMPY_DATA or ~/.cache/cnnumpy, else the embedded sample.")
-    t.add_argument("--model", default="lenet5", choices=sorted(MODELS))
-    t.add_argument("--data", default="mnist", choices=["mnist"])
-    t.add_argument("--data-dir", type=Path, help="folder holding the MNIST files (or a mnist/ folder with them)")
+    t = sub.add_parser("train", help="train a model on MNIST or CIFAR-10; writes checkpoint.npz, history.json, "
+                                     "curves.png",
+                       description="Train a model. MNIST without --data-dir: the full set if found in "
+                                   "$CNNUMPY_DATA or ~/.cache/cnnumpy, else the embedded sample. CIFAR-10: the "
+                                   "official release, or the JPEG copy (cifar10-jpeg.zip) in --data-dir.")
+    t.add_argument("--model", choices=sorted(MODELS),
+                   help="default: " + ", ".join(f"{d['model']} for {name}" for name, d in DATASETS.items()))
+    t.add_argument("--data", default="mnist", choices=sorted(DATASETS))
+    t.add_argument("--data-dir", type=Path, help="folder holding the data set's files (MNIST: the IDX files or a "
+                                                 "mnist/ folder; CIFAR-10: the release or cifar10-jpeg.zip)")
     t.add_argument("--download", action="store_true", help="download the full set if it is missing")
     t.add_argument("--epochs", type=positive(int),
                    help="total epochs (default 5; with --resume, the resumed run's own total)")
@@ -59,7 +63,8 @@ def parser():
     t.add_argument("--momentum", type=float, default=0.9, help="SGD/RMSprop momentum (default 0.9)")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--scheduler", default="none", choices=["none", "step", "cosine", "onecycle"])
-    t.add_argument("--augment", action="store_true", help="random shifts of up to 2 pixels")
+    t.add_argument("--augment", action="store_true",
+                   help="MNIST: random shifts of up to 2 pixels; CIFAR-10: random crops (padding 4) and flips")
     t.add_argument("--method", default="im2col", choices=["im2col", "naive"], help="convolution method")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
@@ -127,6 +132,38 @@ def mnist_splits(data_dir, download, transform):
     return train_set, MNIST(data_dir, False, download, transform)
 
 
+def cifar_splits(data_dir, download, transform):
+    from .data import load_cifar10
+    data_dir = existing(data_dir)
+    return load_cifar10(data_dir, True, download, transform), load_cifar10(data_dir, False, download, transform)
+
+
+def mnist_augment(seed):
+    from .data import RandomShift
+    return [RandomShift(2, seed=seed)]
+
+
+def cifar_augment(seed):
+    from .data import RandomCrop, RandomHorizontalFlip
+    return [RandomCrop(32, padding=4, seed=seed), RandomHorizontalFlip(seed=seed + 1)]
+
+
+def dataset_info(name):
+    """What a checkpoint records of its data: normalisation, input shape, class names."""
+    from .data import CIFAR10_MEAN, CIFAR10_STD, MNIST_MEAN, MNIST_STD
+    from .data.cifar import CLASSES
+    if name == "mnist":
+        return {"name": name, "mean": MNIST_MEAN, "std": MNIST_STD, "shape": [1, 28, 28],
+                "classes": [str(i) for i in range(10)]}
+    return {"name": name, "mean": list(CIFAR10_MEAN), "std": list(CIFAR10_STD), "shape": [3, 32, 32],
+            "classes": list(CLASSES)}
+
+
+# per data set: the default model, how to load (train, test), the augmentation transforms
+DATASETS = {"mnist": {"model": "lenet5", "splits": mnist_splits, "augment": mnist_augment},
+            "cifar10": {"model": "resnet8", "splits": cifar_splits, "augment": cifar_augment}}
+
+
 def normalize_transform(spec):
     from .data import Compose, Normalize, ToFloat
     return Compose([ToFloat(), Normalize(spec["data"]["mean"], spec["data"]["std"])])
@@ -161,7 +198,7 @@ def make_scheduler(args, optimizer, steps_per_epoch):
 def train(args):
     import cnnumpy
     from . import checkpoint, models, nn
-    from .data import MNIST_MEAN, MNIST_STD, DataLoader, RandomShift
+    from .data import Compose, DataLoader
     from .train import History, fit
 
     ckpt = None
@@ -173,22 +210,29 @@ def train(args):
             if key not in ("resume", "out", "no_progress") and not given:
                 setattr(args, key, Path(value) if key == "data_dir" and value is not None else value)
     args.epochs = args.epochs or 5
+    args.model = args.model or DATASETS[args.data]["model"]
     cnnumpy.manual_seed(args.seed)
-    spec = {"model": args.model, "kwargs": {"method": args.method},
-            "data": {"name": args.data, "mean": MNIST_MEAN, "std": MNIST_STD, "shape": [1, 28, 28],
-                     "classes": [str(i) for i in range(10)]},
+    info = dataset_info(args.data)
+    spec = {"model": args.model,
+            "kwargs": {"method": args.method, "in_channels": info["shape"][0], "num_classes": len(info["classes"])},
+            "data": info,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}}
-    model = models.build(args.model, method=args.method)
+    model = models.build(args.model, **spec["kwargs"])
+    try:  # one blank image through the model before any data is read: a shape mismatch is a user mistake
+        model.eval()(np.zeros([1] + info["shape"], np.float32))
+    except ValueError as e:
+        raise UsageError(f"--model: {args.model} does not take {args.data} images of shape "
+                         f"{tuple(info['shape'])}: {e}") from None
+    model.train()
     transform = normalize_transform(spec)
-    train_set, test_set = mnist_splits(args.data_dir, args.download, transform)
+    train_set, test_set = DATASETS[args.data]["splits"](args.data_dir, args.download, transform)
     if args.limit:
         from .data import ArrayDataset
         n = min(args.limit, len(train_set))
         train_set = ArrayDataset(train_set.data[:n], train_set.targets[:n], transform)
-    shift = None
-    if args.augment:
-        shift = RandomShift(2, seed=args.seed)
-        train_set.transform = lambda x: transform(shift(x))
+    augment = DATASETS[args.data]["augment"](args.seed) if args.augment else []
+    if augment:
+        train_set.transform = Compose(augment + [transform])
     loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
     test_loader = DataLoader(test_set, 256)
     optimizer = make_optimizer(args, model.parameters())
@@ -197,8 +241,8 @@ def train(args):
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         checkpoint.set_rng_states(model, ckpt["rng"])
-        if shift is not None and "augment" in ckpt["rng_data"]:
-            shift.rng.bit_generator.state = ckpt["rng_data"]["augment"]
+        for i, t in enumerate(augment):
+            t.rng.bit_generator.state = ckpt["rng_data"][f"augment{i}"]
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -214,7 +258,7 @@ def train(args):
 
     def save(epoch, hist):
         checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
-                                   data_rngs={"augment": shift.rng} if shift is not None else None)
+                                   data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)})
         hist.save(out / "history.json")
         hist.plot(out / "curves.png")
 
@@ -232,11 +276,9 @@ def train(args):
 
 def load_test_set(spec, data_dir):
     """The test split of the data set a checkpoint was trained on, normalised as in training."""
-    from .data import load_mnist
-    name = spec["data"]["name"]
-    if name != "mnist":
-        raise UsageError(f"checkpoint: trained on {name!r}, a data set this command does not read yet")
-    return load_mnist(existing(data_dir), False, False, normalize_transform(spec))
+    from .data import load_cifar10, load_mnist
+    load = {"mnist": load_mnist, "cifar10": load_cifar10}[spec["data"]["name"]]
+    return load(existing(data_dir), False, False, normalize_transform(spec))
 
 
 def evaluate(args):
@@ -258,13 +300,10 @@ def evaluate(args):
 
 def predict(args):
     from . import checkpoint
-    from .data.image import load_digit
     ckpt = checkpoint.load_checkpoint(args.checkpoint)
     model = checkpoint.build_model(ckpt)
-    transform = normalize_transform(ckpt["spec"])
     classes = ckpt["spec"]["data"]["classes"]
-    images = [load_digit(path) for path in args.images]
-    logits = model(transform(np.stack(images)))
+    logits = model(np.concatenate([model_input(path, ckpt["spec"]) for path in args.images]))
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     for path, p in zip(args.images, probs):
@@ -368,6 +407,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("cnnumpy: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`cnnumpy evaluate CKPT | head`): not an error of ours, nothing more to say
+        sys.stderr.close()
+        return 0
     except (UsageError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, TypeError,
             FloatingPointError, ImportError) as e:
         if os.environ.get("CNNUMPY_DEBUG"):
