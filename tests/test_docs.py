@@ -137,7 +137,9 @@ def test_pictures_are_small_pngs():
 
 
 def test_every_picture_is_shown_and_drawn_by_the_script():
-    shown = {Path(target).name for page in PAGES for _, target in links(page) if target.endswith(".png")}
+    # docs/results/ holds curves of real training runs, drawn by `cnnumpy train`, not by the script
+    shown = {Path(target).name for page in PAGES for _, target in links(page)
+             if target.endswith(".png") and not target.startswith("results/")}
     on_disk = {p.name for p in FIGURES.glob("*.png")}
     assert shown == on_disk, f"shown but missing: {shown - on_disk}; on disk but never shown: {on_disk - shown}"
     script = (FIGURES / "make_figures.py").read_text()
