@@ -277,8 +277,11 @@ def train(args):
 def load_test_set(spec, data_dir):
     """The test split of the data set a checkpoint was trained on, normalised as in training."""
     from .data import load_cifar10, load_mnist
-    load = {"mnist": load_mnist, "cifar10": load_cifar10}[spec["data"]["name"]]
-    return load(existing(data_dir), False, False, normalize_transform(spec))
+    loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
+    name = spec["data"]["name"]
+    if name not in loaders:
+        raise UsageError(f"checkpoint: trained on {name!r}, a data set this command does not read yet")
+    return loaders[name](existing(data_dir), False, False, normalize_transform(spec))
 
 
 def evaluate(args):

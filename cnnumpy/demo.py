@@ -74,18 +74,8 @@ def _rgb(im):
 
 def open_rgb(path):
     """Any image file Pillow reads -> a Pillow RGB image (see _rgb)."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise ImportError("reading images needs Pillow: pip install 'cnnumpy[train]'") from None
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return _rgb(im)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image: no file at {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"image: {path} is not an image Pillow can read ({e.__class__.__name__})") from None
+    from .data.image import open_image
+    return _rgb(open_image(path))
 
 
 def load_rgb(path, max_size=512):

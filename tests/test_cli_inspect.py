@@ -9,6 +9,7 @@ from PIL import Image
 
 from cnnumpy import cli
 from cnnumpy.data import MNIST
+from tests.util import png
 
 
 @pytest.fixture(autouse=True)
@@ -26,12 +27,6 @@ def ckpt(tmp_path_factory):
     return out / "checkpoint.npz"
 
 
-def png(path):
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        im.load()
-        assert np.asarray(im.convert("L")).std() > 1, f"{path} is blank"
-        return im.size
 
 
 def printed_path(capsys):

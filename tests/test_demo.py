@@ -9,14 +9,9 @@ from PIL import Image
 
 from cnnumpy import demo
 from cnnumpy.demo import SOBEL_X, scene, sobel_demo, sobel_net, to_input
+from tests.util import png
 
 
-def png(path):
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        im.load()
-        assert np.asarray(im.convert("L")).std() > 1, f"{path} is blank"
-        return im.size
 
 
 def windows(x):

@@ -12,15 +12,9 @@ from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.module import Module, Sequential
 from cnnumpy.nn.pool import MaxPool2d
 from cnnumpy.train import History
+from tests.util import png
 
 
-def png(path):
-    """(width, height) of a PNG file, after checking it is one and that it is not blank."""
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        im.load()
-        assert np.asarray(im.convert("L")).std() > 1, f"{path} is blank"
-        return im.size
 
 
 def red_pixels(path):

@@ -22,3 +22,13 @@ def t(x, grad=False):
     import torch
     out = torch.tensor(np.asarray(x))
     return out.requires_grad_(grad)
+
+
+def png(path):
+    """(width, height) of a PNG file, after checking it is one and that it is not blank."""
+    from PIL import Image
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        im.load()
+        assert np.asarray(im.convert("L")).std() > 1, f"{path} is blank"
+        return im.size

@@ -2,13 +2,8 @@
 import numpy as np
 
 
-def load_digit(path, size=28, box=20):
-    """Any image file -> (size, size) uint8, a light digit on a dark background, like MNIST.
-
-    MNIST digits were scaled to fit a 20x20 box and centred by their centre of mass in 28x28, white on black.
-    A picture that is mostly light (dark ink on paper) is inverted first; an image that is already 28x28
-    grayscale is taken as it is.
-    """
+def open_image(path):
+    """Any image file Pillow reads -> a loaded Pillow image; a clear error for a missing or unreadable file."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -16,12 +11,22 @@ def load_digit(path, size=28, box=20):
     try:
         with Image.open(path) as im:
             im.load()
-            gray = im.convert("L")
+            return im.copy()
     except FileNotFoundError:
         raise FileNotFoundError(f"image: no file at {path}") from None
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"image: {path} is not an image Pillow can read ({e.__class__.__name__})") from None
-    x = np.asarray(gray, dtype=np.uint8)
+
+
+def load_digit(path, size=28, box=20):
+    """Any image file -> (size, size) uint8, a light digit on a dark background, like MNIST.
+
+    MNIST digits were scaled to fit a 20x20 box and centred by their centre of mass in 28x28, white on black.
+    A picture that is mostly light (dark ink on paper) is inverted first; an image that is already 28x28
+    grayscale is taken as it is.
+    """
+    from PIL import Image
+    x = np.asarray(open_image(path).convert("L"), dtype=np.uint8)
     if x.shape == (size, size):
         return x
     if x.mean() > 127:
