@@ -261,14 +261,15 @@ def train(args):
                                    data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)})
         hist.save(out / "history.json")
         hist.plot(out / "curves.png")
+        r = hist.records[-1]
+        # printed as each epoch ends, so a run without the progress bar still shows how it goes
+        print(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "
+              f"test loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | {r['seconds']:.1f} s, "
+              f"{r['images_per_s']:.0f} images/s", flush=True)
 
     history = fit(model, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
                   scheduler_step, start_epoch=start, history=history, on_epoch_end=save,
                   progress=not args.no_progress)
-    for r in history.records[start:]:
-        print(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "
-              f"test loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | {r['seconds']:.1f} s, "
-              f"{r['images_per_s']:.0f} images/s")
     print(f"test accuracy: {history.records[-1]['val_acc']:.4f}")
     print(f"wrote {out / 'checkpoint.npz'}, {out / 'history.json'}, {out / 'curves.png'}")
     return 0
