@@ -1,37 +1,140 @@
 """2-D convolution as a matrix product (im2col + GEMM): the same math as conv_naive, vectorized.
 
-Unfold every window into a column, cols: (N, C*kh*kw, L) with L = H_out*W_out; then
-for each group g (channels g*Cg .. (g+1)*Cg, filters g*Fg .. (g+1)*Fg)
+Unfold every window into a column, cols: (N, G, Cg*kh*kw, L) with L the number of windows;
+then for each group g (channels g*Cg .. (g+1)*Cg, filters g*Fg .. (g+1)*Fg)
 
     y[n, g] = W_g @ cols[n, g]         W_g: (Fg, Cg*kh*kw), cols[n, g]: (Cg*kh*kw, L)
 
-done for the whole batch by one broadcast np.matmul. Backward, with D = dout as (N, G, Fg, L):
+Backward, with D = dout as (N, G, Fg, L):
 
-    dW_g     = sum_n D[n, g] @ cols[n, g].T
-    dcols    = W_g.T @ D[n, g]                 then col2im folds dcols back onto the input
-    db       = sum of dout over n, i, j
+    dW_g  = sum_n D[n, g] @ cols[n, g].T      computed as its transpose sum_n cols[n, g] @ D[n, g].T
+    dcols = W_g.T @ D[n, g]                   then col2im folds dcols back onto the input
+    db    = sum of dout over n, i, j
 
 Shapes as in conv_naive: x (N, C, H, W), w (F, C/G, kh, kw), b (F,) or None.
-"""
-import numpy as np
 
-from .im2col import col2im, im2col
-from .padding import out_size, pad2d, unpad2d
+What makes it fast (the figures are in the report of issue 5):
+- Chunks. The batch is processed a chunk of samples at a time, the chunk's columns at most
+  CHUNK_BYTES, so they are still in the cache when the GEMM reads them (and dcols when col2im
+  reads it), the scratch buffers are allocated once per call, and the chunks are spread over
+  threads (cnnumpy.functional.parallel). The whole batch's columns are kept for backward only when they fit
+  CACHE_BYTES; beyond that backward unfolds each chunk again, so memory stays bounded.
+- The grid. Window (i, j) of a stride-1 convolution starts at pixel i*Wp + j of the flattened
+  padded image (Wp its width). Letting j run on to Wp - 1 (windows that wrap into the next row,
+  computed and then dropped) makes the L = H_out*Wp windows one arithmetic progression, so each
+  row of cols is ONE contiguous slice of the padded image: the copy runs at memory speed
+  instead of one short run per output row. It costs the GEMM Wp / W_out more columns, so it is
+  used only when that waste is small (large images, see FLAT_WASTE); otherwise the grid is the
+  exact H_out x W_out.
+- dW as cols @ D.T: BLAS multiplies by a transposed (N, Cg*kh*kw, L) matrix more slowly than by
+  a small contiguous copy of D.T.
+"""
+from collections import namedtuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import parallel
+from .padding import out_size
+
+CHUNK_BYTES = 1 << 20    # columns of one chunk: about the size of a core's L2 cache
+CACHE_BYTES = 64 << 20   # keep the whole batch's columns for backward up to this size
+FLAT_WASTE = 0.13        # the flat grid when its extra columns are at most this fraction
+
+Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo wg tail k")
+
+
+def geometry(x_shape, w_shape, stride, pad, dilation, waste=None):
+    """Sizes shared by forward and backward; wg is the grid width (Wp for the flat grid, used for stride 1
+    when the extra columns are at most `waste` of W_out, else W_out) and tail the zeros past the flattened
+    padded image that the last wrapped windows read."""
+    _, c, h, w = x_shape
+    f, cg, kh, kw = w_shape
+    hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
+    ho = out_size(h, kh, stride[0], pad[0], pad[1], dilation[0])
+    wo = out_size(w, kw, stride[1], pad[2], pad[3], dilation[1])
+    flat = stride == (1, 1) and wp - wo <= (FLAT_WASTE if waste is None else waste) * wo
+    wg = wp if flat else wo
+    tail = dilation[1] * (kw - 1) if flat else 0
+    return Geometry(c, h, w, f, cg, kh, kw, hp, wp, ho, wo, wg, tail, cg * kh * kw)
+
+
+def taps(xp, g, groups, stride, dilation, writeable=False):
+    """xp: (m, C, Hp*Wp + tail), flattened padded images -> view (m, G, Cg, kh, kw, H_out, grid width).
+
+    Entry [n, g, c, a, b, i, j] is the pixel that tap (a, b) of window (i, j) reads:
+    xp[n, g*Cg + c, (i*sh + a*dh)*Wp + j*sw + b*dw]. No copy.
+    """
+    s_n, s_c, s = xp.strides
+    shape = (xp.shape[0], groups, g.cg, g.kh, g.kw, g.ho, g.wg)
+    strides = (s_n, g.cg * s_c, s_c, dilation[0] * g.wp * s, dilation[1] * s, stride[0] * g.wp * s, stride[1] * s)
+    return as_strided(xp, shape, strides, writeable=writeable)
+
+
+def _interior(xp, g, pad):
+    """The view of the flattened padded images xp: (m, C, Hp*Wp + tail) where the unpadded images sit."""
+    grid = xp[:, :, :g.hp * g.wp].reshape(len(xp), g.c, g.hp, g.wp)
+    return grid[:, :, pad[0]:pad[0] + g.h, pad[2]:pad[2] + g.w]
+
+
+def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
+    """The columns of samples lo..hi-1 into out: (m, G, Cg*kh*kw, L), padding through s's buffer."""
+    m = hi - lo
+    if pad == (0, 0, 0, 0) and g.tail == 0:
+        xp = x[lo:hi].reshape(m, g.c, g.h * g.w)
+    else:
+        if "xp" not in s:  # zeroed once: later chunks only overwrite the interior, the border stays 0
+            s["xp"] = np.zeros((hi - lo, g.c, g.hp * g.wp + g.tail), x.dtype)
+        xp = s["xp"][:m]
+        _interior(xp, g, pad)[...] = x[lo:hi]
+    np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg), taps(xp, g, groups, stride, dilation))
+
+
+def _on_grid(dout, lo, hi, g, groups, s, key, size):
+    """dout of samples lo..hi-1 as (m, G, Fg, L) on g's grid: the flat grid's wrapped windows get a zero
+    gradient (they do not exist), kept in s[key] whose extra columns are zeroed once."""
+    m, (f, ho, wo) = hi - lo, dout.shape[1:]
+    if g.wg == wo:
+        return dout[lo:hi].reshape(m, groups, f // groups, ho * wo)
+    dg = s.setdefault(key, np.zeros((size, f, ho, g.wg), dout.dtype))[:m]
+    dg[..., :wo] = dout[lo:hi]
+    return dg.reshape(m, groups, f // groups, ho * g.wg)
 
 
 def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
-    n, c, h, w_ = x.shape
-    f, cg, kh, kw = w.shape
-    ho = out_size(h, kh, stride[0], pad[0], pad[1], dilation[0])
-    wo = out_size(w_, kw, stride[1], pad[2], pad[3], dilation[1])
-    xp = pad2d(x, pad)
-    cols = im2col(xp, (kh, kw), stride, dilation, (ho, wo)).reshape(n, groups, cg * kh * kw, ho * wo)
-    wm = w.reshape(groups, f // groups, cg * kh * kw)
-    y = np.matmul(wm, cols).reshape(n, f, ho, wo)
-    if b is not None:
-        y += b.reshape(1, f, 1, 1)
-    return y, (x.shape, xp.shape, w, cols, b is not None, stride, pad, dilation, groups)
+    n = len(x)
+    g = geometry(x.shape, w.shape, stride, pad, dilation)
+    fg, ell = g.f // groups, g.ho * g.wg
+    wm = w.reshape(groups, fg, g.k)
+    per_sample = groups * g.k * ell * x.itemsize
+    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if n * per_sample <= CACHE_BYTES else None
+    y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
+    bias = None if b is None else b.reshape(1, g.f, 1, 1)
+
+    def chunk(s, lo, hi):
+        m = hi - lo
+        if cols_all is not None:
+            cols = cols_all[lo:hi]
+        else:
+            cols = s.setdefault("cols", np.empty((hi - lo, groups, g.k, ell), x.dtype))[:m]
+        _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
+        if g.wg == g.wo:
+            np.matmul(wm, cols, out=y[lo:hi].reshape(m, groups, fg, ell))
+            if bias is not None:
+                y[lo:hi] += bias
+        else:  # the flat grid: drop the wrapped windows, adding the bias on the way
+            yg = np.matmul(wm, cols, out=s.setdefault("y", np.empty((hi - lo, groups, fg, ell), x.dtype))[:m])
+            yg = yg.reshape(m, g.f, g.ho, g.wg)[..., :g.wo]
+            if bias is None:
+                np.copyto(y[lo:hi], yg)
+            else:
+                np.add(yg, bias, out=y[lo:hi])
+
+    size = parallel.chunk_size(n, per_sample, CHUNK_BYTES)
+    parallel.run(chunk, n, size)
+    # without the columns, backward needs x to unfold it again
+    return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
 def conv2d_backward(dout, cache, input_grad=True):
@@ -39,15 +142,52 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     input_grad=False skips dx (returned as None): the first layer's input is data, whose gradient nobody uses.
     """
-    x_shape, xp_shape, w, cols, has_bias, stride, pad, dilation, groups = cache
-    n, f, ho, wo = dout.shape
-    _, cg, kh, kw = w.shape
-    d = dout.reshape(n, groups, f // groups, ho * wo)
-    wm = w.reshape(groups, f // groups, cg * kh * kw)
-    dw = np.matmul(d, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w.shape)
+    x, x_shape, w, cols_all, has_bias, stride, pad, dilation, groups = cache
+    n = len(dout)
+    g = geometry(x_shape, w.shape, stride, pad, dilation)
+    fg, ell = g.f // groups, g.ho * g.wg
+    dtype = dout.dtype
+    wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)
+    dx = np.empty(x_shape, dtype) if input_grad else None
+    # dx by col2im on the flat grid whenever the stride allows: the extra columns cost the GEMM less
+    # than the short runs cost the kh*kw additions; dxp can be dx itself when the grid needs no padding
+    gx = geometry(x_shape, w.shape, stride, pad, dilation, waste=np.inf)
+    ellx = gx.ho * gx.wg
+    direct = pad == (0, 0, 0, 0) and gx.tail == 0
+
+    def chunk(s, lo, hi):
+        m, size = hi - lo, size_
+        d = _on_grid(dout, lo, hi, g, groups, s, "d", size)
+        if cols_all is not None:
+            cols = cols_all[lo:hi]
+        else:
+            cols = s.setdefault("cols", np.empty((size, groups, g.k, ell), dtype))[:m]
+            _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
+        dt = s.setdefault("dt", np.empty((size, groups, ell, fg), dtype))[:m]
+        np.copyto(dt, d.transpose(0, 1, 3, 2))
+        dwn = np.matmul(cols, dt, out=s.setdefault("dwn", np.empty((size, groups, g.k, fg), dtype))[:m])
+        s["dw"] = dwn.sum(axis=0) + s["dw"] if "dw" in s else dwn.sum(axis=0)
+        if not input_grad:
+            return
+        dd = d if gx.wg == g.wg else _on_grid(dout, lo, hi, gx, groups, s, "dx_d", size)
+        dcols = np.matmul(wt, dd, out=s.setdefault("dcols", np.empty((size, groups, gx.k, ellx), dtype))[:m])
+        dcols = dcols.reshape(m, groups, gx.cg, gx.kh, gx.kw, gx.ho, gx.wg)
+        if direct:
+            dxp = dx[lo:hi].reshape(m, gx.c, gx.h * gx.w)
+        else:
+            dxp = s.setdefault("dxp", np.empty((size, gx.c, gx.hp * gx.wp + gx.tail), dtype))[:m]
+        dxp[...] = 0
+        # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
+        # += through the strided view is exact; kh*kw NumPy calls, none per pixel
+        view = taps(dxp, gx, groups, stride, dilation, writeable=True)
+        for a in range(gx.kh):
+            for b in range(gx.kw):
+                view[:, :, :, a, b] += dcols[:, :, :, a, b]
+        if not direct:
+            dx[lo:hi] = _interior(dxp, gx, pad)
+
+    size_ = parallel.chunk_size(n, groups * g.k * ell * dtype.itemsize, CHUNK_BYTES)
+    parts = parallel.run(chunk, n, size_)
+    dw = sum(s["dw"] for s in parts).transpose(0, 2, 1).reshape(w.shape)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    if not input_grad:
-        return None, dw, db
-    dcols = np.matmul(wm.transpose(0, 2, 1), d).reshape(n, -1, ho * wo)
-    dxp = col2im(dcols, xp_shape, (kh, kw), stride, dilation, (ho, wo))
-    return unpad2d(dxp, pad), dw, db
+    return dx, dw, db

@@ -12,6 +12,12 @@ pixels vanish and only kh*kw whole-array steps are left:
     avg:  y   = (sum over the offsets of v[..., a, b]) / divisor        divisor: (H_out, W_out)
           dx  = dout / divisor, added into every offset's strided slice
 
+Non-overlapping max pooling (stride = kernel, no padding, no dilation: LeNet's and VGG's 2x2) has a
+faster path, "tiles": the windows tile x, so the max is taken in two sweeps, first along each
+window row (kw-1 steps over x's columns) then across the rows (kh-1 steps); each sweep keeps the
+index of its winner, the column ci and the row ri, and backward routes dout through them: one
+pass per window row and one per window column, each writing its pixels exactly once.
+
 Adaptive average pooling is linear and separable: y[n, c] = R @ x[n, c] @ S.T, where row i of
 R: (H_out, H) holds 1 / (length of row window i) on that window and 0 elsewhere (S likewise for
 columns), so its backward is the transpose, dx[n, c] = R.T @ dout[n, c] @ S. Output size 1 is a
@@ -48,6 +54,70 @@ def _first_tap(out, stride, pad, dilation):
     return np.maximum(0, -(start // dilation))  # ceil(-start / dilation) taps skip the padding
 
 
+def _scan(first, rest, nan):
+    """Running max over the taps first, *rest (arrays of one shape) and the index of the winner.
+
+    PyTorch's rule: a tap wins when it is larger than the max so far, or NaN. Without a NaN, that is
+    the first maximum; `nan` adds the NaN test (one more pass per tap), needed only when there is one.
+    Since k grows, the index is the largest k whose tap won: idx = max(idx, k * won).
+    Strided taps are first copied to one contiguous buffer: a copy plus two contiguous passes
+    beat two strided passes (which get no SIMD).
+    """
+    y = first.copy()
+    idx = np.zeros(y.shape, dtype=np.min_scalar_type(len(rest)))
+    won, k_won = np.empty(y.shape, dtype=bool), np.empty(idx.shape, dtype=idx.dtype)
+    buf = np.empty_like(y)
+    for k, tap in enumerate(rest, 1):
+        if not tap.flags.c_contiguous:
+            np.copyto(buf, tap)
+            tap = buf
+        np.greater(tap, y, out=won)  # strict: a tie keeps the first maximum
+        if nan:
+            won |= np.isnan(tap)
+        np.maximum(y, tap, out=y)
+        np.multiply(won, idx.dtype.type(k), out=k_won)
+        np.maximum(idx, k_won, out=idx)
+    return y, idx
+
+
+def _max_tiles(x, kernel, out_hw, nan=False):
+    """Non-overlapping windows: y: (N, C, H_out, W_out), ci: (N, C, H_out*kh, W_out), ri: like y.
+
+    Sweep 1: r[n, c, row, j] = max over b of x[n, c, row, j*kw + b], ci = the winning b.
+    Sweep 2: y[n, c, i, j] = max over a of r[n, c, i*kh + a, j], ri = the winning a.
+    Window (i, j)'s winner is x[n, c, i*kh + ri, j*kw + ci[n, c, i*kh + ri, j]]: the first maximum in
+    row-major order (a row wins only if strictly larger, and within it the first column does), as PyTorch.
+    With a NaN in y the sweeps are redone with the NaN test, so that the last NaN wins, as PyTorch.
+    """
+    (kh, kw), (ho, wo) = kernel, out_hw
+    xs = x[:, :, :ho * kh, :wo * kw]  # floor mode drops the rows and columns no window reaches
+    r, ci = _scan(xs[..., 0::kw], [xs[..., b::kw] for b in range(1, kw)], nan)
+    r = r.reshape(x.shape[0], x.shape[1], ho, kh, wo)
+    y, ri = _scan(r[:, :, :, 0], [r[:, :, :, a] for a in range(1, kh)], nan)
+    if not nan and np.isnan(y).any():
+        return _max_tiles(x, kernel, out_hw, nan=True)
+    return y, ci, ri
+
+
+def _max_tiles_backward(dout, x_shape, ci, ri, kernel):
+    """dx: each output's gradient to its one winner, window row first (rg), then column; every pixel
+    of dx is written once, those no window reaches are 0."""
+    (kh, kw), (n, c, ho, wo) = kernel, dout.shape
+    rg = np.empty((n, c, ho, kh, wo), dtype=dout.dtype)
+    won = np.empty(dout.shape, dtype=bool)
+    for a in range(kh):
+        np.equal(ri, a, out=won)
+        np.multiply(dout, won, out=rg[:, :, :, a])
+    rg = rg.reshape(n, c, ho * kh, wo)
+    cover = x_shape[2] == ho * kh and x_shape[3] == wo * kw
+    dx = np.empty(x_shape, dtype=dout.dtype) if cover else np.zeros(x_shape, dtype=dout.dtype)
+    won = np.empty(rg.shape, dtype=bool)
+    for b in range(kw):
+        np.equal(ci, b, out=won)
+        np.multiply(rg, won, out=dx[:, :, :ho * kh, b:wo * kw:kw])
+    return dx
+
+
 def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache).
 
@@ -59,26 +129,20 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     (kh, kw), (ph, pw) = kernel, pad
     out_hw = (pool_out_size(h, kh, stride[0], ph, dilation[0], ceil_mode),
               pool_out_size(w, kw, stride[1], pw, dilation[1], ceil_mode))
+    if (tuple(stride) == tuple(kernel) and pad == (0, 0) and dilation == (1, 1)
+            and out_hw[0] * kh <= h and out_hw[1] * kw <= w):
+        y, ci, ri = _max_tiles(x, kernel, out_hw)
+        return y, ("tiles", x.shape, ci, ri, kernel)
     edges = _edges((h, w), kernel, stride, pad, dilation, out_hw)
     xp = pad2d(x, edges, value=-np.inf)
     v = windows(xp, kernel, stride, dilation, out_hw)
-    y = v[..., 0, 0].copy()
-    # an all -inf window keeps this index: PyTorch's scan starts at the first tap inside x
-    first = (_first_tap(out_hw[0], stride[0], ph, dilation[0])[:, None] * kw
-             + _first_tap(out_hw[1], stride[1], pw, dilation[1]))
-    idx = np.empty(y.shape, dtype=np.min_scalar_type(kh * kw))
-    idx[...] = first
     # a NaN test per offset costs a pass each; one pass over x tells whether it is needed at all
-    has_nan = np.isnan(x).any()
-    take = np.empty(y.shape, dtype=bool)
-    for k in range(1, kh * kw):
-        tap = v[..., k // kw, k % kw]
-        np.greater(tap, y, out=take)  # strict: a tie keeps the first maximum, as PyTorch
-        if has_nan:
-            take |= np.isnan(tap)
-        np.maximum(y, tap, out=y)
-        np.copyto(idx, k, where=take)
-    return y, (xp.shape, edges, idx, kernel, stride, dilation)
+    y, idx = _scan(v[..., 0, 0], [v[..., k // kw, k % kw] for k in range(1, kh * kw)], np.isnan(x).any())
+    if ph or pw:  # an all -inf window keeps its first tap inside x, not 0 (padding), as PyTorch's scan
+        first = (_first_tap(out_hw[0], stride[0], ph, dilation[0])[:, None] * kw
+                 + _first_tap(out_hw[1], stride[1], pw, dilation[1]))
+        np.copyto(idx, first.astype(idx.dtype), where=(idx == 0) & (y == -np.inf))
+    return y, ("taps", xp.shape, edges, idx, kernel, stride, dilation)
 
 
 def max_pool2d_backward(dout, cache):
@@ -88,7 +152,9 @@ def max_pool2d_backward(dout, cache):
     indicator is twice as fast as np.where; it differs from PyTorch only for an inf or NaN in dout,
     which then also reaches the losers as 0 * inf = NaN.)
     """
-    xp_shape, edges, idx, (kh, kw), stride, dilation = cache
+    if cache[0] == "tiles":
+        return _max_tiles_backward(dout, *cache[1:])
+    _, xp_shape, edges, idx, (kh, kw), stride, dilation = cache
     dxp = np.zeros(xp_shape, dtype=dout.dtype)
     won = np.empty(idx.shape, dtype=bool)
     share = np.empty_like(dout)

@@ -1,13 +1,13 @@
-"""Conv2d: the module around functional.conv_naive / functional.conv_im2col."""
+"""Conv2d: the module around functional.conv_naive / conv_im2col / conv_numba."""
 import numpy as np
 
-from ..functional import conv_im2col, conv_naive
+from ..functional import conv_im2col, conv_naive, conv_numba
 from . import check
 from .init import default_bound, uniform
 from .module import Module, Parameter
 
 # One file per method, all with the same conv2d / conv2d_backward signature.
-METHODS = {"naive": conv_naive, "im2col": conv_im2col}
+METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 
 class Conv2d(Module):
@@ -19,7 +19,8 @@ class Conv2d(Module):
 
     padding: int, pair, "valid" (0) or "same" (output size = input size; stride 1 only;
     odd total padding puts the extra row/column at the bottom/right, as PyTorch does).
-    method: "im2col" (vectorized, the default) or "naive" (loops over the definition).
+    method: "im2col" (NumPy, the default), "numba" (compiled loops around the same GEMMs; needs the
+    extra cnnumpy[numba]) or "naive" (loops over the definition).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,

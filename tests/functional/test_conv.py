@@ -1,11 +1,38 @@
 """The conv methods against each other and against the worked example of the reference derivation."""
+import sys
+
 import numpy as np
 import pytest
 
-from cnnumpy.functional import conv_im2col, conv_naive
+from cnnumpy.functional import parallel
+from cnnumpy.functional import conv_im2col, conv_naive, conv_numba
 from cnnumpy.functional.im2col import im2col
 
-METHODS = {"naive": conv_naive, "im2col": conv_im2col}
+METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
+
+# The paths of the fast methods, forced through their tuning constants: (module, constants, threads).
+# im2col: the exact grid, the flat grid (stride 1), one-sample chunks whose columns backward unfolds
+# again, and two threads; numba: columns kept, and one-sample chunks unfolded again.
+PATHS = {
+    "im2col exact": (conv_im2col, {"FLAT_WASTE": -1.0}, 1),
+    "im2col flat": (conv_im2col, {"FLAT_WASTE": np.inf}, 1),
+    "im2col chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0, "FLAT_WASTE": np.inf}, 1),
+    "im2col 2 threads": (conv_im2col, {"CHUNK_BYTES": 1}, 2),
+    "numba": (conv_numba, {}, 1),
+    "numba chunks, unfold again, 2 threads": (conv_numba, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 2),
+}
+
+
+@pytest.fixture
+def path(monkeypatch, request):
+    """Set one PATHS entry for the test; monkeypatch and the finalizer restore the defaults."""
+    module, constants, threads = PATHS[request.param]
+    for name, value in constants.items():
+        monkeypatch.setattr(module, name, value)
+    before = parallel.num_threads()
+    parallel.set_num_threads(threads)
+    request.addfinalizer(lambda: parallel.set_num_threads(before))
+    return module
 
 
 def random_case(seed):
@@ -26,26 +53,61 @@ def random_case(seed):
     return x, wt, b, stride, pad, dilation, groups
 
 
+NAIVE = {}
+
+
+def naive_result(seed):
+    """(case, dout, (y, dx, dw, db)) of the naive loops for random_case(seed), computed once per seed."""
+    if seed not in NAIVE:
+        case = random_case(seed)
+        y, cache = conv_naive.conv2d(*case)
+        d = np.random.default_rng(seed + 1000).standard_normal(y.shape)
+        NAIVE[seed] = case, d, (y, *conv_naive.conv2d_backward(d, cache))
+    return NAIVE[seed]
+
+
 @pytest.mark.parametrize("seed", range(40))
-def test_im2col_agrees_with_naive_float64(seed):
-    x, w, b, stride, pad, dilation, groups = random_case(seed)
-    results, d = {}, None
-    for name, fn in METHODS.items():
-        y, cache = fn.conv2d(x, w, b, stride, pad, dilation, groups)
-        if d is None:
-            d = np.random.default_rng(seed + 1000).standard_normal(y.shape)
-        results[name] = (y, *fn.conv2d_backward(d, cache))
-    for label, a, c in zip(("y", "dx", "dw", "db"), results["naive"], results["im2col"]):
+@pytest.mark.parametrize("path", PATHS, indirect=True)
+def test_fast_paths_agree_with_naive_float64(path, seed):
+    """Every path of every fast method: y, dx, dw, db within 1e-10 of the loops, over strides, asymmetric
+    padding, dilation, groups, with and without bias."""
+    case, d, expected = naive_result(seed)
+    y, cache = path.conv2d(*case)
+    for label, a, c in zip(("y", "dx", "dw", "db"), expected, (y, *path.conv2d_backward(d, cache))):
         if a is None:
-            assert c is None and b is None
+            assert c is None and case[2] is None
             continue
+        assert c.shape == a.shape, f"{label}: shape {c.shape} != {a.shape}"
         err = np.abs(a - c).max()
-        assert err < 1e-10, f"{label}: naive and im2col differ by {err:.3e} (case {seed})"
+        assert err < 1e-10, f"{label}: naive and {path.__name__} differ by {err:.3e} (case {seed})"
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 4))
+@pytest.mark.parametrize("path", PATHS, indirect=True)
+def test_skipping_the_input_gradient(path, seed):
+    """input_grad=False returns dx as None and the same dw and db."""
+    case, d, (_, _, dw, db) = naive_result(seed)
+    _, cache = path.conv2d(*case)
+    dx, dw2, db2 = path.conv2d_backward(d, cache, input_grad=False)
+    assert dx is None
+    assert np.abs(dw2 - dw).max() < 1e-10
+    assert (db2 is None) == (db is None) and (db is None or np.abs(db2 - db).max() < 1e-10)
+
+
+def test_numba_missing_names_the_extra(monkeypatch):
+    """Without numba, method numba fails at its first call with the pip command to fix it."""
+    monkeypatch.setitem(sys.modules, "numba", None)
+    conv_numba.kernels.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r"pip install 'cnnumpy\[numba\]'"):
+            conv_numba.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)))
+    finally:
+        conv_numba.kernels.cache_clear()
 
 
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("name", METHODS)
-def test_float32_follows_float64(name, seed):
+def test_float32_follows_float64(name, seed):  # the default paths of each method
     """float32 in, float32 out, and within 1e-5 (relative to the output's scale) of the float64 result."""
     x, w, b, stride, pad, dilation, groups = random_case(seed)
     fn = METHODS[name]

@@ -175,3 +175,44 @@ def test_global_average_is_one_mean():
     dx = pool.adaptive_avg_pool2d_backward(np.ones_like(y), cache)
     np.testing.assert_allclose(dx, np.full(x.shape, 1 / 30), rtol=0, atol=1e-15)
     dx[0, 0, 0, 0] = 7.0  # a real array, not a read-only broadcast view
+
+
+def tiles_case(seed):
+    """Non-overlapping max pooling (stride = kernel, no padding): kernels 1..4, sizes that leave a remainder
+    (floor mode drops it) or divide exactly (then ceil mode too), on the three kinds of data."""
+    rng = np.random.default_rng(seed)
+    kernel = tuple(int(k) for k in rng.integers(1, 5, 2))
+    divisible = bool(rng.integers(2))
+    size = [k * int(rng.integers(1, 5)) + (0 if divisible else int(rng.integers(0, k))) for k in kernel]
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), *size)
+    x = data(rng, shape, ["normal", "int", "mnist"][seed % 3])
+    return x, (kernel, kernel, (0, 0), (1, 1), divisible and bool(rng.integers(2)))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_tiles_path_agrees_with_naive(seed):
+    """The non-overlapping fast path is taken and gives exactly the loops' y and dx (ties included)."""
+    x, args = tiles_case(seed)
+    assert pool.max_pool2d(x, *args)[1][0] == "tiles"
+    assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiles_ties_and_nan_like_torch(dtype):
+    """2x2 windows of zeros (MNIST background), ties inside windows, several NaNs in one window (the last
+    wins) and a NaN alone: y and dx exactly as torch's, each output's gradient landing once."""
+    x = np.zeros((2, 3, 8, 6), dtype)
+    x[0, 0, 2:6, 1:5] = np.arange(16).reshape(4, 4) % 3
+    x[1, 2] = np.arange(6) % 2
+    x[1, 0, 0, 0] = x[1, 0, 1, 0] = x[1, 0, 1, 1] = np.nan
+    x[1, 1, 5, 4] = np.nan
+    xt = t(x, grad=True)
+    yt = F.max_pool2d(xt, 2)
+    dout = np.random.default_rng(0).standard_normal(yt.shape).astype(dtype)
+    yt.backward(t(dout))
+    y, cache = pool.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+    dx = pool.max_pool2d_backward(dout, cache)
+    assert cache[0] == "tiles" and y.dtype == dx.dtype == dtype
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    assert abs(dx.sum() - dout.sum()) < 1e-4

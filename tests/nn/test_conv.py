@@ -37,7 +37,7 @@ CASES = range(60)
 
 
 @pytest.mark.parametrize("seed", CASES)
-@pytest.mark.parametrize("method", ["naive", "im2col"])
+@pytest.mark.parametrize("method", ["naive", "im2col", "numba"])
 def test_parity_with_torch_float64(method, seed):
     kwargs, shape = random_conv(seed)
     ours = nn.Conv2d(**kwargs, method=method).to(np.float64)
@@ -60,10 +60,11 @@ def test_parity_with_torch_float64(method, seed):
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))
-def test_parity_with_torch_float32(seed):
+@pytest.mark.parametrize("method", ["im2col", "numba"])
+def test_parity_with_torch_float32(method, seed):
     """float32 end to end: output and grads within 1e-5 of torch's float32 (relative to scale)."""
     kwargs, shape = random_conv(seed)
-    ours = nn.Conv2d(**kwargs)
+    ours = nn.Conv2d(**kwargs, method=method)
     ref = torch.nn.Conv2d(**kwargs)
     ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
@@ -80,7 +81,7 @@ def test_parity_with_torch_float32(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 5, 7, 11])
-@pytest.mark.parametrize("method", ["naive", "im2col"])
+@pytest.mark.parametrize("method", ["naive", "im2col", "numba"])
 def test_gradcheck(method, seed):
     kwargs, shape = random_conv(seed)
     shape = (min(shape[0], 2),) + shape[1:]
@@ -209,7 +210,7 @@ def test_other_construction_errors():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match=r"padding: 'same' needs stride 1"):
         nn.Conv2d(1, 1, 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match=r"method: expected one of \['im2col', 'naive'\], got 'fft'"):
+    with pytest.raises(ValueError, match=r"method: expected one of \['im2col', 'naive', 'numba'\], got 'fft'"):
         nn.Conv2d(1, 1, 3, method="fft")
     with pytest.raises(ValueError, match=r"in_channels: expected an int >= 1, got 0"):
         nn.Conv2d(0, 1, 3)
@@ -226,7 +227,7 @@ def test_backward_before_forward_and_bad_dout():
         conv.backward(np.zeros((1, 2, 3), np.float32))
 
 
-@pytest.mark.parametrize("method", ["naive", "im2col"])
+@pytest.mark.parametrize("method", ["naive", "im2col", "numba"])
 def test_skipping_the_input_gradient_keeps_parameter_gradients(method):
     """input_grad=False (the first layer of a network, whose input is data) returns None, same dW and db."""
     model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, method=method), nn.ReLU(), nn.Conv2d(3, 2, 3))
@@ -240,3 +241,24 @@ def test_skipping_the_input_gradient_keeps_parameter_gradients(method):
     for g, p in zip(grads, model.parameters()):
         np.testing.assert_array_equal(p.grad, g)
     assert dx.shape == x.shape
+
+
+@pytest.mark.parametrize("method", ["im2col", "numba"])
+def test_lenet_and_vgg_shapes_float32(method):
+    """The benchmark's layers at batch 8: LeNet's 5x5 convs (exact grid) and a VGG 3x3 conv at 32x32 (flat
+    grid), float32 forward and backward within 1e-5 of torch."""
+    rng = np.random.default_rng(0)
+    for cin, cout, size, k, p in ((1, 6, 28, 5, 2), (6, 16, 14, 5, 2), (16, 32, 32, 3, 1)):
+        ours = nn.Conv2d(cin, cout, k, padding=p, method=method)
+        ref = torch.nn.Conv2d(cin, cout, k, padding=p)
+        ref.load_state_dict({k_: torch.tensor(v) for k_, v in ours.state_dict().items()})
+        x = rng.standard_normal((8, cin, size, size)).astype(np.float32)
+        xt = t(x, grad=True)
+        y, yt = ours(x), ref(xt)
+        dout = rng.standard_normal(y.shape).astype(np.float32)
+        yt.backward(t(dout))
+        dx = ours.backward(dout)
+        assert y.dtype == dx.dtype == ours.weight.grad.dtype == np.float32
+        for name, a, b in (("y", y, yt), ("dx", dx, xt.grad), ("dweight", ours.weight.grad, ref.weight.grad),
+                           ("dbias", ours.bias.grad, ref.bias.grad)):
+            assert_close(f"{name} {cin}->{cout} {size}x{size}", a, b, 1e-5)

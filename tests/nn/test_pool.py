@@ -332,3 +332,22 @@ def test_backward_before_forward_and_bad_dout(make):
         pool.backward(x32(1, 1, 2))
     with pytest.raises(TypeError, match=r"dout: expected a floating dtype, got int64"):
         pool.backward(np.zeros((1, 1, 2, 2), np.int64))
+
+
+@pytest.mark.parametrize("kernel, shape", [(2, (4, 6, 28, 28)), (2, (4, 16, 14, 14)), (3, (2, 3, 13, 11)),
+                                           ((2, 3), (2, 2, 9, 10))])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_non_overlapping_max_pool_matches_torch(kernel, shape, dtype):
+    """LeNet's and VGG's MaxPool2d(2) and other tilings (the fast path), after a ReLU so that whole windows
+    tie at 0: output and gradient exactly as torch's."""
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
+    ours = MaxPool2d(kernel)
+    xt = t(x, grad=True)
+    y, yt = ours(x), torch.nn.functional.max_pool2d(xt, kernel)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(t(dout))
+    dx = ours.backward(dout)
+    assert y.dtype == dx.dtype == dtype
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(dx, xt.grad.numpy())

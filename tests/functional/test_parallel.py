@@ -1,0 +1,63 @@
+"""cnnumpy.functional.parallel: chunks cover the batch once, per-thread scratch, errors propagate, thread count checks."""
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnumpy.functional import parallel
+
+
+@pytest.fixture
+def threads():
+    before = parallel.num_threads()
+    yield parallel.set_num_threads
+    parallel.set_num_threads(before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 50), st.integers(1, 60), st.integers(1, 3))
+def test_every_sample_once_and_scratch_per_thread(n, size, count):
+    before = parallel.num_threads()
+    parallel.set_num_threads(count)
+    try:
+        seen = []
+
+        def fn(s, lo, hi):
+            s.setdefault("thread", threading.get_ident())
+            assert s["thread"] == threading.get_ident(), "a scratch object was shared between threads"
+            s.setdefault("chunks", []).append((lo, hi))
+            seen.extend(range(lo, hi))
+
+        parts = parallel.run(fn, n, size)
+        assert sorted(seen) == list(range(n))
+        assert 1 <= len(parts) <= min(count, -(-n // size))
+        # scratches come back in batch order, each holding a contiguous run of chunks
+        flat = [c for s in parts for c in s["chunks"]]
+        assert flat == parallel.chunks(n, size)
+    finally:
+        parallel.set_num_threads(before)
+
+
+def test_exceptions_propagate(threads):
+    threads(2)
+
+    def fn(s, lo, hi):
+        if lo > 0:
+            raise ValueError(f"chunk {lo}")
+
+    with pytest.raises(ValueError, match="chunk"):
+        parallel.run(fn, 4, 1)
+
+
+def test_chunk_size_gives_every_thread_work(threads):
+    threads(2)
+    assert parallel.chunk_size(64, 1000, 10**9) == 32
+    assert parallel.chunk_size(64, 1000, 8000) == 8
+    assert parallel.chunk_size(64, 10**9, 1) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_num_threads_rejects(bad):
+    with pytest.raises(ValueError, match=r"n: expected an int >= 1, got"):
+        parallel.set_num_threads(bad)
