@@ -1,0 +1,142 @@
+"""Time single layers of cnnumpy against torch (CPU) on the same float32 data, in one process.
+
+    python benchmarks/bench_layers.py                 # batch 64, 2 threads
+    python benchmarks/bench_layers.py --threads 1 --layers "lenet conv1" "lenet conv2"
+
+For each layer: forward, and forward + backward (dx and every parameter gradient, after
+zeroing the gradients as a training step does), of every cnnumpy conv method against torch with
+the same weights and thread count. torch runs with requires_grad on the input, so both libraries
+keep what backward needs and compute dx. GFLOP/s counts 2 flops per multiply-add of the layer's
+definition: forward 2*N*F*H_out*W_out*(C/G)*kh*kw for a conv, backward twice that (dx and dW);
+pooling and batch norm do too little arithmetic for GFLOP/s to mean anything ("-").
+The float32 matmul of two 2048x2048 matrices, measured in the same run, is the practical ceiling.
+"""
+import argparse
+
+import numpy as np
+import torch
+
+import common
+from cnnumpy import nn
+from cnnumpy.nn.conv import METHODS
+
+
+def conv_flops(n, m, out_hw):
+    """Forward flops of Conv2d m giving (H_out, W_out) = out_hw on a batch of n."""
+    kh, kw = m.kernel_size
+    return 2 * n * m.out_channels * out_hw[0] * out_hw[1] * (m.in_channels // m.groups) * kh * kw
+
+
+def cases(n):
+    """(name, input shape, builder method -> cnnumpy module). Sizes follow LeNet-5 and the CIFAR VGG net."""
+    def conv(*args, **kw):
+        return lambda method: nn.Conv2d(*args, method=method, rng=np.random.default_rng(0), **kw)
+
+    def fixed(make):  # layers without a conv method
+        return lambda method: make()
+    return [
+        ("lenet conv1 5x5 1-6 p2", (n, 1, 28, 28), conv(1, 6, 5, padding=2)),
+        ("lenet conv2 5x5 6-16 p2", (n, 6, 14, 14), conv(6, 16, 5, padding=2)),
+        ("conv 3x3 64-64 p1", (n, 64, 32, 32), conv(64, 64, 3, padding=1)),
+        ("conv 3x3 32-64 stride 2 p1", (n, 32, 32, 32), conv(32, 64, 3, stride=2, padding=1)),
+        ("conv 3x3 32-32 dilation 2 p2", (n, 32, 32, 32), conv(32, 32, 3, padding=2, dilation=2)),
+        ("depthwise 3x3 64 groups 64 p1", (n, 64, 32, 32), conv(64, 64, 3, padding=1, groups=64)),
+        ("maxpool 2x2 (lenet pool1)", (n, 6, 28, 28), fixed(lambda: nn.MaxPool2d(2))),
+        ("maxpool 2x2 (vgg pool1)", (n, 32, 32, 32), fixed(lambda: nn.MaxPool2d(2))),
+        ("maxpool 3x3 stride 2 p1", (n, 64, 32, 32), fixed(lambda: nn.MaxPool2d(3, 2, 1))),
+        ("batchnorm2d 64 (train)", (n, 64, 32, 32), fixed(lambda: nn.BatchNorm2d(64))),
+        ("linear 784-120 (lenet fc1)", (n, 784), fixed(lambda: nn.Linear(784, 120, rng=np.random.default_rng(0)))),
+        ("linear 4096-256 (vgg fc1)", (n, 4096), fixed(lambda: nn.Linear(4096, 256, rng=np.random.default_rng(0)))),
+    ]
+
+
+def bench_case(name, shape, build, args):
+    """Table rows of one layer: (name, shape, pass, method, ms, ms torch, ratio, GFLOP/s, GFLOP/s torch, diff)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    probe = build("im2col")
+    tnet = common.to_torch(nn.Sequential(probe))
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    y = probe(x)
+    dout = rng.standard_normal(y.shape, dtype=np.float32)
+    tdout = torch.from_numpy(dout.copy())
+    with torch.no_grad():
+        ty = tnet(tx).numpy()
+    diff = float(np.abs(y - ty).max() / max(np.abs(ty).max(), 1e-30))
+    is_conv = isinstance(probe, nn.Conv2d)
+    if is_conv:
+        # the naive forward runs one Python iteration per output value: y.size of them
+        mods = {m: probe if m == "im2col" else build(m) for m in METHODS if m != "naive" or y.size <= args.naive_limit}
+    else:
+        mods = {getattr(probe, "method", "-"): probe}
+    methods = list(mods)
+
+    def forward(m):
+        return lambda: m(x)
+
+    def step(m):
+        def run():
+            m.zero_grad()
+            m(x)
+            m.backward(dout)
+        return run
+
+    def torch_step():
+        tnet.zero_grad(set_to_none=True)
+        tx.grad = None
+        tnet(tx).backward(tdout)
+
+    fns = {("torch", "fwd"): lambda: tnet(tx), ("torch", "fwd+bwd"): torch_step}
+    for method, m in mods.items():
+        fns[(method, "fwd")] = forward(m)
+        fns[(method, "fwd+bwd")] = step(m)
+    samples = common.interleaved(fns, args.repeats, target=args.target, settle=args.settle)
+    t = {k: common.median(v) for k, v in samples.items()}
+
+    flops = None
+    if is_conv:
+        flops = conv_flops(shape[0], probe, y.shape[2:])
+    elif isinstance(probe, nn.Linear):
+        flops = 2 * shape[0] * probe.in_features * probe.out_features
+    rows = []
+    for pas, mult in (("fwd", 1), ("fwd+bwd", 3)):
+        for method in methods:
+            tn, tt = t[(method, pas)], t[("torch", pas)]
+            gf = (lambda s: f"{mult * flops / s / 1e9:.1f}") if flops else (lambda s: "-")
+            rows.append((name, "x".join(map(str, shape)), pas, method, f"{tn * 1e3:.3f}", f"{tt * 1e3:.3f}",
+                         common.ratio(tt / tn), gf(tn), gf(tt), f"{diff:.1e}"))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common.add_common_args(p, repeats=7)
+    p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
+    p.add_argument("--naive-limit", type=float, default=4e5,
+                   help="time method 'naive' only for outputs of at most this many values (default 4e5)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch, args.repeats, args.naive_limit = 2, min(args.repeats, 2), min(args.naive_limit, 2e4)
+    args.target = 0.005 if args.quick else 0.05
+
+    note = common.limit_threads(args.threads)
+    print(common.header("cnnumpy layers vs torch (CPU, float32)", note,
+                        [f"batch {args.batch}, {args.repeats} rounds"]))
+    ceiling = common.matmul_gflops(args.repeats, n=256 if args.quick else 2048)
+    size = 256 if args.quick else 2048
+    print(f"- float32 np.matmul {size}x{size}: {ceiling:.1f} GFLOP/s (the practical ceiling)\n")
+    rows = []
+    for name, shape, build in cases(args.batch):
+        if args.layers and not any(s in name for s in args.layers):
+            continue
+        rows += bench_case(name, shape, build, args)
+    print(common.table(["layer", "input", "pass", "method", "ms cnnumpy", "ms torch", "torch/cnnumpy",
+                        "GFLOP/s cnnumpy", "GFLOP/s torch", "max rel diff"], rows))
+    print("\ntorch/cnnumpy above 1 means cnnumpy is faster; 'max rel diff' compares the forward outputs "
+          "(max |y - y_torch| / max |y_torch|).")
+    print(common.load_note("at end"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Whole training steps and inference of cnnumpy against torch (CPU): images/s and peak memory.
+
+    python benchmarks/bench_train.py                          # LeNet-5 at 64 and 128, VGG net at 64
+    python benchmarks/bench_train.py --threads 1 --models lenet5
+    python benchmarks/bench_train.py --models vgg --batch 512 --no-infer   # memory at batch 512
+
+A training step is what cnnumpy.train does: forward, CrossEntropyLoss, zero the gradients,
+backward, SGD(lr=0.01, momentum=0.9) step; torch does the same with the same initial weights.
+Inference is the forward pass in eval mode (torch under no_grad). Data are random, MNIST-shaped
+(1x28x28) for LeNet-5 and CIFAR-shaped (3x32x32) for the VGG net, labels in [0, 10).
+Peak memory is measured in a fresh child process per configuration (see the MEMORY line).
+"""
+import argparse
+import os
+
+import numpy as np
+
+import common
+from cnnumpy import models, nn, optim
+from cnnumpy.nn.conv import METHODS
+
+SHAPES = {"lenet5": (1, 28, 28), "vgg": (3, 32, 32)}
+
+
+def vgg(method="im2col", size=32, width=1):
+    """The CIFAR VGG-style net of issue 5: x (N, 3, size, size) -> logits (N, 10).
+
+    Conv(3,32,3,p1)-ReLU-Conv(32,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-Conv(64,64,3,p1)-ReLU-MaxPool2-
+    Flatten-Linear(4096,256)-ReLU-Linear(256,10) at size 32 and width 1; width multiplies the conv
+    channels (32w, 64w) for scaling.py, and the first Linear takes 64w * (size/4)^2 features.
+    """
+    c1, c2 = max(1, round(32 * width)), max(1, round(64 * width))
+    return nn.Sequential(
+        nn.Conv2d(3, c1, 3, padding=1, method=method), nn.ReLU(),
+        nn.Conv2d(c1, c1, 3, padding=1, method=method), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1, method=method), nn.ReLU(),
+        nn.Conv2d(c2, c2, 3, padding=1, method=method), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c2 * (size // 4) ** 2, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def build(name, method):
+    """LeNet-5 (cnnumpy.models.lenet5) or the VGG net, with every conv using `method`."""
+    return models.lenet5(method=method) if name == "lenet5" else vgg(method)
+
+
+def data(name, batch, seed=0):
+    """Random images in [0, 1) of the model's input shape, float32, and int64 labels."""
+    rng = np.random.default_rng(seed)
+    return rng.random((batch,) + SHAPES[name], dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def cnnumpy_step(model, x, y):
+    """A callable that runs one training step of `model` on (x, y), as cnnumpy.train does, and returns the loss."""
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        model.backward(loss_fn.backward())
+        opt.step()
+        return float(loss)
+    return step
+
+
+def cnnumpy_infer(model, x):
+    """A callable returning the logits of `model` in eval mode."""
+    model.eval()
+    return lambda: model(x)
+
+
+def torch_step(net, x, y):
+    """The same training step as cnnumpy_step in torch (grads set to None by zero_grad, torch's default)."""
+    import torch
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(net(tx), ty)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def torch_infer(net, x):
+    """A callable returning the logits of `net` in eval mode, without autograd."""
+    import torch
+    tx = torch.from_numpy(x)
+    net.eval()
+
+    def infer():
+        with torch.no_grad():
+            return net(tx)
+    return infer
+
+
+def methods():
+    """The cnnumpy conv methods worth timing on whole networks (naive loops would take minutes)."""
+    return [m for m in METHODS if m != "naive"]
+
+
+def bench(name, kind, batch, args):
+    """Table rows for one (model, train/infer, batch): images/s of each method and of torch."""
+    x, y = data(name, batch)
+    base = build(name, "im2col")
+    fns = {}
+    for method in methods():
+        model = build(name, method)
+        model.load_state_dict(base.state_dict())
+        if kind == "train":
+            fns[method] = cnnumpy_step(model, x, y)
+        else:
+            fns[method] = cnnumpy_infer(model, x)
+    net = common.to_torch(base)
+    fns["torch"] = torch_step(net, x, y) if kind == "train" else torch_infer(net, x)
+    # the same weights and data must give the same first loss (or logits): proof both do the same work
+    first = {k: np.asarray(fn() if kind == "train" else fn(), dtype=np.float64) for k, fn in fns.items()}
+    diff = max(float(np.abs(first[m] - first["torch"]).max()) for m in methods())
+    samples = common.interleaved(fns, args.repeats, target=args.target, settle=args.settle)
+    t = {k: common.median(v) for k, v in samples.items()}
+    rows = []
+    for method in methods():
+        rows.append((name, kind, str(batch), method, f"{batch / t[method]:,.0f}", f"{batch / t['torch']:,.0f}",
+                     common.ratio(t["torch"] / t[method]), f"{t[method] * 1e3:.2f}", f"{t['torch'] * 1e3:.2f}",
+                     f"{common.spread(samples[method]):.0f} / {common.spread(samples['torch']):.0f}",
+                     f"{diff:.1e}"))
+    return rows
+
+
+def warm_up(lib):
+    """One training step of a tiny net, so that one-off costs are not counted as a step's memory
+    (torch.optim imports about a second's worth of modules on its first step)."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(18, 10))
+    x, y = np.zeros((2, 1, 8, 8), dtype=np.float32), np.zeros(2, dtype=np.int64)
+    (cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y))()
+
+
+def step_memory(lib, model, x, y, steps):
+    """{"before": RSS before the first step, "peak": peak RSS during `steps` training steps}, MiB."""
+    warm_up(lib)
+    step = cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y)
+    common.reset_peak_rss()
+    before = common.rss_mib()
+    for _ in range(steps):
+        step()
+    return {"before": before, "peak": common.peak_rss_mib()}
+
+
+def child(spec):
+    """In a fresh process: the memory of `steps` training steps of one configuration, printed as JSON."""
+    import json
+    x, y = data(spec["model"], spec["batch"])
+    model = build(spec["model"], spec["method"] if spec["lib"] == "cnnumpy" else "im2col")
+    print(json.dumps(step_memory(spec["lib"], model, x, y, spec["steps"])))
+
+
+def memory(name, batch, args):
+    """Table rows for the peak memory of a training step, per cnnumpy method and torch."""
+    script = os.path.abspath(__file__)
+    spec = {"model": name, "batch": batch, "steps": args.memory_steps}
+    torch_mem = common.run_child(script, dict(spec, lib="torch", method="-"), args.threads)
+    rows = []
+    for method in methods():
+        mem = common.run_child(script, dict(spec, lib="cnnumpy", method=method), args.threads)
+        step_np, step_t = mem["peak"] - mem["before"], torch_mem["peak"] - torch_mem["before"]
+        rows.append((name, str(batch), method, common.mib(mem["peak"]), common.mib(step_np),
+                     common.mib(torch_mem["peak"]), common.mib(step_t),
+                     common.ratio(step_t / step_np) if step_np > 0 else "-"))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common.add_common_args(p, repeats=7)
+    p.add_argument("--models", nargs="+", choices=sorted(SHAPES), default=sorted(SHAPES))
+    p.add_argument("--batch", type=int, nargs="+",
+                   help="training batch sizes (default: 64 128 for lenet5, 64 for vgg)")
+    p.add_argument("--infer-batch", type=int, default=256, help="inference batch size (default 256)")
+    p.add_argument("--no-infer", action="store_true", help="skip inference")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.memory_steps = 3
+    if args.child:
+        import json
+        return child(json.loads(args.child))
+    args.target = 0.3
+    if args.quick:
+        args.repeats, args.target, args.infer_batch, args.memory_steps = min(args.repeats, 2), 0.01, 8, 1
+    configs = []
+    for name in args.models:
+        default = [4] if args.quick else [64, 128] if name == "lenet5" else [64]
+        configs += [(name, "train", b) for b in args.batch or default]
+        if not args.no_infer:
+            configs.append((name, "infer", args.infer_batch))
+
+    note = common.limit_threads(args.threads)
+    print(common.header("cnnumpy training and inference vs torch (CPU, float32)", note,
+                        [f"{args.repeats} rounds; SGD lr 0.01 momentum 0.9; random data",
+                         f"memory: {common.MEMORY_METHOD}"]))
+    print()
+    rows = []
+    for name, kind, batch in configs:
+        rows += bench(name, kind, batch, args)
+    print(common.table(["model", "pass", "batch", "method", "images/s cnnumpy", "images/s torch", "torch/cnnumpy",
+                        "ms/step cnnumpy", "ms/step torch", "spread % cnnumpy / torch", "first-step diff"], rows))
+    print("\ntorch/cnnumpy = step time of torch / step time of cnnumpy = images/s cnnumpy / images/s torch; "
+          "above 1 means cnnumpy is faster. 'first-step diff' is the largest difference of the first loss "
+          "(train) or logits (infer), same weights and data. 'spread' is half the range of the rounds "
+          "relative to their median: the machine's drift during the run.")
+    if not args.no_memory:
+        rows = []
+        for name, kind, batch in configs:
+            if kind == "train":
+                rows += memory(name, batch, args)
+        print()
+        print(common.table(["model", "batch", "method", "peak RSS MiB cnnumpy", "step MiB cnnumpy",
+                            "peak RSS MiB torch", "step MiB torch", "torch/cnnumpy step"], rows))
+        print(f"\n{args.memory_steps} training steps per child; 'step' = peak RSS - RSS before the first step. "
+              "torch/cnnumpy below 0.5 means cnnumpy needs more than twice torch's memory.")
+    print(common.load_note("at end"))
+
+
+if __name__ == "__main__":
+    main()

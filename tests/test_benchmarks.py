@@ -1,0 +1,104 @@
+"""The benchmark scripts run end to end in their --quick mode and print what they promise.
+
+No speed is asserted: these only prove that the scripts work (tables, header, memory children,
+the plot), on tiny sizes. The three scripts run at once, each in its own process, to keep the
+test short; each is restricted to a few cases, and 1 thread each so they do not fight.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+HEADER = ["## cnnumpy", "- date:", "- machine:", "- numpy ", "BLAS:", "torch 2.13.0", "- threads: 1 (NumPy BLAS: 1",
+          "- machine at start:", "- machine at end:", "cores busy with other work"]
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    png = tmp_path_factory.mktemp("scaling") / "scaling.png"
+    runs = {
+        "layers": ["bench_layers.py", "--layers", "lenet conv1", "maxpool 2x2 (lenet", "linear 784"],
+        "train": ["bench_train.py", "--models", "lenet5"],
+        # the memory children are tested through bench_train; each torch child costs seconds of imports
+        "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
+    }
+    procs = {name: subprocess.Popen([sys.executable, str(BENCH / argv[0]), "--quick", "--threads", "1", *argv[1:]],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH)
+             for name, argv in runs.items()}
+    out = {}
+    for name, p in procs.items():
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, f"{runs[name][0]} failed:\n{stderr}"
+        out[name] = stdout
+    out["png"] = png
+    return out
+
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def table(text, column):
+    """(header, rows) of the first Markdown table with a column named `column`, rows as lists of cells."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|") and column in cells(line))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append(cells(line))
+    return rows[0], rows[2:]
+
+
+def number(cell):
+    return float(cell.replace(",", ""))
+
+
+@pytest.mark.parametrize("name", ["layers", "train", "scaling"])
+def test_header(outputs, name):
+    missing = [h for h in HEADER if h not in outputs[name]]
+    assert not missing, f"{name}: header lacks {missing}:\n{outputs[name][:1500]}"
+
+
+def test_bench_layers_table(outputs):
+    text = outputs["layers"]
+    assert "GFLOP/s (the practical ceiling)" in text
+    head, rows = table(text, "ms cnnumpy")
+    assert head == ["layer", "input", "pass", "method", "ms cnnumpy", "ms torch", "torch/cnnumpy",
+                    "GFLOP/s cnnumpy", "GFLOP/s torch", "max rel diff"]
+    layers = {r[0] for r in rows}
+    assert layers == {"lenet conv1 5x5 1-6 p2", "maxpool 2x2 (lenet pool1)", "linear 784-120 (lenet fc1)"}, layers
+    conv = [r for r in rows if r[0].startswith("lenet conv1")]
+    assert {(r[2], r[3]) for r in conv} >= {("fwd", "im2col"), ("fwd+bwd", "im2col"), ("fwd", "naive")}
+    for r in rows:
+        assert number(r[4]) > 0 and number(r[5]) > 0, r
+        assert number(r[6]) > 0, r
+        # the same weights and input: the forward outputs agree to float32 rounding
+        assert number(r[9]) < 1e-5, r
+    assert all(r[7] == "-" for r in rows if r[0].startswith("maxpool")), rows
+
+
+def test_bench_train_tables(outputs):
+    text = outputs["train"]
+    head, rows = table(text, "images/s cnnumpy")
+    assert head[:7] == ["model", "pass", "batch", "method", "images/s cnnumpy", "images/s torch", "torch/cnnumpy"]
+    assert {(r[0], r[1], r[3]) for r in rows} >= {("lenet5", "train", "im2col"), ("lenet5", "infer", "im2col")}
+    for r in rows:
+        assert number(r[4]) > 0 and number(r[5]) > 0, r
+        assert number(r[10]) < 1e-4, f"first loss/logits differ between cnnumpy and torch: {r}"
+    head, rows = table(text, "peak RSS MiB cnnumpy")
+    assert head == ["model", "batch", "method", "peak RSS MiB cnnumpy", "step MiB cnnumpy", "peak RSS MiB torch",
+                    "step MiB torch", "torch/cnnumpy step"]
+    assert rows and all(number(r[3]) > 0 and number(r[5]) > 0 for r in rows), rows
+    assert "VmHWM" in text
+
+
+def test_scaling_table_and_plot(outputs):
+    head, rows = table(outputs["scaling"], "sweep")
+    assert head == ["sweep", "model", "batch", "image size", "width", "ms cnnumpy", "ms torch", "torch/cnnumpy",
+                    "step MiB cnnumpy", "step MiB torch"]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("batch", "lenet5", "2"), ("batch", "lenet5", "4")], rows
+    png = outputs["png"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG"
