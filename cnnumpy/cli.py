@@ -41,6 +41,7 @@ def shape(text):
 
 def parser():
     from .models import MODELS
+    from .nn.conv import METHODS
     p = argparse.ArgumentParser(prog="cnnumpy", description="Convolutional networks from scratch on NumPy.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -65,7 +66,8 @@ def parser():
     t.add_argument("--scheduler", default="none", choices=["none", "step", "cosine", "onecycle"])
     t.add_argument("--augment", action="store_true",
                    help="MNIST: random shifts of up to 2 pixels; CIFAR-10: random crops (padding 4) and flips")
-    t.add_argument("--method", default="im2col", choices=["im2col", "naive"], help="convolution method")
+    t.add_argument("--method", default="im2col", choices=sorted(METHODS),
+                   help="convolution method (default im2col; numba needs the extra cnnumpy[numba])")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
     t.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATE-TIME)")
