@@ -110,6 +110,14 @@ def parser():
     g.add_argument("--mistakes", action="store_true", help="show only images the model gets wrong")
     g.add_argument("--out", type=Path, metavar="PNG")
 
+    b = sub.add_parser("bench", help="LeNet-5 training and inference images/s, cnnumpy against PyTorch",
+                       description="A quick benchmark in one process on the same data and weights; "
+                                   "benchmarks/ in the repository measures more.")
+    b.add_argument("--threads", type=positive(int), default=2, help="threads for both libraries (default 2)")
+    b.add_argument("--batch", type=positive(int), default=64, help="training batch (default 64)")
+    b.add_argument("--rounds", type=positive(int), default=5, help="alternating timed rounds (default 5)")
+    b.add_argument("--seconds", type=positive(float), default=0.3, help="seconds per round (default 0.3)")
+
     d = sub.add_parser("demo", help="pictures that need no training: sobel")
     demos = d.add_subparsers(dest="what", required=True, metavar="DEMO")
     so = demos.add_parser("sobel", help="an image through a hand-made Sobel-x filter, ReLU and 2x2 max-pool",
@@ -403,7 +411,13 @@ def demo(args):
     return 0
 
 
-COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "summary": summary, "show": show, "demo": demo}
+def bench(args):
+    from .bench import run
+    run(batch=args.batch, threads=args.threads, seconds=args.seconds, rounds=args.rounds)
+    return 0
+
+
+COMMANDS = {"bench": bench, "train": train, "evaluate": evaluate, "predict": predict, "summary": summary, "show": show, "demo": demo}
 
 
 def main(argv=None):

@@ -1,0 +1,120 @@
+"""A quick benchmark against PyTorch, in one process on the same data: `cnnumpy bench`.
+
+LeNet-5 training steps (forward, cross-entropy, backward, SGD with momentum) and inference, in images/s, for
+cnnumpy and for the torch twin of the same network with the same weights, timed in alternating rounds (the
+machine's speed drifts; alternating keeps the comparison fair) with the same thread count for both. The scripts
+in benchmarks/ measure more (single layers, the CIFAR net, memory, scaling).
+"""
+import statistics
+import time
+
+import numpy as np
+
+
+def to_torch(model):
+    """The torch.nn.Sequential twin of a cnnumpy Sequential of Conv2d/MaxPool2d/ReLU/Flatten/Linear/BatchNorm2d.
+
+    The state_dict keys match, so the strict load_state_dict checks that no layer was missed.
+    """
+    import torch
+
+    from . import nn
+    twins = {
+        nn.Conv2d: lambda m: torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                                             m.dilation, m.groups, bias=m.bias is not None),
+        nn.MaxPool2d: lambda m: torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation,
+                                                   ceil_mode=m.ceil_mode),
+        nn.ReLU: lambda m: torch.nn.ReLU(),
+        nn.Flatten: lambda m: torch.nn.Flatten(m.start_dim, m.end_dim),
+        nn.Linear: lambda m: torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None),
+        nn.BatchNorm2d: lambda m: torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum),
+    }
+    layers = []
+    for m in model:
+        if type(m) not in twins:
+            raise TypeError(f"to_torch: no torch twin for {type(m).__name__}")
+        layers.append(twins[type(m)](m))
+    net = torch.nn.Sequential(*layers)
+    net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
+    return net
+
+
+def interleaved(fns, seconds, rounds):
+    """{name: median seconds per call}: each round runs every fn for about `seconds`, in a rotating order."""
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, calls, start = fns[name], 0, time.perf_counter()
+            while True:
+                fn()
+                calls += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds:
+                    break
+            times[name].append(elapsed / calls)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def set_threads(n):
+    """The same thread count for NumPy's BLAS, cnnumpy's batch splitting and torch."""
+    import torch
+
+    from .functional import parallel
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n, user_api="blas")
+    except ImportError:
+        pass
+    parallel.set_num_threads(n)
+    torch.set_num_threads(n)
+
+
+def run(batch=64, infer_batch=256, threads=2, seconds=0.3, rounds=5, out=print):
+    """Time LeNet-5 training and inference in cnnumpy and torch; print a table; return its rows."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("cnnumpy bench compares against PyTorch: pip install torch==2.13.0") from None
+    from . import models, nn, optim
+    set_threads(threads)
+    model = models.lenet5()
+    net = to_torch(model)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((max(batch, infer_batch), 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, len(x))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    loss_fn, opt = nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_t, opt_t = torch.nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def ours_step():
+        loss_fn(model(x[:batch]), y[:batch])
+        opt.zero_grad()
+        model.backward(loss_fn.backward(), input_grad=False)
+        opt.step()
+
+    def torch_step():
+        opt_t.zero_grad()
+        loss_t(net(xt[:batch]), yt[:batch]).backward()
+        opt_t.step()
+
+    def ours_infer():
+        model(x[:infer_batch])
+
+    def torch_infer():
+        with torch.no_grad():
+            net(xt[:infer_batch])
+
+    model.train(), net.train()
+    train = interleaved({"cnnumpy": ours_step, "torch": torch_step}, seconds, rounds)
+    model.eval(), net.eval()
+    infer = interleaved({"cnnumpy": ours_infer, "torch": torch_infer}, seconds, rounds)
+    rows = [("LeNet-5 training", batch, batch / train["cnnumpy"], batch / train["torch"]),
+            ("LeNet-5 inference", infer_batch, infer_batch / infer["cnnumpy"], infer_batch / infer["torch"])]
+    out(f"cnnumpy bench: {threads} thread(s) for both, float32, median of {rounds} alternating rounds "
+        f"(torch {torch.__version__}, numpy {np.__version__})")
+    out(f"{'work':<20}{'batch':>6}{'cnnumpy img/s':>15}{'torch img/s':>13}{'torch/cnnumpy':>15}")
+    for work, b, ours, theirs in rows:
+        # the ratio of times, torch's over ours: above 1, cnnumpy is faster
+        out(f"{work:<20}{b:>6}{ours:>15,.0f}{theirs:>13,.0f}{ours / theirs:>15.2f}")
+    return rows

@@ -1,0 +1,30 @@
+"""`cnnumpy bench` runs and prints the comparison table (its numbers are speed, so they are not asserted)."""
+import numpy as np
+import torch
+
+from cnnumpy import cli, models
+from cnnumpy.bench import interleaved, to_torch
+
+
+def test_bench_prints_training_and_inference_rows(capsys):
+    assert cli.main(["bench", "--threads", "1", "--rounds", "1", "--seconds", "0.01", "--batch", "8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("cnnumpy bench: 1 thread(s) for both")
+    assert "torch/cnnumpy" in out[1]
+    rows = {line[:20].strip(): line.split() for line in out[2:]}
+    assert set(rows) == {"LeNet-5 training", "LeNet-5 inference"}
+    assert rows["LeNet-5 training"][2] == "8" and float(rows["LeNet-5 training"][-1]) > 0
+    torch.set_num_threads(1)
+
+
+def test_torch_twin_computes_the_same():
+    model = models.lenet5().eval()
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(to_torch(model)(torch.from_numpy(x)).detach().numpy(), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_interleaved_returns_a_time_per_call():
+    calls = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 0.001, 3)
+    assert set(times) == {"a", "b"} and all(t > 0 for t in times.values())
+    assert calls[0] == "a" and "b" in calls
