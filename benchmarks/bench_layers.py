@@ -18,7 +18,6 @@ import torch
 
 import common
 from cnnumpy import nn
-from cnnumpy.nn.conv import METHODS
 
 
 def conv_flops(n, m, out_hw):
@@ -66,7 +65,8 @@ def bench_case(name, shape, build, args):
     is_conv = isinstance(probe, nn.Conv2d)
     if is_conv:
         # the naive forward runs one Python iteration per output value: y.size of them
-        mods = {m: probe if m == "im2col" else build(m) for m in METHODS if m != "naive" or y.size <= args.naive_limit}
+        mods = {m: probe if m == "im2col" else build(m) for m in args.methods
+                if m != "naive" or y.size <= args.naive_limit}
     else:
         mods = {getattr(probe, "method", "-"): probe}
     methods = list(mods)
@@ -119,6 +119,7 @@ def main(argv=None):
     if args.quick:
         args.batch, args.repeats, args.naive_limit = 2, min(args.repeats, 2), min(args.naive_limit, 2e4)
     args.target = 0.005 if args.quick else 0.05
+    args.methods = common.conv_methods(args, naive=True)
 
     note = common.limit_threads(args.threads)
     print(common.header("cnnumpy layers vs torch (CPU, float32)", note,

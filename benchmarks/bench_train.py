@@ -17,7 +17,6 @@ import numpy as np
 
 import common
 from cnnumpy import models, nn, optim
-from cnnumpy.nn.conv import METHODS
 
 SHAPES = {"lenet5": (1, 28, 28), "vgg": (3, 32, 32)}
 
@@ -97,17 +96,12 @@ def torch_infer(net, x):
     return infer
 
 
-def methods():
-    """The cnnumpy conv methods worth timing on whole networks (naive loops would take minutes)."""
-    return [m for m in METHODS if m != "naive"]
-
-
 def bench(name, kind, batch, args):
     """Table rows for one (model, train/infer, batch): images/s of each method and of torch."""
     x, y = data(name, batch)
     base = build(name, "im2col")
     fns = {}
-    for method in methods():
+    for method in args.methods:
         model = build(name, method)
         model.load_state_dict(base.state_dict())
         if kind == "train":
@@ -118,11 +112,11 @@ def bench(name, kind, batch, args):
     fns["torch"] = torch_step(net, x, y) if kind == "train" else torch_infer(net, x)
     # the same weights and data must give the same first loss (or logits): proof both do the same work
     first = {k: np.asarray(fn() if kind == "train" else fn(), dtype=np.float64) for k, fn in fns.items()}
-    diff = max(float(np.abs(first[m] - first["torch"]).max()) for m in methods())
+    diff = max(float(np.abs(first[m] - first["torch"]).max()) for m in args.methods)
     samples = common.interleaved(fns, args.repeats, target=args.target, settle=args.settle)
     t = {k: common.median(v) for k, v in samples.items()}
     rows = []
-    for method in methods():
+    for method in args.methods:
         rows.append((name, kind, str(batch), method, f"{batch / t[method]:,.0f}", f"{batch / t['torch']:,.0f}",
                      common.ratio(t["torch"] / t[method]), f"{t[method] * 1e3:.2f}", f"{t['torch'] * 1e3:.2f}",
                      f"{common.spread(samples[method]):.0f} / {common.spread(samples['torch']):.0f}",
@@ -130,17 +124,18 @@ def bench(name, kind, batch, args):
     return rows
 
 
-def warm_up(lib):
+def warm_up(lib, method):
     """One training step of a tiny net, so that one-off costs are not counted as a step's memory
-    (torch.optim imports about a second's worth of modules on its first step)."""
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(18, 10))
+    (torch.optim imports about a second's worth of modules on its first step; numba compiles)."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, method=method), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(18, 10))
     x, y = np.zeros((2, 1, 8, 8), dtype=np.float32), np.zeros(2, dtype=np.int64)
     (cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y))()
 
 
-def step_memory(lib, model, x, y, steps):
+def step_memory(lib, model, x, y, steps, method="im2col"):
     """{"before": RSS before the first step, "peak": peak RSS during `steps` training steps}, MiB."""
-    warm_up(lib)
+    warm_up(lib, method)
     step = cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y)
     common.reset_peak_rss()
     before = common.rss_mib()
@@ -153,8 +148,8 @@ def child(spec):
     """In a fresh process: the memory of `steps` training steps of one configuration, printed as JSON."""
     import json
     x, y = data(spec["model"], spec["batch"])
-    model = build(spec["model"], spec["method"] if spec["lib"] == "cnnumpy" else "im2col")
-    print(json.dumps(step_memory(spec["lib"], model, x, y, spec["steps"])))
+    method = spec["method"] if spec["lib"] == "cnnumpy" else "im2col"
+    print(json.dumps(step_memory(spec["lib"], build(spec["model"], method), x, y, spec["steps"], method)))
 
 
 def memory(name, batch, args):
@@ -163,7 +158,7 @@ def memory(name, batch, args):
     spec = {"model": name, "batch": batch, "steps": args.memory_steps}
     torch_mem = common.run_child(script, dict(spec, lib="torch", method="-"), args.threads)
     rows = []
-    for method in methods():
+    for method in args.methods:
         mem = common.run_child(script, dict(spec, lib="cnnumpy", method=method), args.threads)
         step_np, step_t = mem["peak"] - mem["before"], torch_mem["peak"] - torch_mem["before"]
         rows.append((name, str(batch), method, common.mib(mem["peak"]), common.mib(step_np),
@@ -183,7 +178,8 @@ def main(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.memory_steps = 3
+    # naive loops would take minutes on a whole network
+    args.methods, args.memory_steps = common.conv_methods(args), 3
     if args.child:
         import json
         return child(json.loads(args.child))

@@ -9,6 +9,7 @@ environment, so that a child process started from here inherits the thread count
 import ctypes
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -18,7 +19,8 @@ import subprocess
 import sys
 import time
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+               "CNNUMPY_NUM_THREADS")
 # OpenBLAS exports its thread calls under different names depending on the build
 # (NumPy's wheels carry a renamed 64-bit-integer copy).
 BLAS_GET = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_")
@@ -26,15 +28,30 @@ BLAS_SET = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_", "op
 
 
 def add_common_args(p, repeats):
-    """--threads, --repeats, --quick and --settle, the options every script has."""
+    """--threads, --repeats, --quick, --methods and --settle, the options every script has."""
     p.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and torch (default 2)")
     p.add_argument("--repeats", type=int, default=repeats,
                    help=f"timed rounds per case; the median is reported (default {repeats})")
     p.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: proves the script runs")
+    p.add_argument("--methods", nargs="+", metavar="METHOD",
+                   help="cnnumpy conv methods to time (default: all of cnnumpy.nn.conv.METHODS that are feasible)")
     p.add_argument("--settle", type=float, default=0.0,
                    help="seconds of sleep before each timed sample, so that the idle threads of the library "
                         "timed before stop spinning (default 0)")
     return p
+
+
+def conv_methods(args, naive=False):
+    """The conv methods to time: --methods if given, else all of cnnumpy's (naive only if `naive`,
+    numba only if installed)."""
+    from cnnumpy.nn.conv import METHODS
+    if args.methods:
+        unknown = sorted(set(args.methods) - set(METHODS))
+        if unknown:
+            raise SystemExit(f"--methods: expected some of {sorted(METHODS)}, got {unknown}")
+        return list(args.methods)
+    numba = importlib.util.find_spec("numba") is not None
+    return [m for m in METHODS if (naive or m != "naive") and (numba or m != "numba")]
 
 
 # --- threads -------------------------------------------------------------------------------------
@@ -84,11 +101,20 @@ def limit_threads(n):
         how = "threadpoolctl"
     except ImportError:
         how = "openblas_set_num_threads" if _blas_call(BLAS_SET, ctypes.c_int(n)) is not None else None
+    if "numba" in sys.modules:  # else NUMBA_NUM_THREADS acts when cnnumpy's numba method first imports it
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:  # cnnumpy's own threads, which split a batch across cores outside BLAS
+        from cnnumpy.functional import parallel
+        parallel.set_num_threads(n)
+        ours = f"; cnnumpy: {parallel.num_threads()}"
+    except ImportError:
+        ours = ""
     got = blas_threads()
     if got != n:
         print(f"WARNING: asked for {n} BLAS threads, NumPy's BLAS reports {got}; "
               f"set OPENBLAS_NUM_THREADS={n} before starting Python", file=sys.stderr)
-    return f"{n} (NumPy BLAS: {got} via {how}; torch: {torch.get_num_threads()})"
+    return f"{n} (NumPy BLAS: {got} via {how}; torch: {torch.get_num_threads()}{ours})"
 
 
 # --- the header ----------------------------------------------------------------------------------

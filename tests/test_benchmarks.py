@@ -19,8 +19,10 @@ HEADER = ["## cnnumpy", "- date:", "- machine:", "- numpy ", "BLAS:", "torch 2.1
 def outputs(tmp_path_factory):
     png = tmp_path_factory.mktemp("scaling") / "scaling.png"
     runs = {
-        "layers": ["bench_layers.py", "--layers", "lenet conv1", "maxpool 2x2 (lenet", "linear 784"],
-        "train": ["bench_train.py", "--models", "lenet5"],
+        # numba's first call compiles for seconds in every process: the scripts' other methods show they work
+        "layers": ["bench_layers.py", "--methods", "im2col", "naive", "--layers", "lenet conv1", "maxpool 2x2 (lenet",
+                   "linear 784"],
+        "train": ["bench_train.py", "--methods", "im2col", "--models", "lenet5"],
         # the memory children are tested through bench_train; each torch child costs seconds of imports
         "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
     }
