@@ -5,12 +5,14 @@
     python benchmarks/bench_train.py --models vgg --batch 512 --no-infer   # memory at batch 512
 
 A training step is what cnnumpy.train does: forward, CrossEntropyLoss, zero the gradients,
-backward, SGD(lr=0.01, momentum=0.9) step; torch does the same with the same initial weights.
+backward (without dL/dx of the input images, which torch does not compute either), SGD(lr=0.01,
+momentum=0.9) step; torch does the same with the same initial weights.
 Inference is the forward pass in eval mode (torch under no_grad). Data are random, MNIST-shaped
 (1x28x28) for LeNet-5 and CIFAR-shaped (3x32x32) for the VGG net, labels in [0, 10).
 Peak memory is measured in a fresh child process per configuration (see the MEMORY line).
 """
 import argparse
+import inspect
 import os
 
 import numpy as np
@@ -52,11 +54,13 @@ def cnnumpy_step(model, x, y):
     """A callable that runs one training step of `model` on (x, y), as cnnumpy.train does, and returns the loss."""
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    # as torch, whose input does not require grad: no dL/dx for the first layer, when the model can skip it
+    skip = {"input_grad": False} if "input_grad" in inspect.signature(model.backward).parameters else {}
 
     def step():
         loss = loss_fn(model(x), y)
         opt.zero_grad()
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), **skip)
         opt.step()
         return float(loss)
     return step

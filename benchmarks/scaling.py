@@ -79,7 +79,7 @@ def plot(results, path, title, memory=True):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
     colors = {"lenet5": "tab:blue", "vgg": "tab:red"}
     labels = {"lenet5": "LeNet-5", "vgg": "VGG net"}
@@ -108,9 +108,11 @@ def plot(results, path, title, memory=True):
             ax.set_xticks(sorted({v for pts in by_model.values() for v, _ in pts}))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_locator(NullLocator())
-            # plain numbers on both the decade ticks and, when a panel spans less than a decade, the others
+            # plain numbers; the ticks between decades get labels only when a panel spans less than a
+            # decade (else they would overprint each other)
+            lo, hi = ax.get_ylim()
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}") if hi / lo < 12 else NullFormatter())
             ax.grid(True, which="both", alpha=0.3)
             ax.set_xlabel(sweep)
             ax.legend(fontsize=7)
@@ -120,6 +122,30 @@ def plot(results, path, title, memory=True):
     plt.close(fig)
 
 
+def title(head):
+    """The plot's title from the run's header: threads and date."""
+    lines = {line.split(":", 1)[0]: line.split(": ", 1)[1] for line in head.splitlines() if ": " in line}
+    threads = lines["- threads"].split(" ")[0]
+    return f"Training step, cnnumpy (im2col) vs torch, {threads} thread(s), float32, {lines['- date'][:16]}"
+
+
+def read_output(path):
+    """(results, title, memory) from the printed output of an earlier run, for --replot."""
+    text = open(path).read()
+    results, memory = {}, True
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or cells[0] == "sweep" or set(cells[0]) <= {"-"}:
+            continue
+        sweep, model, batch, size, width, tn, tt, _, mn, mt = cells
+        value = {"batch": int(batch), "image size": int(size), "width": float(width)}[sweep]
+        memory = mn != "-"
+        mem = (float(mn), float(mt)) if memory else (None, None)
+        results.setdefault(sweep, {}).setdefault(model, []).append(
+            (value, {"cnnumpy": (float(tn) / 1e3, mem[0]), "torch": (float(tt) / 1e3, mem[1])}))
+    return results, title(text), memory
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     common.add_common_args(p, repeats=3)
@@ -127,11 +153,16 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", choices=sorted(DEFAULT), default=sorted(DEFAULT))
     p.add_argument("--sweeps", nargs="+", choices=list(SWEEPS), default=list(SWEEPS))
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
+    p.add_argument("--replot", metavar="OUTPUT", help="redraw the plot from the printed output of an earlier run")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         import json
         return child(json.loads(args.child))
+    if args.replot:
+        results, heading, memory = read_output(args.replot)
+        plot(results, args.out, heading, memory)
+        return print(f"plot written to {args.out}")
     sweeps, args.target, args.memory_steps = SWEEPS, 0.2, 2
     if args.quick:
         sweeps, args.repeats, args.target, args.memory_steps = QUICK, min(args.repeats, 2), 0.005, 1
@@ -156,9 +187,7 @@ def main(argv=None):
                              f"{tn * 1e3:.2f}", f"{tt * 1e3:.2f}", common.ratio(tt / tn), *mib))
     print(common.table(["sweep", "model", "batch", "image size", "width", "ms cnnumpy", "ms torch", "torch/cnnumpy",
                         "step MiB cnnumpy", "step MiB torch"], rows))
-    date = head.splitlines()[1].split(": ", 1)[1][:16]
-    plot(results, args.out, f"Training step, cnnumpy (im2col) vs torch, {args.threads} thread(s), float32, {date}",
-         memory=not args.no_memory)
+    plot(results, args.out, title(head), memory=not args.no_memory)
     print(f"\nplot written to {args.out}")
     print(common.load_note("at end"))
 

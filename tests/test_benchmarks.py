@@ -104,3 +104,13 @@ def test_scaling_table_and_plot(outputs):
     assert [(r[0], r[1], r[2]) for r in rows] == [("batch", "lenet5", "2"), ("batch", "lenet5", "4")], rows
     png = outputs["png"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG"
+
+
+def test_scaling_replot(outputs, tmp_path):
+    """--replot redraws the plot from a run's printed output alone."""
+    (tmp_path / "run.md").write_text(outputs["scaling"])
+    png = tmp_path / "again.png"
+    argv = [sys.executable, str(BENCH / "scaling.py"), "--replot", str(tmp_path / "run.md"), "--out", str(png)]
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=BENCH, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG"
