@@ -286,35 +286,12 @@ def run_child(script, spec, threads):
 
 # --- networks ------------------------------------------------------------------------------------
 def to_torch(model):
-    """The torch.nn.Sequential twin of a cnnumpy Sequential, with a copy of its weights.
+    """The torch.nn.Sequential twin of a cnnumpy Sequential, with a copy of its weights (cnnumpy.bench.to_torch).
 
-    Covers the layers the benchmarks use (Conv2d, MaxPool2d, ReLU, Flatten, Linear, BatchNorm2d);
-    the state_dict keys match, so load_state_dict checks that nothing was missed.
+    Imported here, not at the top, so that NumPy loads only after limit_threads has set the environment.
     """
-    import torch
-
-    from cnnumpy import nn
-    layers = []
-    for m in model:
-        if isinstance(m, nn.Conv2d):
-            layers.append(torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
-                                          m.dilation, m.groups, bias=m.bias is not None))
-        elif isinstance(m, nn.MaxPool2d):
-            layers.append(torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation,
-                                             ceil_mode=m.ceil_mode))
-        elif isinstance(m, nn.ReLU):
-            layers.append(torch.nn.ReLU())
-        elif isinstance(m, nn.Flatten):
-            layers.append(torch.nn.Flatten(m.start_dim, m.end_dim))
-        elif isinstance(m, nn.Linear):
-            layers.append(torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
-        elif isinstance(m, nn.BatchNorm2d):
-            layers.append(torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum))
-        else:
-            raise TypeError(f"to_torch: no torch twin for {type(m).__name__}")
-    net = torch.nn.Sequential(*layers)
-    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()})
-    return net
+    from cnnumpy.bench import to_torch as twin
+    return twin(model)
 
 
 # --- output --------------------------------------------------------------------------------------
