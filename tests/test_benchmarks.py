@@ -19,7 +19,7 @@ HEADER = ["## cnnumpy", "- date:", "- machine:", "- numpy ", "BLAS:", "torch 2.1
 def outputs(tmp_path_factory):
     png = tmp_path_factory.mktemp("scaling") / "scaling.png"
     runs = {
-        # numba's first call compiles for seconds in every process: the scripts' other methods show they work
+        # numba compiles for seconds in a process with a cold cache (CI): the scripts' other methods show they work
         "layers": ["bench_layers.py", "--methods", "im2col", "naive", "--layers", "lenet conv1", "maxpool 2x2 (lenet",
                    "linear 784"],
         "train": ["bench_train.py", "--methods", "im2col", "--models", "lenet5"],

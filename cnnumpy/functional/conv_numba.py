@@ -14,8 +14,8 @@ numba, parallel over the batch (prange), with the padding folded into the index 
 inside the image, so the inner loop has no test. The multiply-adds stay with BLAS, which numba
 loops cannot match.
 
-numba is optional (pip install 'cnnumpy[numba]'); it is imported, and the loops compiled (then
-cached on disk), at the first call.
+numba is optional (pip install 'cnnumpy[numba]'): it is imported at the first call, which compiles
+the loops (numba_kernels) in the first process and loads them from numba's on-disk cache in the next ones.
 """
 import functools
 import os
@@ -31,7 +31,7 @@ CACHE_BYTES = 64 << 20   # keep the whole batch's columns for backward up to thi
 
 @functools.cache
 def kernels():
-    """(unfold, fold), compiled on first use."""
+    """(unfold, fold) from numba_kernels, imported (and numba with it) on first use."""
     try:
         import numba
     except ImportError as e:
@@ -40,73 +40,11 @@ def kernels():
     if "NUMBA_THREADING_LAYER" not in os.environ:
         # numba's default, OpenMP, is a second OpenMP runtime next to torch's when both are loaded
         # (tests, benchmarks): each then slows the other down 3-10x. Its own thread pool avoids that.
+        # Set first, before the kernels exist: numba fixes the layer at the first parallel call (or
+        # set_num_threads, see _threads) and silently ignores the setting afterwards.
         numba.config.THREADING_LAYER = "workqueue"
-
-    @numba.njit(cache=True, inline="always")
-    def span(size, out, stride, offset):
-        """[j0, j1): the j < out for which 0 <= j*stride + offset < size."""
-        j0 = max(0, (-offset + stride - 1) // stride)
-        j1 = min(out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
-        return j0, max(j0, j1)
-
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def unfold(x, cols, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
-        """cols[n, (c*kh + a)*kw + b, i*wo + j] = x[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl], 0 outside x."""
-        n, c, h, w = x.shape
-        for s in numba.prange(n):
-            for ci in range(c):
-                for a in range(kh):
-                    i0, i1 = span(h, ho, sh, a * dh - pt)
-                    for b in range(kw):
-                        r = (ci * kh + a) * kw + b
-                        off = b * dw - pl
-                        j0, j1 = span(w, wo, sw, off)
-                        for i in range(ho):
-                            base = i * wo
-                            if i < i0 or i >= i1:  # the window row lies in the top/bottom padding
-                                for j in range(wo):
-                                    cols[s, r, base + j] = 0
-                                continue
-                            row = i * sh + a * dh - pt
-                            for j in range(j0):
-                                cols[s, r, base + j] = 0
-                            # no test inside: raw index loops vectorize (slices do not), unit stride best
-                            # unsigned indices: numba then skips its negative-index wraparound test
-                            if sw == 1:
-                                for j in range(j0, j1):
-                                    cols[s, r, numba.uint64(base + j)] = x[s, ci, row, numba.uint64(j + off)]
-                            else:
-                                for j in range(j0, j1):
-                                    cols[s, r, numba.uint64(base + j)] = x[s, ci, row, numba.uint64(j * sw + off)]
-                            for j in range(j1, wo):
-                                cols[s, r, base + j] = 0
-
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def fold(dcols, dx, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
-        """dx = 0, then dx[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl] += dcols[n, (c*kh + a)*kw + b, i*wo + j]."""
-        n, c, h, w = dx.shape
-        for s in numba.prange(n):
-            for ci in range(c):
-                for i in range(h):
-                    for j in range(w):
-                        dx[s, ci, i, j] = 0
-                for a in range(kh):
-                    i0, i1 = span(h, ho, sh, a * dh - pt)
-                    for b in range(kw):
-                        r = (ci * kh + a) * kw + b
-                        off = b * dw - pl
-                        j0, j1 = span(w, wo, sw, off)
-                        for i in range(i0, i1):
-                            row = i * sh + a * dh - pt
-                            base = i * wo
-                            if sw == 1:
-                                for j in range(j0, j1):
-                                    dx[s, ci, row, numba.uint64(j + off)] += dcols[s, r, numba.uint64(base + j)]
-                            else:
-                                for j in range(j0, j1):
-                                    dx[s, ci, row, numba.uint64(j * sw + off)] += dcols[s, r, numba.uint64(base + j)]
-
-    return unfold, fold
+    from . import numba_kernels
+    return numba_kernels.unfold, numba_kernels.fold
 
 
 def _threads():

@@ -1,0 +1,63 @@
+"""numba_kernels: the compiled loops are loaded from numba's on-disk cache by the next process, not compiled again."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cnnumpy
+
+# One small forward + backward of conv_numba in a fresh process; prints the seconds of this first call (numba
+# imported, kernels compiled or loaded) and, per kernel, numba's count of cache hits and misses.
+CHILD = """
+import json, time
+import numpy as np
+from cnnumpy.functional import conv_numba
+x = np.ones((2, 3, 8, 8), np.float32)
+w = np.ones((4, 3, 3, 3), np.float32)
+t = time.perf_counter()
+y, cache = conv_numba.conv2d(x, w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+conv_numba.conv2d_backward(y, cache)
+seconds = time.perf_counter() - t
+stats = {f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())]
+         for f in conv_numba.kernels()}
+print(json.dumps({"seconds": seconds, "stats": stats}))
+"""
+
+
+def run_child(cache_dir):
+    """CHILD's report, with numba's cache in cache_dir (so the first run always compiles).
+
+    The child imports the cnnumpy this test imported: its root first on the path, and a cwd without a cnnumpy
+    (python -c puts the cwd before everything).
+    """
+    root = str(Path(cnnumpy.__file__).parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=path)
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=cache_dir, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def cache_files(cache_dir):
+    """{path: bytes} of every file numba keeps in cache_dir."""
+    return {p.relative_to(cache_dir): p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()}
+
+
+def test_second_process_loads_kernels_from_disk_cache(tmp_path):
+    """The first process compiles and saves the kernels; the second finds every one, writes nothing, and is fast.
+
+    Nested (closure) kernels failed this: their cache key hashes the pickled closure, which differs per process.
+    """
+    cold = run_child(tmp_path)
+    saved = cache_files(tmp_path)
+    assert saved, "the first process saved no compiled kernel"
+    warm = run_child(tmp_path)
+    assert all(hits >= 1 and misses == 0 for hits, misses in warm["stats"].values()), \
+        f"second process, [cache hits, misses] per kernel: {warm['stats']}"
+    after = cache_files(tmp_path)
+    written = sorted(str(p) for p in after.keys() | saved.keys() if after.get(p) != saved.get(p))
+    assert not written, f"second process wrote to the cache: {written}"
+    # loose bound: compiling takes seconds, loading well under one; the factor 2 leaves room for a busy machine
+    assert warm["seconds"] < cold["seconds"] / 2, \
+        f"first call: {cold['seconds']:.2f} s cold, {warm['seconds']:.2f} s warm"
