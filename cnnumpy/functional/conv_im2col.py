@@ -38,8 +38,9 @@ from . import parallel
 from .padding import out_size
 
 CHUNK_BYTES = 1 << 20    # columns of one chunk: about the size of a core's L2 cache
-CACHE_BYTES = 64 << 20   # keep the whole batch's columns for backward up to this size
+CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size
 FLAT_WASTE = 0.13        # the flat grid when its extra columns are at most this fraction
+DX_CONV_WASTE = 0.25     # dx as a convolution of dout when it multiplies at most this much more than the fold
 
 Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo wg tail k")
 
@@ -101,14 +102,18 @@ def _on_grid(dout, lo, hi, g, groups, s, key, size):
     return dg.reshape(m, groups, f // groups, ho * g.wg)
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+    """Forward. pad = (top, bottom, left, right). Returns (y, cache).
+
+    keep=False: the cache is None (no backward will follow), so no columns are kept.
+    """
     n = len(x)
     g = geometry(x.shape, w.shape, stride, pad, dilation)
     fg, ell = g.f // groups, g.ho * g.wg
     wm = w.reshape(groups, fg, g.k)
     per_sample = groups * g.k * ell * x.itemsize
-    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if n * per_sample <= CACHE_BYTES else None
+    keep_cols = keep and n * per_sample <= CACHE_BYTES
+    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if keep_cols else None
     y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
 
@@ -133,8 +138,36 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
 
     size = parallel.chunk_size(n, per_sample, CHUNK_BYTES)
     parallel.run(chunk, n, size)
+    if not keep:
+        return y, None
     # without the columns, backward needs x to unfold it again
     return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
+
+
+def dx_padding(x_shape, w_shape, stride, pad, dilation, waste=None):
+    """The padding of dout that makes dx a stride-1 convolution of dout, or None where that does not pay.
+
+    For stride 1, dx[n, c, i, j] = sum_{f, a, b} dout[n, f, i + pt - a*dh, j + pl - b*dw] w[f, c, a, b]:
+    a cross-correlation of dout, padded by dh*(kh-1) - pt on top (and so on), with the kernel flipped
+    in both axes and its in/out channels swapped (within each group). That is an unfold (a copy)
+    and a GEMM instead of a GEMM and a fold (kh*kw strided additions, slower than the copy).
+    It needs stride 1 and padding no larger than the kernel's reach, and pays only when dx is
+    not much larger than dout (its GEMM has H*W columns where the fold's has H_out*W_out).
+    """
+    (_, _, h, w), (_, _, kh, kw) = x_shape, w_shape
+    reach = (dilation[0] * (kh - 1), dilation[0] * (kh - 1), dilation[1] * (kw - 1), dilation[1] * (kw - 1))
+    back = tuple(r - p for r, p in zip(reach, pad))
+    if stride != (1, 1) or min(back) < 0:
+        return None
+    ho, wo = h + pad[0] + pad[1] - reach[0], w + pad[2] + pad[3] - reach[2]
+    return back if h * w <= (1 + (DX_CONV_WASTE if waste is None else waste)) * ho * wo else None
+
+
+def flip(w, groups):
+    """w: (F, C/G, kh, kw) -> (C, F/G, kh, kw), the kernel of dx as a convolution of dout (see dx_padding)."""
+    f, cg, kh, kw = w.shape
+    wf = w.reshape(groups, f // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    return np.ascontiguousarray(wf).reshape(groups * cg, f // groups, kh, kw)
 
 
 def conv2d_backward(dout, cache, input_grad=True):
@@ -148,7 +181,12 @@ def conv2d_backward(dout, cache, input_grad=True):
     fg, ell = g.f // groups, g.ho * g.wg
     dtype = dout.dtype
     wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)
-    dx = np.empty(x_shape, dtype) if input_grad else None
+    back = dx_padding(x_shape, w.shape, stride, pad, dilation) if input_grad else None
+    if back is not None:
+        dx = conv2d(dout, flip(w, groups), None, (1, 1), back, dilation, groups, keep=False)[0]
+        input_grad = False  # the chunks below compute dw only
+    else:
+        dx = np.empty(x_shape, dtype) if input_grad else None
     # dx by col2im on the flat grid whenever the stride allows: the extra columns cost the GEMM less
     # than the short runs cost the kh*kw additions; dxp can be dx itself when the grid needs no padding
     gx = geometry(x_shape, w.shape, stride, pad, dilation, waste=np.inf)
