@@ -7,23 +7,43 @@ Jacobian f'(x), so dx = dout * f'(x); softmax couples the entries along `dim`, s
 """
 import numpy as np
 
+from . import parallel
+
+SPLIT_BYTES = 1 << 20   # relu on arrays of at least this size is split over cnnumpy's threads
+
 
 def relu(x):
-    """y = max(x, 0)."""
-    # np.maximum, not x * (x > 0): NaN stays NaN, as in torch
-    return np.maximum(x, 0), x > 0
+    """y = max(x, 0). The cache is y itself: y > 0 exactly where x > 0 (for NaN both are false), as torch keeps."""
+    y = np.empty(x.shape, np.result_type(x, 0))
+    xf, yf = x.reshape(-1), y.reshape(-1)
+
+    def chunk(s, lo, hi):
+        # np.maximum, not x * (x > 0): NaN stays NaN, as in torch
+        np.maximum(xf[lo:hi], 0, out=yf[lo:hi])
+
+    parallel.run(chunk, xf.size, parallel.split(xf.size, x.nbytes, SPLIT_BYTES))
+    return y, y
 
 
 def relu_backward(dout, cache):
-    """dx = dout * [x > 0]: the slope is 0 at x == 0 exactly, as in torch.
+    """dx = dout * [not y <= 0], torch's rule: 0 where x <= 0 (the slope at x == 0 exactly is 0), dout where
+    x > 0, and dout where x is NaN (then y is NaN, and NaN <= 0 is false).
 
     The product is ~5x faster than np.where; only where it made NaN from an infinite dout times 0 (torch gives 0
     there) is np.where needed, and finding out costs one extra pass.
     """
-    mask = cache
-    dx = np.multiply(dout, mask, dtype=dout.dtype)
-    if not np.isfinite(dx).all():
-        return np.where(mask, dout, 0)
+    y = cache
+    dx = np.empty(dout.shape, dout.dtype)
+    df, yf, dxf = dout.reshape(-1), y.reshape(-1), dx.reshape(-1)
+
+    def chunk(s, lo, hi):
+        mask = np.invert(yf[lo:hi] <= 0)
+        with np.errstate(invalid="ignore"):  # inf * 0: repaired just below
+            out = np.multiply(df[lo:hi], mask, out=dxf[lo:hi], dtype=dout.dtype)
+        if not np.isfinite(out).all():
+            np.copyto(out, np.where(mask, df[lo:hi], 0))
+
+    parallel.run(chunk, df.size, parallel.split(df.size, dout.nbytes, SPLIT_BYTES))
     return dx
 
 

@@ -3,16 +3,35 @@
     x: (..., in), w: (out, in), b: (out,) or None -> y: (..., out)
 
 Any number of leading dimensions (none included: x of shape (in,)), as torch.nn.functional.linear.
+Every leading index (batch, time, pixels, ...) is one more row: one more sample of the same map.
+Big products are split by rows over cnnumpy's threads (cnnumpy.functional.parallel), which hold
+NumPy's BLAS to one thread; small ones run as one product in the calling thread.
 """
 import math
+
+import numpy as np
+
+from . import parallel
+
+SPLIT_WORK = 1 << 20   # multiply-adds below which one thread does the whole product
 
 
 def linear(x, w, b=None):
     """y[..., o] = sum_i x[..., i] w[o, i] + b[o]. Returns (y, cache)."""
-    y = x @ w.T
-    if b is not None:
-        y += b
-    return y, (x, w, b is not None)
+    out, in_ = w.shape
+    # the count is explicit because reshape(-1, 0) is ambiguous when in or out is 0
+    rows = math.prod(x.shape[:-1])
+    x_rows = x.reshape(rows, in_)
+    y = np.empty((rows, out), np.result_type(x, w))
+
+    def chunk(s, lo, hi):
+        np.matmul(x_rows[lo:hi], w.T, out=y[lo:hi])
+        if b is not None:
+            y[lo:hi] += b
+
+    if rows:
+        parallel.run(chunk, rows, parallel.split(rows, rows * in_ * out, SPLIT_WORK))
+    return y.reshape(x.shape[:-1] + (out,)), (x, w, b is not None)
 
 
 def linear_backward(dout, cache):
@@ -22,14 +41,21 @@ def linear_backward(dout, cache):
         dx[r, i] = sum_o dout[r, o] w[o, i]     ->  dx = dout @ w
         dw[o, i] = sum_r dout[r, o] x[r, i]     ->  dw = dout_rows.T @ x_rows
         db[o]    = sum_r dout[r, o]
+    Both products are split over the input features i (columns of dx, dw, x and w), which needs no sum of
+    partial results, where a split over rows would (dw sums over them).
     """
     x, w, has_bias = cache
     out, in_ = w.shape
-    # every leading index of x (batch, time, pixels, ...) is one more row: one more sample of the same map;
-    # the count is explicit because reshape(-1, 0) is ambiguous when in or out is 0
     rows = math.prod(x.shape[:-1])
     x_rows, dout_rows = x.reshape(rows, in_), dout.reshape(rows, out)
-    dx = dout @ w
-    dw = dout_rows.T @ x_rows
+    dx = np.empty((rows, in_), np.result_type(dout, w))
+    dw = np.empty((out, in_), np.result_type(dout, x))
+
+    def chunk(s, lo, hi):
+        np.matmul(dout_rows, w[:, lo:hi], out=dx[:, lo:hi])
+        np.matmul(dout_rows.T, x_rows[:, lo:hi], out=dw[:, lo:hi])
+
+    if in_:
+        parallel.run(chunk, in_, parallel.split(in_, rows * in_ * out, SPLIT_WORK))
     db = dout_rows.sum(axis=0) if has_bias else None
-    return dx, dw, db
+    return dx.reshape(x.shape), dw, db

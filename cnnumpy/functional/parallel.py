@@ -6,20 +6,27 @@ work on their own part of a batch keep two cores busy, where a single NumPy call
 `run`, which hands each thread a contiguous run of chunks.
 
 The thread pool is made once and kept: starting threads costs more than a small layer.
-While the threads run, NumPy's BLAS is held to one thread each (through threadpoolctl, if
-installed): two threads of ours that each start two BLAS threads would put four busy threads
-on two cores, and OpenBLAS's waiting threads spin; measured on a shared 2-core machine, that
-made a LeNet training step 5x slower.
+
+From the first `run` with more than one thread on, NumPy's BLAS is held to one thread for the
+whole process (through threadpoolctl, if installed), until set_num_threads(1) gives it back:
+- two threads of ours that each start two BLAS threads would put four busy threads on two
+  cores (measured on a shared 2-core machine: a LeNet training step 5x slower);
+- OpenBLAS's own threads, once they have worked, spin for a while waiting for more work; after
+  any BLAS call on two threads (a Linear layer, or merely setting its thread count back to two
+  between our calls) they took a core from our threads: the VGG-style net's training step
+  went from 117 ms to 156-175 ms, LeNet's from 8.4 to 10.1-10.3 ms.
+So the layers that multiply big matrices (Linear) split their rows over `run` as well.
+Code outside cnnumpy that wants BLAS on several threads again can call set_num_threads(1),
+or threadpoolctl itself.
 The thread count is, in order: `set_num_threads(n)`, the environment variable
 CNNUMPY_NUM_THREADS, OMP_NUM_THREADS (which torch and the BLAS libraries read too), or
 the number of cores this process may use -- but 1 if threadpoolctl is not installed, since
 then the BLAS threads cannot be held back (see below).
 """
-import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-_state = {"threads": None, "pool": None, "blas": None}
+_state = {"threads": None, "pool": None, "blas": None, "held": None}
 
 
 def num_threads():
@@ -34,10 +41,14 @@ def num_threads():
 
 
 def set_num_threads(n):
-    """Use n >= 1 threads from now on (1: everything runs in the calling thread)."""
+    """Use n >= 1 threads from now on (1: everything runs in the calling thread, and NumPy's BLAS gets back
+    the thread count it had before cnnumpy held it to one)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected an int >= 1, got {n!r}")
     _state["threads"] = n
+    if n == 1 and _state["held"] is not None:
+        _state["held"].restore_original_limits()
+        _state["held"] = None
 
 
 def _blas():
@@ -51,9 +62,15 @@ def _blas():
     return _state["blas"]
 
 
-def _one_blas_thread():
-    """A context that holds NumPy's BLAS to one thread while it is entered (a no-op without threadpoolctl)."""
-    return _blas().limit(limits=1) if _blas() else contextlib.nullcontext()
+def blas_held():
+    """True while cnnumpy holds NumPy's BLAS to one thread (see the module's docstring)."""
+    return _state["held"] is not None
+
+
+def _hold_blas():
+    """Hold NumPy's BLAS to one thread from now on (a no-op without threadpoolctl, or if already held)."""
+    if _state["held"] is None and _blas():
+        _state["held"] = _blas().limit(limits=1)
 
 
 def chunks(n, size):
@@ -68,6 +85,13 @@ def chunk_size(n, per_sample, budget):
     return max(1, min(budget // max(per_sample, 1), share))
 
 
+def split(n, work, minimum):
+    """Items per chunk for work that is cheap per item (elementwise, one matrix product): all n in one
+    chunk (no thread hand-off, which costs ~50-80 us) when `work` is below `minimum`, else an equal share
+    per thread."""
+    return max(1, n if work < minimum else -(-n // num_threads()))
+
+
 def run(fn, n, size, scratch=dict):
     """Call fn(s, lo, hi) for every chunk (lo, hi) of range(n) of `size` samples.
 
@@ -78,6 +102,8 @@ def run(fn, n, size, scratch=dict):
     The calling thread is one of the threads; exceptions propagate.
     """
     parts = chunks(n, size)
+    if not parts:
+        return []
     threads = min(num_threads(), len(parts))
     share = -(-len(parts) // threads)
     runs = [parts[t * share:(t + 1) * share] for t in range(threads)]
@@ -89,11 +115,12 @@ def run(fn, n, size, scratch=dict):
             fn(s, lo, hi)
         return s
 
+    if num_threads() > 1:
+        _hold_blas()  # even for one run: its BLAS calls must not wake BLAS's own threads either
     if len(runs) == 1:
         return [work(runs[0])]
     if _state["pool"] is None or _state["pool"]._max_workers < len(runs) - 1:
         _state["pool"] = ThreadPoolExecutor(max_workers=len(runs) - 1, thread_name_prefix="cnnumpy")
-    with _one_blas_thread():
-        futures = [_state["pool"].submit(work, r) for r in runs[1:]]
-        first = work(runs[0])
-        return [first] + [f.result() for f in futures]
+    futures = [_state["pool"].submit(work, r) for r in runs[1:]]
+    first = work(runs[0])
+    return [first] + [f.result() for f in futures]

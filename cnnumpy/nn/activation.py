@@ -32,7 +32,7 @@ def _axis(dim, x):
 
 
 class ReLU(Module):
-    """y = max(x, 0); dx = dout * [x > 0]."""
+    """y = max(x, 0); dx = dout * [x > 0], and dout where x is NaN (as torch)."""
 
     def forward(self, x):
         return _forward(self, F.relu, x)

@@ -61,3 +61,22 @@ def test_chunk_size_gives_every_thread_work(threads):
 def test_set_num_threads_rejects(bad):
     with pytest.raises(ValueError, match=r"n: expected an int >= 1, got"):
         parallel.set_num_threads(bad)
+
+
+def test_blas_held_to_one_thread_while_ours_run(threads):
+    """A run on 2 threads holds NumPy's BLAS to one thread until set_num_threads(1) gives back its count."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    threads(1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_counts() and set(blas_counts()) == {2}
+        threads(2)
+        parallel.run(lambda s, lo, hi: None, 4, 1)
+        assert parallel.blas_held() and set(blas_counts()) == {1}
+        parallel.run(lambda s, lo, hi: None, 1, 1)  # one run only: still held
+        assert set(blas_counts()) == {1}
+        threads(1)
+        assert not parallel.blas_held() and set(blas_counts()) == {2}
