@@ -73,9 +73,19 @@ def _hold_blas():
         _state["held"] = _blas().limit(limits=1)
 
 
-def chunks(n, size):
-    """[(lo, hi), ...] cutting range(n) into runs of `size` (the last may be shorter)."""
-    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+def chunks(n, size, multiple=1):
+    """[(lo, hi), ...] cutting range(n) into runs of at most `size`, as few as can be, as even as can be
+    (sizes differ by at most 1) and, if more than one, a multiple of `multiple` (when n allows): on 2
+    threads, 64 samples of at most 13 make 6 chunks of 11, 11, 11, 11, 10, 10, not 13, 13, 13, 13, 12
+    (39 samples for one thread, 25 for the other). size >= n: one chunk.
+    Sizes never grow along the list, so the first chunk of any run of them is its largest: scratch
+    buffers made for it fit the rest.
+    """
+    k = -(-n // size)
+    if k > 1:
+        k = min(n, -(-k // multiple) * multiple)
+    q, r = divmod(n, k) if k else (0, 0)
+    return [(i * q + min(i, r), (i + 1) * q + min(i + 1, r)) for i in range(k)]
 
 
 def chunk_size(n, per_sample, budget):
@@ -101,7 +111,7 @@ def run(fn, n, size, scratch=dict):
     come back as the returned list, one scratch per thread used, in batch order.
     The calling thread is one of the threads; exceptions propagate.
     """
-    parts = chunks(n, size)
+    parts = chunks(n, size, num_threads())
     if not parts:
         return []
     threads = min(num_threads(), len(parts))

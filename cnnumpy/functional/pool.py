@@ -27,9 +27,12 @@ Shapes and output sizes as in pool_naive.
 """
 import numpy as np
 
+from . import parallel
 from .im2col import windows
 from .padding import pad2d, unpad2d
 from .pool_naive import adaptive_bounds, pool_out_size
+
+SPLIT_BYTES = 2 << 20   # the tiles path splits inputs of at least this size over cnnumpy's threads
 
 
 def _edges(shape, kernel, stride, pad, dilation, out_hw):
@@ -54,17 +57,17 @@ def _first_tap(out, stride, pad, dilation):
     return np.maximum(0, -(start // dilation))  # ceil(-start / dilation) taps skip the padding
 
 
-def _scan(first, rest, nan):
+def _scan(first, rest, nan, y=None, idx=None):
     """Running max over the taps first, *rest (arrays of one shape) and the index of the winner.
 
     PyTorch's rule: a tap wins when it is larger than the max so far, or NaN. Without a NaN, that is
     the first maximum; `nan` adds the NaN test (one more pass per tap), needed only when there is one.
     Since k grows, the index is the largest k whose tap won: idx = max(idx, k * won).
     Strided taps are first copied to one contiguous buffer: a copy plus two contiguous passes
-    beat two strided passes (which get no SIMD).
+    beat two strided passes (which get no SIMD). y and idx may be given to be written in place.
     """
-    y = first.copy()
-    idx = np.zeros(y.shape, dtype=np.min_scalar_type(len(rest)))
+    y = first.copy() if y is None else _set(y, first)
+    idx = np.zeros(y.shape, dtype=np.min_scalar_type(len(rest))) if idx is None else _set(idx, 0)
     won, k_won = np.empty(y.shape, dtype=bool), np.empty(idx.shape, dtype=idx.dtype)
     buf = np.empty_like(y)
     for k, tap in enumerate(rest, 1):
@@ -80,7 +83,13 @@ def _scan(first, rest, nan):
     return y, idx
 
 
-def _max_tiles(x, kernel, out_hw, nan=False):
+def _set(a, value):
+    """a with every entry set to value (an array or a scalar); returns a."""
+    np.copyto(a, value)
+    return a
+
+
+def _max_tiles(x, kernel, out_hw, nan=False, out=(None, None, None)):
     """Non-overlapping windows: y: (N, C, H_out, W_out), ci: (N, C, H_out*kh, W_out), ri: like y.
 
     Sweep 1: r[n, c, row, j] = max over b of x[n, c, row, j*kw + b], ci = the winning b.
@@ -88,34 +97,61 @@ def _max_tiles(x, kernel, out_hw, nan=False):
     Window (i, j)'s winner is x[n, c, i*kh + ri, j*kw + ci[n, c, i*kh + ri, j]]: the first maximum in
     row-major order (a row wins only if strictly larger, and within it the first column does), as PyTorch.
     With a NaN in y the sweeps are redone with the NaN test, so that the last NaN wins, as PyTorch.
+    out: (y, ci, ri) to write into, or Nones.
     """
     (kh, kw), (ho, wo) = kernel, out_hw
     xs = x[:, :, :ho * kh, :wo * kw]  # floor mode drops the rows and columns no window reaches
-    r, ci = _scan(xs[..., 0::kw], [xs[..., b::kw] for b in range(1, kw)], nan)
+    r, ci = _scan(xs[..., 0::kw], [xs[..., b::kw] for b in range(1, kw)], nan, idx=out[1])
     r = r.reshape(x.shape[0], x.shape[1], ho, kh, wo)
-    y, ri = _scan(r[:, :, :, 0], [r[:, :, :, a] for a in range(1, kh)], nan)
+    y, ri = _scan(r[:, :, :, 0], [r[:, :, :, a] for a in range(1, kh)], nan, out[0], out[2])
     if not nan and np.isnan(y).any():
-        return _max_tiles(x, kernel, out_hw, nan=True)
+        return _max_tiles(x, kernel, out_hw, True, out)
+    return y, ci, ri
+
+
+def _max_tiles_split(x, kernel, out_hw):
+    """_max_tiles over cnnumpy's threads, a share of the batch each, when x is big enough to pay."""
+    (kh, kw), (ho, wo), (n, c) = kernel, out_hw, x.shape[:2]
+    # the index dtypes _scan would choose: the smallest that holds kw - 1 (ci) and kh - 1 (ri)
+    y = np.empty((n, c, ho, wo), x.dtype)
+    ci = np.empty((n, c, ho * kh, wo), np.min_scalar_type(kw - 1))
+    ri = np.empty((n, c, ho, wo), np.min_scalar_type(kh - 1))
+
+    def chunk(s, lo, hi):
+        _max_tiles(x[lo:hi], kernel, out_hw, out=(y[lo:hi], ci[lo:hi], ri[lo:hi]))
+
+    parallel.run(chunk, n, parallel.split(n, x.nbytes, SPLIT_BYTES))
     return y, ci, ri
 
 
 def _max_tiles_backward(dout, x_shape, ci, ri, kernel):
     """dx: each output's gradient to its one winner, window row first (rg), then column; every pixel
-    of dx is written once, those no window reaches are 0."""
-    (kh, kw), (n, c, ho, wo) = kernel, dout.shape
+    of dx is written once, those no window reaches are 0. Split over cnnumpy's threads by batch."""
+    n = len(dout)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+
+    def chunk(s, lo, hi):
+        _max_tiles_backward_into(dx[lo:hi], dout[lo:hi], ci[lo:hi], ri[lo:hi], kernel)
+
+    parallel.run(chunk, n, parallel.split(n, dx.nbytes, SPLIT_BYTES))
+    return dx
+
+
+def _max_tiles_backward_into(dx, dout, ci, ri, kernel):
+    """_max_tiles_backward for one share of the batch, written into dx."""
+    (kh, kw), (n, c, ho, wo), x_shape = kernel, dout.shape, dx.shape
     rg = np.empty((n, c, ho, kh, wo), dtype=dout.dtype)
     won = np.empty(dout.shape, dtype=bool)
     for a in range(kh):
         np.equal(ri, a, out=won)
         np.multiply(dout, won, out=rg[:, :, :, a])
     rg = rg.reshape(n, c, ho * kh, wo)
-    cover = x_shape[2] == ho * kh and x_shape[3] == wo * kw
-    dx = np.empty(x_shape, dtype=dout.dtype) if cover else np.zeros(x_shape, dtype=dout.dtype)
+    if x_shape[2] != ho * kh or x_shape[3] != wo * kw:
+        dx[...] = 0  # the rows and columns no window reaches
     won = np.empty(rg.shape, dtype=bool)
     for b in range(kw):
         np.equal(ci, b, out=won)
         np.multiply(rg, won, out=dx[:, :, :ho * kh, b:wo * kw:kw])
-    return dx
 
 
 def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
@@ -131,7 +167,7 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
               pool_out_size(w, kw, stride[1], pw, dilation[1], ceil_mode))
     if (tuple(stride) == tuple(kernel) and pad == (0, 0) and dilation == (1, 1)
             and out_hw[0] * kh <= h and out_hw[1] * kw <= w):
-        y, ci, ri = _max_tiles(x, kernel, out_hw)
+        y, ci, ri = _max_tiles_split(x, kernel, out_hw)
         return y, ("tiles", x.shape, ci, ri, kernel)
     edges = _edges((h, w), kernel, stride, pad, dilation, out_hw)
     xp = pad2d(x, edges, value=-np.inf)

@@ -34,7 +34,7 @@ def test_every_sample_once_and_scratch_per_thread(n, size, count):
         assert 1 <= len(parts) <= min(count, -(-n // size))
         # scratches come back in batch order, each holding a contiguous run of chunks
         flat = [c for s in parts for c in s["chunks"]]
-        assert flat == parallel.chunks(n, size)
+        assert flat == parallel.chunks(n, size, count)
     finally:
         parallel.set_num_threads(before)
 
@@ -80,3 +80,16 @@ def test_blas_held_to_one_thread_while_ours_run(threads):
         assert set(blas_counts()) == {1}
         threads(1)
         assert not parallel.blas_held() and set(blas_counts()) == {2}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 40), st.integers(1, 4))
+def test_chunks_even_and_a_multiple_of_threads(n, size, count):
+    """Chunks cover range(n) in order, none above size, sizes within 1 of each other, and their number a
+    multiple of the thread count whenever there are at least that many samples."""
+    parts = parallel.chunks(n, size, count)
+    assert parts[0][0] == 0 and parts[-1][1] == n and all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+    sizes = [hi - lo for lo, hi in parts]
+    assert max(sizes) <= size and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+    assert sizes == sorted(sizes, reverse=True)  # a run's first chunk is its largest (scratch buffers)
+    assert len(parts) % count == 0 or len(parts) == n or (len(parts) == 1 and size >= n)

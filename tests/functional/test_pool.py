@@ -216,3 +216,22 @@ def test_tiles_ties_and_nan_like_torch(dtype):
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(dx, xt.grad.numpy())
     assert abs(dx.sum() - dout.sum()) < 1e-4
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("seed", range(0, 30, 3))
+def test_tiles_path_split_over_threads(monkeypatch, threads, seed):
+    """The tiles path split by batch over threads (forced by SPLIT_BYTES = 0) gives exactly the loops' y and dx,
+    batches smaller than the thread count included; and the NaN/tie case still matches torch."""
+    from cnnumpy.functional import parallel
+    monkeypatch.setattr(pool, "SPLIT_BYTES", 0)
+    before = parallel.num_threads()
+    parallel.set_num_threads(threads)
+    try:
+        x, args = tiles_case(seed)
+        assert pool.max_pool2d(x, *args)[1][0] == "tiles"
+        assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300)
+        if seed == 0:
+            test_tiles_ties_and_nan_like_torch(np.float32)
+    finally:
+        parallel.set_num_threads(before)
