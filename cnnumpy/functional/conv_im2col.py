@@ -84,11 +84,19 @@ def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
     if pad == (0, 0, 0, 0) and g.tail == 0:
         xp = x[lo:hi].reshape(m, g.c, g.h * g.w)
     else:
-        if "xp" not in s:  # zeroed once: later chunks only overwrite the interior, the border stays 0
-            s["xp"] = np.zeros((hi - lo, g.c, g.hp * g.wp + g.tail), x.dtype)
-        xp = s["xp"][:m]
+        # zeroed once: later chunks only overwrite the interior, the border stays 0
+        xp = _scratch(s, "xp", (m, g.c, g.hp * g.wp + g.tail), x.dtype, zero=True)[:m]
         _interior(xp, g, pad)[...] = x[lo:hi]
     np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg), taps(xp, g, groups, stride, dilation))
+
+
+def _scratch(s, key, shape, dtype, zero=False):
+    """s[key]: a buffer of the thread's scratch s, made (zeroed if asked) at its first chunk and kept for the
+    others (the first chunk of a thread is its largest, see parallel.chunks)."""
+    a = s.get(key)
+    if a is None:
+        a = s[key] = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    return a
 
 
 def _on_grid(dout, lo, hi, g, groups, s, key, size):
@@ -97,7 +105,7 @@ def _on_grid(dout, lo, hi, g, groups, s, key, size):
     m, (f, ho, wo) = hi - lo, dout.shape[1:]
     if g.wg == wo:
         return dout[lo:hi].reshape(m, groups, f // groups, ho * wo)
-    dg = s.setdefault(key, np.zeros((size, f, ho, g.wg), dout.dtype))[:m]
+    dg = _scratch(s, key, (size, f, ho, g.wg), dout.dtype, zero=True)[:m]
     dg[..., :wo] = dout[lo:hi]
     return dg.reshape(m, groups, f // groups, ho * g.wg)
 
@@ -122,14 +130,14 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
-            cols = s.setdefault("cols", np.empty((hi - lo, groups, g.k, ell), x.dtype))[:m]
+            cols = _scratch(s, "cols", (hi - lo, groups, g.k, ell), x.dtype)[:m]
         _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
         if g.wg == g.wo:
             np.matmul(wm, cols, out=y[lo:hi].reshape(m, groups, fg, ell))
             if bias is not None:
                 y[lo:hi] += bias
         else:  # the flat grid: drop the wrapped windows, adding the bias on the way
-            yg = np.matmul(wm, cols, out=s.setdefault("y", np.empty((hi - lo, groups, fg, ell), x.dtype))[:m])
+            yg = np.matmul(wm, cols, out=_scratch(s, "y", (hi - lo, groups, fg, ell), x.dtype)[:m])
             yg = yg.reshape(m, g.f, g.ho, g.wg)[..., :g.wo]
             if bias is None:
                 np.copyto(y[lo:hi], yg)
@@ -199,33 +207,37 @@ def conv2d_backward(dout, cache, input_grad=True):
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
-            cols = s.setdefault("cols", np.empty((size, groups, g.k, ell), dtype))[:m]
+            cols = _scratch(s, "cols", (size, groups, g.k, ell), dtype)[:m]
             _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        dt = s.setdefault("dt", np.empty((size, groups, ell, fg), dtype))[:m]
+        dt = _scratch(s, "dt", (size, groups, ell, fg), dtype)[:m]
         np.copyto(dt, d.transpose(0, 1, 3, 2))
-        dwn = np.matmul(cols, dt, out=s.setdefault("dwn", np.empty((size, groups, g.k, fg), dtype))[:m])
+        dwn = np.matmul(cols, dt, out=_scratch(s, "dwn", (size, groups, g.k, fg), dtype)[:m])
         s["dw"] = dwn.sum(axis=0) + s["dw"] if "dw" in s else dwn.sum(axis=0)
+        if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
+            db = d.sum(axis=(0, 3))
+            s["db"] = db + s["db"] if "db" in s else db
         if not input_grad:
             return
         dd = d if gx.wg == g.wg else _on_grid(dout, lo, hi, gx, groups, s, "dx_d", size)
-        dcols = np.matmul(wt, dd, out=s.setdefault("dcols", np.empty((size, groups, gx.k, ellx), dtype))[:m])
+        dcols = np.matmul(wt, dd, out=_scratch(s, "dcols", (size, groups, gx.k, ellx), dtype)[:m])
         dcols = dcols.reshape(m, groups, gx.cg, gx.kh, gx.kw, gx.ho, gx.wg)
         if direct:
             dxp = dx[lo:hi].reshape(m, gx.c, gx.h * gx.w)
         else:
-            dxp = s.setdefault("dxp", np.empty((size, gx.c, gx.hp * gx.wp + gx.tail), dtype))[:m]
+            dxp = _scratch(s, "dxp", (size, gx.c, gx.hp * gx.wp + gx.tail), dtype)[:m]
         dxp[...] = 0
         # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
-        # += through the strided view is exact; kh*kw NumPy calls, none per pixel
+        # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
         view = taps(dxp, gx, groups, stride, dilation, writeable=True)
         for a in range(gx.kh):
             for b in range(gx.kw):
-                view[:, :, :, a, b] += dcols[:, :, :, a, b]
+                v = view[:, :, :, a, b]
+                np.add(v, dcols[:, :, :, a, b], out=v)
         if not direct:
             dx[lo:hi] = _interior(dxp, gx, pad)
 
     size_ = parallel.chunk_size(n, groups * g.k * ell * dtype.itemsize, CHUNK_BYTES)
     parts = parallel.run(chunk, n, size_)
     dw = sum(s["dw"] for s in parts).transpose(0, 2, 1).reshape(w.shape)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    db = sum(s["db"] for s in parts).reshape(g.f) if has_bias else None
     return dx, dw, db
