@@ -31,7 +31,7 @@ def test_every_sample_once_and_scratch_per_thread(n, size, count):
 
         parts = parallel.run(fn, n, size)
         assert sorted(seen) == list(range(n))
-        assert 1 <= len(parts) <= min(count, -(-n // size))
+        assert 1 <= len(parts) <= min(count, n)
         # scratches come back in batch order, each holding a contiguous run of chunks
         flat = [c for s in parts for c in s["chunks"]]
         assert flat == parallel.chunks(n, size, count)
