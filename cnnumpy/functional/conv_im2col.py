@@ -16,9 +16,10 @@ Shapes as in conv_naive: x (N, C, H, W), w (F, C/G, kh, kw), b (F,) or None.
 What makes it fast (the figures are in the report of issue 5):
 - Chunks. The batch is processed a chunk of samples at a time, the chunk's columns at most
   CHUNK_BYTES, so they are still in the cache when the GEMM reads them (and dcols when col2im
-  reads it), the scratch buffers are allocated once per call, and the chunks are spread over
-  threads (cnnumpy.functional.parallel). The whole batch's columns are kept for backward only when they fit
-  CACHE_BYTES; beyond that backward unfolds each chunk again, so memory stays bounded.
+  reads it), the scratch buffers are allocated once per thread and call, and the chunks are spread
+  over threads (cnnumpy.functional.parallel). The whole batch's columns are kept for backward only
+  when they fit CACHE_BYTES; beyond that backward unfolds each chunk again, which is also faster
+  there: a fresh buffer of tens of MB costs a page fault per 4 kB at its first write.
 - The grid. Window (i, j) of a stride-1 convolution starts at pixel i*Wp + j of the flattened
   padded image (Wp its width). Letting j run on to Wp - 1 (windows that wrap into the next row,
   computed and then dropped) makes the L = H_out*Wp windows one arithmetic progression, so each
@@ -26,6 +27,8 @@ What makes it fast (the figures are in the report of issue 5):
   instead of one short run per output row. It costs the GEMM Wp / W_out more columns, so it is
   used only when that waste is small (large images, see FLAT_WASTE); otherwise the grid is the
   exact H_out x W_out.
+- The fold (col2im) of stride-1 layers on the flat grid: kh*kw shifted additions of a whole
+  sample's (Cg, P) block each, see _fold_flat; other strides add through a strided view.
 - dW as cols @ D.T: BLAS multiplies by a transposed (N, Cg*kh*kw, L) matrix more slowly than by
   a small contiguous copy of D.T.
 """
@@ -40,7 +43,6 @@ from .padding import out_size
 CHUNK_BYTES = 1 << 20    # columns of one chunk: about the size of a core's L2 cache
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size
 FLAT_WASTE = 0.13        # the flat grid when its extra columns are at most this fraction
-DX_CONV_WASTE = 0.25     # dx as a convolution of dout when it multiplies at most this much more than the fold
 
 Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo wg tail k")
 
@@ -110,18 +112,14 @@ def _on_grid(dout, lo, hi, g, groups, s, key, size):
     return dg.reshape(m, groups, f // groups, ho * g.wg)
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
-    """Forward. pad = (top, bottom, left, right). Returns (y, cache).
-
-    keep=False: the cache is None (no backward will follow), so no columns are kept.
-    """
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
     n = len(x)
     g = geometry(x.shape, w.shape, stride, pad, dilation)
     fg, ell = g.f // groups, g.ho * g.wg
     wm = w.reshape(groups, fg, g.k)
     per_sample = groups * g.k * ell * x.itemsize
-    keep_cols = keep and n * per_sample <= CACHE_BYTES
-    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if keep_cols else None
+    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if n * per_sample <= CACHE_BYTES else None
     y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
 
@@ -146,36 +144,29 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
 
     size = parallel.chunk_size(n, per_sample, CHUNK_BYTES)
     parallel.run(chunk, n, size)
-    if not keep:
-        return y, None
     # without the columns, backward needs x to unfold it again
     return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def dx_padding(x_shape, w_shape, stride, pad, dilation, waste=None):
-    """The padding of dout that makes dx a stride-1 convolution of dout, or None where that does not pay.
+def _fold_flat(dcols, dxp, g, groups, dilation):
+    """col2im on the flat grid (stride 1), one contiguous addition per sample and kernel offset.
 
-    For stride 1, dx[n, c, i, j] = sum_{f, a, b} dout[n, f, i + pt - a*dh, j + pl - b*dw] w[f, c, a, b]:
-    a cross-correlation of dout, padded by dh*(kh-1) - pt on top (and so on), with the kernel flipped
-    in both axes and its in/out channels swapped (within each group). That is an unfold (a copy)
-    and a GEMM instead of a GEMM and a fold (kh*kw strided additions, slower than the copy).
-    It needs stride 1 and padding no larger than the kernel's reach, and pays only when dx is
-    not much larger than dout (its GEMM has H*W columns where the fold's has H_out*W_out).
+    dcols: (m, G, kh*kw*Cg, P), rows ordered (a, b, c), each of length P = the flattened padded image's,
+    of which the first L = H_out*Wp are the windows' gradients and the rest are zeros.
+    dxp: (m, C, P), the flattened padded images' gradients, added into.
+    Window j of the flat grid starts at pixel j, so offset (a, b) adds row (a, b, c) to pixels
+    off + j of channel c, off = a*dh*Wp + b*dw. With the Cg rows of one offset consecutive and P long,
+    that is ONE shifted addition over the whole (Cg, P) block: the values that a shift carries past the
+    end of a channel into the next one come from its zero columns, since off <= P - L.
     """
-    (_, _, h, w), (_, _, kh, kw) = x_shape, w_shape
-    reach = (dilation[0] * (kh - 1), dilation[0] * (kh - 1), dilation[1] * (kw - 1), dilation[1] * (kw - 1))
-    back = tuple(r - p for r, p in zip(reach, pad))
-    if stride != (1, 1) or min(back) < 0:
-        return None
-    ho, wo = h + pad[0] + pad[1] - reach[0], w + pad[2] + pad[3] - reach[2]
-    return back if h * w <= (1 + (DX_CONV_WASTE if waste is None else waste)) * ho * wo else None
-
-
-def flip(w, groups):
-    """w: (F, C/G, kh, kw) -> (C, F/G, kh, kw), the kernel of dx as a convolution of dout (see dx_padding)."""
-    f, cg, kh, kw = w.shape
-    wf = w.reshape(groups, f // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
-    return np.ascontiguousarray(wf).reshape(groups * cg, f // groups, kh, kw)
+    m, cg = len(dxp), g.cg
+    dst = dxp.reshape(m, groups, cg * dxp.shape[-1])
+    src = dcols.reshape(m, groups, g.kh * g.kw, cg * dcols.shape[-1])
+    for a in range(g.kh):
+        for b in range(g.kw):
+            off = a * dilation[0] * g.wp + b * dilation[1]
+            t = dst[:, :, off:]
+            np.add(t, src[:, :, a * g.kw + b, :t.shape[-1]], out=t)
 
 
 def conv2d_backward(dout, cache, input_grad=True):
@@ -189,17 +180,16 @@ def conv2d_backward(dout, cache, input_grad=True):
     fg, ell = g.f // groups, g.ho * g.wg
     dtype = dout.dtype
     wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)
-    back = dx_padding(x_shape, w.shape, stride, pad, dilation) if input_grad else None
-    if back is not None:
-        dx = conv2d(dout, flip(w, groups), None, (1, 1), back, dilation, groups, keep=False)[0]
-        input_grad = False  # the chunks below compute dw only
-    else:
-        dx = np.empty(x_shape, dtype) if input_grad else None
+    dx = np.empty(x_shape, dtype) if input_grad else None
     # dx by col2im on the flat grid whenever the stride allows: the extra columns cost the GEMM less
     # than the short runs cost the kh*kw additions; dxp can be dx itself when the grid needs no padding
     gx = geometry(x_shape, w.shape, stride, pad, dilation, waste=np.inf)
     ellx = gx.ho * gx.wg
     direct = pad == (0, 0, 0, 0) and gx.tail == 0
+    flat = stride == (1, 1)  # then gx is the flat grid (waste=inf)
+    size_p = gx.hp * gx.wp + gx.tail  # P: the length of one flattened padded image
+    if flat:  # dcols rows ordered (a, b, c), see _fold_flat
+        wt = w.reshape(groups, fg, g.cg, g.kh, g.kw).transpose(0, 3, 4, 2, 1).reshape(groups, g.k, fg)
 
     def chunk(s, lo, hi):
         m, size = hi - lo, size_
@@ -219,20 +209,26 @@ def conv2d_backward(dout, cache, input_grad=True):
         if not input_grad:
             return
         dd = d if gx.wg == g.wg else _on_grid(dout, lo, hi, gx, groups, s, "dx_d", size)
-        dcols = np.matmul(wt, dd, out=_scratch(s, "dcols", (size, groups, gx.k, ellx), dtype)[:m])
-        dcols = dcols.reshape(m, groups, gx.cg, gx.kh, gx.kw, gx.ho, gx.wg)
         if direct:
             dxp = dx[lo:hi].reshape(m, gx.c, gx.h * gx.w)
         else:
-            dxp = _scratch(s, "dxp", (size, gx.c, gx.hp * gx.wp + gx.tail), dtype)[:m]
+            dxp = _scratch(s, "dxp", (size, gx.c, size_p), dtype)[:m]
         dxp[...] = 0
-        # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
-        # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
-        view = taps(dxp, gx, groups, stride, dilation, writeable=True)
-        for a in range(gx.kh):
-            for b in range(gx.kw):
-                v = view[:, :, :, a, b]
-                np.add(v, dcols[:, :, :, a, b], out=v)
+        if flat:
+            # rows of length P, their columns past L zeroed once here and never written by the GEMM
+            dcols = _scratch(s, "dcols", (size, groups, gx.k, size_p), dtype, zero=True)[:m]
+            np.matmul(wt, dd, out=dcols[..., :ellx])
+            _fold_flat(dcols, dxp, gx, groups, dilation)
+        else:
+            dcols = np.matmul(wt, dd, out=_scratch(s, "dcols", (size, groups, gx.k, ellx), dtype)[:m])
+            dcols = dcols.reshape(m, groups, gx.cg, gx.kh, gx.kw, gx.ho, gx.wg)
+            # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
+            # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
+            view = taps(dxp, gx, groups, stride, dilation, writeable=True)
+            for a in range(gx.kh):
+                for b in range(gx.kw):
+                    v = view[:, :, :, a, b]
+                    np.add(v, dcols[:, :, :, a, b], out=v)
         if not direct:
             dx[lo:hi] = _interior(dxp, gx, pad)
 

@@ -19,8 +19,6 @@ PATHS = {
     "im2col chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0, "FLAT_WASTE": np.inf}, 1),
     "im2col 2 threads": (conv_im2col, {"CHUNK_BYTES": 1}, 2),
     "im2col uneven chunks, 2 threads": (conv_im2col, {"CHUNK_BYTES": 2 * 8 * 125 * 8}, 2),
-    "im2col dx by fold": (conv_im2col, {"DX_CONV_WASTE": -1.0}, 1),
-    "im2col dx by convolution": (conv_im2col, {"DX_CONV_WASTE": np.inf, "CHUNK_BYTES": 1}, 2),
     "numba": (conv_numba, {}, 1),
     "numba chunks, unfold again, 2 threads": (conv_numba, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 2),
 }
@@ -96,37 +94,6 @@ def test_skipping_the_input_gradient(path, seed):
     assert dx is None
     assert np.abs(dw2 - dw).max() < 1e-10
     assert (db2 is None) == (db is None) and (db is None or np.abs(db2 - db).max() < 1e-10)
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_dx_as_a_convolution_of_dout(monkeypatch, seed):
-    """Stride 1: dx by the flipped-kernel convolution of dout equals the naive dx, over paddings up to and
-    beyond the kernel's reach (beyond it, dx_padding must refuse and the fold is used)."""
-    monkeypatch.setattr(conv_im2col, "DX_CONV_WASTE", np.inf)
-    x, w, b, _, pad, dilation, groups = random_case(seed)
-    rng = np.random.default_rng(seed)
-    pad = tuple(int(p) for p in rng.integers(0, 5, size=4))
-    kh, kw = w.shape[2:]
-    x = rng.standard_normal(x.shape[:2] + (max(x.shape[2], dilation[0] * (kh - 1) + 1),
-                                            max(x.shape[3], dilation[1] * (kw - 1) + 1)))
-    back = conv_im2col.dx_padding(x.shape, w.shape, (1, 1), pad, dilation)
-    reach = (dilation[0] * (kh - 1),) * 2 + (dilation[1] * (kw - 1),) * 2
-    assert (back is None) == any(p > r for p, r in zip(pad, reach))
-    y, cache = conv_naive.conv2d(x, w, b, (1, 1), pad, dilation, groups)
-    d = rng.standard_normal(y.shape)
-    expected = conv_naive.conv2d_backward(d, cache)
-    got = conv_im2col.conv2d_backward(d, conv_im2col.conv2d(x, w, b, (1, 1), pad, dilation, groups)[1])
-    for label, a, c in zip(("dx", "dw", "db"), expected, got):
-        if a is not None:
-            assert np.abs(a - c).max() < 1e-10, label
-
-
-def test_dx_padding_only_where_it_pays():
-    """dx as a convolution for 'same' stride-1 layers; not for stride 2, nor where dx is much larger than dout."""
-    assert conv_im2col.dx_padding((2, 3, 32, 32), (8, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)) == (1, 1, 1, 1)
-    assert conv_im2col.dx_padding((2, 3, 32, 32), (8, 3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1)) is None
-    assert conv_im2col.dx_padding((2, 3, 8, 8), (8, 3, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1)) is None  # 64 vs 16
-    assert conv_im2col.dx_padding((2, 3, 8, 8), (8, 3, 3, 3), (1, 1), (2, 2, 2, 2), (1, 1)) == (0, 0, 0, 0)
 
 
 def test_numba_missing_names_the_extra(monkeypatch):
