@@ -57,11 +57,11 @@ def test_empty_shapes_match_torch(shape, w_shape):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("shape,out", [((1, 7), 5), ((2, 7), 5), ((9, 3, 7), 4), ((64, 40), 30), ((0, 7), 5), ((5, 1), 3)])
+@pytest.mark.parametrize("shape,out", [((1, 7), 5), ((2, 7), 5), ((9, 3, 7), 4), ((64, 40), 30), ((0, 7), 5), ((5, 1), 3), ((4, 6), 1)])
 def test_split_over_threads(monkeypatch, threads, shape, out):
-    """Split over threads (forced by SPLIT_WORK = 0; forward by rows, backward by input features), y, dx, dw, db
+    """Split over threads (forced by SPLIT_WORK = 0; forward by output features, backward by input features), y, dx, dw, db
     equal the one-product result in float64,
-    rows or features fewer than threads included."""
+    features fewer than threads included."""
     from cnnumpy.functional import linear as module, parallel
     rng = np.random.default_rng(len(shape) * threads + out)
     x, w, b = rng.standard_normal(shape), rng.standard_normal((out, shape[-1])), rng.standard_normal(out)
