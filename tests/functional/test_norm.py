@@ -127,3 +127,38 @@ def test_training_output_is_normalised():
     ym, yv = norm.moments(y)
     np.testing.assert_allclose(ym, 0, atol=1e-12)
     np.testing.assert_allclose(yv, var / (var + 1e-5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("seed", range(0, 25, 4))
+def test_chunks_on_threads_match_torch(monkeypatch, seed, training, threads):
+    """One sample per chunk (CHUNK_BYTES = 1) on 2 or 3 threads: partial sums added across threads, the same
+    results as torch's."""
+    from cnnumpy.functional import parallel
+    monkeypatch.setattr(norm, "CHUNK_BYTES", 1)
+    before = parallel.num_threads()
+    parallel.set_num_threads(threads)
+    try:
+        test_forward_backward_match_torch_float64(seed, training)
+        test_moments_are_per_channel_mean_and_biased_variance(seed % 5)
+    finally:
+        parallel.set_num_threads(before)
+
+
+def test_float32_stays_float32():
+    """float32 in: mean, var, y, dx, dweight, dbias all float32, within 1e-5 of the float64 results."""
+    x, w, b, dout = random_case(3)
+    out64 = norm.batch_norm(x, *norm.moments(x), w, b, 1e-5, True)
+    grads64 = norm.batch_norm_backward(dout, out64[1])
+    f = (lambda a: None if a is None else a.astype(np.float32))
+    x32 = f(x)
+    mean, var = norm.moments(x32)
+    assert mean.dtype == var.dtype == np.float32
+    y, cache = norm.batch_norm(x32, mean, var, f(w), f(b), 1e-5, True)
+    grads = norm.batch_norm_backward(f(dout), cache)
+    for name, a, c in zip(("y", "dx", "dweight", "dbias"), (out64[0], *grads64), (y, *grads)):
+        if a is None:
+            continue
+        assert c.dtype == np.float32, name
+        assert np.abs(a - c).max() <= 1e-5 * max(1.0, np.abs(a).max()), name
