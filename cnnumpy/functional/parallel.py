@@ -13,9 +13,9 @@ whole process (through threadpoolctl, if installed), until set_num_threads(1) gi
   cores (measured on a shared 2-core machine: a LeNet training step 5x slower);
 - OpenBLAS's own threads, once they have worked, spin for a while waiting for more work; after
   any BLAS call on two threads (a Linear layer, or merely setting its thread count back to two
-  between our calls) they took a core from our threads: the VGG-style net's training step
-  went from 117 ms to 156-175 ms, LeNet's from 8.4 to 10.1-10.3 ms.
-So the layers that multiply big matrices (Linear) split their rows over `run` as well.
+  between our calls) they took a core from our threads, and from torch's in the benchmarks: the
+  VGG-style net's training step took 156-175 ms instead of 117, LeNet's 10.1-10.3 instead of 8.4.
+So the layers that multiply big matrices (Linear) split their products over `run` as well.
 Code outside cnnumpy that wants BLAS on several threads again can call set_num_threads(1),
 or threadpoolctl itself.
 The thread count is, in order: `set_num_threads(n)`, the environment variable
@@ -24,9 +24,11 @@ the number of cores this process may use -- but 1 if threadpoolctl is not instal
 then the BLAS threads cannot be held back (see below).
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _state = {"threads": None, "pool": None, "blas": None, "held": None}
+_PREFIX = "cnnumpy-pool"  # the names of the pool's threads
 
 
 def num_threads():
@@ -109,7 +111,8 @@ def run(fn, n, size, scratch=dict):
     its own scratch object s = scratch() (made once per thread): buffers kept there are never
     shared, and partial results left there (e.g. a gradient summed over the thread's chunks)
     come back as the returned list, one scratch per thread used, in batch order.
-    The calling thread is one of the threads; exceptions propagate.
+    The calling thread is one of the threads; exceptions propagate. Called from inside a chunk (one of
+    the pool's threads), it runs every chunk in that thread: waiting for the pool there could wait for itself.
     """
     parts = chunks(n, size, num_threads())
     if not parts:
@@ -129,8 +132,10 @@ def run(fn, n, size, scratch=dict):
         _hold_blas()  # even for one run: its BLAS calls must not wake BLAS's own threads either
     if len(runs) == 1:
         return [work(runs[0])]
+    if threading.current_thread().name.startswith(_PREFIX):
+        return [work(r) for r in runs]
     if _state["pool"] is None or _state["pool"]._max_workers < len(runs) - 1:
-        _state["pool"] = ThreadPoolExecutor(max_workers=len(runs) - 1, thread_name_prefix="cnnumpy")
+        _state["pool"] = ThreadPoolExecutor(max_workers=len(runs) - 1, thread_name_prefix=_PREFIX)
     futures = [_state["pool"].submit(work, r) for r in runs[1:]]
     first = work(runs[0])
     return [first] + [f.result() for f in futures]

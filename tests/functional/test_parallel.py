@@ -93,3 +93,24 @@ def test_chunks_even_and_a_multiple_of_threads(n, size, count):
     assert max(sizes) <= size and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
     assert sizes == sorted(sizes, reverse=True)  # a run's first chunk is its largest (scratch buffers)
     assert len(parts) % count == 0 or len(parts) == n or (len(parts) == 1 and size >= n)
+
+
+def test_a_run_inside_a_chunk_does_not_wait_for_itself(threads):
+    """A chunk that calls run again (a layer inside a layer) completes, and every inner sample is seen once.
+    Run in a daemon thread with a deadline, so that a regression fails instead of hanging the suite."""
+    threads(2)
+    seen = []
+
+    def inner(s, lo, hi):
+        seen.extend(range(lo, hi))
+
+    def outer(s, lo, hi):
+        parallel.run(inner, 10, 2)
+
+    caller = threading.Thread(target=parallel.run, args=(outer, 4, 1), daemon=True)
+    caller.start()
+    caller.join(timeout=30)
+    if caller.is_alive():
+        parallel._state["pool"] = None  # the stuck pool is abandoned; later tests get a new one
+        pytest.fail("a run inside a chunk waited for itself")
+    assert sorted(seen) == sorted(list(range(10)) * 4)
