@@ -27,6 +27,7 @@ from .padding import out_size
 
 CHUNK_BYTES = 1 << 20    # columns of one chunk: still in the cache when the GEMM reads them
 CACHE_BYTES = 64 << 20   # keep the whole batch's columns for backward up to this size, else unfold again
+SPLIT_WORK = 1 << 24     # multiply-adds of a chunk's GEMMs below which they stay in the calling thread
 
 
 @functools.cache
@@ -58,6 +59,19 @@ def _chunk(n, per_sample):
     return min(n, max(parallel.num_threads(), CHUNK_BYTES // per_sample, 1))
 
 
+def _matmul(a, b, out):
+    """out[i] = a @ b[i], or a[i] @ b[i] when a has b's number of axes: a chunk's GEMMs, split by sample over
+    cnnumpy's threads when they are big enough to pay for it, since those threads hold NumPy's BLAS to one
+    thread (cnnumpy.functional.parallel)."""
+    batched = a.ndim == b.ndim
+
+    def chunk(s, lo, hi):
+        np.matmul(a[lo:hi] if batched else a, b[lo:hi], out=out[lo:hi])
+
+    parallel.run(chunk, len(out), parallel.split(len(out), out.size * b.shape[-2], SPLIT_WORK))
+    return out
+
+
 def _sizes(x_shape, w_shape, stride, pad, dilation):
     """(kh, kw, sh, sw, dh, dw, pt, pl, ho, wo): the loops' integer arguments."""
     _, _, h, w = x_shape
@@ -87,7 +101,7 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     for lo, hi in parallel.chunks(n, size):
         cols = cols_all[lo:hi] if keep else buf[:hi - lo]
         unfold(x[lo:hi], cols, *sizes)
-        np.matmul(wm, cols.reshape(hi - lo, groups, k, ell), out=y[lo:hi].reshape(hi - lo, groups, -1, ell))
+        _matmul(wm, cols.reshape(hi - lo, groups, k, ell), y[lo:hi].reshape(hi - lo, groups, -1, ell))
     if b is not None:
         y += b.reshape(1, f, 1, 1)
     return y, (x, w, cols_all, b is not None, stride, pad, dilation, groups)
@@ -113,6 +127,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     dx = np.empty(x.shape, x.dtype) if input_grad else None
     dcols = np.empty((size, c * kh * kw, ell), x.dtype) if input_grad else None
     dw = np.zeros((groups, k, fg), x.dtype)
+    dwn = np.empty((size, groups, k, fg), x.dtype)
     for lo, hi in parallel.chunks(n, size):
         m = hi - lo
         if cols_all is None:
@@ -122,9 +137,9 @@ def conv2d_backward(dout, cache, input_grad=True):
             cols = cols_all[lo:hi]
         d = dout[lo:hi].reshape(m, groups, fg, ell)
         dt = np.ascontiguousarray(d.transpose(0, 1, 3, 2))
-        dw += np.matmul(cols.reshape(m, groups, k, ell), dt).sum(axis=0)
+        dw += _matmul(cols.reshape(m, groups, k, ell), dt, dwn[:m]).sum(axis=0)
         if input_grad:
-            np.matmul(wt, d, out=dcols[:m].reshape(m, groups, k, ell))
+            _matmul(wt, d, dcols[:m].reshape(m, groups, k, ell))
             fold(dcols[:m], dx[lo:hi], *sizes)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dw.transpose(0, 2, 1).reshape(w.shape), db

@@ -21,6 +21,7 @@ PATHS = {
     "im2col uneven chunks, 2 threads": (conv_im2col, {"CHUNK_BYTES": 2 * 8 * 125 * 8}, 2),
     "numba": (conv_numba, {}, 1),
     "numba chunks, unfold again, 2 threads": (conv_numba, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 2),
+    "numba GEMMs split over 2 threads": (conv_numba, {"SPLIT_WORK": 0}, 2),
 }
 
 
