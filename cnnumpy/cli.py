@@ -270,7 +270,7 @@ def train(args):
         checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
                                    data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)})
         hist.save(out / "history.json")
-        hist.plot(out / "curves.png")
+        hist.plot(out / "curves.png", val_label="test")
         r = hist.records[-1]
         # printed as each epoch ends, so a run without the progress bar still shows how it goes
         print(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "

@@ -82,10 +82,10 @@ class History:
     def load(cls, path):
         return cls(json.loads(Path(path).read_text()))
 
-    def plot(self, path):
-        """One PNG: loss (left) and accuracy (right) per epoch, train and validation."""
+    def plot(self, path, val_label="validation"):
+        """One PNG: loss (left) and accuracy (right) per epoch, train and `val_label`."""
         from .viz import plot_history
-        return plot_history(self, path)
+        return plot_history(self, path, val_label)
 
 
 def _progress(total, desc, enabled):

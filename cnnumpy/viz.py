@@ -30,9 +30,11 @@ def _save(plt, fig, path):
     return path
 
 
-def plot_history(history, path):
-    """One PNG with two panels: loss and accuracy per epoch, train and validation. Returns the path."""
+def plot_history(history, path, val_label="validation"):
+    """One PNG with two panels: loss and accuracy per epoch, train and `val_label` (the CLI passes "test": its
+    held-out set is MNIST's or CIFAR-10's test set). Returns the path."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     epochs = history["epoch"]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), dpi=DPI)
     for ax, key, title in ((ax_loss, "loss", "loss (cross-entropy)"), (ax_acc, "acc", "accuracy")):
@@ -40,13 +42,15 @@ def plot_history(history, path):
         val = history[f"val_{key}"]
         if any(v is not None for v in val):
             ax.plot([e for e, v in zip(epochs, val) if v is not None], [v for v in val if v is not None],
-                    "s-", label="validation")
+                    "s-", label=val_label)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
         if len(epochs) < 15:
             ax.set_xticks(epochs)
+        else:  # epochs are whole numbers: no tick at 17.5
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return _save(plt, fig, path)
 
