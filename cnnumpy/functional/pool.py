@@ -32,7 +32,7 @@ from .im2col import windows
 from .padding import pad2d, unpad2d
 from .pool_naive import adaptive_bounds, pool_out_size
 
-SPLIT_BYTES = 2 << 20   # the tiles path splits inputs of at least this size over cnnumpy's threads
+SPLIT_BYTES = 2 << 20   # max pooling splits inputs of at least this size over cnnumpy's threads
 
 
 def _edges(shape, kernel, stride, pad, dilation, out_hw):
@@ -173,7 +173,15 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     xp = pad2d(x, edges, value=-np.inf)
     v = windows(xp, kernel, stride, dilation, out_hw)
     # a NaN test per offset costs a pass each; one pass over x tells whether it is needed at all
-    y, idx = _scan(v[..., 0, 0], [v[..., k // kw, k % kw] for k in range(1, kh * kw)], np.isnan(x).any())
+    nan = np.isnan(x).any()
+    y = np.empty((n, c) + out_hw, x.dtype)
+    idx = np.empty(y.shape, np.min_scalar_type(kh * kw - 1))
+
+    def chunk(s, lo, hi):  # a share of the batch per thread
+        vc = v[lo:hi]
+        _scan(vc[..., 0, 0], [vc[..., k // kw, k % kw] for k in range(1, kh * kw)], nan, y[lo:hi], idx[lo:hi])
+
+    parallel.run(chunk, n, parallel.split(n, x.nbytes, SPLIT_BYTES))
     if ph or pw:  # an all -inf window keeps its first tap inside x, not 0 (padding), as PyTorch's scan
         first = (_first_tap(out_hw[0], stride[0], ph, dilation[0])[:, None] * kw
                  + _first_tap(out_hw[1], stride[1], pw, dilation[1]))
@@ -191,15 +199,23 @@ def max_pool2d_backward(dout, cache):
     if cache[0] == "tiles":
         return _max_tiles_backward(dout, *cache[1:])
     _, xp_shape, edges, idx, (kh, kw), stride, dilation = cache
-    dxp = np.zeros(xp_shape, dtype=dout.dtype)
-    won = np.empty(idx.shape, dtype=bool)
-    share = np.empty_like(dout)
-    for k in range(kh * kw):
-        np.equal(idx, k, out=won)
-        np.multiply(dout, won, out=share)
-        # within one offset the outputs touch distinct pixels, so += needs no np.add.at
-        dxp[_slice(k // kw, k % kw, stride, dilation, idx.shape[2:])] += share
-    return unpad2d(dxp, edges)
+    n, (top, bottom, left, right) = len(dout), edges
+    dx = np.empty(xp_shape[:2] + (xp_shape[2] - top - bottom, xp_shape[3] - left - right), dout.dtype)
+
+    def chunk(s, lo, hi):  # a share of the batch per thread
+        dxp = np.zeros((hi - lo,) + xp_shape[1:], dtype=dout.dtype)
+        won = np.empty(idx[lo:hi].shape, dtype=bool)
+        share = np.empty(won.shape, dout.dtype)
+        for k in range(kh * kw):
+            np.equal(idx[lo:hi], k, out=won)
+            np.multiply(dout[lo:hi], won, out=share)
+            # within one offset the outputs touch distinct pixels, so a plain addition needs no np.add.at
+            view = dxp[_slice(k // kw, k % kw, stride, dilation, idx.shape[2:])]
+            np.add(view, share, out=view)
+        dx[lo:hi] = unpad2d(dxp, edges)
+
+    parallel.run(chunk, n, parallel.split(n, dx.nbytes, SPLIT_BYTES))
+    return dx
 
 
 def _divisor_1d(size, k, stride, pad, out, count_include_pad):

@@ -235,3 +235,21 @@ def test_tiles_path_split_over_threads(monkeypatch, threads, seed):
             test_tiles_ties_and_nan_like_torch(np.float32)
     finally:
         parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("seed", range(0, 40, 4))
+def test_taps_path_split_over_threads(monkeypatch, threads, seed):
+    """Max pooling through the strided taps (padding, dilation, ceil mode, overlapping windows), split by batch
+    over threads (forced by SPLIT_BYTES = 0): exactly the loops' y and dx."""
+    from cnnumpy.functional import parallel
+    monkeypatch.setattr(pool, "SPLIT_BYTES", 0)
+    before = parallel.num_threads()
+    parallel.set_num_threads(threads)
+    try:
+        x, args = random_case(seed, "max")
+        assert_methods_agree("max_pool2d", x, args, seed)
+        if seed == 0:
+            test_max_pool_nan_and_inf_like_torch("fast")
+    finally:
+        parallel.set_num_threads(before)
