@@ -179,7 +179,6 @@ def conv2d_backward(dout, cache, input_grad=True):
     g = geometry(x_shape, w.shape, stride, pad, dilation)
     fg, ell = g.f // groups, g.ho * g.wg
     dtype = dout.dtype
-    wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)
     dx = np.empty(x_shape, dtype) if input_grad else None
     # dx by col2im on the flat grid whenever the stride allows: the extra columns cost the GEMM less
     # than the short runs cost the kh*kw additions; dxp can be dx itself when the grid needs no padding
@@ -188,8 +187,9 @@ def conv2d_backward(dout, cache, input_grad=True):
     direct = pad == (0, 0, 0, 0) and gx.tail == 0
     flat = stride == (1, 1)  # then gx is the flat grid (waste=inf)
     size_p = gx.hp * gx.wp + gx.tail  # P: the length of one flattened padded image
-    if flat:  # dcols rows ordered (a, b, c), see _fold_flat
-        wt = w.reshape(groups, fg, g.cg, g.kh, g.kw).transpose(0, 3, 4, 2, 1).reshape(groups, g.k, fg)
+    # W_g.T, its rows ordered (c, a, b) as cols', or (a, b, c) for _fold_flat
+    wg = w.reshape(groups, fg, g.cg, g.kh, g.kw)
+    wt = (wg.transpose(0, 3, 4, 2, 1) if flat else wg.transpose(0, 2, 3, 4, 1)).reshape(groups, g.k, fg)
 
     def chunk(s, lo, hi):
         m, size = hi - lo, size_
@@ -202,10 +202,9 @@ def conv2d_backward(dout, cache, input_grad=True):
         dt = _scratch(s, "dt", (size, groups, ell, fg), dtype)[:m]
         np.copyto(dt, d.transpose(0, 1, 3, 2))
         dwn = np.matmul(cols, dt, out=_scratch(s, "dwn", (size, groups, g.k, fg), dtype)[:m])
-        s["dw"] = dwn.sum(axis=0) + s["dw"] if "dw" in s else dwn.sum(axis=0)
+        parallel.add(s, "dw", dwn.sum(axis=0))
         if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
-            db = d.sum(axis=(0, 3))
-            s["db"] = db + s["db"] if "db" in s else db
+            parallel.add(s, "db", d.sum(axis=(0, 3)))
         if not input_grad:
             return
         dd = d if gx.wg == g.wg else _on_grid(dout, lo, hi, gx, groups, s, "dx_d", size)

@@ -45,23 +45,19 @@ def _sums(a):
     return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=2).sum(axis=0)
 
 
-def _add(s, key, value):
-    s[key] = s[key] + value if key in s else value
-
-
 def moments(x):
     """The batch statistics of each channel: x: (N, C, ...) -> mean: (C,), var: (C,) (biased, divided by m)."""
     m = x.size // x.shape[1]
 
     def total(s, lo, hi):
-        _add(s, "sum", _sums(x[lo:hi]))
+        parallel.add(s, "sum", _sums(x[lo:hi]))
 
     mean = sum(t["sum"] for t in _run(total, x)) / x.dtype.type(m)
     mb = _per_channel(mean, x.ndim)
 
     def squares(s, lo, hi):  # sum (x - mean)^2: two passes over x, but no cancellation as in E[x^2] - mean^2
         d = np.subtract(x[lo:hi], mb)
-        _add(s, "sq", _sums(np.square(d, out=d)))
+        parallel.add(s, "sq", _sums(np.square(d, out=d)))
 
     var = sum(t["sq"] for t in _run(squares, x)) / x.dtype.type(m)
     return mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
@@ -118,8 +114,8 @@ def batch_norm_backward(dout, cache):
 
     def sums(s, lo, hi):
         d = dout[lo:hi]
-        _add(s, "dbeta", _sums(d))
-        _add(s, "dgamma", _sums(np.multiply(d, xhat[lo:hi])))
+        parallel.add(s, "dbeta", _sums(d))
+        parallel.add(s, "dgamma", _sums(np.multiply(d, xhat[lo:hi])))
 
     parts = _run(sums, dout)
     dbeta, dgamma = sum(t["dbeta"] for t in parts), sum(t["dgamma"] for t in parts)

@@ -104,6 +104,11 @@ def split(n, work, minimum):
     return max(1, n if work < minimum else -(-n // num_threads()))
 
 
+def add(s, key, value):
+    """s[key] += value, starting at value: a partial result (a gradient, a sum) of one thread's chunks."""
+    s[key] = s[key] + value if key in s else value
+
+
 def run(fn, n, size, scratch=dict):
     """Call fn(s, lo, hi) for every chunk (lo, hi) of range(n) of `size` samples.
 

@@ -140,21 +140,17 @@ def test_softmax_sums_to_one_and_log_softmax_is_its_log(dim):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(0,), (1,), (5,), (4, 3, 7, 5)])
-def test_relu_split_over_threads(monkeypatch, threads, shape):
+def test_relu_split_over_threads(monkeypatch, use_threads, threads, shape):
     """relu split over threads (forced by SPLIT_BYTES = 0) equals torch, NaN in x and inf in dout included."""
-    from cnnumpy.functional import activation, parallel
+    from cnnumpy.functional import activation
     rng = np.random.default_rng(threads)
     x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
     if x.size > 3:
         x.flat[0], x.flat[1], dout.flat[2], dout.flat[3] = np.nan, 0.0, np.inf, -np.inf
     monkeypatch.setattr(activation, "SPLIT_BYTES", 0)
-    before = parallel.num_threads()
-    parallel.set_num_threads(threads)
-    try:
-        y, cache = F.relu(x)
-        dx = F.relu_backward(dout, cache)
-    finally:
-        parallel.set_num_threads(before)
+    use_threads(threads)
+    y, cache = F.relu(x)
+    dx = F.relu_backward(dout, cache)
     xt = torch.tensor(x, requires_grad=True)
     yt = torch.relu(xt)
     yt.backward(torch.tensor(dout))

@@ -58,24 +58,20 @@ def test_empty_shapes_match_torch(shape, w_shape):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("shape,out", [((1, 7), 5), ((2, 7), 5), ((9, 3, 7), 4), ((64, 40), 30), ((0, 7), 5), ((5, 1), 3), ((4, 6), 1)])
-def test_split_over_threads(monkeypatch, threads, shape, out):
+def test_split_over_threads(monkeypatch, use_threads, threads, shape, out):
     """Split over threads (forced by SPLIT_WORK = 0; forward by output features, backward by input features), y, dx, dw, db
     equal the one-product result in float64,
     features fewer than threads included."""
-    from cnnumpy.functional import linear as module, parallel
+    from cnnumpy.functional import linear as module
     rng = np.random.default_rng(len(shape) * threads + out)
     x, w, b = rng.standard_normal(shape), rng.standard_normal((out, shape[-1])), rng.standard_normal(out)
     dout = rng.standard_normal(shape[:-1] + (out,))
     y0, c0 = linear(x, w, b)
     expected = (y0, *linear_backward(dout, c0))
-    before = parallel.num_threads()
     monkeypatch.setattr(module, "SPLIT_WORK", 0)
-    parallel.set_num_threads(threads)
-    try:
-        y, cache = linear(x, w, b)
-        got = (y, *linear_backward(dout, cache))
-    finally:
-        parallel.set_num_threads(before)
+    use_threads(threads)
+    y, cache = linear(x, w, b)
+    got = (y, *linear_backward(dout, cache))
     for name, a, c in zip(("y", "dx", "dw", "db"), expected, got):
         assert c.shape == a.shape, name
         np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12, err_msg=name)

@@ -132,18 +132,13 @@ def test_training_output_is_normalised():
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("seed", range(0, 25, 4))
-def test_chunks_on_threads_match_torch(monkeypatch, seed, training, threads):
+def test_chunks_on_threads_match_torch(monkeypatch, use_threads, seed, training, threads):
     """One sample per chunk (CHUNK_BYTES = 1) on 2 or 3 threads: partial sums added across threads, the same
     results as torch's."""
-    from cnnumpy.functional import parallel
     monkeypatch.setattr(norm, "CHUNK_BYTES", 1)
-    before = parallel.num_threads()
-    parallel.set_num_threads(threads)
-    try:
-        test_forward_backward_match_torch_float64(seed, training)
-        test_moments_are_per_channel_mean_and_biased_variance(seed % 5)
-    finally:
-        parallel.set_num_threads(before)
+    use_threads(threads)
+    test_forward_backward_match_torch_float64(seed, training)
+    test_moments_are_per_channel_mean_and_biased_variance(seed % 5)
 
 
 def test_float32_stays_float32():

@@ -8,13 +8,6 @@ from hypothesis import strategies as st
 from cnnumpy.functional import parallel
 
 
-@pytest.fixture
-def threads():
-    before = parallel.num_threads()
-    yield parallel.set_num_threads
-    parallel.set_num_threads(before)
-
-
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 50), st.integers(1, 60), st.integers(1, 3))
 def test_every_sample_once_and_scratch_per_thread(n, size, count):
@@ -39,8 +32,8 @@ def test_every_sample_once_and_scratch_per_thread(n, size, count):
         parallel.set_num_threads(before)
 
 
-def test_exceptions_propagate(threads):
-    threads(2)
+def test_exceptions_propagate(use_threads):
+    use_threads(2)
 
     def fn(s, lo, hi):
         if lo > 0:
@@ -50,8 +43,8 @@ def test_exceptions_propagate(threads):
         parallel.run(fn, 4, 1)
 
 
-def test_chunk_size_gives_every_thread_work(threads):
-    threads(2)
+def test_chunk_size_gives_every_thread_work(use_threads):
+    use_threads(2)
     assert parallel.chunk_size(64, 1000, 10**9) == 32
     assert parallel.chunk_size(64, 1000, 8000) == 8
     assert parallel.chunk_size(64, 10**9, 1) == 1
@@ -63,22 +56,22 @@ def test_set_num_threads_rejects(bad):
         parallel.set_num_threads(bad)
 
 
-def test_blas_held_to_one_thread_while_ours_run(threads):
+def test_blas_held_to_one_thread_while_ours_run(use_threads):
     """A run on 2 threads holds NumPy's BLAS to one thread until set_num_threads(1) gives back its count."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     def blas_counts():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
-    threads(1)
+    use_threads(1)
     with threadpool_limits(limits=2, user_api="blas"):
         assert blas_counts() and set(blas_counts()) == {2}
-        threads(2)
+        use_threads(2)
         parallel.run(lambda s, lo, hi: None, 4, 1)
         assert parallel.blas_held() and set(blas_counts()) == {1}
         parallel.run(lambda s, lo, hi: None, 1, 1)  # one run only: still held
         assert set(blas_counts()) == {1}
-        threads(1)
+        use_threads(1)
         assert not parallel.blas_held() and set(blas_counts()) == {2}
 
 
@@ -95,10 +88,10 @@ def test_chunks_even_and_a_multiple_of_threads(n, size, count):
     assert len(parts) % count == 0 or len(parts) == n or (len(parts) == 1 and size >= n)
 
 
-def test_a_run_inside_a_chunk_does_not_wait_for_itself(threads):
+def test_a_run_inside_a_chunk_does_not_wait_for_itself(use_threads):
     """A chunk that calls run again (a layer inside a layer) completes, and every inner sample is seen once.
     Run in a daemon thread with a deadline, so that a regression fails instead of hanging the suite."""
-    threads(2)
+    use_threads(2)
     seen = []
 
     def inner(s, lo, hi):

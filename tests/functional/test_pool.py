@@ -220,36 +220,26 @@ def test_tiles_ties_and_nan_like_torch(dtype):
 
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("seed", range(0, 30, 3))
-def test_tiles_path_split_over_threads(monkeypatch, threads, seed):
+def test_tiles_path_split_over_threads(monkeypatch, use_threads, threads, seed):
     """The tiles path split by batch over threads (forced by SPLIT_BYTES = 0) gives exactly the loops' y and dx,
     batches smaller than the thread count included; and the NaN/tie case still matches torch."""
-    from cnnumpy.functional import parallel
     monkeypatch.setattr(pool, "SPLIT_BYTES", 0)
-    before = parallel.num_threads()
-    parallel.set_num_threads(threads)
-    try:
-        x, args = tiles_case(seed)
-        assert pool.max_pool2d(x, *args)[1][0] == "tiles"
-        assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300)
-        if seed == 0:
-            test_tiles_ties_and_nan_like_torch(np.float32)
-    finally:
-        parallel.set_num_threads(before)
+    use_threads(threads)
+    x, args = tiles_case(seed)
+    assert pool.max_pool2d(x, *args)[1][0] == "tiles"
+    assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300)
+    if seed == 0:
+        test_tiles_ties_and_nan_like_torch(np.float32)
 
 
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("seed", range(0, 40, 4))
-def test_taps_path_split_over_threads(monkeypatch, threads, seed):
+def test_taps_path_split_over_threads(monkeypatch, use_threads, threads, seed):
     """Max pooling through the strided taps (padding, dilation, ceil mode, overlapping windows), split by batch
     over threads (forced by SPLIT_BYTES = 0): exactly the loops' y and dx."""
-    from cnnumpy.functional import parallel
     monkeypatch.setattr(pool, "SPLIT_BYTES", 0)
-    before = parallel.num_threads()
-    parallel.set_num_threads(threads)
-    try:
-        x, args = random_case(seed, "max")
-        assert_methods_agree("max_pool2d", x, args, seed)
-        if seed == 0:
-            test_max_pool_nan_and_inf_like_torch("fast")
-    finally:
-        parallel.set_num_threads(before)
+    use_threads(threads)
+    x, args = random_case(seed, "max")
+    assert_methods_agree("max_pool2d", x, args, seed)
+    if seed == 0:
+        test_max_pool_nan_and_inf_like_torch("fast")
