@@ -11,6 +11,8 @@ Backward, with D = dout as (N, G, Fg, L):
     dcols = W_g.T @ D[n, g]                   then col2im folds dcols back onto the input
     db    = sum of dout over n, i, j
 
+and for stride 1, dx = conv2d(dout, rot180(W) transposed, padding dilation*(k-1) - pad) instead of dcols.
+
 Shapes as in conv_naive: x (N, C, H, W), w (F, C/G, kh, kw), b (F,) or None.
 
 What makes it fast (the figures are in the report of issue 5):
@@ -27,8 +29,12 @@ What makes it fast (the figures are in the report of issue 5):
   instead of one short run per output row. It costs the GEMM Wp / W_out more columns, so it is
   used only when that waste is small (large images, see FLAT_WASTE); otherwise the grid is the
   exact H_out x W_out.
-- The fold (col2im) of stride-1 layers on the flat grid: kh*kw shifted additions of a whole
-  sample's (Cg, P) block each, see _fold_flat; other strides add through a strided view.
+- dx of a stride-1 layer is itself a stride-1 convolution (docs/conv.md derives it): dout padded by
+  dilation*(k-1) - pad on each side, correlated with the kernel turned by 180 degrees and transposed to
+  (C, F/G, kh, kw), see _full_pad and _flipped. That is an unfold (one copy) and one GEMM per chunk,
+  on the flat grid whatever its waste, where col2im needs kh*kw strided additions; with two threads
+  the number of NumPy calls counts, since each one hands the GIL over. Other strides (and paddings
+  beyond dilation*(k-1)) fold W_g.T @ D back through a strided view, kh*kw additions.
 - dW as cols @ D.T: BLAS multiplies by a transposed (N, Cg*kh*kw, L) matrix more slowly than by
   a small contiguous copy of D.T.
 """
@@ -40,7 +46,7 @@ from numpy.lib.stride_tricks import as_strided
 from . import parallel
 from .padding import out_size
 
-CHUNK_BYTES = 1 << 20    # columns of one chunk: about the size of a core's L2 cache
+CHUNK_BYTES = 2 << 20    # columns of one chunk: 1 and 4 MB were slower (LeNet-5, VGG net; 1 and 2 threads)
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size
 FLAT_WASTE = 0.13        # the flat grid when its extra columns are at most this fraction
 
@@ -114,12 +120,18 @@ def _on_grid(dout, lo, hi, g, groups, s, key, size):
 
 def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
+    return _conv(x, w, b, stride, pad, dilation, groups)
+
+
+def _conv(x, w, b, stride, pad, dilation, groups, waste=None, keep=True):
+    """conv2d, on the flat grid when its extra columns are at most `waste` (None: FLAT_WASTE); keep=False
+    never keeps the columns for a backward pass."""
     n = len(x)
-    g = geometry(x.shape, w.shape, stride, pad, dilation)
+    g = geometry(x.shape, w.shape, stride, pad, dilation, waste)
     fg, ell = g.f // groups, g.ho * g.wg
     wm = w.reshape(groups, fg, g.k)
     per_sample = groups * g.k * ell * x.itemsize
-    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if n * per_sample <= CACHE_BYTES else None
+    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if keep and n * per_sample <= CACHE_BYTES else None
     y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
 
@@ -148,25 +160,20 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def _fold_flat(dcols, dxp, g, groups, dilation):
-    """col2im on the flat grid (stride 1), one contiguous addition per sample and kernel offset.
+def _full_pad(w_shape, pad, dilation):
+    """(top, bottom, left, right): the padding of dout that makes dx a stride-1 convolution of it,
+    dilation*(k - 1) - pad on each side (negative when the forward pad was larger: then there is none)."""
+    kh, kw = w_shape[2:]
+    eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    return eh - pad[0], eh - pad[1], ew - pad[2], ew - pad[3]
 
-    dcols: (m, G, kh*kw*Cg, P), rows ordered (a, b, c), each of length P = the flattened padded image's,
-    of which the first L = H_out*Wp are the windows' gradients and the rest are zeros.
-    dxp: (m, C, P), the flattened padded images' gradients, added into.
-    Window j of the flat grid starts at pixel j, so offset (a, b) adds row (a, b, c) to pixels
-    off + j of channel c, off = a*dh*Wp + b*dw. With the Cg rows of one offset consecutive and P long,
-    that is ONE shifted addition over the whole (Cg, P) block: the values that a shift carries past the
-    end of a channel into the next one come from its zero columns, since off <= P - L.
-    """
-    m, cg = len(dxp), g.cg
-    dst = dxp.reshape(m, groups, cg * dxp.shape[-1])
-    src = dcols.reshape(m, groups, g.kh * g.kw, cg * dcols.shape[-1])
-    for a in range(g.kh):
-        for b in range(g.kw):
-            off = a * dilation[0] * g.wp + b * dilation[1]
-            t = dst[:, :, off:]
-            np.add(t, src[:, :, a * g.kw + b, :t.shape[-1]], out=t)
+
+def _flipped(w, groups):
+    """w: (F, Cg, kh, kw) -> (C, Fg, kh, kw), w'[g*Cg + c, j, a, b] = w[g*Fg + j, c, kh-1-a, kw-1-b]: each
+    group's filters turned into its input channels, every kernel rotated by 180 degrees."""
+    f, cg, kh, kw = w.shape
+    wg = w.reshape(groups, f // groups, cg, kh, kw)[:, :, :, ::-1, ::-1]
+    return np.ascontiguousarray(wg.transpose(0, 2, 1, 3, 4)).reshape(groups * cg, f // groups, kh, kw)
 
 
 def conv2d_backward(dout, cache, input_grad=True):
@@ -179,17 +186,14 @@ def conv2d_backward(dout, cache, input_grad=True):
     g = geometry(x_shape, w.shape, stride, pad, dilation)
     fg, ell = g.f // groups, g.ho * g.wg
     dtype = dout.dtype
-    dx = np.empty(x_shape, dtype) if input_grad else None
-    # dx by col2im on the flat grid whenever the stride allows: the extra columns cost the GEMM less
-    # than the short runs cost the kh*kw additions; dxp can be dx itself when the grid needs no padding
-    gx = geometry(x_shape, w.shape, stride, pad, dilation, waste=np.inf)
-    ellx = gx.ho * gx.wg
-    direct = pad == (0, 0, 0, 0) and gx.tail == 0
-    flat = stride == (1, 1)  # then gx is the flat grid (waste=inf)
-    size_p = gx.hp * gx.wp + gx.tail  # P: the length of one flattened padded image
-    # W_g.T, its rows ordered (c, a, b) as cols', or (a, b, c) for _fold_flat
-    wg = w.reshape(groups, fg, g.cg, g.kh, g.kw)
-    wt = (wg.transpose(0, 3, 4, 2, 1) if flat else wg.transpose(0, 2, 3, 4, 1)).reshape(groups, g.k, fg)
+    full = _full_pad(w.shape, pad, dilation)
+    # dx of a stride-1 layer is a convolution of dout (after the threads below); others fold dcols
+    by_conv = input_grad and stride == (1, 1) and min(full) >= 0
+    fold = input_grad and not by_conv
+    dx = np.empty(x_shape, dtype) if fold else None
+    direct = pad == (0, 0, 0, 0) and g.tail == 0  # then dx itself is the folding buffer
+    size_p = g.hp * g.wp + g.tail  # the length of one flattened padded image
+    wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)  # W_g.T, rows ordered (c, a, b) as cols'
 
     def chunk(s, lo, hi):
         m, size = hi - lo, size_
@@ -205,34 +209,30 @@ def conv2d_backward(dout, cache, input_grad=True):
         parallel.add(s, "dw", dwn.sum(axis=0))
         if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
             parallel.add(s, "db", d.sum(axis=(0, 3)))
-        if not input_grad:
+        if not fold:
             return
-        dd = d if gx.wg == g.wg else _on_grid(dout, lo, hi, gx, groups, s, "dx_d", size)
         if direct:
-            dxp = dx[lo:hi].reshape(m, gx.c, gx.h * gx.w)
+            dxp = dx[lo:hi].reshape(m, g.c, g.h * g.w)
         else:
-            dxp = _scratch(s, "dxp", (size, gx.c, size_p), dtype)[:m]
+            dxp = _scratch(s, "dxp", (size, g.c, size_p), dtype)[:m]
         dxp[...] = 0
-        if flat:
-            # rows of length P, their columns past L zeroed once here and never written by the GEMM
-            dcols = _scratch(s, "dcols", (size, groups, gx.k, size_p), dtype, zero=True)[:m]
-            np.matmul(wt, dd, out=dcols[..., :ellx])
-            _fold_flat(dcols, dxp, gx, groups, dilation)
-        else:
-            dcols = np.matmul(wt, dd, out=_scratch(s, "dcols", (size, groups, gx.k, ellx), dtype)[:m])
-            dcols = dcols.reshape(m, groups, gx.cg, gx.kh, gx.kw, gx.ho, gx.wg)
-            # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
-            # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
-            view = taps(dxp, gx, groups, stride, dilation, writeable=True)
-            for a in range(gx.kh):
-                for b in range(gx.kw):
-                    v = view[:, :, :, a, b]
-                    np.add(v, dcols[:, :, :, a, b], out=v)
+        dcols = np.matmul(wt, d, out=_scratch(s, "dcols", (size, groups, g.k, ell), dtype)[:m])
+        dcols = dcols.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg)
+        # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
+        # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
+        view = taps(dxp, g, groups, stride, dilation, writeable=True)
+        for a in range(g.kh):
+            for b in range(g.kw):
+                v = view[:, :, :, a, b]
+                np.add(v, dcols[:, :, :, a, b], out=v)
         if not direct:
-            dx[lo:hi] = _interior(dxp, gx, pad)
+            dx[lo:hi] = _interior(dxp, g, pad)
 
     size_ = parallel.chunk_size(n, groups * g.k * ell * dtype.itemsize, CHUNK_BYTES)
     parts = parallel.run(chunk, n, size_)
     dw = sum(s["dw"] for s in parts).transpose(0, 2, 1).reshape(w.shape)
     db = sum(s["db"] for s in parts).reshape(g.f) if has_bias else None
+    if by_conv:
+        # on the flat grid whatever its waste: its columns are F*kh*kw rows that each copy as one run
+        dx = _conv(dout, _flipped(w, groups), None, (1, 1), full, dilation, groups, waste=np.inf, keep=False)[0]
     return dx, dw, db

@@ -97,6 +97,28 @@ def test_skipping_the_input_gradient(path, seed):
     assert (db2 is None) == (db is None) and (db is None or np.abs(db2 - db).max() < 1e-10)
 
 
+@pytest.mark.parametrize("pad, kernel, dilation, routed", [
+    ((2, 1, 0, 2), (3, 4), (1, 2), "conv"),   # pad <= dilation*(k-1) on every side: dx as a convolution
+    ((0, 0, 0, 0), (1, 1), (1, 1), "conv"),   # 1x1: nothing to pad
+    ((1, 0, 0, 1), (1, 3), (1, 1), "fold"),   # a 1-row kernel padded on top: beyond dilation*(k-1)
+    ((3, 3, 1, 1), (2, 2), (2, 1), "fold"),
+])
+def test_stride_one_input_gradient_both_routes(monkeypatch, pad, kernel, dilation, routed):
+    """Stride 1 computes dx as a convolution of the padded dout with the turned kernel, and falls back to the
+    fold where a forward pad exceeds dilation*(k-1); both equal the loops (groups of 2, float64)."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((3, 4, 6, 7)), rng.standard_normal((6, 2) + kernel)
+    args = ((1, 1), pad, dilation, 2)
+    y, cache = conv_naive.conv2d(x, w, None, *args)
+    d = rng.standard_normal(y.shape)
+    dx = conv_naive.conv2d_backward(d, cache)[0]
+    calls, real = [], conv_im2col._flipped
+    monkeypatch.setattr(conv_im2col, "_flipped", lambda *a: calls.append(a) or real(*a))
+    _, cache = conv_im2col.conv2d(x, w, None, *args)
+    assert np.abs(conv_im2col.conv2d_backward(d, cache)[0] - dx).max() < 1e-12
+    assert bool(calls) == (routed == "conv")
+
+
 def test_numba_missing_names_the_extra(monkeypatch):
     """Without numba, method numba fails at its first call with the pip command to fix it."""
     monkeypatch.setitem(sys.modules, "numba", None)
