@@ -9,67 +9,40 @@ The same math as conv_im2col (see there): cols: (N, C*kh*kw, L), rows ordered (c
 
 What NumPy cannot do well are the two data movements around the GEMMs: unfold, a copy of
 one short run per output row, and fold, kh*kw strided additions. Here they are loops compiled by
-numba, parallel over the batch (prange), with the padding folded into the index arithmetic
-(no padded copy of x, no cropping of dx): each loop over j first works out which j read a pixel
-inside the image, so the inner loop has no test. The multiply-adds stay with BLAS, which numba
-loops cannot match.
+numba, with the padding folded into the index arithmetic (no padded copy of x, no cropping of dx):
+each loop over j first works out which j read a pixel inside the image, so the inner loop has no test.
+The multiply-adds stay with BLAS, which numba loops cannot match.
+
+The batch goes in chunks (columns of at most CHUNK_BYTES, still in the cache for the GEMM) over
+cnnumpy's threads (cnnumpy.functional.parallel), and each loop does a whole chunk in one call that
+releases the GIL: a chunk is a handful of long calls, so two threads rarely wait for each other's GIL.
+(numba's own parallel loops were slower here: their threads sleep between loops, and waking one
+costs ~30 us on these virtual machines, more than many of the loops take.)
 
 numba is optional (pip install 'cnnumpy[numba]'): it is imported at the first call, which compiles
 the loops (numba_kernels) in the first process and loads them from numba's on-disk cache in the next ones.
 """
 import functools
-import os
 
 import numpy as np
 
 from . import parallel
 from .padding import out_size
 
-CHUNK_BYTES = 1 << 20    # columns of one chunk: still in the cache when the GEMM reads them
-CACHE_BYTES = 64 << 20   # keep the whole batch's columns for backward up to this size, else unfold again
-SPLIT_WORK = 1 << 24     # multiply-adds of a chunk's GEMMs below which they stay in the calling thread
+CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
+CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size, else unfold again
 
 
 @functools.cache
 def kernels():
     """(unfold, fold) from numba_kernels, imported (and numba with it) on first use."""
     try:
-        import numba
+        import numba  # noqa: F401  (imported here for its error message)
     except ImportError as e:
         raise ImportError("Conv2d(method='numba') needs numba: pip install 'cnnumpy[numba]' "
                           "(or use method='im2col')") from e
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        # numba's default, OpenMP, is a second OpenMP runtime next to torch's when both are loaded
-        # (tests, benchmarks): each then slows the other down 3-10x. Its own thread pool avoids that.
-        # Set first, before the kernels exist: numba fixes the layer at the first parallel call (or
-        # set_num_threads, see _threads) and silently ignores the setting afterwards.
-        numba.config.THREADING_LAYER = "workqueue"
     from . import numba_kernels
     return numba_kernels.unfold, numba_kernels.fold
-
-
-def _threads():
-    """numba's loops use as many threads as cnnumpy.functional.parallel (within numba's own limit)."""
-    import numba
-    numba.set_num_threads(min(parallel.num_threads(), numba.config.NUMBA_NUM_THREADS))
-
-
-def _chunk(n, per_sample):
-    """Samples per chunk: the columns within CHUNK_BYTES, but at least one sample per thread."""
-    return min(n, max(parallel.num_threads(), CHUNK_BYTES // per_sample, 1))
-
-
-def _matmul(a, b, out):
-    """out[i] = a @ b[i], or a[i] @ b[i] when a has b's number of axes: a chunk's GEMMs, split by sample over
-    cnnumpy's threads when they are big enough to pay for it, since those threads hold NumPy's BLAS to one
-    thread (cnnumpy.functional.parallel)."""
-    batched = a.ndim == b.ndim
-
-    def chunk(s, lo, hi):
-        np.matmul(a[lo:hi] if batched else a, b[lo:hi], out=out[lo:hi])
-
-    parallel.run(chunk, len(out), parallel.split(len(out), out.size * b.shape[-2], SPLIT_WORK))
-    return out
 
 
 def _sizes(x_shape, w_shape, stride, pad, dilation):
@@ -81,10 +54,19 @@ def _sizes(x_shape, w_shape, stride, pad, dilation):
     return kh, kw, stride[0], stride[1], dilation[0], dilation[1], pad[0], pad[2], ho, wo
 
 
+def _cols(s, key, cols_all, m, shape, dtype):
+    """The columns of a chunk of m samples: its rows of cols_all, or the thread's scratch buffer (made for its
+    first, largest chunk, see parallel.chunks)."""
+    if cols_all is not None:
+        return cols_all
+    if key not in s:
+        s[key] = np.empty((m,) + shape, dtype)
+    return s[key][:m]
+
+
 def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
     unfold, _ = kernels()
-    _threads()
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
     sizes = _sizes(x.shape, w.shape, stride, pad, dilation)
@@ -94,16 +76,18 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     wm = w.reshape(groups, f // groups, k)
     y = np.empty((n, f, ho, wo), x.dtype)
     per_sample = c * kh * kw * ell * x.itemsize
-    keep = n * per_sample <= CACHE_BYTES
-    size = _chunk(n, per_sample)
-    cols_all = np.empty((n, c * kh * kw, ell), x.dtype) if keep else None
-    buf = None if keep else np.empty((size, c * kh * kw, ell), x.dtype)
-    for lo, hi in parallel.chunks(n, size):
-        cols = cols_all[lo:hi] if keep else buf[:hi - lo]
+    cols_all = np.empty((n, c * kh * kw, ell), x.dtype) if n * per_sample <= CACHE_BYTES else None
+    bias = None if b is None else b.reshape(1, f, 1, 1)
+
+    def chunk(s, lo, hi):
+        m = hi - lo
+        cols = _cols(s, "cols", None if cols_all is None else cols_all[lo:hi], m, (c * kh * kw, ell), x.dtype)
         unfold(x[lo:hi], cols, *sizes)
-        _matmul(wm, cols.reshape(hi - lo, groups, k, ell), y[lo:hi].reshape(hi - lo, groups, -1, ell))
-    if b is not None:
-        y += b.reshape(1, f, 1, 1)
+        np.matmul(wm, cols.reshape(m, groups, k, ell), out=y[lo:hi].reshape(m, groups, -1, ell))
+        if bias is not None:
+            y[lo:hi] += bias
+
+    parallel.run(chunk, n, parallel.chunk_size(n, per_sample, CHUNK_BYTES))
     return y, (x, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
@@ -113,7 +97,6 @@ def conv2d_backward(dout, cache, input_grad=True):
     input_grad=False skips dx (returned as None): the first layer's input is data, whose gradient nobody uses.
     """
     unfold, fold = kernels()
-    _threads()
     x, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
@@ -121,25 +104,29 @@ def conv2d_backward(dout, cache, input_grad=True):
     ho, wo = sizes[-2:]
     k, ell, fg = cg * kh * kw, ho * wo, f // groups
     dout = np.ascontiguousarray(dout)
-    wt = w.reshape(groups, fg, k).transpose(0, 2, 1)
-    size = _chunk(n, c * kh * kw * ell * x.itemsize)
-    buf = np.empty((size, c * kh * kw, ell), x.dtype) if cols_all is None else None
+    wt = np.ascontiguousarray(w.reshape(groups, fg, k).transpose(0, 2, 1))  # W_g.T
     dx = np.empty(x.shape, x.dtype) if input_grad else None
-    dcols = np.empty((size, c * kh * kw, ell), x.dtype) if input_grad else None
-    dw = np.zeros((groups, k, fg), x.dtype)
-    dwn = np.empty((size, groups, k, fg), x.dtype)
-    for lo, hi in parallel.chunks(n, size):
+    shape = (c * kh * kw, ell)
+
+    def chunk(s, lo, hi):
         m = hi - lo
         if cols_all is None:
-            cols = buf[:m]
+            cols = _cols(s, "cols", None, m, shape, x.dtype)
             unfold(x[lo:hi], cols, *sizes)
         else:
             cols = cols_all[lo:hi]
         d = dout[lo:hi].reshape(m, groups, fg, ell)
-        dt = np.ascontiguousarray(d.transpose(0, 1, 3, 2))
-        dw += _matmul(cols.reshape(m, groups, k, ell), dt, dwn[:m]).sum(axis=0)
+        # dW_g.T = sum_n cols @ D.T, with D.T copied: BLAS is slower on the transposed view
+        dwn = np.matmul(cols.reshape(m, groups, k, ell), np.ascontiguousarray(d.transpose(0, 1, 3, 2)))
+        parallel.add(s, "dw", dwn.sum(axis=0))
+        if has_bias:
+            parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
-            _matmul(wt, d, dcols[:m].reshape(m, groups, k, ell))
-            fold(dcols[:m], dx[lo:hi], *sizes)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    return dx, dw.transpose(0, 2, 1).reshape(w.shape), db
+            dcols = _cols(s, "dcols", None, m, shape, x.dtype)
+            np.matmul(wt, d, out=dcols.reshape(m, groups, k, ell))
+            fold(dcols, dx[lo:hi], *sizes)
+
+    parts = parallel.run(chunk, n, parallel.chunk_size(n, c * kh * kw * ell * x.itemsize, CHUNK_BYTES))
+    dw = sum(s["dw"] for s in parts).transpose(0, 2, 1).reshape(w.shape)
+    db = sum(s["db"] for s in parts).reshape(f) if has_bias else None
+    return dx, dw, db

@@ -1,6 +1,8 @@
 """The compiled loops of conv_numba: unfold (x -> columns) and fold (columns -> dx), see conv_numba for the math.
 
-Imported by conv_numba.kernels() only, after it has chosen numba's threading layer. The functions live at module
+Imported by conv_numba.kernels() only. The loops are plain (no prange) and run without the GIL (nogil): each
+call does a whole chunk of samples on one of cnnumpy's own threads (cnnumpy.functional.parallel), so two
+threads hand the GIL over once per chunk instead of once per NumPy call. The functions live at module
 level so that numba's on-disk cache (cache=True) finds them again in the next process: a function nested in
 another carries a closure, whose pickled cells differ in every process, and numba's cache key hashes them, so a
 nested kernel was compiled again (seconds) in every process and left one more cache file each time.
@@ -16,14 +18,14 @@ def span(size, out, stride, offset):
     return j0, max(j0, j1)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def unfold(x, cols, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
     """x: (N, C, H, W) -> cols: (N, C*kh*kw, ho*wo), written in place,
 
     cols[n, (c*kh + a)*kw + b, i*wo + j] = x[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl], 0 outside x.
     """
     n, c, h, w = x.shape
-    for s in numba.prange(n):
+    for s in range(n):
         for ci in range(c):
             for a in range(kh):
                 i0, i1 = span(h, ho, sh, a * dh - pt)
@@ -52,14 +54,14 @@ def unfold(x, cols, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
                             cols[s, r, base + j] = 0
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def fold(dcols, dx, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
     """dcols: (N, C*kh*kw, ho*wo) -> dx: (N, C, H, W), written in place,
 
     dx = 0, then dx[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl] += dcols[n, (c*kh + a)*kw + b, i*wo + j].
     """
     n, c, h, w = dx.shape
-    for s in numba.prange(n):
+    for s in range(n):
         for ci in range(c):
             for i in range(h):
                 for j in range(w):

@@ -12,7 +12,7 @@ METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 # The paths of the fast methods, forced through their tuning constants: (module, constants, threads).
 # im2col: the exact grid, the flat grid (stride 1), one-sample chunks whose columns backward unfolds
-# again, and two threads; numba: columns kept, and one-sample chunks unfolded again.
+# again, and two threads; numba: columns kept, one-sample chunks unfolded again, and two threads.
 PATHS = {
     "im2col exact": (conv_im2col, {"FLAT_WASTE": -1.0}, 1),
     "im2col flat": (conv_im2col, {"FLAT_WASTE": np.inf}, 1),
@@ -21,7 +21,7 @@ PATHS = {
     "im2col uneven chunks, 2 threads": (conv_im2col, {"CHUNK_BYTES": 2 * 8 * 125 * 8}, 2),
     "numba": (conv_numba, {}, 1),
     "numba chunks, unfold again, 2 threads": (conv_numba, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 2),
-    "numba GEMMs split over 2 threads": (conv_numba, {"SPLIT_WORK": 0}, 2),
+    "numba 2 threads": (conv_numba, {"CHUNK_BYTES": 1}, 2),
 }
 
 
