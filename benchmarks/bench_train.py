@@ -23,7 +23,7 @@ from cnnumpy import models, nn, optim
 SHAPES = {"lenet5": (1, 28, 28), "vgg": (3, 32, 32)}
 
 
-def vgg(method="im2col", size=32, width=1):
+def vgg(method="auto", size=32, width=1):
     """The CIFAR VGG-style net of issue 5: x (N, 3, size, size) -> logits (N, 10).
 
     Conv(3,32,3,p1)-ReLU-Conv(32,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-Conv(64,64,3,p1)-ReLU-MaxPool2-
@@ -183,7 +183,7 @@ def main(argv=None):
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     # naive loops would take minutes on a whole network
-    args.methods, args.memory_steps = common.conv_methods(args), 3
+    args.methods, args.memory_steps = common.conv_methods(args, auto=True), 3
     if args.child:
         import json
         return child(json.loads(args.child))

@@ -34,24 +34,24 @@ def add_common_args(p, repeats):
                    help=f"timed rounds per case; the median is reported (default {repeats})")
     p.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: proves the script runs")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
-                   help="cnnumpy conv methods to time (default: all of cnnumpy.nn.conv.METHODS that are feasible)")
+                   help="cnnumpy conv methods to time: auto, im2col, numba, naive (default: those that are feasible)")
     p.add_argument("--settle", type=float, default=0.0,
                    help="seconds of sleep before each timed sample, so that the idle threads of the library "
                         "timed before stop spinning (default 0)")
     return p
 
 
-def conv_methods(args, naive=False):
+def conv_methods(args, naive=False, auto=False):
     """The conv methods to time: --methods if given, else all of cnnumpy's (naive only if `naive`,
-    numba only if installed)."""
+    numba only if installed), after "auto" (Conv2d's default, numba or im2col per layer) if `auto`."""
     from cnnumpy.nn.conv import METHODS
     if args.methods:
-        unknown = sorted(set(args.methods) - set(METHODS))
+        unknown = sorted(set(args.methods) - set(METHODS) - {"auto"})
         if unknown:
-            raise SystemExit(f"--methods: expected some of {sorted(METHODS)}, got {unknown}")
+            raise SystemExit(f"--methods: expected some of {['auto'] + sorted(METHODS)}, got {unknown}")
         return list(args.methods)
     numba = importlib.util.find_spec("numba") is not None
-    return [m for m in METHODS if (naive or m != "naive") and (numba or m != "numba")]
+    return ["auto"] * auto + [m for m in METHODS if (naive or m != "naive") and (numba or m != "numba")]
 
 
 # --- threads -------------------------------------------------------------------------------------

@@ -66,8 +66,9 @@ def parser():
     t.add_argument("--scheduler", default="none", choices=["none", "step", "cosine", "onecycle"])
     t.add_argument("--augment", action="store_true",
                    help="MNIST: random shifts of up to 2 pixels; CIFAR-10: random crops (padding 4) and flips")
-    t.add_argument("--method", default="im2col", choices=sorted(METHODS),
-                   help="convolution method (default im2col; numba needs the extra cnnumpy[numba])")
+    t.add_argument("--method", default="auto", choices=["auto"] + sorted(METHODS),
+                   help="convolution method (default auto: numba or im2col, whichever is faster for each layer; "
+                        "numba needs the extra cnnumpy[numba])")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
     t.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATE-TIME)")

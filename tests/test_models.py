@@ -172,7 +172,7 @@ def test_cifar_models_options(name):
     assert all(m.method == "naive" for m in models.build(name, method="naive").modules() if isinstance(m, Conv2d))
     model = models.build(name, num_classes=7, in_channels=1)
     convs = [m for m in model.modules() if isinstance(m, Conv2d)]
-    assert convs[0].in_channels == 1 and all(c.method == "im2col" for c in convs)
+    assert convs[0].in_channels == 1 and all(c.method == "auto" for c in convs)
     assert all(c.bias is None for c in convs)        # BatchNorm follows every conv: a bias would be redundant
     assert model(np.zeros((1, 1, 32, 32), dtype=np.float32)).shape == (1, 7)
 

@@ -1,13 +1,44 @@
-"""Conv2d: the module around functional.conv_naive / conv_im2col / conv_numba."""
+"""Conv2d: the module around functional.conv_naive / conv_im2col / conv_numba, and the default choice between them."""
+import functools
+import importlib.util
+
 import numpy as np
 
 from ..functional import conv_im2col, conv_naive, conv_numba
+from ..functional.padding import out_size
 from . import check
 from .init import default_bound, uniform
 from .module import Module, Parameter
 
 # One file per method, all with the same conv2d / conv2d_backward signature.
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
+AUTO_COLS_BYTES = 384 << 10   # numba up to these float32 column bytes per sample (stride 1), see auto_method
+
+
+@functools.cache
+def has_numba():
+    """True when numba can be imported (looked up once, without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def auto_method(x_shape, w_shape, stride, pad, dilation, groups):
+    """The method Conv2d(method="auto") uses for x of x_shape: "numba" or "im2col", whichever was faster
+    for such a layer in benchmarks/bench_layers.py (2 threads, batch 64; docs/performance.md has the table).
+
+    numba unfolds and folds with compiled loops; im2col copies with NumPy and gets dx of a stride-1 layer as
+    a second convolution, which pays off on large images. Forward+backward at batch 64 on 2 threads, numba's
+    speed over im2col's: 1.05-2.1x for stride-1 layers with at most 295 kB of columns per sample
+    (C/G*kh*kw x H_out*W_out floats; LeNet's conv1 1.8x, conv2 1.3x), 0.85-0.99x at 590 kB and more (the
+    VGG net's 32->32 at 32x32: 0.85x), 1.3-1.5x with stride 2, 0.96x dilated and 0.48x depthwise.
+    Without numba installed: always im2col.
+    """
+    if not has_numba() or groups != 1 or dilation != (1, 1):
+        return "im2col"
+    _, cg, kh, kw = w_shape
+    ho = out_size(x_shape[2], kh, stride[0], pad[0], pad[1], dilation[0])
+    wo = out_size(x_shape[3], kw, stride[1], pad[2], pad[3], dilation[1])
+    cols = cg * kh * kw * ho * wo * 4
+    return "numba" if stride != (1, 1) or cols <= AUTO_COLS_BYTES else "im2col"
 
 
 class Conv2d(Module):
@@ -19,12 +50,14 @@ class Conv2d(Module):
 
     padding: int, pair, "valid" (0) or "same" (output size = input size; stride 1 only;
     odd total padding puts the extra row/column at the bottom/right, as PyTorch does).
-    method: "im2col" (NumPy, the default), "numba" (compiled loops around the same GEMMs; needs the
-    extra cnnumpy[numba]) or "naive" (loops over the definition).
+    method: "auto" (the default: numba or im2col, whichever is faster for the layer's shapes, see
+    auto_method; im2col without numba), "im2col" (NumPy), "numba" (compiled loops around the same
+    GEMMs; needs the extra cnnumpy[numba]) or "naive" (loops over the definition). The methods agree to
+    float rounding (~1e-7 relative in float32).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, method="im2col", rng=None, dtype=np.float32):
+                 groups=1, bias=True, method="auto", rng=None, dtype=np.float32):
         super().__init__()
         self.in_channels = check.positive_int("in_channels", in_channels)
         self.out_channels = check.positive_int("out_channels", out_channels)
@@ -37,8 +70,8 @@ class Conv2d(Module):
                              f"out_channels ({out_channels}), got {groups}")
         self.padding = padding
         self.pad = self._pad(padding)
-        if method not in METHODS:
-            raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+        if method != "auto" and method not in METHODS:
+            raise ValueError(f"method: expected 'auto' or one of {sorted(METHODS)}, got {method!r}")
         self.method = method
         kh, kw = self.kernel_size
         bound = default_bound(in_channels // groups * kh * kw)
@@ -72,16 +105,22 @@ class Conv2d(Module):
                 f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
                 f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
         b = self.bias.data if self.bias is not None else None
-        y, fcache = METHODS[self.method].conv2d(x, self.weight.data, b, self.stride, self.pad,
-                                                self.dilation, self.groups)
-        self.cache = (fcache, y.shape)
+        method = self.method_for(x.shape)
+        y, fcache = METHODS[method].conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups)
+        self.cache = (fcache, y.shape, method)
         return y
+
+    def method_for(self, x_shape):
+        """The method a forward pass on x of x_shape uses: self.method, or auto_method's choice for "auto"."""
+        if self.method != "auto":
+            return self.method
+        return auto_method(x_shape, self.weight.shape, self.stride, self.pad, self.dilation, self.groups)
 
     def backward(self, dout, input_grad=True):
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""
-        fcache, y_shape = self.saved()
+        fcache, y_shape, method = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
-        dx, dw, db = METHODS[self.method].conv2d_backward(dout, fcache, input_grad)
+        dx, dw, db = METHODS[method].conv2d_backward(dout, fcache, input_grad)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db

@@ -37,7 +37,7 @@ CASES = range(60)
 
 
 @pytest.mark.parametrize("seed", CASES)
-@pytest.mark.parametrize("method", ["naive", "im2col", "numba"])
+@pytest.mark.parametrize("method", ["naive", "im2col", "numba", "auto"])
 def test_parity_with_torch_float64(method, seed):
     kwargs, shape = random_conv(seed)
     ours = nn.Conv2d(**kwargs, method=method).to(np.float64)
@@ -60,7 +60,7 @@ def test_parity_with_torch_float64(method, seed):
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))
-@pytest.mark.parametrize("method", ["im2col", "numba"])
+@pytest.mark.parametrize("method", ["im2col", "numba", "auto"])
 def test_parity_with_torch_float32(method, seed):
     """float32 end to end: output and grads within 1e-5 of torch's float32 (relative to scale)."""
     kwargs, shape = random_conv(seed)
@@ -81,7 +81,7 @@ def test_parity_with_torch_float32(method, seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 5, 7, 11])
-@pytest.mark.parametrize("method", ["naive", "im2col", "numba"])
+@pytest.mark.parametrize("method", ["naive", "im2col", "numba", "auto"])
 def test_gradcheck(method, seed):
     kwargs, shape = random_conv(seed)
     shape = (min(shape[0], 2),) + shape[1:]
@@ -210,7 +210,7 @@ def test_other_construction_errors():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match=r"padding: 'same' needs stride 1"):
         nn.Conv2d(1, 1, 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match=r"method: expected one of \['im2col', 'naive', 'numba'\], got 'fft'"):
+    with pytest.raises(ValueError, match=r"method: expected 'auto' or one of \['im2col', 'naive', 'numba'\], got 'fft'"):
         nn.Conv2d(1, 1, 3, method="fft")
     with pytest.raises(ValueError, match=r"in_channels: expected an int >= 1, got 0"):
         nn.Conv2d(0, 1, 3)
@@ -262,3 +262,36 @@ def test_lenet_and_vgg_shapes_float32(method):
         for name, a, b in (("y", y, yt), ("dx", dx, xt.grad), ("dweight", ours.weight.grad, ref.weight.grad),
                            ("dbias", ours.bias.grad, ref.bias.grad)):
             assert_close(f"{name} {cin}->{cout} {size}x{size}", a, b, 1e-5)
+
+
+@pytest.mark.parametrize("layer, x_shape, expected", [
+    (dict(in_channels=1, out_channels=6, kernel_size=5, padding=2), (64, 1, 28, 28), "numba"),     # LeNet conv1
+    (dict(in_channels=6, out_channels=16, kernel_size=5, padding=2), (64, 6, 14, 14), "numba"),    # LeNet conv2
+    (dict(in_channels=32, out_channels=64, kernel_size=3, padding=1), (64, 32, 16, 16), "numba"),  # 295 kB of columns
+    (dict(in_channels=32, out_channels=32, kernel_size=3, padding=1), (64, 32, 32, 32), "im2col"),  # 1.2 MB
+    (dict(in_channels=32, out_channels=32, kernel_size=3, stride=2, padding=1), (64, 32, 32, 32), "numba"),
+    (dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8), (64, 8, 8, 8), "im2col"),
+    (dict(in_channels=8, out_channels=8, kernel_size=3, padding=2, dilation=2), (64, 8, 8, 8), "im2col"),
+])
+def test_auto_picks_the_faster_method(monkeypatch, layer, x_shape, expected):
+    """method="auto" (the default) chooses per layer and input shape as auto_method's measurements say, and
+    im2col for every layer when numba is not installed."""
+    conv = nn.Conv2d(**layer)
+    assert conv.method == "auto" and conv.method_for(x_shape) == expected
+    monkeypatch.setattr(nn.conv, "has_numba", lambda: False)
+    assert conv.method_for(x_shape) == "im2col"
+
+
+def test_auto_backward_uses_the_forward_method(monkeypatch):
+    """The method is chosen at forward and kept with the cache: backward uses it even if the choice changes."""
+    from cnnumpy.functional import conv_im2col, conv_numba
+    calls = []
+    for module in (conv_im2col, conv_numba):
+        real = module.conv2d_backward
+        monkeypatch.setattr(module, "conv2d_backward",
+                            lambda *a, real=real, name=module.__name__: calls.append(name) or real(*a))
+    conv = nn.Conv2d(6, 16, 5, padding=2)
+    y = conv(x32(2, 6, 14, 14))
+    monkeypatch.setattr(nn.conv, "has_numba", lambda: False)  # auto would now pick im2col
+    conv.backward(np.ones_like(y))
+    assert calls == ["cnnumpy.functional.conv_numba"]
