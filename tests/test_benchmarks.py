@@ -22,7 +22,9 @@ def outputs(tmp_path_factory):
         # numba compiles for seconds in a process with a cold cache (CI): the scripts' other methods show they work
         "layers": ["bench_layers.py", "--methods", "im2col", "naive", "--layers", "lenet conv1", "maxpool 2x2 (lenet",
                    "linear 784"],
-        "train": ["bench_train.py", "--methods", "im2col", "--models", "lenet5"],
+        "train": ["bench_train.py", "--methods", "im2col", "auto", "--models", "lenet5"],
+        # LeNet's conv1 (auto: numba) and the depthwise layer (auto: im2col)
+        "methods": ["bench_methods.py", "--layers", "0", "12"],
         # the memory children are tested through bench_train; each torch child costs seconds of imports
         "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
     }
@@ -58,7 +60,7 @@ def number(cell):
     return float(cell.replace(",", ""))
 
 
-@pytest.mark.parametrize("name", ["layers", "train", "scaling"])
+@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods"])
 def test_header(outputs, name):
     missing = [h for h in HEADER if h not in outputs[name]]
     assert not missing, f"{name}: header lacks {missing}:\n{outputs[name][:1500]}"
@@ -86,7 +88,7 @@ def test_bench_train_tables(outputs):
     text = outputs["train"]
     head, rows = table(text, "images/s cnnumpy")
     assert head[:7] == ["model", "pass", "batch", "method", "images/s cnnumpy", "images/s torch", "torch/cnnumpy"]
-    assert {(r[0], r[1], r[3]) for r in rows} >= {("lenet5", "train", "im2col"), ("lenet5", "infer", "im2col")}
+    assert {(r[0], r[1], r[3]) for r in rows} >= {("lenet5", "train", m) for m in ("im2col", "auto")}
     for r in rows:
         assert number(r[4]) > 0 and number(r[5]) > 0, r
         assert number(r[10]) < 1e-4, f"first loss/logits differ between cnnumpy and torch: {r}"
@@ -95,6 +97,18 @@ def test_bench_train_tables(outputs):
                     "step MiB torch", "torch/cnnumpy step"]
     assert rows and all(number(r[3]) > 0 and number(r[5]) > 0 for r in rows), rows
     assert "VmHWM" in text
+
+
+def test_bench_methods_table(outputs):
+    """Both methods timed per layer, auto's choice named, and a count of the layers where it was the faster."""
+    head, rows = table(outputs["methods"], "auto picks")
+    assert head == ["layer", "cols kB/sample", "ms im2col fwd", "ms numba fwd", "ms im2col fwd+bwd",
+                    "ms numba fwd+bwd", "numba speed-up fwd+bwd", "auto picks", "auto picked the faster"]
+    assert [(r[0], r[7]) for r in rows] == [("5x5 1-6 at 28x28 p2", "numba"),
+                                            ("3x3 64-64 at 32x32 p1 groups 64", "im2col")], rows
+    for r in rows:
+        assert all(number(c) > 0 for c in r[1:7]) and r[8] in ("yes", "no"), r
+    assert f"for {sum(r[8] == 'yes' for r in rows)} of 2 layers" in outputs["methods"]
 
 
 def test_scaling_table_and_plot(outputs):

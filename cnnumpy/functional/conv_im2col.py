@@ -118,9 +118,13 @@ def _on_grid(dout, lo, hi, g, groups, s, key, size):
     return dg.reshape(m, groups, f // groups, ho * g.wg)
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
-    return _conv(x, w, b, stride, pad, dilation, groups)
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+    """Forward. pad = (top, bottom, left, right). Returns (y, cache).
+
+    keep=False never keeps the columns for backward (which then unfolds x again): for inference, where
+    allocating them costs more than the copy into them.
+    """
+    return _conv(x, w, b, stride, pad, dilation, groups, keep=keep)
 
 
 def _conv(x, w, b, stride, pad, dilation, groups, waste=None, keep=True):

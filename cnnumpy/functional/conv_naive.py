@@ -17,8 +17,12 @@ import numpy as np
 from .padding import out_size, pad2d, unpad2d
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+    """Forward. pad = (top, bottom, left, right). Returns (y, cache).
+
+    keep is there for the fast methods' signature (whether to keep their columns for backward); the cache
+    here is the padded input, whatever keep says.
+    """
     n_, c_, h, w_ = x.shape
     f_, cg, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation

@@ -64,8 +64,11 @@ def _cols(s, key, cols_all, m, shape, dtype):
     return s[key][:m]
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """Forward. pad = (top, bottom, left, right). Returns (y, cache)."""
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+    """Forward. pad = (top, bottom, left, right). Returns (y, cache).
+
+    keep=False never keeps the columns for backward (which then unfolds x again): for inference.
+    """
     unfold, _ = kernels()
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
@@ -76,7 +79,7 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     wm = w.reshape(groups, f // groups, k)
     y = np.empty((n, f, ho, wo), x.dtype)
     per_sample = c * kh * kw * ell * x.itemsize
-    cols_all = np.empty((n, c * kh * kw, ell), x.dtype) if n * per_sample <= CACHE_BYTES else None
+    cols_all = np.empty((n, c * kh * kw, ell), x.dtype) if keep and n * per_sample <= CACHE_BYTES else None
     bias = None if b is None else b.reshape(1, f, 1, 1)
 
     def chunk(s, lo, hi):

@@ -106,7 +106,11 @@ class Conv2d(Module):
                 f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
         b = self.bias.data if self.bias is not None else None
         method = self.method_for(x.shape)
-        y, fcache = METHODS[method].conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups)
+        # the last step's columns go before this step's are made (half the peak, and their memory is reused);
+        # in eval mode none are kept: a backward then (gradients of an input) unfolds x again
+        self.cache = None
+        y, fcache = METHODS[method].conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups,
+                                           keep=self.training)
         self.cache = (fcache, y.shape, method)
         return y
 

@@ -295,3 +295,23 @@ def test_auto_backward_uses_the_forward_method(monkeypatch):
     monkeypatch.setattr(nn.conv, "has_numba", lambda: False)  # auto would now pick im2col
     conv.backward(np.ones_like(y))
     assert calls == ["cnnumpy.functional.conv_numba"]
+
+
+@pytest.mark.parametrize("method", ["im2col", "numba"])
+def test_eval_mode_keeps_no_columns_and_backward_still_works(method):
+    """In eval mode the forward keeps no im2col columns (inference would pay for allocating them); a backward
+    then (an input's gradient, for a saliency map) unfolds x again and gives the same gradients."""
+    rng = np.random.default_rng(3)
+    conv = nn.Conv2d(3, 4, 3, padding=1, method=method)
+    x, d = x32(2, 3, 6, 6), rng.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    y = conv(x)
+    cols = lambda: [a for a in conv.cache[0] if isinstance(a, np.ndarray) and a.size >= 2 * 27 * 36]
+    assert cols(), "training mode keeps the columns"
+    dx = conv.backward(d)
+    dw = conv.weight.grad.copy()
+    conv.zero_grad()
+    conv.eval()
+    np.testing.assert_array_equal(conv(x), y)
+    assert not cols()
+    np.testing.assert_array_equal(conv.backward(d), dx)
+    np.testing.assert_array_equal(conv.weight.grad, dw)

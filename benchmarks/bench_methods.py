@@ -1,0 +1,89 @@
+"""Which conv method is faster for which layer: im2col against numba, and what Conv2d(method="auto") picks.
+
+    python benchmarks/bench_methods.py               # batch 64, 2 threads
+    python benchmarks/bench_methods.py --threads 1
+
+For each layer shape: forward and forward + backward (dx and the parameter gradients) of both methods
+on the same float32 data in one process, interleaved rounds, and the method that cnnumpy.nn.conv.auto_method
+chooses for it. The rule in auto_method was read off this table; the last column says whether the
+choice was the faster method in this run (ties within 5% count as either).
+"""
+import argparse
+
+import numpy as np
+
+import common
+from cnnumpy import nn
+from cnnumpy.nn.conv import auto_method
+
+# (in, out, kernel, image size, stride, padding, groups, dilation): LeNet-5's and the VGG net's layers,
+# deeper CIFAR stages, a 1x1, strided, depthwise and dilated layers, a 7x7 stride-2 stem
+LAYERS = [
+    (1, 6, 5, 28, 1, 2, 1, 1), (6, 16, 5, 14, 1, 2, 1, 1),
+    (3, 32, 3, 32, 1, 1, 1, 1), (32, 32, 3, 32, 1, 1, 1, 1), (32, 64, 3, 16, 1, 1, 1, 1), (64, 64, 3, 16, 1, 1, 1, 1),
+    (64, 128, 3, 8, 1, 1, 1, 1), (128, 128, 3, 8, 1, 1, 1, 1), (16, 16, 3, 32, 1, 1, 1, 1),
+    (32, 64, 1, 32, 1, 0, 1, 1), (16, 32, 3, 32, 2, 1, 1, 1), (3, 16, 7, 64, 2, 3, 1, 1),
+    (64, 64, 3, 32, 1, 1, 64, 1), (32, 32, 3, 32, 1, 2, 1, 2),
+]
+TIE = 0.05
+
+
+def name(c, f, k, size, s, p, g, d):
+    extra = (f" stride {s}" if s > 1 else "") + (f" groups {g}" if g > 1 else "") + (f" dilation {d}" if d > 1 else "")
+    return f"{k}x{k} {c}-{f} at {size}x{size} p{p}{extra}"
+
+
+def bench(layer, batch, args):
+    """One table row: timings of both methods, auto's choice and whether it was the faster one."""
+    c, f, k, size, s, p, g, d = layer
+    x = np.random.default_rng(1).standard_normal((batch, c, size, size), dtype=np.float32)
+    fns = {}
+    for method in ("im2col", "numba"):
+        m = nn.Conv2d(c, f, k, stride=s, padding=p, groups=g, dilation=d, method=method, rng=np.random.default_rng(0))
+        dout = np.ones_like(m(x))
+
+        def step(m=m, dout=dout):
+            m.zero_grad()
+            m(x)
+            m.backward(dout)
+        fns[(method, "fwd")] = lambda m=m: m(x)
+        fns[(method, "fwd+bwd")] = step
+    samples = common.interleaved(fns, args.repeats, target=args.target)
+    t = {key: common.median(v) for key, v in samples.items()}
+    probe = nn.Conv2d(c, f, k, stride=s, padding=p, groups=g, dilation=d)
+    cols = c // g * k * k * probe(x[:1]).shape[2] * probe(x[:1]).shape[3] * 4
+    auto = auto_method(x.shape, probe.weight.shape, probe.stride, probe.pad, probe.dilation, g)
+    speedup = t[("im2col", "fwd+bwd")] / t[("numba", "fwd+bwd")]
+    faster = "numba" if speedup > 1 else "im2col"
+    ok = "yes" if auto == faster or abs(speedup - 1) <= TIE else "no"
+    return ([name(*layer), f"{cols / 1024:.0f}", *(f"{t[(m, pas)] * 1e3:.3f}" for pas in ("fwd", "fwd+bwd")
+                                                      for m in ("im2col", "numba")),
+             f"{speedup:.2f}", auto, ok], ok == "yes")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common.add_common_args(p, repeats=9)
+    p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--layers", type=int, nargs="+", metavar="I", help="only these rows of LAYERS (0-based)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch, args.repeats = 2, min(args.repeats, 2)
+    args.target = 0.005 if args.quick else 0.05
+    note = common.limit_threads(args.threads)
+    print(common.header("cnnumpy conv methods: im2col vs numba, and auto's choice", note,
+                        [f"batch {args.batch}, {args.repeats} rounds"]) + "\n")
+    rows, right = [], 0
+    for i in args.layers if args.layers is not None else range(len(LAYERS)):
+        row, ok = bench(LAYERS[i], args.batch, args)
+        rows.append(row)
+        right += ok
+    print(common.table(["layer", "cols kB/sample", "ms im2col fwd", "ms numba fwd", "ms im2col fwd+bwd",
+                        "ms numba fwd+bwd", "numba speed-up fwd+bwd", "auto picks", "auto picked the faster"],
+                       rows))
+    print(f"\nauto picked the faster method (or one within {TIE:.0%}) for {right} of {len(rows)} layers.")
+    print(common.load_note("at end"))
+
+
+if __name__ == "__main__":
+    main()
