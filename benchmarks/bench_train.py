@@ -137,7 +137,7 @@ def warm_up(lib, method):
     (cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y))()
 
 
-def step_memory(lib, model, x, y, steps, method="im2col"):
+def step_memory(lib, model, x, y, steps, method="auto"):
     """{"before": RSS before the first step, "peak": peak RSS during `steps` training steps}, MiB."""
     warm_up(lib, method)
     step = cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y)

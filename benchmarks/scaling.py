@@ -2,7 +2,7 @@
 
     python benchmarks/scaling.py --out scaling.png
 
-For a LeNet-5 and the CIFAR VGG-style net (im2col, against torch with the same weights), one
+For a LeNet-5 and the CIFAR VGG-style net (Conv2d's default method, auto; against torch with the same weights), one
 quantity grows at a time from the defaults (batch 64, LeNet 28x28, VGG 32x32, width 1):
 batch size; image size (the first Linear layer grows with it); width, a factor on every
 conv's channel count (LeNet 6w and 16w, VGG 32w and 64w). Times are medians of interleaved
@@ -29,7 +29,7 @@ DEFAULT = {"lenet5": {"batch": 64, "image size": 28, "width": 1}, "vgg": {"batch
 QUICK_DEFAULT = {"batch": 2, "image size": 8, "width": 0.5}
 
 
-def lenet(size=28, width=1, method="im2col"):
+def lenet(size=28, width=1, method="auto"):
     """models.lenet5 (at size 28, width 1) for size x size images and 6w, 16w channels."""
     c1, c2 = max(1, round(6 * width)), max(1, round(16 * width))
     return nn.Sequential(
@@ -126,7 +126,7 @@ def title(head):
     """The plot's title from the run's header: threads and date."""
     lines = {line.split(":", 1)[0]: line.split(": ", 1)[1] for line in head.splitlines() if ": " in line}
     threads = lines["- threads"].split(" ")[0]
-    return f"Training step, cnnumpy (im2col) vs torch, {threads} thread(s), float32, {lines['- date'][:16]}"
+    return f"Training step, cnnumpy vs torch, {threads} thread(s), float32, {lines['- date'][:16]}"
 
 
 def read_output(path):
@@ -168,7 +168,7 @@ def main(argv=None):
         sweeps, args.repeats, args.target, args.memory_steps = QUICK, min(args.repeats, 2), 0.005, 1
 
     note = common.limit_threads(args.threads)
-    head = common.header("cnnumpy training-step scaling vs torch (CPU, float32, im2col)", note,
+    head = common.header("cnnumpy training-step scaling vs torch (CPU, float32, conv method auto)", note,
                          [f"{args.repeats} rounds", f"memory: {common.MEMORY_METHOD}"])
     print(head + "\n")
     results, rows = {}, []
