@@ -7,6 +7,14 @@ work on their own part of a batch keep two cores busy, where a single NumPy call
 
 The thread pool is made once and kept: starting threads costs more than a small layer.
 
+What a chunk should look like: a few long NumPy calls, not many short ones. Every call gives the
+GIL up and takes it back, and a thread that finds the GIL taken goes to sleep until it is handed
+over. On the project's virtual machines waking a sleeping thread takes ~30 us, so a thread whose
+calls last less than that keeps taking the GIL back before the other one wakes, and the other
+one waits, up to the 5 ms switch interval: two threads looping over 40 us np.add calls ran at
+0.3-1.7x the speed of one. Hence the conv methods' dx as a second convolution (im2col) and numba
+loops over a whole chunk that run without the GIL (numba), instead of kh*kw small additions.
+
 From the first `run` with more than one thread on, NumPy's BLAS is held to one thread for the
 whole process (through threadpoolctl, if installed), until set_num_threads(1) gives it back:
 - two threads of ours that each start two BLAS threads would put four busy threads on two
