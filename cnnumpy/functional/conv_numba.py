@@ -3,7 +3,7 @@
 The same math as conv_im2col (see there): cols: (N, C*kh*kw, L), rows ordered (c, a, b), L = H_out*W_out,
 
     y[n, g]  = W_g @ cols[n, g]                          GEMM (BLAS, through np.matmul)
-    dW_g     = sum_n cols[n, g] @ D[n, g].T, transposed  GEMM
+    dW_g     = sum_n D[n, g] @ cols[n, g].T              GEMM (conv_im2col.weight_grad)
     dcols    = W_g.T @ D[n, g]                           GEMM
     dx       = fold(dcols): dx[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl] += dcols[n, (c, a, b), (i, j)]
 
@@ -27,6 +27,7 @@ import functools
 import numpy as np
 
 from . import parallel
+from .conv_im2col import summed_weight_grad, weight_grad
 from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
@@ -119,9 +120,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         else:
             cols = cols_all[lo:hi]
         d = dout[lo:hi].reshape(m, groups, fg, ell)
-        # dW_g.T = sum_n cols @ D.T, with D.T copied: BLAS is slower on the transposed view
-        dwn = np.matmul(cols.reshape(m, groups, k, ell), np.ascontiguousarray(d.transpose(0, 1, 3, 2)))
-        parallel.add(s, "dw", dwn.sum(axis=0))
+        weight_grad(cols.reshape(m, groups, k, ell), d, s)
         if has_bias:
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
@@ -130,6 +129,6 @@ def conv2d_backward(dout, cache, input_grad=True):
             fold(dcols, dx[lo:hi], *sizes)
 
     parts = parallel.run(chunk, n, parallel.chunk_size(n, c * kh * kw * ell * x.itemsize, CHUNK_BYTES))
-    dw = sum(s["dw"] for s in parts).transpose(0, 2, 1).reshape(w.shape)
+    dw = summed_weight_grad(parts, w.shape)
     db = sum(s["db"] for s in parts).reshape(f) if has_bias else None
     return dx, dw, db
