@@ -22,18 +22,21 @@ What makes it fast (the figures are in the report of issue 5):
   over threads (cnnumpy.functional.parallel). The whole batch's columns are kept for backward only
   when they fit CACHE_BYTES; beyond that backward unfolds each chunk again, which is also faster
   there: a fresh buffer of tens of MB costs a page fault per 4 kB at its first write.
-- The grid. Window (i, j) of a stride-1 convolution starts at pixel i*Wp + j of the flattened
-  padded image (Wp its width). Letting j run on to Wp - 1 (windows that wrap into the next row,
-  computed and then dropped) makes the L = H_out*Wp windows one arithmetic progression, so each
-  row of cols is ONE contiguous slice of the padded image: the copy runs at memory speed
-  instead of one short run per output row. It costs the GEMM Wp / W_out more columns, so it is
-  used only when that waste is small (large images, see FLAT_WASTE); otherwise the grid is the
-  exact H_out x W_out.
+- Rows (layers of height stride 1). The columns of the full windows repeat every pixel kh*kw times;
+  unfolding along the width only, colsr[n, g, (c, b), (r, j)] = xp[n, g*Cg + c, r, j*sw + b*dw] for
+  every padded row r, repeats it kw times, and kernel row a of window row i reads padded row i + a*dh,
+  so the rows that kernel row a needs are ONE slice of colsr, L = H_out*W_out long at offset a*dh*W_out:
+
+      y[n, g]  = sum_a W_g[:, :, a, :] @ colsr[n, g][:, a*dh*W_out : a*dh*W_out + L]
+
+  kh GEMMs of depth Cg*kw over a kh-times smaller unfolding (BLAS reads the slices in place), and
+  dW's row a likewise from the same slice. LeNet-5's 5x5 conv2 forward: 0.61 ms against 0.86 for the full
+  windows (batch 64, 2 threads). ROWS = False keeps the full windows everywhere (for the tests).
 - dx of a stride-1 layer is itself a stride-1 convolution (docs/conv.md derives it): dout padded by
   dilation*(k-1) - pad on each side, correlated with the kernel turned by 180 degrees and transposed to
-  (C, F/G, kh, kw), see _full_pad and _flipped. That is an unfold (one copy) and one GEMM per chunk,
-  on the flat grid whatever its waste, where col2im needs kh*kw strided additions; with two threads
-  the number of NumPy calls counts, since each one hands the GIL over. Other strides (and paddings
+  (C, F/G, kh, kw), see _full_pad and _flipped. That is an unfold (one copy) and kh GEMMs per chunk,
+  where col2im needs kh*kw strided additions; with two threads the number of NumPy calls counts, since
+  each one hands the GIL over. Other strides (and paddings
   beyond dilation*(k-1)) fold W_g.T @ D back through a strided view, kh*kw additions.
 - dW, see weight_grad: D @ cols.T when the filters or the columns' rows are few (LeNet's conv1,
   a first layer on RGB), else cols @ D.T after a contiguous copy of D.T, whichever BLAS ran faster.
@@ -48,55 +51,71 @@ from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: 1 and 4 MB were slower (LeNet-5, VGG net; 1 and 2 threads)
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size
-FLAT_WASTE = 0.13        # the flat grid when its extra columns are at most this fraction
+ROWS = True              # height-stride-1 layers unfold along the width only (see the docstring)
 DW_ROWS, DW_FILTERS = 64, 8   # dW as D @ cols.T up to this many rows of cols or filters per group
 
-Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo wg tail k")
+Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo k rows kc lc")
 
 
-def geometry(x_shape, w_shape, stride, pad, dilation, waste=None):
-    """Sizes shared by forward and backward; wg is the grid width (Wp for the flat grid, used for stride 1
-    when the extra columns are at most `waste` of W_out, else W_out) and tail the zeros past the flattened
-    padded image that the last wrapped windows read."""
+def geometry(x_shape, w_shape, stride, pad, dilation):
+    """Sizes shared by forward and backward: k = Cg*kh*kw the rows of a window; rows whether the columns are
+    the width-only unfolding (height stride 1, see the docstring); kc x lc the columns of one sample and group
+    (k x H_out*W_out for full windows, Cg*kw x Hp*W_out for rows)."""
     _, c, h, w = x_shape
     f, cg, kh, kw = w_shape
     hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
     ho = out_size(h, kh, stride[0], pad[0], pad[1], dilation[0])
     wo = out_size(w, kw, stride[1], pad[2], pad[3], dilation[1])
-    flat = stride == (1, 1) and wp - wo <= (FLAT_WASTE if waste is None else waste) * wo
-    wg = wp if flat else wo
-    tail = dilation[1] * (kw - 1) if flat else 0
-    return Geometry(c, h, w, f, cg, kh, kw, hp, wp, ho, wo, wg, tail, cg * kh * kw)
+    rows = ROWS and stride[0] == 1
+    kc, lc = (cg * kw, hp * wo) if rows else (cg * kh * kw, ho * wo)
+    return Geometry(c, h, w, f, cg, kh, kw, hp, wp, ho, wo, cg * kh * kw, rows, kc, lc)
 
 
 def taps(xp, g, groups, stride, dilation, writeable=False):
-    """xp: (m, C, Hp*Wp + tail), flattened padded images -> view (m, G, Cg, kh, kw, H_out, grid width).
+    """xp: (m, C, Hp*Wp), flattened padded images -> view (m, G, Cg, kh, kw, H_out, W_out).
 
     Entry [n, g, c, a, b, i, j] is the pixel that tap (a, b) of window (i, j) reads:
     xp[n, g*Cg + c, (i*sh + a*dh)*Wp + j*sw + b*dw]. No copy.
     """
     s_n, s_c, s = xp.strides
-    shape = (xp.shape[0], groups, g.cg, g.kh, g.kw, g.ho, g.wg)
+    shape = (xp.shape[0], groups, g.cg, g.kh, g.kw, g.ho, g.wo)
     strides = (s_n, g.cg * s_c, s_c, dilation[0] * g.wp * s, dilation[1] * s, stride[0] * g.wp * s, stride[1] * s)
     return as_strided(xp, shape, strides, writeable=writeable)
 
 
+def row_taps(xp, g, groups, stride, dilation):
+    """xp: (m, C, Hp*Wp) -> view (m, G, Cg, kw, Hp, W_out), entry [n, g, c, b, r, j] =
+    xp[n, g*Cg + c, r*Wp + j*sw + b*dw]: every padded row, unfolded along the width only. No copy."""
+    s_n, s_c, s = xp.strides
+    shape = (xp.shape[0], groups, g.cg, g.kw, g.hp, g.wo)
+    strides = (s_n, g.cg * s_c, s_c, dilation[1] * s, g.wp * s, stride[1] * s)
+    return as_strided(xp, shape, strides, writeable=False)
+
+
 def _interior(xp, g, pad):
-    """The view of the flattened padded images xp: (m, C, Hp*Wp + tail) where the unpadded images sit."""
-    grid = xp[:, :, :g.hp * g.wp].reshape(len(xp), g.c, g.hp, g.wp)
-    return grid[:, :, pad[0]:pad[0] + g.h, pad[2]:pad[2] + g.w]
+    """The view of the flattened padded images xp: (m, C, Hp*Wp) where the unpadded images sit."""
+    return xp.reshape(len(xp), g.c, g.hp, g.wp)[:, :, pad[0]:pad[0] + g.h, pad[2]:pad[2] + g.w]
 
 
 def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
-    """The columns of samples lo..hi-1 into out: (m, G, Cg*kh*kw, L), padding through s's buffer."""
+    """The columns of samples lo..hi-1 into out: (m, G, kc, lc), padding through s's buffer."""
     m = hi - lo
-    if pad == (0, 0, 0, 0) and g.tail == 0:
+    if pad == (0, 0, 0, 0):
         xp = x[lo:hi].reshape(m, g.c, g.h * g.w)
     else:
         # zeroed once: later chunks only overwrite the interior, the border stays 0
-        xp = _scratch(s, "xp", (m, g.c, g.hp * g.wp + g.tail), x.dtype, zero=True)[:m]
+        xp = _scratch(s, "xp", (m, g.c, g.hp * g.wp), x.dtype, zero=True)[:m]
         _interior(xp, g, pad)[...] = x[lo:hi]
-    np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg), taps(xp, g, groups, stride, dilation))
+    if g.rows:
+        np.copyto(out.reshape(m, groups, g.cg, g.kw, g.hp, g.wo), row_taps(xp, g, groups, stride, dilation))
+    else:
+        np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wo), taps(xp, g, groups, stride, dilation))
+
+
+def kernel_row(cols, g, a, dilation):
+    """Of rows columns (m, G, Cg*kw, Hp*W_out), the (m, G, Cg*kw, L) slice that kernel row a reads."""
+    off = a * dilation[0] * g.wo
+    return cols[..., off:off + g.ho * g.wo]
 
 
 def _scratch(s, key, shape, dtype, zero=False):
@@ -108,35 +127,27 @@ def _scratch(s, key, shape, dtype, zero=False):
     return a
 
 
-def _on_grid(dout, lo, hi, g, groups, s, key, size):
-    """dout of samples lo..hi-1 as (m, G, Fg, L) on g's grid: the flat grid's wrapped windows get a zero
-    gradient (they do not exist), kept in s[key] whose extra columns are zeroed once."""
-    m, (f, ho, wo) = hi - lo, dout.shape[1:]
-    if g.wg == wo:
-        return dout[lo:hi].reshape(m, groups, f // groups, ho * wo)
-    dg = _scratch(s, key, (size, f, ho, g.wg), dout.dtype, zero=True)[:m]
-    dg[..., :wo] = dout[lo:hi]
-    return dg.reshape(m, groups, f // groups, ho * g.wg)
-
-
 def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
     """Forward. pad = (top, bottom, left, right). Returns (y, cache).
 
     keep=False never keeps the columns for backward (which then unfolds x again): for inference, where
     allocating them costs more than the copy into them.
     """
-    return _conv(x, w, b, stride, pad, dilation, groups, keep=keep)
+    return _conv(x, w, b, stride, pad, dilation, groups, keep)
 
 
-def _conv(x, w, b, stride, pad, dilation, groups, waste=None, keep=True):
-    """conv2d, on the flat grid when its extra columns are at most `waste` (None: FLAT_WASTE); keep=False
-    never keeps the columns for a backward pass."""
+def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
+    """conv2d; keep=False never keeps the columns for a backward pass."""
     n = len(x)
-    g = geometry(x.shape, w.shape, stride, pad, dilation, waste)
-    fg, ell = g.f // groups, g.ho * g.wg
-    wm = w.reshape(groups, fg, g.k)
-    per_sample = groups * g.k * ell * x.itemsize
-    cols_all = np.empty((n, groups, g.k, ell), x.dtype) if keep and n * per_sample <= CACHE_BYTES else None
+    g = geometry(x.shape, w.shape, stride, pad, dilation)
+    fg, ell = g.f // groups, g.ho * g.wo
+    if g.rows:  # W_g[:, :, a, :] for each kernel row a, contiguous: (kh, G, Fg, Cg*kw)
+        wm = np.ascontiguousarray(w.reshape(groups, fg, g.cg, g.kh, g.kw).transpose(3, 0, 1, 2, 4))
+        wm = wm.reshape(g.kh, groups, fg, g.kc)
+    else:
+        wm = w.reshape(groups, fg, g.k)
+    per_sample = groups * g.kc * g.lc * x.itemsize
+    cols_all = np.empty((n, groups, g.kc, g.lc), x.dtype) if keep and n * per_sample <= CACHE_BYTES else None
     y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
 
@@ -145,28 +156,26 @@ def _conv(x, w, b, stride, pad, dilation, groups, waste=None, keep=True):
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
-            cols = _scratch(s, "cols", (hi - lo, groups, g.k, ell), x.dtype)[:m]
+            cols = _scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
         _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        if g.wg == g.wo:
-            np.matmul(wm, cols, out=y[lo:hi].reshape(m, groups, fg, ell))
-            if bias is not None:
-                y[lo:hi] += bias
-        else:  # the flat grid: drop the wrapped windows, adding the bias on the way
-            yg = np.matmul(wm, cols, out=_scratch(s, "y", (hi - lo, groups, fg, ell), x.dtype)[:m])
-            yg = yg.reshape(m, g.f, g.ho, g.wg)[..., :g.wo]
-            if bias is None:
-                np.copyto(y[lo:hi], yg)
-            else:
-                np.add(yg, bias, out=y[lo:hi])
+        yg = y[lo:hi].reshape(m, groups, fg, ell)
+        if g.rows:
+            np.matmul(wm[0], kernel_row(cols, g, 0, dilation), out=yg)
+            part = _scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
+            for a in range(1, g.kh):
+                np.add(yg, np.matmul(wm[a], kernel_row(cols, g, a, dilation), out=part), out=yg)
+        else:
+            np.matmul(wm, cols, out=yg)
+        if bias is not None:
+            y[lo:hi] += bias
 
-    size = parallel.chunk_size(n, per_sample, CHUNK_BYTES)
-    parallel.run(chunk, n, size)
+    parallel.run(chunk, n, parallel.chunk_size(n, per_sample, CHUNK_BYTES))
     # without the columns, backward needs x to unfold it again
     return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def weight_grad(cols, d, s):
-    """Adds sum_n D[n, g] @ cols[n, g].T of a chunk into s["dw"], as (G, Fg, K) or, when s["dw_t"] is True,
+def weight_grad(cols, d, s, key="dw"):
+    """Adds sum_n D[n, g] @ cols[n, g].T of a chunk into s[key], as (G, Fg, K) or, when s["dw_t"] is True,
     as its transpose (G, K, Fg). cols: (m, G, K, L), d = D: (m, G, Fg, L).
 
     BLAS multiplies by the transposed view cols.T without a copy and is fast at it while K (the rows of
@@ -180,13 +189,15 @@ def weight_grad(cols, d, s):
         dwn = np.matmul(cols, np.ascontiguousarray(d.transpose(0, 1, 3, 2)))
     else:
         dwn = np.matmul(d, cols.transpose(0, 1, 3, 2))
-    parallel.add(s, "dw", dwn.sum(axis=0))
+    parallel.add(s, key, dwn.sum(axis=0))
 
 
-def summed_weight_grad(parts, w_shape):
-    """dw: (F, C/G, kh, kw) from the threads' scratches that weight_grad added into."""
-    dw = sum(s["dw"] for s in parts)
-    return (dw.transpose(0, 2, 1) if parts[0]["dw_t"] else dw).reshape(w_shape)
+def summed_weight_grad(parts, w_shape, key="dw"):
+    """dw from the threads' scratches that weight_grad added into: (F, C/G, kh, kw), or (G, Fg, K) with
+    w_shape None."""
+    dw = sum(s[key] for s in parts)
+    dw = dw.transpose(0, 2, 1) if parts[0]["dw_t"] else dw
+    return dw if w_shape is None else dw.reshape(w_shape)
 
 
 def _full_pad(w_shape, pad, dilation):
@@ -213,26 +224,29 @@ def conv2d_backward(dout, cache, input_grad=True):
     x, x_shape, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n = len(dout)
     g = geometry(x_shape, w.shape, stride, pad, dilation)
-    fg, ell = g.f // groups, g.ho * g.wg
+    fg, ell = g.f // groups, g.ho * g.wo
     dtype = dout.dtype
     full = _full_pad(w.shape, pad, dilation)
     # dx of a stride-1 layer is a convolution of dout (after the threads below); others fold dcols
     by_conv = input_grad and stride == (1, 1) and min(full) >= 0
     fold = input_grad and not by_conv
     dx = np.empty(x_shape, dtype) if fold else None
-    direct = pad == (0, 0, 0, 0) and g.tail == 0  # then dx itself is the folding buffer
-    size_p = g.hp * g.wp + g.tail  # the length of one flattened padded image
-    wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)  # W_g.T, rows ordered (c, a, b) as cols'
+    direct = pad == (0, 0, 0, 0)  # then dx itself is the folding buffer
+    wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)  # W_g.T, rows ordered (c, a, b) as a window's
 
     def chunk(s, lo, hi):
         m, size = hi - lo, size_
-        d = _on_grid(dout, lo, hi, g, groups, s, "d", size)
+        d = dout[lo:hi].reshape(m, groups, fg, ell)
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
-            cols = _scratch(s, "cols", (size, groups, g.k, ell), dtype)[:m]
+            cols = _scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
             _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        weight_grad(cols, d, s)
+        if g.rows:  # kernel row a of dW from the slice of the columns that row a read
+            for a in range(g.kh):
+                weight_grad(kernel_row(cols, g, a, dilation), d, s, ("dw", a))
+        else:
+            weight_grad(cols, d, s)
         if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if not fold:
@@ -240,10 +254,10 @@ def conv2d_backward(dout, cache, input_grad=True):
         if direct:
             dxp = dx[lo:hi].reshape(m, g.c, g.h * g.w)
         else:
-            dxp = _scratch(s, "dxp", (size, g.c, size_p), dtype)[:m]
+            dxp = _scratch(s, "dxp", (size, g.c, g.hp * g.wp), dtype)[:m]
         dxp[...] = 0
         dcols = np.matmul(wt, d, out=_scratch(s, "dcols", (size, groups, g.k, ell), dtype)[:m])
-        dcols = dcols.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg)
+        dcols = dcols.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wo)
         # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
         # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
         view = taps(dxp, g, groups, stride, dilation, writeable=True)
@@ -254,11 +268,14 @@ def conv2d_backward(dout, cache, input_grad=True):
         if not direct:
             dx[lo:hi] = _interior(dxp, g, pad)
 
-    size_ = parallel.chunk_size(n, groups * g.k * ell * dtype.itemsize, CHUNK_BYTES)
+    size_ = parallel.chunk_size(n, groups * g.kc * g.lc * dtype.itemsize, CHUNK_BYTES)
     parts = parallel.run(chunk, n, size_)
-    dw = summed_weight_grad(parts, w.shape)
+    if g.rows:  # rows a of (G, Fg, Cg*kw), columns (c, b) -> (G, Fg, Cg, kh, kw)
+        rows = [summed_weight_grad(parts, None, ("dw", a)).reshape(groups, fg, g.cg, g.kw) for a in range(g.kh)]
+        dw = np.stack(rows, axis=3).reshape(w.shape)
+    else:
+        dw = summed_weight_grad(parts, w.shape)
     db = sum(s["db"] for s in parts).reshape(g.f) if has_bias else None
     if by_conv:
-        # on the flat grid whatever its waste: its columns are F*kh*kw rows that each copy as one run
-        dx = _conv(dout, _flipped(w, groups), None, (1, 1), full, dilation, groups, waste=np.inf, keep=False)[0]
+        dx = _conv(dout, _flipped(w, groups), None, (1, 1), full, dilation, groups, keep=False)[0]
     return dx, dw, db

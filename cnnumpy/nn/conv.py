@@ -5,14 +5,13 @@ import importlib.util
 import numpy as np
 
 from ..functional import conv_im2col, conv_naive, conv_numba
-from ..functional.padding import out_size
 from . import check
 from .init import default_bound, uniform
 from .module import Module, Parameter
 
 # One file per method, all with the same conv2d / conv2d_backward signature.
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
-AUTO_COLS_BYTES = 384 << 10   # numba up to these float32 column bytes per sample (stride 1), see auto_method
+AUTO_DEPTH = 16   # numba below this depth Cg*kw of im2col's row GEMMs (height stride 1), see auto_method
 
 
 @functools.cache
@@ -23,22 +22,20 @@ def has_numba():
 
 def auto_method(x_shape, w_shape, stride, pad, dilation, groups):
     """The method Conv2d(method="auto") uses for x of x_shape: "numba" or "im2col", whichever was faster
-    for such a layer in benchmarks/bench_layers.py (2 threads, batch 64; docs/performance.md has the table).
+    for such a layer in benchmarks/bench_methods.py (forward+backward, batch 64, 2 threads; the table is in
+    docs/performance.md).
 
-    numba unfolds and folds with compiled loops; im2col copies with NumPy and gets dx of a stride-1 layer as
-    a second convolution, which pays off on large images. Forward+backward at batch 64 on 2 threads, numba's
-    speed over im2col's: 1.05-2.1x for stride-1 layers with at most 295 kB of columns per sample
-    (C/G*kh*kw x H_out*W_out floats; LeNet's conv1 1.8x, conv2 1.3x), 0.85-0.99x at 590 kB and more (the
-    VGG net's 32->32 at 32x32: 0.85x), 1.3-1.5x with stride 2, 0.96x dilated and 0.48x depthwise.
-    Without numba installed: always im2col.
+    im2col unfolds a height-stride-1 layer along the width only and multiplies each kernel row by its slice
+    of those columns (conv_im2col's "rows"), kh GEMMs of depth Cg*kw; numba unfolds full windows with
+    compiled loops, one GEMM of depth Cg*kh*kw. So numba won where the rows' GEMMs are too shallow, on
+    first layers with 1 or 3 input channels (depth 5-9: LeNet's conv1 1.65x, an RGB 3x3 1.25x), and where
+    im2col cannot use rows, with a height stride above 1 (1.36-1.39x); im2col won on the other stride-1
+    layers (LeNet's conv2 1.18x, 16->16 at 32x32 1.67x, ties within 5 % on the rest), dilated (a tie) and
+    grouped ones (depthwise 1.9x). Without numba installed: always im2col.
     """
     if not has_numba() or groups != 1 or dilation != (1, 1):
         return "im2col"
-    _, cg, kh, kw = w_shape
-    ho = out_size(x_shape[2], kh, stride[0], pad[0], pad[1], dilation[0])
-    wo = out_size(x_shape[3], kw, stride[1], pad[2], pad[3], dilation[1])
-    cols = cg * kh * kw * ho * wo * 4
-    return "numba" if stride != (1, 1) or cols <= AUTO_COLS_BYTES else "im2col"
+    return "numba" if stride[0] != 1 or w_shape[1] * w_shape[3] < AUTO_DEPTH else "im2col"
 
 
 class Conv2d(Module):
