@@ -27,7 +27,7 @@ import functools
 import numpy as np
 
 from . import parallel
-from .conv_im2col import summed_weight_grad, weight_grad
+from .conv_im2col import _scratch, summed_weight_grad, weight_grad
 from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
@@ -55,16 +55,6 @@ def _sizes(x_shape, w_shape, stride, pad, dilation):
     return kh, kw, stride[0], stride[1], dilation[0], dilation[1], pad[0], pad[2], ho, wo
 
 
-def _cols(s, key, cols_all, m, shape, dtype):
-    """The columns of a chunk of m samples: its rows of cols_all, or the thread's scratch buffer (made for its
-    first, largest chunk, see parallel.chunks)."""
-    if cols_all is not None:
-        return cols_all
-    if key not in s:
-        s[key] = np.empty((m,) + shape, dtype)
-    return s[key][:m]
-
-
 def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
     """Forward. pad = (top, bottom, left, right). Returns (y, cache).
 
@@ -85,7 +75,7 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
 
     def chunk(s, lo, hi):
         m = hi - lo
-        cols = _cols(s, "cols", None if cols_all is None else cols_all[lo:hi], m, (c * kh * kw, ell), x.dtype)
+        cols = _scratch(s, "cols", (m, c * kh * kw, ell), x.dtype)[:m] if cols_all is None else cols_all[lo:hi]
         unfold(x[lo:hi], cols, *sizes)
         np.matmul(wm, cols.reshape(m, groups, k, ell), out=y[lo:hi].reshape(m, groups, -1, ell))
         if bias is not None:
@@ -115,7 +105,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     def chunk(s, lo, hi):
         m = hi - lo
         if cols_all is None:
-            cols = _cols(s, "cols", None, m, shape, x.dtype)
+            cols = _scratch(s, "cols", (m,) + shape, x.dtype)[:m]
             unfold(x[lo:hi], cols, *sizes)
         else:
             cols = cols_all[lo:hi]
@@ -124,7 +114,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         if has_bias:
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
-            dcols = _cols(s, "dcols", None, m, shape, x.dtype)
+            dcols = _scratch(s, "dcols", (m,) + shape, x.dtype)[:m]
             np.matmul(wt, d, out=dcols.reshape(m, groups, k, ell))
             fold(dcols, dx[lo:hi], *sizes)
 
