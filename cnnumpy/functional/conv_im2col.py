@@ -117,7 +117,7 @@ def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
         xp = x[lo:hi].reshape(m, g.c, g.h * g.w)
     else:
         # zeroed once: later chunks only overwrite the interior, the border stays 0
-        xp = _scratch(s, "xp", (m, g.c, g.hp * g.wp + g.tail), x.dtype, zero=True)[:m]
+        xp = scratch(s, "xp", (m, g.c, g.hp * g.wp + g.tail), x.dtype, zero=True)[:m]
         _interior(xp, g, pad)[...] = x[lo:hi]
     if g.rows:
         np.copyto(out.reshape(m, groups, g.cg, g.kw, g.hp, g.wo), row_taps(xp, g, groups, stride, dilation))
@@ -131,7 +131,7 @@ def kernel_row(cols, g, a, dilation):
     return cols[..., off:off + g.ho * g.wo]
 
 
-def _scratch(s, key, shape, dtype, zero=False):
+def scratch(s, key, shape, dtype, zero=False):
     """s[key]: a buffer of the thread's scratch s, made (zeroed if asked) at its first chunk and kept for the
     others (the first chunk of a thread is its largest, see parallel.chunks)."""
     a = s.get(key)
@@ -146,7 +146,7 @@ def _on_grid(dout, lo, hi, g, groups, s, size):
     m, (f, ho, wo) = hi - lo, dout.shape[1:]
     if g.wg == wo:
         return dout[lo:hi].reshape(m, groups, f // groups, ho * wo)
-    dg = _scratch(s, "d", (size, f, ho, g.wg), dout.dtype, zero=True)[:m]
+    dg = scratch(s, "d", (size, f, ho, g.wg), dout.dtype, zero=True)[:m]
     dg[..., :wo] = dout[lo:hi]
     return dg.reshape(m, groups, f // groups, ho * g.wg)
 
@@ -180,18 +180,18 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
-            cols = _scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
+            cols = scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
         _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
         yg = y[lo:hi].reshape(m, groups, fg, ell)
         if g.rows:
             np.matmul(wm[0], kernel_row(cols, g, 0, dilation), out=yg)
-            part = _scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
+            part = scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
             for a in range(1, g.kh):
                 np.add(yg, np.matmul(wm[a], kernel_row(cols, g, a, dilation), out=part), out=yg)
         elif g.wg == g.wo:
             np.matmul(wm, cols, out=yg)
         else:  # the flat grid: drop the wrapped windows, adding the bias on the way
-            yf = np.matmul(wm, cols, out=_scratch(s, "y", (m, groups, fg, g.lc), x.dtype)[:m])
+            yf = np.matmul(wm, cols, out=scratch(s, "y", (m, groups, fg, g.lc), x.dtype)[:m])
             yf = yf.reshape(m, g.f, g.ho, g.wg)[..., :g.wo]
             if bias is None:
                 np.copyto(y[lo:hi], yf)
@@ -272,7 +272,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
-            cols = _scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
+            cols = scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
             _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
         if g.rows:  # kernel row a of dW from the slice of the columns that row a read
             for a in range(g.kh):
@@ -286,9 +286,9 @@ def conv2d_backward(dout, cache, input_grad=True):
         if direct:
             dxp = dx[lo:hi].reshape(m, g.c, g.h * g.w)
         else:
-            dxp = _scratch(s, "dxp", (size, g.c, g.hp * g.wp + g.tail), dtype)[:m]
+            dxp = scratch(s, "dxp", (size, g.c, g.hp * g.wp + g.tail), dtype)[:m]
         dxp[...] = 0
-        dcols = np.matmul(wt, d, out=_scratch(s, "dcols", (size, groups, g.k, ell), dtype)[:m])
+        dcols = np.matmul(wt, d, out=scratch(s, "dcols", (size, groups, g.k, ell), dtype)[:m])
         dcols = dcols.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg)
         # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
         # addition through the strided view is exact; kh*kw NumPy calls, none per pixel

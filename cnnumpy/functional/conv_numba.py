@@ -27,7 +27,7 @@ import functools
 import numpy as np
 
 from . import parallel
-from .conv_im2col import _scratch, summed_weight_grad, weight_grad
+from .conv_im2col import scratch, summed_weight_grad, weight_grad
 from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
@@ -75,7 +75,7 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
 
     def chunk(s, lo, hi):
         m = hi - lo
-        cols = _scratch(s, "cols", (m, c * kh * kw, ell), x.dtype)[:m] if cols_all is None else cols_all[lo:hi]
+        cols = scratch(s, "cols", (m, c * kh * kw, ell), x.dtype)[:m] if cols_all is None else cols_all[lo:hi]
         unfold(x[lo:hi], cols, *sizes)
         np.matmul(wm, cols.reshape(m, groups, k, ell), out=y[lo:hi].reshape(m, groups, -1, ell))
         if bias is not None:
@@ -105,7 +105,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     def chunk(s, lo, hi):
         m = hi - lo
         if cols_all is None:
-            cols = _scratch(s, "cols", (m,) + shape, x.dtype)[:m]
+            cols = scratch(s, "cols", (m,) + shape, x.dtype)[:m]
             unfold(x[lo:hi], cols, *sizes)
         else:
             cols = cols_all[lo:hi]
@@ -114,7 +114,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         if has_bias:
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
-            dcols = _scratch(s, "dcols", (m,) + shape, x.dtype)[:m]
+            dcols = scratch(s, "dcols", (m,) + shape, x.dtype)[:m]
             np.matmul(wt, d, out=dcols.reshape(m, groups, k, ell))
             fold(dcols, dx[lo:hi], *sizes)
 
