@@ -5,8 +5,10 @@
 
 For each layer shape: forward and forward + backward (dx and the parameter gradients) of both methods
 on the same float32 data in one process, interleaved rounds, and the method that cnnumpy.nn.conv.auto_method
-chooses for it. The rule in auto_method was read off this table; the last column says whether the
-choice was the faster method in this run (ties within 5% count as either).
+chooses for it. The rule in auto_method was read off this table and off whole networks (bench_train.py):
+backward here includes dx, which a network's first layer never computes, and there im2col won the whole
+networks although numba won these rows. The last column says whether the choice was the faster method in
+this run (ties within 5% count as either).
 """
 import argparse
 

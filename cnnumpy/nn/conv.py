@@ -11,7 +11,6 @@ from .module import Module, Parameter
 
 # One file per method, all with the same conv2d / conv2d_backward signature.
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
-AUTO_DEPTH = 16   # numba below this depth Cg*kw of im2col's row GEMMs (height stride 1), see auto_method
 
 
 @functools.cache
@@ -22,20 +21,20 @@ def has_numba():
 
 def auto_method(x_shape, w_shape, stride, pad, dilation, groups):
     """The method Conv2d(method="auto") uses for x of x_shape: "numba" or "im2col", whichever was faster
-    for such a layer in benchmarks/bench_methods.py (forward+backward, batch 64, 2 threads; the table is in
-    docs/performance.md).
+    in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
+    docs/performance.md.
 
-    im2col unfolds a height-stride-1 layer along the width only and multiplies each kernel row by its slice
-    of those columns (conv_im2col's "rows"), kh GEMMs of depth Cg*kw; numba unfolds full windows with
-    compiled loops, one GEMM of depth Cg*kh*kw. So numba won where the rows' GEMMs are too shallow, on
-    first layers with 1 or 3 input channels (depth 5-9: LeNet's conv1 1.65x, an RGB 3x3 1.25x), and where
-    im2col cannot use rows, with a height stride above 1 (1.36-1.39x); im2col won on the other stride-1
-    layers (LeNet's conv2 1.18x, 16->16 at 32x32 1.67x, ties within 5 % on the rest), dilated (a tie) and
-    grouped ones (depthwise 1.9x). Without numba installed: always im2col.
+    im2col unfolds a layer of height stride 1 along the width only ("rows") or, on large images, into one
+    contiguous run per row (the flat grid); with a height stride above 1 it has neither, and numba's compiled
+    unfolding won there (1.35-1.47x forward+backward, batch 64, 2 threads). On stride-1 layers im2col won or
+    tied, except first layers with 1-3 input channels, where numba won the single-layer timing (which
+    includes dx) but im2col won the whole networks, where a first layer computes no dx (LeNet-5 training
+    0.89x torch against 0.85x, the VGG net 0.76x against 0.69x). Dilated and grouped layers: im2col.
+    Without numba installed: always im2col.
     """
     if not has_numba() or groups != 1 or dilation != (1, 1):
         return "im2col"
-    return "numba" if stride[0] != 1 or w_shape[1] * w_shape[3] < AUTO_DEPTH else "im2col"
+    return "numba" if stride[0] != 1 else "im2col"
 
 
 class Conv2d(Module):

@@ -265,8 +265,8 @@ def test_lenet_and_vgg_shapes_float32(method):
 
 
 @pytest.mark.parametrize("layer, x_shape, expected", [
-    (dict(in_channels=1, out_channels=6, kernel_size=5, padding=2), (64, 1, 28, 28), "numba"),     # LeNet conv1
-    (dict(in_channels=3, out_channels=32, kernel_size=3, padding=1), (64, 3, 32, 32), "numba"),    # RGB first layer
+    (dict(in_channels=1, out_channels=6, kernel_size=5, padding=2), (64, 1, 28, 28), "im2col"),    # LeNet conv1
+    (dict(in_channels=3, out_channels=32, kernel_size=3, padding=1), (64, 3, 32, 32), "im2col"),   # RGB first layer
     (dict(in_channels=6, out_channels=16, kernel_size=5, padding=2), (64, 6, 14, 14), "im2col"),   # LeNet conv2
     (dict(in_channels=32, out_channels=32, kernel_size=3, padding=1), (64, 32, 32, 32), "im2col"),
     (dict(in_channels=32, out_channels=32, kernel_size=3, stride=2, padding=1), (64, 32, 32, 32), "numba"),
@@ -290,7 +290,7 @@ def test_auto_backward_uses_the_forward_method(monkeypatch):
         real = module.conv2d_backward
         monkeypatch.setattr(module, "conv2d_backward",
                             lambda *a, real=real, name=module.__name__: calls.append(name) or real(*a))
-    conv = nn.Conv2d(1, 6, 5, padding=2)
+    conv = nn.Conv2d(1, 6, 5, stride=2, padding=2)
     y = conv(x32(2, 1, 14, 14))
     monkeypatch.setattr(nn.conv, "has_numba", lambda: False)  # auto would now pick im2col
     conv.backward(np.ones_like(y))
