@@ -53,8 +53,9 @@ def bench(layer, batch, args):
     samples = common.interleaved(fns, args.repeats, target=args.target)
     t = {key: common.median(v) for key, v in samples.items()}
     probe = nn.Conv2d(c, f, k, stride=s, padding=p, groups=g, dilation=d)
-    cols = c // g * k * k * probe(x[:1]).shape[2] * probe(x[:1]).shape[3] * 4
-    auto = auto_method(x.shape, probe.weight.shape, probe.stride, probe.pad, probe.dilation, g)
+    ho, wo = probe(x[:1]).shape[2:]
+    cols = c // g * k * k * ho * wo * 4
+    auto = auto_method(probe.stride, probe.dilation, g)
     speedup = t[("im2col", "fwd+bwd")] / t[("numba", "fwd+bwd")]
     faster = "numba" if speedup > 1 else "im2col"
     ok = "yes" if auto == faster or abs(speedup - 1) <= TIE else "no"

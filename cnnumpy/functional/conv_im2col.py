@@ -64,9 +64,9 @@ DW_ROWS, DW_FILTERS = 64, 8   # dW as D @ cols.T up to this many rows of cols or
 Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo wg tail k rows kc lc")
 
 
-def geometry(x_shape, w_shape, stride, pad, dilation, waste=None):
+def geometry(x_shape, w_shape, stride, pad, dilation):
     """Sizes shared by forward and backward (see the docstring): wg the grid width (Wp for the flat grid, used
-    for stride 1 when the extra columns are at most `waste` of W_out, else W_out) and tail the zeros past the
+    for stride 1 when the extra columns are at most FLAT_WASTE of W_out, else W_out) and tail the zeros past the
     flattened padded image that the last wrapped windows read; k = Cg*kh*kw the rows of a window; rows
     whether the columns are the width-only unfolding (height stride 1, not flat); kc x lc the columns of one
     sample and group (k x H_out*wg for windows, Cg*kw x Hp*W_out for rows)."""
@@ -75,7 +75,7 @@ def geometry(x_shape, w_shape, stride, pad, dilation, waste=None):
     hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
     ho = out_size(h, kh, stride[0], pad[0], pad[1], dilation[0])
     wo = out_size(w, kw, stride[1], pad[2], pad[3], dilation[1])
-    flat = stride == (1, 1) and wp - wo <= (FLAT_WASTE if waste is None else waste) * wo
+    flat = stride == (1, 1) and wp - wo <= FLAT_WASTE * wo
     wg = wp if flat else wo
     tail = dilation[1] * (kw - 1) if flat else 0
     rows = ROWS and stride[0] == 1 and not flat

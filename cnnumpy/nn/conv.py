@@ -19,8 +19,8 @@ def has_numba():
     return importlib.util.find_spec("numba") is not None
 
 
-def auto_method(x_shape, w_shape, stride, pad, dilation, groups):
-    """The method Conv2d(method="auto") uses for x of x_shape: "numba" or "im2col", whichever was faster
+def auto_method(stride, dilation, groups):
+    """The method Conv2d(method="auto") uses for a layer: "numba" or "im2col", whichever was faster
     in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
     docs/performance.md.
 
@@ -101,7 +101,7 @@ class Conv2d(Module):
                 f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
                 f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
         b = self.bias.data if self.bias is not None else None
-        method = self.method_for(x.shape)
+        method = self.resolved_method()
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
         # in eval mode none are kept: a backward then (gradients of an input) unfolds x again
         self.cache = None
@@ -110,11 +110,12 @@ class Conv2d(Module):
         self.cache = (fcache, y.shape, method)
         return y
 
-    def method_for(self, x_shape):
-        """The method a forward pass on x of x_shape uses: self.method, or auto_method's choice for "auto"."""
+    def resolved_method(self):
+        """The method a forward pass uses: self.method, or auto_method's choice for "auto" (kept with the cache,
+        so that backward uses the same one)."""
         if self.method != "auto":
             return self.method
-        return auto_method(x_shape, self.weight.shape, self.stride, self.pad, self.dilation, self.groups)
+        return auto_method(self.stride, self.dilation, self.groups)
 
     def backward(self, dout, input_grad=True):
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""
