@@ -12,7 +12,8 @@ import numpy as np
 
 
 def to_torch(model):
-    """The torch.nn.Sequential twin of a cnnumpy Sequential of Conv2d/MaxPool2d/ReLU/Flatten/Linear/BatchNorm2d.
+    """The torch.nn.Sequential twin of a cnnumpy Sequential of Conv2d/MaxPool2d/ReLU/Dropout/Flatten/Linear/
+    BatchNorm2d.
 
     The state_dict keys match, so the strict load_state_dict checks that no layer was missed.
     """
@@ -25,6 +26,7 @@ def to_torch(model):
         nn.MaxPool2d: lambda m: torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation,
                                                    ceil_mode=m.ceil_mode),
         nn.ReLU: lambda m: torch.nn.ReLU(),
+        nn.Dropout: lambda m: torch.nn.Dropout(m.p),
         nn.Flatten: lambda m: torch.nn.Flatten(m.start_dim, m.end_dim),
         nn.Linear: lambda m: torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None),
         nn.BatchNorm2d: lambda m: torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum),

@@ -34,6 +34,7 @@ then the BLAS threads cannot be held back (see below).
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 _state = {"threads": None, "pool": None, "blas": None, "held": None}
 _PREFIX = "cnnumpy-pool"  # the names of the pool's threads
@@ -59,6 +60,20 @@ def set_num_threads(n):
     if n == 1 and _state["held"] is not None:
         _state["held"].restore_original_limits()
         _state["held"] = None
+
+
+@contextmanager
+def limited(n):
+    """Inside the block, `run` uses at most n threads and NumPy's BLAS is held to one: for a process
+    that shares the cores with others (nn.DataParallel's), where more threads would only take cores
+    from them. The thread count is restored after the block; the BLAS hold stays, as after any `run`."""
+    old = num_threads()
+    _state["threads"] = min(old, n)
+    _hold_blas()
+    try:
+        yield
+    finally:
+        _state["threads"] = old
 
 
 def _blas():

@@ -1,6 +1,7 @@
 """Modules that hold parameters and cache what backward needs; the math is in cnnumpy.functional."""
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
+from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .linear import Linear
@@ -11,6 +12,6 @@ from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-           "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+           "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
            "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
 __all__ += ["Residual"]
