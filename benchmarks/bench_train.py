@@ -100,27 +100,47 @@ def torch_infer(net, x):
     return infer
 
 
+def contenders(args):
+    """[(label, conv method, processes)]: each conv method in this process, then auto split over
+    --processes processes by nn.DataParallel (if more than 1)."""
+    rows = [(m, m, 1) for m in args.methods]
+    if args.processes > 1:
+        rows.append((f"auto, {args.processes} processes", "auto", args.processes))
+    return rows
+
+
+def cnnumpy_model(name, method, processes):
+    """build(name, method), wrapped in nn.DataParallel if processes > 1."""
+    model = build(name, method)
+    return nn.DataParallel(model, processes=processes) if processes > 1 else model
+
+
 def bench(name, kind, batch, args):
-    """Table rows for one (model, train/infer, batch): images/s of each method and of torch."""
+    """Table rows for one (model, train/infer, batch): images/s of each contender and of torch."""
     x, y = data(name, batch)
     base = build(name, "im2col")
-    fns = {}
-    for method in args.methods:
-        model = build(name, method)
-        model.load_state_dict(base.state_dict())
+    fns, models_ = {}, []
+    for label, method, processes in contenders(args):
+        model = cnnumpy_model(name, method, processes)
+        (model.module if processes > 1 else model).load_state_dict(base.state_dict())
+        models_.append(model)
         if kind == "train":
-            fns[method] = cnnumpy_step(model, x, y)
+            fns[label] = cnnumpy_step(model, x, y)
         else:
-            fns[method] = cnnumpy_infer(model, x)
+            fns[label] = cnnumpy_infer(model, x)
     net = common.to_torch(base)
     fns["torch"] = torch_step(net, x, y) if kind == "train" else torch_infer(net, x)
     # the same weights and data must give the same first loss (or logits): proof both do the same work
     first = {k: np.asarray(fn() if kind == "train" else fn(), dtype=np.float64) for k, fn in fns.items()}
-    diff = max(float(np.abs(first[m] - first["torch"]).max()) for m in args.methods)
+    labels = [label for label, _, _ in contenders(args)]
+    diff = max(float(np.abs(first[m] - first["torch"]).max()) for m in labels)
     samples = common.interleaved(fns, args.repeats, target=args.target, settle=args.settle)
+    for model in models_:
+        if isinstance(model, nn.DataParallel):
+            model.close()
     t = {k: common.median(v) for k, v in samples.items()}
     rows = []
-    for method in args.methods:
+    for method in labels:
         rows.append((name, kind, str(batch), method, f"{batch / t[method]:,.0f}", f"{batch / t['torch']:,.0f}",
                      common.ratio(t["torch"] / t[method]), f"{t[method] * 1e3:.2f}", f"{t['torch'] * 1e3:.2f}",
                      f"{common.spread(samples[method]):.0f} / {common.spread(samples['torch']):.0f}",
@@ -138,14 +158,24 @@ def warm_up(lib, method):
 
 
 def step_memory(lib, model, x, y, steps, method="auto"):
-    """{"before": RSS before the first step, "peak": peak RSS during `steps` training steps}, MiB."""
+    """{"before": RSS before the first step, "peak": peak RSS during `steps` training steps}, MiB.
+
+    For an nn.DataParallel model, both are summed over the main process and its workers (started by a
+    forward of two samples in eval mode before the count): an upper bound, since the processes need not
+    peak at the same moment and the shared blocks count once per process."""
     warm_up(lib, method)
     step = cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y)
-    common.reset_peak_rss()
-    before = common.rss_mib()
+    pids = ["self"]
+    if isinstance(model, nn.DataParallel):
+        model.eval()(x[:2])
+        model.train()
+        pids += [w.process.pid for w in model.team.workers]
+    for pid in pids:
+        common.reset_peak_rss(pid)
+    before = sum(common.rss_mib(pid) for pid in pids)
     for _ in range(steps):
         step()
-    return {"before": before, "peak": common.peak_rss_mib()}
+    return {"before": before, "peak": sum(common.peak_rss_mib(pid) for pid in pids)}
 
 
 def child(spec):
@@ -153,7 +183,8 @@ def child(spec):
     import json
     x, y = data(spec["model"], spec["batch"])
     method = spec["method"] if spec["lib"] == "cnnumpy" else "im2col"
-    print(json.dumps(step_memory(spec["lib"], build(spec["model"], method), x, y, spec["steps"], method)))
+    model = cnnumpy_model(spec["model"], method, spec.get("processes", 1))
+    print(json.dumps(step_memory(spec["lib"], model, x, y, spec["steps"], method)))
 
 
 def memory(name, batch, args):
@@ -162,10 +193,10 @@ def memory(name, batch, args):
     spec = {"model": name, "batch": batch, "steps": args.memory_steps}
     torch_mem = common.run_child(script, dict(spec, lib="torch", method="-"), args.threads)
     rows = []
-    for method in args.methods:
-        mem = common.run_child(script, dict(spec, lib="cnnumpy", method=method), args.threads)
+    for label, method, processes in contenders(args):
+        mem = common.run_child(script, dict(spec, lib="cnnumpy", method=method, processes=processes), args.threads)
         step_np, step_t = mem["peak"] - mem["before"], torch_mem["peak"] - torch_mem["before"]
-        rows.append((name, str(batch), method, common.mib(mem["peak"]), common.mib(step_np),
+        rows.append((name, str(batch), label, common.mib(mem["peak"]), common.mib(step_np),
                      common.mib(torch_mem["peak"]), common.mib(step_t),
                      common.ratio(step_t / step_np) if step_np > 0 else "-"))
     return rows
@@ -180,10 +211,13 @@ def main(argv=None):
     p.add_argument("--infer-batch", type=int, default=256, help="inference batch size (default 256)")
     p.add_argument("--no-infer", action="store_true", help="skip inference")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
+    p.add_argument("--processes", type=int,
+                   help="also time nn.DataParallel(auto) over this many processes (default: --threads; 1: don't)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     # naive loops would take minutes on a whole network
     args.methods, args.memory_steps = common.conv_methods(args, auto=True), 3
+    args.processes = args.threads if args.processes is None else args.processes
     if args.child:
         import json
         return child(json.loads(args.child))

@@ -244,34 +244,34 @@ MEMORY_METHOD = ("peak RSS (VmHWM of /proc/self/status, reset through /proc/self
                  "the RSS just before the first step (imports, model and data excluded)")
 
 
-def _status_mib(field):
-    """A memory field of /proc/self/status (VmRSS, VmHWM, ...), MiB."""
-    with open("/proc/self/status") as f:
+def _status_mib(field, pid="self"):
+    """A memory field of /proc/PID/status (VmRSS, VmHWM, ...), MiB."""
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     raise KeyError(field)
 
 
-def rss_mib():
-    """The current resident set size of this process, MiB."""
-    return _status_mib("VmRSS")
+def rss_mib(pid="self"):
+    """The current resident set size of this process (or of process `pid`), MiB."""
+    return _status_mib("VmRSS", pid)
 
 
-def reset_peak_rss():
-    """Restart the peak-RSS count from the current RSS.
+def reset_peak_rss(pid="self"):
+    """Restart the peak-RSS count of this process (or of process `pid`) from its current RSS.
 
     Neither resource.getrusage's ru_maxrss nor an un-reset VmHWM would do: on Linux the child of
     a fork keeps the parent's high-water mark (ru_maxrss even across exec), so a child started
     from a process that holds torch would report torch's size.
     """
-    with open("/proc/self/clear_refs", "w") as f:
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")
 
 
-def peak_rss_mib():
+def peak_rss_mib(pid="self"):
     """The largest resident set size since reset_peak_rss (or since exec), MiB."""
-    return _status_mib("VmHWM")
+    return _status_mib("VmHWM", pid)
 
 
 def run_child(script, spec, threads):

@@ -69,6 +69,9 @@ def parser():
     t.add_argument("--method", default="auto", choices=["auto"] + sorted(METHODS),
                    help="convolution method (default auto: numba or im2col, whichever is faster for each layer; "
                         "numba needs the extra cnnumpy[numba])")
+    t.add_argument("--processes", type=positive(int), default=1,
+                   help="split each batch over this many processes (nn.DataParallel; default 1): faster than threads "
+                        "alone for small networks such as LeNet-5 (docs/performance.md)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
     t.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATE-TIME)")
@@ -218,7 +221,7 @@ def train(args):
         # the run's own settings win over the command line's, so the resumed run is the same run
         for key, value in ckpt["spec"]["args"].items():
             given = key in ("epochs", "data_dir") and getattr(args, key) is not None
-            if key not in ("resume", "out", "no_progress") and not given:
+            if key not in ("resume", "out", "no_progress", "processes") and not given:
                 setattr(args, key, Path(value) if key == "data_dir" and value is not None else value)
     args.epochs = args.epochs or 5
     args.model = args.model or DATASETS[args.data]["model"]
@@ -264,8 +267,10 @@ def train(args):
                        Path("runs") / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     spec["args"]["out"] = str(out)
+    split = f", {args.processes} processes" if args.processes > 1 else ""
     print(f"cnnumpy: training {args.model} ({sum(p.data.size for p in model.parameters()):,} parameters, "
-          f"method {args.method}) on {len(train_set):,} images, testing on {len(test_set):,}; run folder {out}")
+          f"method {args.method}{split}) on {len(train_set):,} images, testing on {len(test_set):,}; "
+          f"run folder {out}")
 
     def save(epoch, hist):
         checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
@@ -278,9 +283,15 @@ def train(args):
               f"test loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | {r['seconds']:.1f} s, "
               f"{r['images_per_s']:.0f} images/s", flush=True)
 
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
-                  scheduler_step, start_epoch=start, history=history, on_epoch_end=save,
-                  progress=not args.no_progress)
+    # the checkpoints keep the module itself, so a run trained on several processes loads anywhere
+    runner = nn.DataParallel(model, processes=args.processes) if args.processes > 1 else model
+    try:
+        history = fit(runner, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
+                      scheduler_step, start_epoch=start, history=history, on_epoch_end=save,
+                      progress=not args.no_progress)
+    finally:
+        if runner is not model:
+            runner.close()
     print(f"test accuracy: {history.records[-1]['val_acc']:.4f}")
     print(f"wrote {out / 'checkpoint.npz'}, {out / 'history.json'}, {out / 'curves.png'}")
     return 0

@@ -22,7 +22,7 @@ def outputs(tmp_path_factory):
         # numba compiles for seconds in a process with a cold cache (CI): the scripts' other methods show they work
         "layers": ["bench_layers.py", "--methods", "im2col", "naive", "--layers", "lenet conv1", "maxpool 2x2 (lenet",
                    "linear 784"],
-        "train": ["bench_train.py", "--methods", "im2col", "auto", "--models", "lenet5"],
+        "train": ["bench_train.py", "--methods", "im2col", "auto", "--models", "lenet5", "--processes", "2"],
         # a stride-2 layer (auto: numba) and the depthwise layer (auto: im2col)
         "methods": ["bench_methods.py", "--layers", "10", "12"],
         # the memory children are tested through bench_train; each torch child costs seconds of imports
@@ -88,7 +88,8 @@ def test_bench_train_tables(outputs):
     text = outputs["train"]
     head, rows = table(text, "images/s cnnumpy")
     assert head[:7] == ["model", "pass", "batch", "method", "images/s cnnumpy", "images/s torch", "torch/cnnumpy"]
-    assert {(r[0], r[1], r[3]) for r in rows} >= {("lenet5", "train", m) for m in ("im2col", "auto")}
+    methods = ("im2col", "auto", "auto, 2 processes")
+    assert {(r[0], r[1], r[3]) for r in rows} >= {("lenet5", k, m) for m in methods for k in ("train", "infer")}
     for r in rows:
         assert number(r[4]) > 0 and number(r[5]) > 0, r
         assert number(r[10]) < 1e-4, f"first loss/logits differ between cnnumpy and torch: {r}"
@@ -96,6 +97,7 @@ def test_bench_train_tables(outputs):
     assert head == ["model", "batch", "method", "peak RSS MiB cnnumpy", "step MiB cnnumpy", "peak RSS MiB torch",
                     "step MiB torch", "torch/cnnumpy step"]
     assert rows and all(number(r[3]) > 0 and number(r[5]) > 0 for r in rows), rows
+    assert {r[2] for r in rows} == set(methods), rows
     assert "VmHWM" in text
 
 

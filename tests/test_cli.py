@@ -41,6 +41,19 @@ def test_train_prints_progress_and_accuracy(tmp_path, capsys):
     assert "test accuracy: 0." in out and "curves.png" in out
 
 
+def test_train_on_two_processes_gives_the_weights_of_one(tmp_path, capsys):
+    """--processes 2 splits each batch over a worker process; LeNet-5 has no dropout or batch norm, so the run
+    is the one-process run up to float rounding, and the checkpoint holds the model's own keys."""
+    base = ["train", "--limit", "256", "--epochs", "1", "--no-progress"]
+    assert cli.main(base + ["--out", str(tmp_path / "one")]) == 0
+    assert cli.main(base + ["--processes", "2", "--out", str(tmp_path / "two")]) == 0
+    assert "method auto, 2 processes" in capsys.readouterr().out
+    (m1, _), (m2, _) = state(tmp_path / "one" / "checkpoint.npz"), state(tmp_path / "two" / "checkpoint.npz")
+    assert list(m1) == list(m2) and list(m1)[0] == "0.weight"
+    for k in m1:
+        np.testing.assert_allclose(m2[k], m1[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
 def state(path):
     ckpt = io.load(path)
     return ckpt["model"], ckpt["optimizer"]
