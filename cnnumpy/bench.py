@@ -72,8 +72,11 @@ def set_threads(n):
     torch.set_num_threads(n)
 
 
-def run(batch=64, infer_batch=256, threads=2, seconds=0.3, rounds=5, out=print):
-    """Time LeNet-5 training and inference in cnnumpy and torch; print a table; return its rows."""
+def run(batch=64, infer_batch=256, threads=2, seconds=0.3, rounds=5, out=print, processes=None):
+    """Time LeNet-5 training and inference in cnnumpy and torch; print a table; return its rows.
+
+    processes (default: threads): if more than 1, training is also timed with the model split over that
+    many processes by nn.DataParallel."""
     try:
         import torch
     except ImportError:
@@ -89,10 +92,13 @@ def run(batch=64, infer_batch=256, threads=2, seconds=0.3, rounds=5, out=print):
     loss_fn, opt = nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_t, opt_t = torch.nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
 
-    def ours_step():
-        loss_fn(model(x[:batch]), y[:batch])
+    processes = threads if processes is None else processes
+    split = nn.DataParallel(model, processes=processes) if processes > 1 else None
+
+    def ours_step(runner=model):
+        loss_fn(runner(x[:batch]), y[:batch])
         opt.zero_grad()
-        model.backward(loss_fn.backward(), input_grad=False)
+        runner.backward(loss_fn.backward(), input_grad=False)
         opt.step()
 
     def torch_step():
@@ -108,11 +114,18 @@ def run(batch=64, infer_batch=256, threads=2, seconds=0.3, rounds=5, out=print):
             net(xt[:infer_batch])
 
     model.train(), net.train()
-    train = interleaved({"cnnumpy": ours_step, "torch": torch_step}, seconds, rounds)
+    fns = {"cnnumpy": ours_step, "torch": torch_step}
+    if split is not None:
+        fns["split"] = lambda: ours_step(split)
+    train = interleaved(fns, seconds, rounds)
+    if split is not None:
+        split.close()
     model.eval(), net.eval()
     infer = interleaved({"cnnumpy": ours_infer, "torch": torch_infer}, seconds, rounds)
-    rows = [("LeNet-5 training", batch, batch / train["cnnumpy"], batch / train["torch"]),
-            ("LeNet-5 inference", infer_batch, infer_batch / infer["cnnumpy"], infer_batch / infer["torch"])]
+    rows = [("LeNet-5 training", batch, batch / train["cnnumpy"], batch / train["torch"])]
+    if split is not None:
+        rows.append((f"  on {processes} processes", batch, batch / train["split"], batch / train["torch"]))
+    rows.append(("LeNet-5 inference", infer_batch, infer_batch / infer["cnnumpy"], infer_batch / infer["torch"]))
     out(f"cnnumpy bench: {threads} thread(s) for both, float32, median of {rounds} alternating rounds "
         f"(torch {torch.__version__}, numpy {np.__version__})")
     out(f"{'work':<20}{'batch':>6}{'cnnumpy img/s':>15}{'torch img/s':>13}{'torch/cnnumpy':>15}")

@@ -119,6 +119,8 @@ def parser():
                                    "benchmarks/ in the repository measures more.")
     b.add_argument("--threads", type=positive(int), default=2, help="threads for both libraries (default 2)")
     b.add_argument("--batch", type=positive(int), default=64, help="training batch (default 64)")
+    b.add_argument("--processes", type=positive(int),
+                   help="also time training split over this many processes (default: --threads; 1: don't)")
     b.add_argument("--rounds", type=positive(int), default=5, help="alternating timed rounds (default 5)")
     b.add_argument("--seconds", type=positive(float), default=0.3, help="seconds per round (default 0.3)")
 
@@ -425,7 +427,7 @@ def demo(args):
 
 def bench(args):
     from .bench import run
-    run(batch=args.batch, threads=args.threads, seconds=args.seconds, rounds=args.rounds)
+    run(batch=args.batch, threads=args.threads, seconds=args.seconds, rounds=args.rounds, processes=args.processes)
     return 0
 
 

@@ -17,6 +17,16 @@ def test_bench_prints_training_and_inference_rows(capsys):
     torch.set_num_threads(1)
 
 
+def test_bench_times_training_on_several_processes(capsys):
+    assert cli.main(["bench", "--threads", "1", "--processes", "2", "--rounds", "1", "--seconds", "0.01",
+                     "--batch", "8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = {line[:20].strip(): line.split() for line in out[2:]}
+    assert set(rows) == {"LeNet-5 training", "on 2 processes", "LeNet-5 inference"}
+    assert rows["on 2 processes"][3] == "8" and float(rows["on 2 processes"][-1]) > 0
+    torch.set_num_threads(1)
+
+
 def test_torch_twin_computes_the_same():
     model = models.lenet5().eval()
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
