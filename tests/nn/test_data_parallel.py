@@ -4,8 +4,7 @@ The helper modules are defined here at the top level so that the spawned workers
 torch is imported inside the one test that needs it, so that the workers (which import this file) start fast.
 """
 import copy
-import glob
-import os
+from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
@@ -208,16 +207,19 @@ def test_a_dead_worker_is_reported():
 
 
 def test_close_stops_the_workers_and_frees_shared_memory():
-    before = set(glob.glob("/dev/shm/psm_*"))
     dp = nn.DataParallel(small_net(), processes=3)
     x, _ = batch(6)
     dp(x)
     procs = [w.process for w in dp.team.workers]
     assert len(procs) == 2 and all(p.is_alive() for p in procs)
+    blocks = [dp.team.state.shm.name] + [b.shm.name for w in dp.team.workers
+                                          for b in (w.grads, w.outbox, w.inbox)]
     dp.close()
     assert not any(p.is_alive() for p in procs)
-    if os.path.isdir("/dev/shm"):
-        assert set(glob.glob("/dev/shm/psm_*")) <= before
+    # the main process's blocks, and the ones the workers made for their replies, are all gone
+    for name in blocks:
+        with pytest.raises(FileNotFoundError):
+            shared_memory.SharedMemory(name=name)
     # usable again: the next split starts new workers
     np.testing.assert_allclose(dp(x), small_net()(x), rtol=0, atol=1e-14)
     dp.close()
