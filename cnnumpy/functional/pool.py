@@ -67,6 +67,14 @@ def _scan(first, rest, nan, y=None, idx=None):
     beat two strided passes (which get no SIMD). y and idx may be given to be written in place.
     """
     y = first.copy() if y is None else _set(y, first)
+    if len(rest) == 1:  # two taps (a 2-wide window): the winner's index is the comparison itself
+        tap = rest[0] if rest[0].flags.c_contiguous else np.ascontiguousarray(rest[0])
+        won = np.greater(tap, y)
+        if nan:
+            won |= np.isnan(tap)
+        np.maximum(y, tap, out=y)
+        won = won.view(np.uint8)
+        return y, (won if idx is None else _set(idx, won))
     idx = np.zeros(y.shape, dtype=np.min_scalar_type(len(rest))) if idx is None else _set(idx, 0)
     won, k_won = np.empty(y.shape, dtype=bool), np.empty(idx.shape, dtype=idx.dtype)
     buf = np.empty_like(y)
