@@ -23,6 +23,7 @@ step only 15-25 % faster. Processes have no lock to share, so each runs its shar
 speed; what they pay is the copy of inputs and parameters through shared memory and a message per
 pass. A process that waits for the other's message spins for up to SPIN seconds before it sleeps:
 waking a sleeping process took long enough on these virtual machines to cost LeNet-5 8 % of a step.
+(Not with more processes than cores, where a spinning process would take the core another one needs.)
 
 The workers start at the first forward that splits a batch (the interpreter and NumPy take a few
 tenths of a second to load) and stop with close(), at the end of a `with` block, when the module is
@@ -69,7 +70,7 @@ class DataParallel(Module):
         if not isinstance(module, Module):
             raise TypeError(f"module: expected a cnnumpy Module, got {type(module).__name__}")
         if processes is None:
-            processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            processes = _cores()
         self.module = module
         self.processes = check.positive_int("processes", processes)
         self.team = _Team()
@@ -86,7 +87,7 @@ class DataParallel(Module):
             self.cache = (shares, len(x))
             return y
         state = _state(self.module)
-        workers = self.team.ready(self.module, len(shares) - 1, state, self._threads())
+        workers = self.team.ready(self.module, len(shares) - 1, state, self._threads(), self._awake())
         modes = [m.training for m in self.module.modules()]
         with self.team.watch():
             for w, (lo, hi) in zip(workers, shares[1:]):
@@ -130,6 +131,10 @@ class DataParallel(Module):
         """Threads each process runs its share on: the cores cnnumpy would use, shared out."""
         return max(1, parallel.num_threads() // self.processes)
 
+    def _awake(self):
+        """Seconds a waiting process stays awake: SPIN, or 0 with more processes than cores."""
+        return SPIN if self.processes <= _cores() else 0.0
+
     def close(self):
         """Stop the worker processes and free their shared memory (the next split starts new ones)."""
         self.team.close()
@@ -142,6 +147,11 @@ class DataParallel(Module):
 
     def extra_repr(self):
         return f"processes={self.processes}"
+
+
+def _cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=None)
@@ -263,8 +273,9 @@ class _Worker:
     """One worker process seen from the main process: its pipe, its gradient block, and the per-call
     blocks both ways (inputs and douts out, outputs and dx in)."""
 
-    def __init__(self, ctx, module, rank, threads, state):
+    def __init__(self, ctx, module, rank, threads, spin, state):
         self.conn, theirs = ctx.Pipe()
+        self.spin = spin
         self.outbox, self.inbox = _Outbox(), _Inbox()
         self.grads = _Block([p.data for p in module.parameters()])
         # Set before the child imports NumPy: its BLAS, and its own thread count, are one process's share.
@@ -274,7 +285,7 @@ class _Worker:
         os.environ.update(env)
         try:
             blocks = ((state.shm.name, state.specs), (self.grads.shm.name, self.grads.specs))
-            self.process = ctx.Process(target=_serve, args=(theirs, module, rank, blocks), daemon=True,
+            self.process = ctx.Process(target=_serve, args=(theirs, module, rank, blocks, spin), daemon=True,
                                        name=f"cnnumpy-data-parallel-{rank}")
             self.process.start()
         except (pickle.PicklingError, TypeError, AttributeError) as e:
@@ -304,7 +315,7 @@ class _Worker:
     def receive(self):
         """The arrays of the worker's reply; the worker's exception, raised again here, if it failed."""
         try:
-            _spin(self.conn)
+            _spin(self.conn, self.spin)
             reply = self.conn.recv()
         except (EOFError, ConnectionError, OSError):
             self.died()
@@ -340,10 +351,11 @@ class _Team:
         self.signature = None
         self._finalizer = weakref.finalize(self, _stop_all, self.workers, self)
 
-    def ready(self, module, count, state, threads):
-        """At least `count` workers running a copy of `module`, restarted if the module changed shape;
-        `state` (the module's parameters and buffers) copied where they read it."""
-        signature = (repr(module), tuple((a.shape, a.dtype.str) for a in state), threads)
+    def ready(self, module, count, state, threads, spin):
+        """At least `count` workers running a copy of `module` on `threads` threads each and waiting awake
+        for up to `spin` seconds, restarted if the module changed shape; `state` (the module's parameters and
+        buffers) copied where they read it."""
+        signature = (repr(module), tuple((a.shape, a.dtype.str) for a in state), threads, spin)
         if signature != self.signature:
             self.close()
             self.signature = signature
@@ -354,7 +366,7 @@ class _Team:
             ctx = get_context("spawn")
             for m in module.modules():
                 m.cache = None  # not worth pickling; the forward that follows makes a new one
-            new = [_Worker(ctx, module, rank, threads, self.state)
+            new = [_Worker(ctx, module, rank, threads, spin, self.state)
                    for rank in range(len(self.workers) + 1, count + 1)]
             self.workers.extend(new)
             for w in new:
@@ -412,15 +424,15 @@ class _gathered:
         return False
 
 
-def _spin(conn):
+def _spin(conn, seconds):
     """Wait for a message on `conn` awake for up to `seconds` before sleeping in recv(): waking a sleeping
     process costs ~30-50 us on the project's virtual machines, a few percent of a small network's step."""
-    end = time.perf_counter() + SPIN
+    end = time.perf_counter() + seconds
     while not conn.poll() and time.perf_counter() < end:
         pass
 
 
-def _serve(conn, module, rank, blocks):
+def _serve(conn, module, rank, blocks, spin):
     """The worker's loop: ("forward" | "backward" | "close", block name, specs, extra) in, ("ok", name, specs) or
     ("error", exception, traceback) out. Parameters are read from, and gradients written to, the two fixed
     blocks in `blocks` ((name, specs) each)."""
@@ -439,7 +451,7 @@ def _serve(conn, module, rank, blocks):
     try:
         while True:
             try:
-                _spin(conn)
+                _spin(conn, spin)
                 kind, name, specs, extra = conn.recv()
             except EOFError:
                 break
