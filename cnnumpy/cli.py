@@ -71,7 +71,8 @@ def parser():
                         "numba needs the extra cnnumpy[numba])")
     t.add_argument("--processes", type=positive(int), default=1,
                    help="split each batch over this many processes (nn.DataParallel; default 1): faster than threads "
-                        "alone for small networks such as LeNet-5 (docs/performance.md)")
+                        "alone for small networks such as LeNet-5 (docs/performance.md). With dropout in the model, "
+                        "a resumed run is then not bit for bit")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
     t.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATE-TIME)")
