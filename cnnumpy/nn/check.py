@@ -47,7 +47,7 @@ def array(name, x, ndim=None, dtype=None):
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":  # np.issubdtype(x.dtype, np.floating), without its ~2.5 us a call
         raise TypeError(f"{name}: expected a floating dtype (float32 or float64), got {x.dtype}")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(
@@ -79,7 +79,7 @@ def dout_like(expected_shape, dout, dtype=None):
         raise TypeError(f"dout: expected a numpy.ndarray, got {type(dout).__name__}")
     if dout.shape != tuple(expected_shape):
         raise ValueError(f"dout: expected shape {tuple(expected_shape)} (forward's output), got {dout.shape}")
-    if not np.issubdtype(dout.dtype, np.floating):
+    if dout.dtype.kind != "f":
         raise TypeError(f"dout: expected a floating dtype, got {dout.dtype}")
     if dtype is not None and dout.dtype != dtype:
         dout = dout.astype(dtype)
