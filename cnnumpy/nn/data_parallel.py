@@ -59,7 +59,9 @@ class DataParallel(Module):
     module: the Module to run; its parameters stay the ones to optimise and save.
     processes: how many processes share a batch, >= 1 (default: the cores this process may use). A batch
     of n samples is cut into min(n, processes) shares as even as can be; the first is run here.
-    Each process runs its share on parallel.num_threads() // processes threads (at least 1).
+    Each process runs its share on parallel.num_threads() // processes threads (at least 1), with its BLAS
+    on one thread (the workers' through the environment they start with, this process's through
+    threadpoolctl, from the `train` extra; without it, this process's matrix products may use more).
 
     x: (N, ...) -> y: (N, ...), what `module` returns. state_dict() keys start with "module.",
     as torch.nn.DataParallel's do; `dp.module.state_dict()` gives the module's own.
