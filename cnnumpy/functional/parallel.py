@@ -47,7 +47,7 @@ def num_threads():
         if env and env.isdigit():
             _state["threads"] = max(1, int(env))
         else:
-            _state["threads"] = len(os.sched_getaffinity(0)) if _blas() else 1
+            _state["threads"] = cores() if _blas() else 1
     return _state["threads"]
 
 
@@ -109,8 +109,18 @@ def chunks(n, size, multiple=1):
     k = -(-n // size)
     if k > 1:
         k = min(n, -(-k // multiple) * multiple)
+    return even(n, k)
+
+
+def even(n, k):
+    """[(lo, hi), ...]: range(n) cut into k runs whose sizes differ by at most 1, the longer ones first."""
     q, r = divmod(n, k) if k else (0, 0)
     return [(i * q + min(i, r), (i + 1) * q + min(i + 1, r)) for i in range(k)]
+
+
+def cores():
+    """The number of cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def chunk_size(n, per_sample, budget):

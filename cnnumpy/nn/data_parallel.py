@@ -72,7 +72,7 @@ class DataParallel(Module):
         if not isinstance(module, Module):
             raise TypeError(f"module: expected a cnnumpy Module, got {type(module).__name__}")
         if processes is None:
-            processes = _cores()
+            processes = parallel.cores()
         self.module = module
         self.processes = check.positive_int("processes", processes)
         self.team = _Team()
@@ -135,7 +135,7 @@ class DataParallel(Module):
 
     def _awake(self):
         """Seconds a waiting process stays awake: SPIN, or 0 with more processes than cores."""
-        return SPIN if self.processes <= _cores() else 0.0
+        return SPIN if self.processes <= parallel.cores() else 0.0
 
     def close(self):
         """Stop the worker processes and free their shared memory (the next split starts new ones)."""
@@ -151,11 +151,6 @@ class DataParallel(Module):
         return f"processes={self.processes}"
 
 
-def _cores():
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @functools.lru_cache(maxsize=None)
 def _takes_input_grad(cls):
     """Whether cls.backward can skip dL/dx (Sequential, Conv2d): looked up once per class, not per step."""
@@ -163,10 +158,8 @@ def _takes_input_grad(cls):
 
 
 def _shares(n, k):
-    """[(lo, hi), ...]: range(n) cut into min(n, k) runs as even as can be, the longer ones first."""
-    k = max(1, min(n, k))
-    q, r = divmod(n, k)
-    return [(i * q + min(i, r), (i + 1) * q + min(i + 1, r)) for i in range(k)]
+    """[(lo, hi), ...]: range(n) cut into min(n, k) runs as even as can be (at least one), the longer ones first."""
+    return parallel.even(n, max(1, min(n, k)))
 
 
 def _slots(module):
