@@ -116,7 +116,7 @@ def parser():
     g.add_argument("--out", type=Path, metavar="PNG")
 
     b = sub.add_parser("bench", help="LeNet-5 training and inference images/s, cnnumpy against PyTorch",
-                       description="A quick benchmark in one process on the same data and weights; "
+                       description="A quick benchmark, both libraries in one run on the same data and weights; "
                                    "benchmarks/ in the repository measures more.")
     b.add_argument("--threads", type=positive(int), default=2, help="threads for both libraries (default 2)")
     b.add_argument("--batch", type=positive(int), default=64, help="training batch (default 64)")
