@@ -365,7 +365,16 @@ class _Team:
                    for rank in range(len(self.workers) + 1, count + 1)]
             self.workers.extend(new)
             for w in new:
-                w.receive()  # "ready": the copy of the module loaded
+                try:
+                    w.receive()  # "ready": the copy of the module loaded
+                except WorkerDied:
+                    self.close()
+                    raise WorkerDied(
+                        f"DataParallel: worker process {w.process.name} failed to start (exit code "
+                        f"{w.process.exitcode}; its error is printed above). A worker starts a new Python that "
+                        "imports the main script and unpickles the module: run from a script file, with the work "
+                        "under `if __name__ == \"__main__\":`, and define custom modules where it can import them"
+                    ) from None
         return self.workers[:count]
 
     def close(self):

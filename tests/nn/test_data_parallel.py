@@ -4,6 +4,7 @@ The helper modules are defined here at the top level so that the spawned workers
 torch is imported inside the one test that needs it, so that the workers (which import this file) start fast.
 """
 import copy
+import os
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -48,6 +49,24 @@ class FailsOnNegative(nn.Module):
     def backward(self, dout):
         self.saved()
         return dout * 2
+
+
+def rebuild_here_only(pid):
+    """Unpickles in the process that pickled it, and fails anywhere else (a worker)."""
+    if os.getpid() != pid:
+        raise RuntimeError("this module cannot be rebuilt in another process")
+    return FailsToStart()
+
+
+class FailsToStart(nn.Module):
+    """Pickles, but a worker cannot unpickle it: the worker dies before it is ready."""
+
+    def forward(self, x):
+        self.cache = x.shape
+        return x
+
+    def __reduce__(self):
+        return rebuild_here_only, (os.getpid(),)
 
 
 class Holds(nn.Module):
@@ -204,6 +223,13 @@ def test_a_dead_worker_is_reported():
         # the next forward starts a new worker
         np.testing.assert_allclose(dp(x), small_net()(x), rtol=0, atol=1e-14)
         assert dp.team.workers[0].process.is_alive()
+
+
+def test_a_worker_that_cannot_start_is_reported():
+    dp = nn.DataParallel(FailsToStart(), processes=2)
+    with pytest.raises(RuntimeError, match=r"worker process cnnumpy-data-parallel-1 failed to start \(exit code 1;"):
+        dp(np.ones((4, 3)))
+    assert dp.team.workers == [] and dp.team.state is None  # nothing left running or allocated
 
 
 def test_close_stops_the_workers_and_frees_shared_memory():
