@@ -6,7 +6,6 @@ One training step is the whole story of backpropagation:
     optimizer.zero_grad(); model.backward(loss_fn.backward())   dL/dparam accumulated into .grad
     optimizer.step()                                     p <- p - lr * (update from .grad)
 """
-import inspect
 import json
 import math
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .nn.loss import CrossEntropyLoss
+from .nn.module import takes_input_grad
 
 
 @dataclass
@@ -105,6 +105,7 @@ def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_ste
     Raises FloatingPointError as soon as the loss is NaN or infinite: nothing after it is trusted.
     """
     model.train()
+    skip = takes_input_grad(model)
     bar = _progress(len(loader.dataset) if hasattr(loader, "dataset") else None, desc, progress)
     total, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -118,7 +119,7 @@ def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_ste
                     "try a lower learning rate (the last checkpoint was not overwritten)")
             optimizer.zero_grad()
             # the input is data: its gradient is not needed, so the first conv can skip computing it
-            if "input_grad" in inspect.signature(model.backward).parameters:
+            if skip:
                 model.backward(loss_fn.backward(), input_grad=False)
             else:
                 model.backward(loss_fn.backward())

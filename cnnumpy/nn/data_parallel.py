@@ -34,8 +34,6 @@ A change of the module other than its parameters' values (a layer added, a dtype
 noticed at the next forward, which restarts the workers with the new module.
 """
 import contextlib
-import functools
-import inspect
 import os
 import pickle
 import time
@@ -47,7 +45,7 @@ import numpy as np
 
 from ..functional import parallel
 from . import check
-from .module import Module, Parameter
+from .module import Module, Parameter, takes_input_grad
 
 SPIN = 0.002  # seconds a process waits awake for the other's message
 _ALIGN = 64  # bytes: each array in a shared block starts on a cache line
@@ -109,7 +107,7 @@ class DataParallel(Module):
         if not isinstance(dout, np.ndarray) or dout.ndim == 0 or len(dout) != n:
             raise ValueError(f"dout: expected an array with {n} samples on its first axis (forward's batch), "
                              f"got {getattr(dout, 'shape', type(dout).__name__)}")
-        skip = not input_grad and _takes_input_grad(type(self.module))
+        skip = not input_grad and takes_input_grad(self.module)
         if len(shares) == 1:
             dx = self.module.backward(dout, input_grad=False) if skip else self.module.backward(dout)
             return dx if input_grad else None
@@ -149,12 +147,6 @@ class DataParallel(Module):
 
     def extra_repr(self):
         return f"processes={self.processes}"
-
-
-@functools.lru_cache(maxsize=None)
-def _takes_input_grad(cls):
-    """Whether cls.backward can skip dL/dx (Sequential, Conv2d): looked up once per class, not per step."""
-    return "input_grad" in inspect.signature(cls.backward).parameters
 
 
 def _shares(n, k):
@@ -445,7 +437,7 @@ def _serve(conn, module, rank, blocks, spin):
     inbox, outbox = _Inbox(), _Outbox()
     slots = _slots(module)
     params = module.parameters()
-    skip = _takes_input_grad(type(module))
+    skip = takes_input_grad(module)
     # a copied Generator would draw the main process's Dropout masks again
     for m in module.modules():
         for name, value in vars(m).items():
