@@ -12,13 +12,13 @@ Inference is the forward pass in eval mode (torch under no_grad). Data are rando
 Peak memory is measured in a fresh child process per configuration (see the MEMORY line).
 """
 import argparse
-import inspect
 import os
 
 import numpy as np
 
 import common
 from cnnumpy import models, nn, optim
+from cnnumpy.nn.module import run_backward
 
 SHAPES = {"lenet5": (1, 28, 28), "vgg": (3, 32, 32)}
 
@@ -54,13 +54,12 @@ def cnnumpy_step(model, x, y):
     """A callable that runs one training step of `model` on (x, y), as cnnumpy.train does, and returns the loss."""
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    # as torch, whose input does not require grad: no dL/dx for the first layer, when the model can skip it
-    skip = {"input_grad": False} if "input_grad" in inspect.signature(model.backward).parameters else {}
 
     def step():
         loss = loss_fn(model(x), y)
         opt.zero_grad()
-        model.backward(loss_fn.backward(), **skip)
+        # as torch, whose input does not require grad: no dL/dx for the first layer, when the model can skip it
+        run_backward(model, loss_fn.backward(), input_grad=False)
         opt.step()
         return float(loss)
     return step

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .nn.loss import CrossEntropyLoss
-from .nn.module import takes_input_grad
+from .nn.module import run_backward
 
 
 @dataclass
@@ -105,7 +105,6 @@ def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_ste
     Raises FloatingPointError as soon as the loss is NaN or infinite: nothing after it is trusted.
     """
     model.train()
-    skip = takes_input_grad(model)
     bar = _progress(len(loader.dataset) if hasattr(loader, "dataset") else None, desc, progress)
     total, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -119,10 +118,7 @@ def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_ste
                     "try a lower learning rate (the last checkpoint was not overwritten)")
             optimizer.zero_grad()
             # the input is data: its gradient is not needed, so the first conv can skip computing it
-            if skip:
-                model.backward(loss_fn.backward(), input_grad=False)
-            else:
-                model.backward(loss_fn.backward())
+            run_backward(model, loss_fn.backward(), input_grad=False)
             optimizer.step()
             if scheduler is not None and scheduler_step == "batch":
                 scheduler.step()

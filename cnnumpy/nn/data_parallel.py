@@ -45,7 +45,7 @@ import numpy as np
 
 from ..functional import parallel
 from . import check
-from .module import Module, Parameter, takes_input_grad
+from .module import Module, Parameter, run_backward
 
 SPIN = 0.002  # seconds a process waits awake for the other's message
 _ALIGN = 64  # bytes: each array in a shared block starts on a cache line
@@ -84,7 +84,7 @@ class DataParallel(Module):
         self.cache = None
         if len(shares) == 1:
             y = self.module(x)
-            self.cache = (shares, len(x))
+            self.cache = shares
             return y
         state = _state(self.module)
         workers = self.team.ready(self.module, len(shares) - 1, state, self._threads(), self._awake())
@@ -97,19 +97,19 @@ class DataParallel(Module):
         if not isinstance(y, np.ndarray):
             raise TypeError(f"module: DataParallel expected forward() to return a numpy.ndarray, "
                             f"got {type(y).__name__}")
-        self.cache = (shares, len(x))
+        self.cache = shares
         return np.concatenate([y] + [r[0] for r in replies])
 
     def backward(self, dout, input_grad=True):
         """dL/dx (None if input_grad is False: the input is data, as in training), and the parameters'
         gradients of the whole batch added into their .grad."""
-        shares, n = self.saved()
+        shares = self.saved()
+        n = shares[-1][1]  # forward's batch
         if not isinstance(dout, np.ndarray) or dout.ndim == 0 or len(dout) != n:
             raise ValueError(f"dout: expected an array with {n} samples on its first axis (forward's batch), "
                              f"got {getattr(dout, 'shape', type(dout).__name__)}")
-        skip = not input_grad and takes_input_grad(self.module)
         if len(shares) == 1:
-            dx = self.module.backward(dout, input_grad=False) if skip else self.module.backward(dout)
+            dx = run_backward(self.module, dout, input_grad)
             return dx if input_grad else None
         workers = self.team.workers[:len(shares) - 1]
         if len(workers) < len(shares) - 1:
@@ -118,8 +118,7 @@ class DataParallel(Module):
             for w, (lo, hi) in zip(workers, shares[1:]):
                 w.send("backward", [dout[lo:hi]], bool(input_grad))
             with _gathered(workers) as replies, parallel.limited(self._threads()):
-                part = dout[:shares[0][1]]
-                dx = self.module.backward(part, input_grad=False) if skip else self.module.backward(part)
+                dx = run_backward(self.module, dout[:shares[0][1]], input_grad)
         for w in workers:
             for p, g in zip(self.module.parameters(), w.grads.arrays):
                 p.grad += g
@@ -437,7 +436,6 @@ def _serve(conn, module, rank, blocks, spin):
     inbox, outbox = _Inbox(), _Outbox()
     slots = _slots(module)
     params = module.parameters()
-    skip = takes_input_grad(module)
     # a copied Generator would draw the main process's Dropout masks again
     for m in module.modules():
         for name, value in vars(m).items():
@@ -469,7 +467,7 @@ def _serve(conn, module, rank, blocks, spin):
                     for p, g in zip(params, grads):
                         g[...] = 0
                         p.grad = g
-                    dx = module.backward(dout, input_grad=False) if skip and not extra else module.backward(dout)
+                    dx = run_backward(module, dout, extra)
                     for p, g in zip(params, grads):
                         if p.grad is not g:  # a layer that replaced .grad instead of adding into it
                             g[...] = p.grad

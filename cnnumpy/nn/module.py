@@ -273,14 +273,16 @@ class Sequential(Module):
         """
         layers = self._layers()
         for i in range(len(layers) - 1, -1, -1):
-            skip = i == 0 and not input_grad and takes_input_grad(layers[i])
-            dout = layers[i].backward(dout, input_grad=False) if skip else layers[i].backward(dout)
+            dout = run_backward(layers[i], dout, input_grad or i > 0)
         return dout
 
 
-def takes_input_grad(module):
-    """Whether module.backward takes input_grad= (and so can skip dL/dx): Sequential, Conv2d, DataParallel."""
-    return _takes_input_grad(type(module).backward)
+def run_backward(module, dout, input_grad=True):
+    """module.backward(dout), told input_grad=False when dL/dx is not wanted and its backward can skip it
+    (Sequential, Conv2d, DataParallel); other modules compute dL/dx anyway, and it comes back."""
+    if not input_grad and _takes_input_grad(type(module).backward):
+        return module.backward(dout, input_grad=False)
+    return module.backward(dout)
 
 
 @functools.lru_cache(maxsize=None)
