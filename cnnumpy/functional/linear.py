@@ -15,6 +15,7 @@ import numpy as np
 from . import parallel
 
 SPLIT_WORK = 1 << 24   # multiply-adds below which one thread does the whole product (a hand-off costs ~0.1 ms)
+TRANSPOSED_ROWS = 64   # up to this many rows, and fewer than the output features, y.T = w @ x.T (see linear)
 
 
 def linear(x, w, b=None):
@@ -24,11 +25,22 @@ def linear(x, w, b=None):
     rows = math.prod(x.shape[:-1])
     x_rows = x.reshape(rows, in_)
     y = np.empty((rows, out), np.result_type(x, w))
+    # With few rows, fewer than the output features, OpenBLAS multiplied x @ w.T up to 3x slower than w @ x.T
+    # (one thread, 32 rows: 784 -> 120 127 vs 100 us, 4096 -> 256 1.32 vs 0.82 ms; 64 rows: 1.1-1.26x; 100-128
+    # rows: 0.93-1.1x); the bias pass transposes the product back.
+    yt = np.empty((out, rows), y.dtype) if rows <= min(out - 1, TRANSPOSED_ROWS) else None
 
     def chunk(s, lo, hi):  # output features lo..hi-1: a split by rows multiplied 30 % slower
-        np.matmul(x_rows, w[lo:hi].T, out=y[:, lo:hi])
-        if b is not None:
-            y[:, lo:hi] += b[lo:hi]
+        if yt is None:
+            np.matmul(x_rows, w[lo:hi].T, out=y[:, lo:hi])
+            if b is not None:
+                y[:, lo:hi] += b[lo:hi]
+        else:
+            t = np.matmul(w[lo:hi], x_rows.T, out=yt[lo:hi]).T
+            if b is not None:
+                np.add(t, b[lo:hi], out=y[:, lo:hi])
+            else:
+                np.copyto(y[:, lo:hi], t)
 
     if rows:
         parallel.run(chunk, out, parallel.split(out, rows * in_ * out, SPLIT_WORK))

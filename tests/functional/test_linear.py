@@ -75,3 +75,27 @@ def test_split_over_threads(monkeypatch, use_threads, threads, shape, out):
     for name, a, c in zip(("y", "dx", "dw", "db"), expected, got):
         assert c.shape == a.shape, name
         np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape,out", [((3, 50), 9), ((2, 4, 30), 12), ((8, 30), 9), ((9, 30), 9), ((64, 20), 100)])
+def test_transposed_product_equals_plain(monkeypatch, use_threads, bias, threads, shape, out):
+    """With fewer rows than features (up to TRANSPOSED_ROWS), y is computed as (w @ x.T).T: float32 y equal to
+    x @ w.T + b to rounding and torch's, with and without bias, split over threads or not. The shapes include
+    rows == features (the plain product) and rows < features."""
+    from cnnumpy.functional import linear as module
+    rng = np.random.default_rng(out + len(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((out, shape[-1])).astype(np.float32)
+    b = rng.standard_normal(out).astype(np.float32) if bias else None
+    if threads > 1:
+        monkeypatch.setattr(module, "SPLIT_WORK", 0)
+    use_threads(threads)
+    y, _ = linear(x, w, b)
+    monkeypatch.setattr(module, "TRANSPOSED_ROWS", 0)
+    plain, _ = linear(x, w, b)
+    assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == shape[:-1] + (out,)
+    np.testing.assert_allclose(y, plain, rtol=1e-5, atol=1e-5)
+    ref = torch.nn.functional.linear(t(x), t(w), t(b) if bias else None).numpy()
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
