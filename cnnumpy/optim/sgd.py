@@ -56,7 +56,8 @@ class SGD(Optimizer):
                         state["momentum_buffer"] = b = np.array(g)
                     else:
                         b *= momentum
-                        b += (1 - dampening) * g
+                        # without dampening (the default) no scaled copy of g: one pass less over each parameter
+                        b += g if dampening == 0 else (1 - dampening) * g
                     g = g + momentum * b if group["nesterov"] else b
                 p.data -= lr * g
         return loss
