@@ -206,9 +206,10 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
     return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def weight_grad(cols, d, s, key="dw"):
-    """Adds sum_n D[n, g] @ cols[n, g].T of a chunk into s[key], as (G, Fg, K) or, when s["dw_t"] is True,
-    as its transpose (G, K, Fg). cols: (m, G, K, L), d = D: (m, G, Fg, L).
+def weight_grad(cols, d, s, a=0, kh=1):
+    """Adds sum_n D[n, g] @ cols[n, g].T of a chunk into s["dw"][a], as (G, Fg, K) or, when s["dw_t"] is True,
+    as its transpose (G, K, Fg). cols: (m, G, K, L), d = D: (m, G, Fg, L). s["dw"] holds kh such sums: one per
+    kernel row for rows columns (a the row), else one.
 
     BLAS multiplies by the transposed view cols.T without a copy and is fast at it while K (the rows of
     cols, C/G*kh*kw) or Fg is small; otherwise cols @ D.T after a contiguous copy of D.T was faster. One
@@ -221,15 +222,21 @@ def weight_grad(cols, d, s, key="dw"):
         dwn = np.matmul(cols, np.ascontiguousarray(d.transpose(0, 1, 3, 2)))
     else:
         dwn = np.matmul(d, cols.transpose(0, 1, 3, 2))
-    parallel.add(s, key, dwn.sum(axis=0))
+    if "dw" not in s:
+        s["dw"] = np.zeros((kh,) + dwn.shape[1:], dwn.dtype)
+    np.add(s["dw"][a], dwn.sum(axis=0), out=s["dw"][a])
 
 
-def summed_weight_grad(parts, w_shape, key="dw"):
-    """dw from the threads' scratches that weight_grad added into: (F, C/G, kh, kw), or (G, Fg, K) with
-    w_shape None."""
-    dw = sum(s[key] for s in parts)
-    dw = dw.transpose(0, 2, 1) if parts[0]["dw_t"] else dw
-    return dw if w_shape is None else dw.reshape(w_shape)
+def summed_weight_grad(parts, w_shape):
+    """dw: (F, C/G, kh, kw) from the threads' scratches that weight_grad added into."""
+    dw = sum(s["dw"] for s in parts)
+    if parts[0]["dw_t"]:
+        dw = dw.transpose(0, 1, 3, 2)
+    kh, groups, fg = dw.shape[:3]
+    if kh == 1:
+        return dw.reshape(w_shape)
+    # one sum per kernel row a, of (G, Fg, Cg*kw) with columns (c, b) -> (G, Fg, Cg, kh, kw)
+    return dw.reshape(kh, groups, fg, w_shape[1], w_shape[3]).transpose(1, 2, 3, 0, 4).reshape(w_shape)
 
 
 def _full_pad(w_shape, pad, dilation):
@@ -276,7 +283,7 @@ def conv2d_backward(dout, cache, input_grad=True):
             _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
         if g.rows:  # kernel row a of dW from the slice of the columns that row a read
             for a in range(g.kh):
-                weight_grad(kernel_row(cols, g, a, dilation), d, s, ("dw", a))
+                weight_grad(kernel_row(cols, g, a, dilation), d, s, a, g.kh)
         else:
             weight_grad(cols, d, s)
         if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
@@ -302,11 +309,7 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     size_ = parallel.chunk_size(n, groups * g.kc * g.lc * dtype.itemsize, CHUNK_BYTES)
     parts = parallel.run(chunk, n, size_)
-    if g.rows:  # rows a of (G, Fg, Cg*kw), columns (c, b) -> (G, Fg, Cg, kh, kw)
-        rows = [summed_weight_grad(parts, None, ("dw", a)).reshape(groups, fg, g.cg, g.kw) for a in range(g.kh)]
-        dw = np.stack(rows, axis=3).reshape(w.shape)
-    else:
-        dw = summed_weight_grad(parts, w.shape)
+    dw = summed_weight_grad(parts, w.shape)
     db = sum(s["db"] for s in parts).reshape(g.f) if has_bias else None
     if by_conv:
         dx = _conv(dout, _flipped(w, groups), None, (1, 1), full, dilation, groups, keep=False)[0]
