@@ -100,6 +100,44 @@ def test_parity_edge_cases(method, op, kwargs, shape):
     check_parity(ours(**kwargs, method=method), ref(**kwargs), x, 1e-12, f"{kwargs} x {shape}")
 
 
+@pytest.mark.parametrize("seed", CASES)
+@pytest.mark.parametrize("method", ["numba", "auto"])
+def test_max_pool_numba_and_auto_parity_with_torch(method, seed):
+    """MaxPool2d's compiled method and the default against torch, float64 (to 1e-12) and float32 (1e-6), on the
+    random windows above and the edge cases."""
+    kwargs, x = random_pool(seed, "max")
+    check_parity(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x, 1e-12, f"{kwargs}")
+    check_parity(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x.astype(np.float32), 1e-6,
+                 f"float32 {kwargs}")
+    if seed < len(EDGES) and EDGES[seed][0] == "max":
+        _, kwargs, shape = EDGES[seed]
+        x = np.random.default_rng(4).standard_normal(shape)
+        check_parity(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x, 1e-12, f"{kwargs}")
+
+
+def test_auto_picks_numba_for_two_by_two_windows(monkeypatch):
+    """auto: numba for 2x2 windows of stride 2 (when installed), fast otherwise and without numba; backward
+    runs the method its forward ran, even if .method changed in between."""
+    import cnnumpy.nn.pool as module
+    assert MaxPool2d(2).resolved_method() == "numba"
+    assert MaxPool2d(2, stride=2).resolved_method() == "numba"
+    for other in (MaxPool2d(3, 2, 1), MaxPool2d(2, 1), MaxPool2d(2, padding=1), MaxPool2d(2, dilation=2),
+                  MaxPool2d((2, 3))):
+        assert other.resolved_method() == "fast", other
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    pool = MaxPool2d(2)
+    y = pool(x)
+    assert pool.cache[-1] == "numba"
+    pool.method = "naive"  # naive's backward could not read numba's cache
+    dx = pool.backward(np.ones_like(y))
+    naive = MaxPool2d(2, method="naive")
+    naive(x)
+    np.testing.assert_array_equal(dx, naive.backward(np.ones_like(y)))
+    monkeypatch.setattr(module, "has_numba", lambda: False)
+    assert MaxPool2d(2).resolved_method() == "fast"
+    check_parity(MaxPool2d(2), torch.nn.MaxPool2d(2), x, 1e-12, "auto without numba")
+
+
 def random_adaptive(seed):
     """(output_size as given, x): ints, pairs, None entries, sizes below, equal to and above the input's, 1."""
     rng = np.random.default_rng(seed)
@@ -119,7 +157,7 @@ def test_adaptive_parity_with_torch(method, seed):
     check_parity(AdaptiveAvgPool2d(out, method=method), ref, x.astype(np.float32), 1e-6, f"float32 {out}")
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
 def test_max_pool_on_mnist_like_batch(method):
     """LeNet's pool on ReLU'd, quantized images: mostly exact zeros, so nearly every window has ties;
     each output's gradient must reach exactly the input torch picks."""
@@ -135,7 +173,7 @@ def distinct(rng, shape):
     return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.05 + rng.uniform(0, 0.01, shape))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
 @pytest.mark.parametrize("kwargs, shape", [
     (dict(kernel_size=2), (2, 2, 4, 4)),
     (dict(kernel_size=3, stride=1, padding=1), (1, 2, 5, 4)),
@@ -174,7 +212,8 @@ def test_modules_look_like_torch():
                        torch.nn.MaxPool2d((2, 3), padding=1, ceil_mode=True)),
                       (AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
                       (AdaptiveAvgPool2d((None, 3)), torch.nn.AdaptiveAvgPool2d((None, 3)))):
-        assert repr(ours) == repr(ref)[:-1] + ", method='fast')"
+        method = "auto" if isinstance(ours, MaxPool2d) else "fast"
+        assert repr(ours) == repr(ref)[:-1] + f", method='{method}')"
         assert ours.parameters() == [] and ours.state_dict() == {}
     m = AvgPool2d(3, count_include_pad=False, divisor_override=4)
     assert (m.stride, m.count_include_pad, m.divisor_override) == (3, False, 4)
@@ -314,9 +353,13 @@ def test_bad_output_size_types(value):
 
 
 def test_bad_method_and_padding_only_windows():
-    for make in (MaxPool2d, AvgPool2d, AdaptiveAvgPool2d):
+    for make in (AvgPool2d, AdaptiveAvgPool2d):
         with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'im2col'"):
             make(2, method="im2col")
+        with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'numba'"):
+            make(2, method="numba")  # numba pools max only
+    with pytest.raises(ValueError, match=r"method: expected one of \['auto', 'fast', 'naive', 'numba'\], got 'im2col'"):
+        MaxPool2d(2, method="im2col")
     # dilation 3 puts both taps of the first window (rows -1 and 2) outside a 2-row input
     with pytest.raises(ValueError, match=r"x: some pooling windows hold only padding .*got x of shape \(1, 1, 2, 2\)"):
         MaxPool2d(2, stride=1, padding=1, dilation=3)(x32(1, 1, 2, 2))
