@@ -24,7 +24,9 @@ import numpy as np
 from . import parallel
 from .pool_naive import pool_out_size
 
-SPLIT_BYTES = 1 << 20   # inputs of at least this size are split over cnnumpy's threads
+# inputs of at least this size are split over cnnumpy's threads; interleaved at 2 threads, LeNet-5 trained 6 %
+# faster at batch 64 than with 1 MB (whose 1.2 MB first pool then split), and inferred at batch 256 within 2 %
+SPLIT_BYTES = 2 << 20
 
 
 @functools.cache
