@@ -42,7 +42,10 @@ def to_torch(model):
 
 
 def interleaved(fns, seconds, rounds):
-    """{name: median seconds per call}: each round runs every fn for about `seconds`, in a rotating order."""
+    """{name: median seconds per call}: each round runs every fn for about `seconds`, in a rotating order, after
+    one untimed call of each (the first calls load numba's kernels and start DataParallel's workers)."""
+    for fn in fns.values():
+        fn()
     times = {name: [] for name in fns}
     names = list(fns)
     for r in range(rounds):
