@@ -19,7 +19,13 @@ def has_numba():
     return importlib.util.find_spec("numba") is not None
 
 
-def auto_method(stride, dilation, groups):
+def compiled_dtype(dtype):
+    """Whether numba's loops take arrays of this dtype: float32 or float64 in the machine's byte order."""
+    dtype = np.dtype(dtype)
+    return dtype in (np.float32, np.float64) and dtype.isnative
+
+
+def auto_method(stride, dilation, groups, dtype=np.float32):
     """The method Conv2d(method="auto") uses for a layer: "numba" or "im2col", whichever was faster
     in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
     docs/performance.md.
@@ -30,9 +36,9 @@ def auto_method(stride, dilation, groups):
     tied, except first layers with 1-3 input channels, where numba won the single-layer timing (which
     includes dx) but im2col won the whole networks, where a first layer computes no dx (LeNet-5 training
     0.89x torch against 0.85x, the VGG net 0.76x against 0.69x). Dilated and grouped layers: im2col.
-    Without numba installed: always im2col.
+    Without numba installed, or for dtypes numba's loops do not take (float16, float128): always im2col.
     """
-    if not has_numba() or groups != 1 or dilation != (1, 1):
+    if not has_numba() or not compiled_dtype(dtype) or groups != 1 or dilation != (1, 1):
         return "im2col"
     return "numba" if stride[0] != 1 else "im2col"
 
@@ -102,6 +108,9 @@ class Conv2d(Module):
                 f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
         b = self.bias.data if self.bias is not None else None
         method = self.resolved_method()
+        if method == "numba" and not compiled_dtype(x.dtype):
+            raise TypeError(f"x: method='numba' takes float32 or float64 in native byte order, got {x.dtype}; "
+                            f"use method='im2col' or 'auto'")
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
         # in eval mode none are kept: a backward then (gradients of an input) unfolds x again
         self.cache = None
@@ -115,7 +124,7 @@ class Conv2d(Module):
         so that backward uses the same one)."""
         if self.method != "auto":
             return self.method
-        return auto_method(self.stride, self.dilation, self.groups)
+        return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype)
 
     def backward(self, dout, input_grad=True):
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""

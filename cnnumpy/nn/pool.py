@@ -6,7 +6,7 @@ import numpy as np
 from ..functional import pool, pool_naive, pool_numba
 from ..functional.pool_naive import pool_out_size
 from . import check
-from .conv import has_numba
+from .conv import compiled_dtype, has_numba
 from .module import Module
 
 # One file per method, all with the same function names and signatures; pool_numba has max pooling only.
@@ -20,12 +20,12 @@ def _method(method, allowed=("fast", "naive")):
     return method
 
 
-def auto_max_method(kernel, stride, pad, dilation):
+def auto_max_method(kernel, stride, pad, dilation, dtype=np.dtype(np.float32)):
     """The method MaxPool2d(method="auto") uses: "numba" for 2x2 windows of stride 2 without padding or
-    dilation when numba is installed (its written-out loops: 1.3-4x faster than "fast" forward, 1.2-1.9x
-    backward, see functional/pool_numba.py), else "fast" (numba's general loops were slower forward on
-    3x3 windows of stride 2: 0.96 against 0.48 ms, batch 32, 16 channels, 15x15)."""
-    if has_numba() and pool_numba._two_by_two(kernel, stride, pad, dilation):
+    dilation when numba is installed and takes the dtype (its written-out loops: 1.3-4x faster than "fast"
+    forward, 1.2-1.9x backward, see functional/pool_numba.py), else "fast" (numba's general loops were slower
+    forward on 3x3 windows of stride 2: 0.96 against 0.48 ms, batch 32, 16 channels, 15x15)."""
+    if has_numba() and compiled_dtype(dtype) and pool_numba._two_by_two(kernel, stride, pad, dilation):
         return "numba"
     return "fast"
 
@@ -114,9 +114,9 @@ class MaxPool2d(Module):
         self.ceil_mode = _flag("ceil_mode", ceil_mode)
         self.method = _method(method, MAX_METHODS)
 
-    def resolved_method(self):
-        """The method a forward pass uses: self.method, or auto_max_method's choice for "auto"."""
-        return auto_max_method(*self.args) if self.method == "auto" else self.method
+    def resolved_method(self, dtype=np.dtype(np.float32)):
+        """The method a forward pass on x of this dtype uses: self.method, or auto_max_method's choice for "auto"."""
+        return auto_max_method(*self.args, np.dtype(dtype)) if self.method == "auto" else self.method
 
     def forward(self, x):
         kernel, stride, pad, dilation = self.args
@@ -126,8 +126,11 @@ class MaxPool2d(Module):
             raise ValueError(
                 f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
                 f"dilation {dilation}); got x of shape {x.shape}")
-        return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode,
-                        method=self.resolved_method())
+        method = self.resolved_method(x.dtype)
+        if method == "numba" and not compiled_dtype(x.dtype):
+            raise TypeError(f"x: method='numba' takes float32 or float64 in native byte order, got {x.dtype}; "
+                            f"use method='fast' or 'auto', or convert x with x.astype(np.float32)")
+        return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
     def backward(self, dout):
         return _backward(self, dout)

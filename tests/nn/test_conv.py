@@ -282,6 +282,23 @@ def test_auto_picks_the_faster_method(monkeypatch, layer, expected):
     assert conv.resolved_method() == "im2col"
 
 
+def test_dtypes_numba_does_not_take(monkeypatch):
+    """float16 (and float128): auto runs im2col even where it would pick numba, and gives torch's result in
+    float16; an explicit method="numba" says what it takes instead of numba's typing error."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float16)
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, dtype=np.float16)
+    assert conv.resolved_method() == "im2col"
+    y = conv(x)
+    ref = torch.nn.functional.conv2d(t(x.astype(np.float64)), t(conv.weight.data.astype(np.float64)),
+                                     t(conv.bias.data.astype(np.float64)), stride=2, padding=1)
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y, ref.numpy(), rtol=1e-2, atol=1e-2)
+    with pytest.raises(TypeError, match=r"x: method='numba' takes float32 or float64 in native byte order, "
+                                        r"got float16"):
+        nn.Conv2d(3, 4, 3, method="numba", dtype=np.float16)(x)
+
+
 def test_auto_backward_uses_the_forward_method(monkeypatch):
     """The method is chosen at forward and kept with the cache: backward uses it even if the choice changes."""
     from cnnumpy.functional import conv_im2col, conv_numba

@@ -138,6 +138,21 @@ def test_auto_picks_numba_for_two_by_two_windows(monkeypatch):
     check_parity(MaxPool2d(2), torch.nn.MaxPool2d(2), x, 1e-12, "auto without numba")
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.dtype(">f4"), np.longdouble])
+def test_auto_max_pool_falls_back_for_dtypes_numba_does_not_take(dtype):
+    """float16, big-endian float32 and long double: auto runs "fast" (the same y and dx as naive), and
+    method="numba" says what it takes instead of numba's typing error."""
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(dtype)
+    pool, naive = MaxPool2d(2), MaxPool2d(2, method="naive")
+    y = pool(x)
+    assert pool.cache[-1] == "fast" and y.dtype == x.dtype
+    np.testing.assert_array_equal(y, naive(x))
+    dout = np.ones_like(y)
+    np.testing.assert_array_equal(pool.backward(dout), naive.backward(dout))
+    with pytest.raises(TypeError, match=r"x: method='numba' takes float32 or float64 in native byte order, got"):
+        MaxPool2d(2, method="numba")(x)
+
+
 def random_adaptive(seed):
     """(output_size as given, x): ints, pairs, None entries, sizes below, equal to and above the input's, 1."""
     rng = np.random.default_rng(seed)
