@@ -26,7 +26,7 @@ import functools
 
 import numpy as np
 
-from . import parallel
+from . import jit, parallel
 from .conv_im2col import scratch, summed_weight_grad, weight_grad
 from .padding import out_size
 
@@ -37,13 +37,8 @@ CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to thi
 @functools.cache
 def kernels():
     """(unfold, fold) from numba_kernels, imported (and numba with it) on first use."""
-    try:
-        import numba  # noqa: F401  (imported here for its error message)
-    except ImportError as e:
-        raise ImportError("Conv2d(method='numba') needs numba: pip install 'cnnumpy[numba]' "
-                          "(or use method='im2col')") from e
-    from . import numba_kernels
-    return numba_kernels.unfold, numba_kernels.fold
+    k = jit.kernels("numba_kernels", "Conv2d", "im2col")
+    return k.unfold, k.fold
 
 
 def _sizes(x_shape, w_shape, stride, pad, dilation):

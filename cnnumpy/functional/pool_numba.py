@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from . import parallel
+from . import jit, parallel
 from .pool_naive import pool_out_size
 
 # inputs of at least this size are split over cnnumpy's threads; interleaved at 2 threads, LeNet-5 trained 6 %
@@ -32,13 +32,7 @@ SPLIT_BYTES = 2 << 20
 @functools.cache
 def kernels():
     """pool_numba_kernels, imported (and numba with it) on first use."""
-    try:
-        import numba  # noqa: F401  (imported here for its error message)
-    except ImportError as e:
-        raise ImportError("MaxPool2d(method='numba') needs numba: pip install 'cnnumpy[numba]' "
-                          "(or use method='fast')") from e
-    from . import pool_numba_kernels
-    return pool_numba_kernels
+    return jit.kernels("pool_numba_kernels", "MaxPool2d", "fast")
 
 
 def _two_by_two(kernel, stride, pad, dilation):

@@ -65,9 +65,7 @@ def max_pool_backward(dout, idx, dx, kh, kw, sh, sw, dh, dw, pt, pl):
     ho, wo = dout.shape[2], dout.shape[3]
     for s in range(n):
         for ci in range(c):
-            for r in range(h):
-                for col in range(w):
-                    dx[s, ci, r, col] = 0
+            dx[s, ci, :, :] = 0
             for i in range(ho):
                 for j in range(wo):
                     k = idx[s, ci, i, j]

@@ -90,3 +90,18 @@ def test_non_contiguous_input_and_dout():
     y0, cache0 = pool_naive.max_pool2d(np.ascontiguousarray(x), (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(y, y0)
     np.testing.assert_array_equal(dx, pool_naive.max_pool2d_backward(np.ascontiguousarray(dout), cache0))
+
+
+@pytest.mark.parametrize("module, layer, instead", [("pool_numba_kernels", "MaxPool2d", "fast"),
+                                                    ("numba_kernels", "Conv2d", "im2col")])
+def test_without_numba_the_error_says_what_to_do(monkeypatch, module, layer, instead):
+    """With numba not importable, loading the compiled loops raises an ImportError naming the layer, the extra
+    to install and the method to use instead; with it, the module of loops comes back."""
+    import sys
+
+    from cnnumpy.functional import jit
+    assert jit.kernels(module, layer, instead).__name__ == f"cnnumpy.functional.{module}"
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with pytest.raises(ImportError, match=rf"{layer}\(method='numba'\) needs numba: pip install 'cnnumpy\[numba\]' "
+                                          rf"\(or use method='{instead}'\)"):
+        jit.kernels(module, layer, instead)
