@@ -180,6 +180,7 @@ def step_memory(lib, model, x, y, steps, method="auto"):
 def child(spec):
     """In a fresh process: the memory of `steps` training steps of one configuration, printed as JSON."""
     import json
+    common.keep_memory()
     x, y = data(spec["model"], spec["batch"])
     method = spec["method"] if spec["lib"] == "cnnumpy" else "im2col"
     model = cnnumpy_model(spec["model"], method, spec.get("processes", 1))

@@ -110,11 +110,19 @@ def limit_threads(n):
         ours = f"; cnnumpy: {parallel.num_threads()}"
     except ImportError:
         ours = ""
+    keep_memory()
     got = blas_threads()
     if got != n:
         print(f"WARNING: asked for {n} BLAS threads, NumPy's BLAS reports {got}; "
               f"set OPENBLAS_NUM_THREADS={n} before starting Python", file=sys.stderr)
     return f"{n} (NumPy BLAS: {got} via {how}; torch: {torch.get_num_threads()}{ours})"
+
+
+def keep_memory():
+    """cnnumpy.keep_freed_memory(), as the command line and DataParallel's workers run: steps reuse freed memory
+    instead of faulting in fresh pages. Returns the header's note."""
+    from cnnumpy import keep_freed_memory
+    return "freed blocks kept for reuse (cnnumpy.keep_freed_memory)" if keep_freed_memory() else "glibc defaults"
 
 
 # --- the header ----------------------------------------------------------------------------------
@@ -155,6 +163,7 @@ def header(title, threads_note, extra=()):
         f"numba {_version('numba') or 'not installed'}",
         f"- cnnumpy conv methods: {', '.join(sorted(METHODS))}",
         f"- threads: {threads_note}",
+        f"- malloc: {keep_memory()}",
         *[f"- {e}" for e in extra],
         load_note("at start"),
         "- timings: median of interleaved rounds after warm-up; the machine is shared, so figures drift "

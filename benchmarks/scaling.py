@@ -50,6 +50,7 @@ def setup(point):
 def child(point):
     """In a fresh process: the memory of `steps` training steps of one library at one point, printed as JSON."""
     import json
+    common.keep_memory()
     model, x, y = setup(point)
     print(json.dumps(step_memory(point["lib"], model, x, y, point["steps"])))
 

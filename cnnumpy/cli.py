@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .memory import keep_freed_memory
+
 
 class UsageError(Exception):
     """A mistake of the user's, reported in one line with exit code 2."""
@@ -437,6 +439,7 @@ COMMANDS = {"bench": bench, "train": train, "evaluate": evaluate, "predict": pre
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    keep_freed_memory()  # every command runs layers; steps then reuse memory instead of faulting fresh pages
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
