@@ -26,8 +26,9 @@ def relu(x):
 
 
 def relu_backward(dout, cache):
-    """dx = dout * [not y <= 0], torch's rule: 0 where x <= 0 (the slope at x == 0 exactly is 0), dout where
-    x > 0, and dout where x is NaN (then y is NaN, and NaN <= 0 is false).
+    """dx = dout * [y != 0], torch's rule: 0 where x <= 0 (the slope at x == 0 exactly is 0), dout where
+    x > 0, and dout where x is NaN. y = max(x, 0) is 0 exactly where x <= 0 and NaN where x is NaN (NaN != 0),
+    so one comparison gives the mask (not y <= 0 took two passes).
 
     The product is ~5x faster than np.where; only where it made NaN from an infinite dout times 0 (torch gives 0
     there) is np.where needed, and finding out costs one extra pass.
@@ -37,7 +38,7 @@ def relu_backward(dout, cache):
     df, yf, dxf = dout.reshape(-1), y.reshape(-1), dx.reshape(-1)
 
     def chunk(s, lo, hi):
-        mask = np.invert(yf[lo:hi] <= 0)
+        mask = np.not_equal(yf[lo:hi], 0)
         with np.errstate(invalid="ignore"):  # inf * 0: repaired just below
             out = np.multiply(df[lo:hi], mask, out=dxf[lo:hi], dtype=dout.dtype)
         if not np.isfinite(out).all():
