@@ -35,7 +35,7 @@ def kernels():
     return jit.kernels("pool_numba_kernels", "MaxPool2d", "fast")
 
 
-def _two_by_two(kernel, stride, pad, dilation):
+def two_by_two(kernel, stride, pad, dilation):
     """Whether the windows are 2x2 of stride 2 without padding or dilation (the loops written out for them)."""
     return tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(pad) == (0, 0) and tuple(dilation) == (1, 1)
 
@@ -50,7 +50,7 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     y = np.empty((n, c) + out_hw, x.dtype)
     idx = np.empty(y.shape, np.min_scalar_type(kernel[0] * kernel[1] - 1))
     # ceil mode adds a window past an odd edge only: 2 * out_hw must still fit for the written-out loops
-    two = _two_by_two(kernel, stride, pad, dilation) and 2 * out_hw[0] <= h and 2 * out_hw[1] <= w
+    two = two_by_two(kernel, stride, pad, dilation) and 2 * out_hw[0] <= h and 2 * out_hw[1] <= w
     sizes = None if two else (*kernel, *stride, *dilation, *pad)
 
     def chunk(s, lo, hi):

@@ -270,10 +270,6 @@ class _Worker:
         # Set before the child imports NumPy: its BLAS, and its own thread count, are one process's share.
         env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "CNNUMPY_NUM_THREADS": str(threads)}
-        for kv in os.environ.get("XENV", "").split(","):
-            if kv:
-                k, v = kv.split("=")
-                env[k] = v
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -459,9 +455,6 @@ def _serve(conn, module, rank, blocks, spin):
                 setattr(m, name, value.spawn(rank)[-1])
     conn.send(("ok", *outbox.put([]), None))
     watch = _watch(conn)
-    import resource
-    nsteps = [0]
-    f0 = resource.getrusage(resource.RUSAGE_SELF)
     try:
         while True:
             try:
@@ -482,7 +475,6 @@ def _serve(conn, module, rank, blocks, spin):
                     for m, training in zip(module.modules(), extra):
                         m.training = training
                     reply = [module(x)]
-                    nsteps[0] += 1
                 else:
                     (dout,) = inbox.read(name, specs)
                     for p, g in zip(params, grads):
@@ -501,8 +493,6 @@ def _serve(conn, module, rank, blocks, spin):
                 except (pickle.PicklingError, TypeError, AttributeError):
                     conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}"), where))
     finally:
-        f1 = resource.getrusage(resource.RUSAGE_SELF)
-        open(f"/tmp/worker-faults-{rank}.txt", "w").write(f"steps {nsteps[0]} minflt/step {(f1.ru_minflt - f0.ru_minflt) / max(nsteps[0], 1):.1f} nvcsw/step {(f1.ru_nvcsw - f0.ru_nvcsw) / max(nsteps[0], 1):.2f} nivcsw/step {(f1.ru_nivcsw - f0.ru_nivcsw) / max(nsteps[0], 1):.2f}")
         outbox.close()
         inbox.close()
         conn.close()

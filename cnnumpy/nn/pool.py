@@ -25,7 +25,7 @@ def auto_max_method(kernel, stride, pad, dilation, dtype=np.dtype(np.float32)):
     dilation when numba is installed and takes the dtype (its written-out loops: 1.3-4x faster than "fast"
     forward, 1.2-1.9x backward, see functional/pool_numba.py), else "fast" (numba's general loops were slower
     forward on 3x3 windows of stride 2: 0.96 against 0.48 ms, batch 32, 16 channels, 15x15)."""
-    if has_numba() and compiled_dtype(dtype) and pool_numba._two_by_two(kernel, stride, pad, dilation):
+    if has_numba() and compiled_dtype(dtype) and pool_numba.two_by_two(kernel, stride, pad, dilation):
         return "numba"
     return "fast"
 
