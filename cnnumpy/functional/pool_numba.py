@@ -42,7 +42,7 @@ def two_by_two(kernel, stride, pad, dilation):
 
 def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache)."""
-    k = kernels()
+    loops = kernels()
     n, c, h, w = x.shape
     out_hw = tuple(pool_out_size(s, k, st, p, d, ceil_mode)
                    for s, k, st, p, d in zip((h, w), kernel, stride, pad, dilation))
@@ -55,9 +55,9 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
 
     def chunk(s, lo, hi):
         if two:
-            k.max_pool_2x2(x[lo:hi], y[lo:hi], idx[lo:hi])
+            loops.max_pool_2x2(x[lo:hi], y[lo:hi], idx[lo:hi])
         else:
-            k.max_pool(x[lo:hi], y[lo:hi], idx[lo:hi], *sizes)
+            loops.max_pool(x[lo:hi], y[lo:hi], idx[lo:hi], *sizes)
 
     parallel.run(chunk, n, parallel.split(n, x.nbytes, SPLIT_BYTES))
     return y, (x.shape, idx, sizes)
@@ -65,16 +65,16 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
 
 def max_pool2d_backward(dout, cache):
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each output's gradient goes to its one winner."""
-    k = kernels()
+    loops = kernels()
     x_shape, idx, sizes = cache
     dout = np.ascontiguousarray(dout)
     dx = np.empty(x_shape, dout.dtype)
 
     def chunk(s, lo, hi):
         if sizes is None:
-            k.max_pool_2x2_backward(dout[lo:hi], idx[lo:hi], dx[lo:hi])
+            loops.max_pool_2x2_backward(dout[lo:hi], idx[lo:hi], dx[lo:hi])
         else:
-            k.max_pool_backward(dout[lo:hi], idx[lo:hi], dx[lo:hi], *sizes)
+            loops.max_pool_backward(dout[lo:hi], idx[lo:hi], dx[lo:hi], *sizes)
 
     parallel.run(chunk, len(dout), parallel.split(len(dout), dx.nbytes, SPLIT_BYTES))
     return dx
