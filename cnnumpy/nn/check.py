@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from ..functional import jit
+
 
 def pair(name, value, minimum=1):
     """An int or a pair of ints, each >= minimum -> (a, b)."""
@@ -107,3 +109,10 @@ def dim(name, value, shape=None):
         raise ValueError(f"{name}: expected an int in [{-n}, {n - 1}] for an input of shape {tuple(shape)} "
                          f"({len(shape)} dimensions), got {value}")
     return int(value) % n
+
+
+def compiled_dtype(name, dtype, instead):
+    """method="numba" takes what its loops were compiled for: float32 or float64 in native byte order."""
+    if not jit.compiled_dtype(dtype):
+        raise TypeError(f"{name}: method='numba' takes float32 or float64 in native byte order, got {np.dtype(dtype)}; "
+                        f"use method={instead!r} or 'auto', or convert with .astype(np.float32)")

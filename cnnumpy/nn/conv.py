@@ -1,28 +1,14 @@
 """Conv2d: the module around functional.conv_naive / conv_im2col / conv_numba, and the default choice between them."""
-import functools
-import importlib.util
-
 import numpy as np
 
 from ..functional import conv_im2col, conv_naive, conv_numba
+from ..functional.jit import compiled_dtype, has_numba
 from . import check
 from .init import default_bound, uniform
 from .module import Module, Parameter
 
 # One file per method, all with the same conv2d / conv2d_backward signature.
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
-
-
-@functools.cache
-def has_numba():
-    """True when numba can be imported (looked up once, without importing it)."""
-    return importlib.util.find_spec("numba") is not None
-
-
-def compiled_dtype(dtype):
-    """Whether numba's loops take arrays of this dtype: float32 or float64 in the machine's byte order."""
-    dtype = np.dtype(dtype)
-    return dtype in (np.float32, np.float64) and dtype.isnative
 
 
 def auto_method(stride, dilation, groups, dtype=np.float32):
@@ -108,9 +94,8 @@ class Conv2d(Module):
                 f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
         b = self.bias.data if self.bias is not None else None
         method = self.resolved_method()
-        if method == "numba" and not compiled_dtype(x.dtype):
-            raise TypeError(f"x: method='numba' takes float32 or float64 in native byte order, got {x.dtype}; "
-                            f"use method='im2col' or 'auto'")
+        if method == "numba":
+            check.compiled_dtype("x", x.dtype, "im2col")
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
         # in eval mode none are kept: a backward then (gradients of an input) unfolds x again
         self.cache = None

@@ -4,9 +4,9 @@ import numbers
 import numpy as np
 
 from ..functional import pool, pool_naive, pool_numba
+from ..functional.jit import compiled_dtype, has_numba
 from ..functional.pool_naive import pool_out_size
 from . import check
-from .conv import compiled_dtype, has_numba
 from .module import Module
 
 # One file per method, all with the same function names and signatures; pool_numba has max pooling only.
@@ -127,9 +127,8 @@ class MaxPool2d(Module):
                 f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
                 f"dilation {dilation}); got x of shape {x.shape}")
         method = self.resolved_method(x.dtype)
-        if method == "numba" and not compiled_dtype(x.dtype):
-            raise TypeError(f"x: method='numba' takes float32 or float64 in native byte order, got {x.dtype}; "
-                            f"use method='fast' or 'auto', or convert x with x.astype(np.float32)")
+        if method == "numba":
+            check.compiled_dtype("x", x.dtype, "fast")
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
     def backward(self, dout):
