@@ -22,13 +22,7 @@ What makes it fast (the figures are in the report of issue 5):
   over threads (cnnumpy.functional.parallel). The whole batch's columns are kept for backward only
   when they fit CACHE_BYTES; beyond that backward unfolds each chunk again, which is also faster
   there: a fresh buffer of tens of MB costs a page fault per 4 kB at its first write.
-- The flat grid (stride 1, large images). Window (i, j) starts at pixel i*Wp + j of the flattened
-  padded image (Wp its width). Letting j run on to Wp - 1 (windows that wrap into the next row,
-  computed and then dropped) makes the L = H_out*Wp windows one arithmetic progression, so each
-  row of cols is ONE contiguous slice of the padded image: the copy runs at memory speed. It costs
-  the GEMM Wp / W_out more columns, so it is used only when that waste is small (see FLAT_WASTE):
-  on the VGG net's 32x32 layers it was 10-15 % faster than rows (below).
-- Rows (other layers of height stride 1). The columns of the full windows repeat every pixel kh*kw times;
+- Rows (layers of height stride 1). The columns of the full windows repeat every pixel kh*kw times;
   unfolding along the width only, colsr[n, g, (c, b), (r, j)] = xp[n, g*Cg + c, r, j*sw + b*dw] for
   every padded row r, repeats it kw times, and kernel row a of window row i reads padded row i + a*dh,
   so the rows that kernel row a needs are ONE slice of colsr, L = H_out*W_out long at offset a*dh*W_out:
@@ -37,7 +31,8 @@ What makes it fast (the figures are in the report of issue 5):
 
   kh GEMMs of depth Cg*kw over a kh-times smaller unfolding (BLAS reads the slices in place), and
   dW's row a likewise from the same slice. LeNet-5's 5x5 conv2 forward: 0.61 ms against 0.86 for the full
-  windows (batch 64, 2 threads). ROWS = False keeps the full windows there (for the tests).
+  windows (batch 64, 2 threads); the VGG net's 3x3 32->32 at 32x32, forward+backward: 34 against 41 ms.
+  ROWS = False keeps the full windows there (for the tests).
 - dx of a stride-1 layer is itself a stride-1 convolution (docs/conv.md derives it): dout padded by
   dilation*(k-1) - pad on each side, correlated with the kernel turned by 180 degrees and transposed to
   (C, F/G, kh, kw), see _full_pad and _flipped. That is an unfold (one copy) and kh GEMMs per chunk,
@@ -57,40 +52,34 @@ from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: 1 and 4 MB were slower (LeNet-5, VGG net; 1 and 2 threads)
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size
-FLAT_WASTE = 0.13        # the flat grid when its extra columns are at most this fraction
-ROWS = True              # other height-stride-1 layers unfold along the width only (see the docstring)
+ROWS = True              # height-stride-1 layers unfold along the width only (see the docstring)
 DW_ROWS, DW_FILTERS = 64, 8   # dW as D @ cols.T up to this many rows of cols or filters per group
 
-Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo wg tail k rows kc lc")
+Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo k rows kc lc")
 
 
 def geometry(x_shape, w_shape, stride, pad, dilation):
-    """Sizes shared by forward and backward (see the docstring): wg the grid width (Wp for the flat grid, used
-    for stride 1 when the extra columns are at most FLAT_WASTE of W_out, else W_out) and tail the zeros past the
-    flattened padded image that the last wrapped windows read; k = Cg*kh*kw the rows of a window; rows
-    whether the columns are the width-only unfolding (height stride 1, not flat); kc x lc the columns of one
-    sample and group (k x H_out*wg for windows, Cg*kw x Hp*W_out for rows)."""
+    """Sizes shared by forward and backward (see the docstring): k = Cg*kh*kw the rows of a window; rows
+    whether the columns are the width-only unfolding (height stride 1); kc x lc the columns of one sample and
+    group (k x H_out*W_out for windows, Cg*kw x Hp*W_out for rows)."""
     _, c, h, w = x_shape
     f, cg, kh, kw = w_shape
     hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
     ho = out_size(h, kh, stride[0], pad[0], pad[1], dilation[0])
     wo = out_size(w, kw, stride[1], pad[2], pad[3], dilation[1])
-    flat = stride == (1, 1) and wp - wo <= FLAT_WASTE * wo
-    wg = wp if flat else wo
-    tail = dilation[1] * (kw - 1) if flat else 0
-    rows = ROWS and stride[0] == 1 and not flat
-    kc, lc = (cg * kw, hp * wo) if rows else (cg * kh * kw, ho * wg)
-    return Geometry(c, h, w, f, cg, kh, kw, hp, wp, ho, wo, wg, tail, cg * kh * kw, rows, kc, lc)
+    rows = ROWS and stride[0] == 1
+    kc, lc = (cg * kw, hp * wo) if rows else (cg * kh * kw, ho * wo)
+    return Geometry(c, h, w, f, cg, kh, kw, hp, wp, ho, wo, cg * kh * kw, rows, kc, lc)
 
 
 def taps(xp, g, groups, stride, dilation, writeable=False):
-    """xp: (m, C, Hp*Wp + tail), flattened padded images -> view (m, G, Cg, kh, kw, H_out, grid width).
+    """xp: (m, C, Hp*Wp), flattened padded images -> view (m, G, Cg, kh, kw, H_out, W_out).
 
     Entry [n, g, c, a, b, i, j] is the pixel that tap (a, b) of window (i, j) reads:
     xp[n, g*Cg + c, (i*sh + a*dh)*Wp + j*sw + b*dw]. No copy.
     """
     s_n, s_c, s = xp.strides
-    shape = (xp.shape[0], groups, g.cg, g.kh, g.kw, g.ho, g.wg)
+    shape = (xp.shape[0], groups, g.cg, g.kh, g.kw, g.ho, g.wo)
     strides = (s_n, g.cg * s_c, s_c, dilation[0] * g.wp * s, dilation[1] * s, stride[0] * g.wp * s, stride[1] * s)
     return as_strided(xp, shape, strides, writeable=writeable)
 
@@ -105,24 +94,24 @@ def row_taps(xp, g, groups, stride, dilation):
 
 
 def _interior(xp, g, pad):
-    """The view of the flattened padded images xp: (m, C, Hp*Wp + tail) where the unpadded images sit."""
-    grid = xp[:, :, :g.hp * g.wp].reshape(len(xp), g.c, g.hp, g.wp)
+    """The view of the flattened padded images xp: (m, C, Hp*Wp) where the unpadded images sit."""
+    grid = xp.reshape(len(xp), g.c, g.hp, g.wp)
     return grid[:, :, pad[0]:pad[0] + g.h, pad[2]:pad[2] + g.w]
 
 
 def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
     """The columns of samples lo..hi-1 into out: (m, G, kc, lc), padding through s's buffer."""
     m = hi - lo
-    if pad == (0, 0, 0, 0) and g.tail == 0:
+    if pad == (0, 0, 0, 0):
         xp = x[lo:hi].reshape(m, g.c, g.h * g.w)
     else:
         # zeroed once: later chunks only overwrite the interior, the border stays 0
-        xp = scratch(s, "xp", (m, g.c, g.hp * g.wp + g.tail), x.dtype, zero=True)[:m]
+        xp = scratch(s, "xp", (m, g.c, g.hp * g.wp), x.dtype, zero=True)[:m]
         _interior(xp, g, pad)[...] = x[lo:hi]
     if g.rows:
         np.copyto(out.reshape(m, groups, g.cg, g.kw, g.hp, g.wo), row_taps(xp, g, groups, stride, dilation))
     else:
-        np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg), taps(xp, g, groups, stride, dilation))
+        np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wo), taps(xp, g, groups, stride, dilation))
 
 
 def kernel_row(cols, g, a, dilation):
@@ -138,17 +127,6 @@ def scratch(s, key, shape, dtype, zero=False):
     if a is None:
         a = s[key] = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     return a
-
-
-def _on_grid(dout, lo, hi, g, groups, s, size):
-    """dout of samples lo..hi-1 as (m, G, Fg, H_out*wg) on g's grid: the flat grid's wrapped windows get a
-    zero gradient (they do not exist), kept in a scratch buffer whose extra columns are zeroed once."""
-    m, (f, ho, wo) = hi - lo, dout.shape[1:]
-    if g.wg == wo:
-        return dout[lo:hi].reshape(m, groups, f // groups, ho * wo)
-    dg = scratch(s, "d", (size, f, ho, g.wg), dout.dtype, zero=True)[:m]
-    dg[..., :wo] = dout[lo:hi]
-    return dg.reshape(m, groups, f // groups, ho * g.wg)
 
 
 def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
@@ -188,16 +166,8 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
             part = scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
             for a in range(1, g.kh):
                 np.add(yg, np.matmul(wm[a], kernel_row(cols, g, a, dilation), out=part), out=yg)
-        elif g.wg == g.wo:
+        else:
             np.matmul(wm, cols, out=yg)
-        else:  # the flat grid: drop the wrapped windows, adding the bias on the way
-            yf = np.matmul(wm, cols, out=scratch(s, "y", (m, groups, fg, g.lc), x.dtype)[:m])
-            yf = yf.reshape(m, g.f, g.ho, g.wg)[..., :g.wo]
-            if bias is None:
-                np.copyto(y[lo:hi], yf)
-            else:
-                np.add(yf, bias, out=y[lo:hi])
-            return
         if bias is not None:
             y[lo:hi] += bias
 
@@ -268,19 +238,19 @@ def conv2d_backward(dout, cache, input_grad=True):
     x, x_shape, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n = len(dout)
     g = geometry(x_shape, w.shape, stride, pad, dilation)
-    fg, ell = g.f // groups, g.ho * g.wg
+    fg, ell = g.f // groups, g.ho * g.wo
     dtype = dout.dtype
     full = _full_pad(w.shape, pad, dilation)
     # dx of a stride-1 layer is a convolution of dout (after the threads below); others fold dcols
     by_conv = input_grad and stride == (1, 1) and min(full) >= 0
     fold = input_grad and not by_conv
     dx = np.empty(x_shape, dtype) if fold else None
-    direct = pad == (0, 0, 0, 0) and g.tail == 0  # then dx itself is the folding buffer
+    direct = pad == (0, 0, 0, 0)  # then dx itself is the folding buffer
     wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)  # W_g.T, rows ordered (c, a, b) as a window's
 
     def chunk(s, lo, hi):
         m, size = hi - lo, size_
-        d = _on_grid(dout, lo, hi, g, groups, s, size)
+        d = dout[lo:hi].reshape(m, groups, fg, ell)
         if cols_all is not None:
             cols = cols_all[lo:hi]
         else:
@@ -299,10 +269,10 @@ def conv2d_backward(dout, cache, input_grad=True):
         if direct:
             dxp = dx[lo:hi].reshape(m, g.c, g.h * g.w)
         else:
-            dxp = scratch(s, "dxp", (size, g.c, g.hp * g.wp + g.tail), dtype)[:m]
+            dxp = scratch(s, "dxp", (size, g.c, g.hp * g.wp), dtype)[:m]
         dxp[...] = 0
         dcols = np.matmul(wt, d, out=scratch(s, "dcols", (size, groups, g.k, ell), dtype)[:m])
-        dcols = dcols.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wg)
+        dcols = dcols.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wo)
         # col2im: within one kernel offset (a, b) the windows touch distinct pixels, so a plain
         # addition through the strided view is exact; kh*kw NumPy calls, none per pixel
         view = taps(dxp, g, groups, stride, dilation, writeable=True)

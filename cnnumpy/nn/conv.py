@@ -16,12 +16,12 @@ def auto_method(stride, dilation, groups, dtype=np.float32):
     in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
     docs/performance.md.
 
-    im2col unfolds a layer of height stride 1 along the width only ("rows") or, on large images, into one
-    contiguous run per row (the flat grid); with a height stride above 1 it has neither, and numba's compiled
-    unfolding won there (1.35-1.47x forward+backward, batch 64, 2 threads). On stride-1 layers im2col won or
-    tied, except first layers with 1-3 input channels, where numba won the single-layer timing (which
-    includes dx) but im2col won the whole networks, where a first layer computes no dx (LeNet-5 training
-    0.89x torch against 0.85x, the VGG net 0.76x against 0.69x). Dilated and grouped layers: im2col.
+    im2col unfolds a layer of height stride 1 along the width only ("rows"); with a height stride above 1
+    it unfolds the full windows, and numba's compiled unfolding won there (1.35-1.47x forward+backward,
+    batch 64, 2 threads). On stride-1 layers im2col won or tied, except first layers with 1-3 input
+    channels, where numba won the single-layer timing (which includes dx) but im2col won the whole networks,
+    where a first layer computes no dx (LeNet-5 training 0.89x torch against 0.85x, the VGG net 0.76x
+    against 0.69x). Dilated and grouped layers: im2col.
     Without numba installed, or for dtypes numba's loops do not take (float16, float128): always im2col.
     """
     if not has_numba() or not compiled_dtype(dtype) or groups != 1 or dilation != (1, 1):

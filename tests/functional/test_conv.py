@@ -11,15 +11,13 @@ from cnnumpy.functional.im2col import im2col
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 # The paths of the fast methods, forced through their tuning constants: (module, constants, threads).
-# im2col: rows (height stride 1), the flat grid (stride 1) and full windows, one-sample chunks whose columns
-# backward unfolds again, two threads, and dW in its other orientation (conv_im2col.weight_grad, numba's too);
+# im2col: rows (height stride 1) and full windows, one-sample chunks whose columns backward unfolds again, two threads, and dW in its other orientation (conv_im2col.weight_grad, numba's too);
 # numba: columns kept, one-sample chunks unfolded again, and two threads.
 PATHS = {
-    "im2col rows": (conv_im2col, {"FLAT_WASTE": -1.0}, 1),
-    "im2col flat": (conv_im2col, {"FLAT_WASTE": np.inf}, 1),
-    "im2col full windows": (conv_im2col, {"FLAT_WASTE": -1.0, "ROWS": False}, 1),
-    "im2col rows, chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0, "FLAT_WASTE": -1.0}, 1),
-    "im2col flat, chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0, "FLAT_WASTE": np.inf}, 1),
+    "im2col rows": (conv_im2col, {}, 1),
+    "im2col full windows": (conv_im2col, {"ROWS": False}, 1),
+    "im2col rows, chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 1),
+    "im2col full windows, chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0, "ROWS": False}, 1),
     "im2col 2 threads": (conv_im2col, {"CHUNK_BYTES": 1}, 2),
     "im2col uneven chunks, 2 threads": (conv_im2col, {"CHUNK_BYTES": 2 * 8 * 125 * 8}, 2),
     "im2col dW as cols @ D.T": (conv_im2col, {"DW_ROWS": 0, "DW_FILTERS": 0}, 1),

@@ -245,8 +245,8 @@ def test_skipping_the_input_gradient_keeps_parameter_gradients(method):
 
 @pytest.mark.parametrize("method", ["im2col", "numba"])
 def test_lenet_and_vgg_shapes_float32(method):
-    """The benchmark's layers at batch 8: LeNet's 5x5 convs (exact grid) and a VGG 3x3 conv at 32x32 (flat
-    grid), float32 forward and backward within 1e-5 of torch."""
+    """The benchmark's layers at batch 8: LeNet's 5x5 convs and a VGG 3x3 conv at 32x32, float32 forward and
+    backward within 1e-5 of torch."""
     rng = np.random.default_rng(0)
     for cin, cout, size, k, p in ((1, 6, 28, 5, 2), (6, 16, 14, 5, 2), (16, 32, 32, 3, 1)):
         ours = nn.Conv2d(cin, cout, k, padding=p, method=method)
