@@ -11,7 +11,8 @@ from cnnumpy.functional.im2col import im2col
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 # The paths of the fast methods, forced through their tuning constants: (module, constants, threads).
-# im2col: rows (height stride 1) and full windows, one-sample chunks whose columns backward unfolds again, two threads, and dW in its other orientation (conv_im2col.weight_grad, numba's too);
+# im2col: rows (height stride 1) and full windows, one-sample chunks whose columns backward unfolds again, two
+# threads, and dW in its other orientation (conv_im2col.weight_grad, numba's too);
 # numba: columns kept, one-sample chunks unfolded again, and two threads.
 PATHS = {
     "im2col rows": (conv_im2col, {}, 1),
