@@ -178,28 +178,24 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
 
 def weight_grad(cols, d, s, a=0, kh=1):
     """Adds sum_n D[n, g] @ cols[n, g].T of a chunk into s["dw"][a], as (G, Fg, K) or, when s["dw_t"] is True,
-    as its transpose (G, K, Fg). cols: (m, G, K, L), d: what dw_operand made of D: (m, G, Fg, L). s["dw"] holds
-    kh such sums: one per kernel row for rows columns (a the row), else one."""
+    as its transpose (G, K, Fg). cols: (m, G, K, L), d = D: (m, G, Fg, L). s["dw"] holds kh such sums: one per
+    kernel row for rows columns (a the row), else one.
+
+    BLAS reads either transposed operand in place. D @ cols.T was as fast or faster while K (the rows of
+    cols, C/G*kh*kw) or Fg is small, cols @ D.T otherwise; a contiguous copy of D.T first (as before) cost more
+    than it saved. One thread, one chunk, ms for D @ cols.T / cols @ D.T / copy and cols @ D.T: K 32, Fg 64,
+    L 64, 32 samples 0.13 / 0.15 / 0.14; K 288, Fg 32, L 1024, 8 samples 3.6 / 2.3 / 3.0; rows of the VGG
+    net's 32x32 layer (K 96 a kernel row, 5 samples, all 3 rows) 1.67 / 1.33 / 1.46.
+    """
+    k, fg = cols.shape[2], d.shape[2]
+    s.setdefault("dw_t", not (k <= DW_ROWS or fg <= DW_FILTERS))
     if s["dw_t"]:
-        dwn = np.matmul(cols, d)
+        dwn = np.matmul(cols, d.transpose(0, 1, 3, 2))
     else:
         dwn = np.matmul(d, cols.transpose(0, 1, 3, 2))
     if "dw" not in s:
         s["dw"] = np.zeros((kh,) + dwn.shape[1:], dwn.dtype)
     np.add(s["dw"][a], dwn.sum(axis=0), out=s["dw"][a])
-
-
-def dw_operand(d, k, s):
-    """D: (m, G, Fg, L) as weight_grad takes it for columns of K rows: D itself, or a contiguous copy of D.T
-    (made once per chunk: rows columns use it for every kernel row, and a transposing copy is slow).
-
-    BLAS multiplies by the transposed view cols.T without a copy and is fast at it while K (the rows of
-    cols, C/G*kh*kw) or Fg is small; otherwise cols @ D.T after a contiguous copy of D.T was faster. One
-    chunk of 32 samples, one thread: K 25 (LeNet conv1, Fg 6) 0.09 vs 0.24 ms, K 27 (RGB 3x3, Fg 32) 0.86
-    vs 2.9 ms, K 150 (LeNet conv2, Fg 16) 0.79 vs 0.32 ms, K 288 (Fg 32, 8 samples) 3.1 vs 2.6 ms.
-    """
-    s.setdefault("dw_t", not (k <= DW_ROWS or d.shape[2] <= DW_FILTERS))
-    return np.ascontiguousarray(d.transpose(0, 1, 3, 2)) if s["dw_t"] else d
 
 
 def summed_weight_grad(parts, w_shape):
@@ -256,12 +252,11 @@ def conv2d_backward(dout, cache, input_grad=True):
         else:
             cols = scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
             _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        dop = dw_operand(d, g.kc, s)
         if g.rows:  # kernel row a of dW from the slice of the columns that row a read
             for a in range(g.kh):
-                weight_grad(kernel_row(cols, g, a, dilation), dop, s, a, g.kh)
+                weight_grad(kernel_row(cols, g, a, dilation), d, s, a, g.kh)
         else:
-            weight_grad(cols, dop, s)
+            weight_grad(cols, d, s)
         if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if not fold:

@@ -27,7 +27,7 @@ import functools
 import numpy as np
 
 from . import jit, parallel
-from .conv_im2col import dw_operand, scratch, summed_weight_grad, weight_grad
+from .conv_im2col import scratch, summed_weight_grad, weight_grad
 from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
@@ -105,7 +105,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         else:
             cols = cols_all[lo:hi]
         d = dout[lo:hi].reshape(m, groups, fg, ell)
-        weight_grad(cols.reshape(m, groups, k, ell), dw_operand(d, k, s), s)
+        weight_grad(cols.reshape(m, groups, k, ell), d, s)
         if has_bias:
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
