@@ -5,11 +5,15 @@ Every forward takes x of any shape and returns (y, cache) with y of x's shape an
 backward takes dout of y's shape and returns dx = dL/dx. An elementwise y = f(x) has the diagonal
 Jacobian f'(x), so dx = dout * f'(x); softmax couples the entries along `dim`, see its docstring.
 """
+import functools
+import importlib
+
 import numpy as np
 
-from . import parallel
+from . import jit, parallel
 
 SPLIT_BYTES = 1 << 20   # relu on arrays of at least this size is split over cnnumpy's threads
+COMPILED = True         # relu_backward runs numba's loop where numba is installed (False: NumPy's passes)
 
 
 def relu(x):
@@ -30,14 +34,20 @@ def relu_backward(dout, cache):
     x > 0, and dout where x is NaN. y = max(x, 0) is 0 exactly where x <= 0 and NaN where x is NaN (NaN != 0),
     so one comparison gives the mask (not y <= 0 took two passes).
 
-    The product is ~5x faster than np.where; only where it made NaN from an infinite dout times 0 (torch gives 0
-    there) is np.where needed, and finding out costs one extra pass.
+    With numba installed (and float32 or float64 arrays) one compiled loop selects dout or 0 in a single pass
+    (activation_numba_kernels): on the VGG net's 8 MB maps 0.37-0.51 ms against 1.24-1.27 at 2 threads.
+    NumPy's way is a mask, a product (~5x faster than np.where) and a check: only where the product made NaN
+    from an infinite dout times 0 (torch gives 0 there) is np.where needed, and finding out costs a pass.
     """
     y = cache
     dx = np.empty(dout.shape, dout.dtype)
     df, yf, dxf = dout.reshape(-1), y.reshape(-1), dx.reshape(-1)
+    loops = _loops() if COMPILED and jit.has_numba() and all(jit.compiled_dtype(a.dtype) for a in (dout, y)) else None
 
     def chunk(s, lo, hi):
+        if loops is not None:
+            loops.relu_backward(df[lo:hi], yf[lo:hi], dxf[lo:hi])
+            return
         mask = np.not_equal(yf[lo:hi], 0)
         with np.errstate(invalid="ignore"):  # inf * 0: repaired just below
             out = np.multiply(df[lo:hi], mask, out=dxf[lo:hi], dtype=dout.dtype)
@@ -46,6 +56,12 @@ def relu_backward(dout, cache):
 
     parallel.run(chunk, df.size, parallel.split(df.size, dout.nbytes, SPLIT_BYTES))
     return dx
+
+
+@functools.cache
+def _loops():
+    """activation_numba_kernels, imported (and numba with it) at the first relu_backward that uses it."""
+    return importlib.import_module(f"{__package__}.activation_numba_kernels")
 
 
 def leaky_relu(x, negative_slope=0.01):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from cnnumpy.functional import activation as F
+from cnnumpy.functional import jit
 from tests.util import assert_close, max_err, t
 
 # name -> (forward, backward, torch function, does it take a dim)
@@ -15,6 +16,13 @@ FUNCS = {
     "softmax": (F.softmax, F.softmax_backward, torch.softmax, True),
     "log_softmax": (F.log_softmax, F.log_softmax_backward, torch.log_softmax, True),
 }
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def relu_way(request, monkeypatch):
+    """Both ways of relu_backward: numba's loop (where numba is installed) and NumPy's passes."""
+    monkeypatch.setattr(F, "COMPILED", request.param == "compiled")
+    return request.param
 
 
 def random_case(name, seed):
@@ -100,7 +108,7 @@ def test_sigmoid_saturates_exactly():
 
 
 @pytest.mark.parametrize("name,slope", [("relu", 0.0), ("leaky_relu", 0.01), ("leaky_relu", 0.3), ("leaky_relu", -2.0)])
-def test_gradient_at_zero_is_torchs(name, slope):
+def test_gradient_at_zero_is_torchs(name, slope, relu_way):
     """At x == 0 exactly torch uses the left slope: 0 for relu, negative_slope for leaky_relu."""
     x = np.array([-1.0, -0.0, 0.0, 1.0])
     dout = np.array([2.0, 3.0, 5.0, 7.0])
@@ -110,12 +118,54 @@ def test_gradient_at_zero_is_torchs(name, slope):
     np.testing.assert_array_equal(dx, [2.0 * slope, 3.0 * slope, 5.0 * slope, 7.0])
 
 
-def test_relu_backward_ignores_infinite_dout_where_inactive():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_ignores_infinite_dout_where_inactive(relu_way, dtype):
     """dx = 0 where x <= 0 even when dout is inf (a product would give NaN); torch does the same."""
-    x, dout = np.array([-1.0, 0.0, 2.0]), np.array([np.inf, -np.inf, 3.0])
+    x, dout = np.array([-1.0, 0.0, 2.0], dtype), np.array([np.inf, -np.inf, 3.0], dtype)
     _, dx, _, dxt = run("relu", x, dout, ())
     np.testing.assert_array_equal(dx, [0.0, 0.0, 3.0])
     np.testing.assert_array_equal(dx, dxt.numpy())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_relu_backward_ways_agree_exactly(seed):
+    """numba's loop and NumPy's passes give the same bits, with NaN and zeros in x and inf and NaN in dout,
+    float32 and float64, on arrays of any layout (dout transposed, so not contiguous)."""
+    rng = np.random.default_rng(seed)
+    dtype = (np.float32, np.float64)[seed % 2]
+    shape = tuple(int(n) for n in rng.integers(1, 9, size=int(rng.integers(1, 5))))
+    x = np.where(rng.random(shape) < 0.2, 0.0, rng.standard_normal(shape)).astype(dtype)
+    dout = rng.standard_normal(shape[::-1]).astype(dtype).T
+    specials = rng.random(shape)
+    x[specials < 0.05] = np.nan
+    dout[(specials > 0.9) & (specials < 0.95)] = np.inf
+    dout[specials > 0.95] = np.nan
+    _, cache = F.relu(x)
+    ways = {}
+    for compiled in (True, False):
+        F.COMPILED = compiled
+        try:
+            ways[compiled] = F.relu_backward(dout, cache)
+        finally:
+            F.COMPILED = True
+    np.testing.assert_array_equal(ways[True], ways[False])
+    assert ways[True].dtype == dtype
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(dout))
+    np.testing.assert_array_equal(ways[True], xt.grad.numpy())
+
+
+def test_relu_backward_compiles_only_what_numba_takes(monkeypatch):
+    """float32 and float64 run numba's loop where numba is installed; float16 runs NumPy's passes."""
+    calls = []
+    loops = F._loops
+    monkeypatch.setattr(F, "_loops", lambda: calls.append(1) or loops())
+    for dtype in (np.float32, np.float64, np.float16):
+        x = np.array([-1.0, 2.0, np.nan], dtype)
+        dx = F.relu_backward(np.array([np.inf, 3.0, 4.0], dtype), F.relu(x)[1])
+        np.testing.assert_array_equal(dx, np.array([0.0, 3.0, 4.0], dtype))
+        assert dx.dtype == dtype
+    assert len(calls) == (2 if jit.has_numba() else 0)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCS))
@@ -140,7 +190,7 @@ def test_softmax_sums_to_one_and_log_softmax_is_its_log(dim):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(0,), (1,), (5,), (4, 3, 7, 5)])
-def test_relu_split_over_threads(monkeypatch, use_threads, threads, shape):
+def test_relu_split_over_threads(monkeypatch, use_threads, threads, shape, relu_way):
     """relu split over threads (forced by SPLIT_BYTES = 0) equals torch, NaN in x and inf in dout included."""
     from cnnumpy.functional import activation
     rng = np.random.default_rng(threads)
