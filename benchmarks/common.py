@@ -185,18 +185,20 @@ def interleaved(fns, repeats, warmup=1, target=0.05, settle=0.0):
 
     Each fn is first run `warmup` times (caches, lazy allocations, torch's kernel choice), then
     sized so that a sample of `calls` calls lasts about `target` seconds. Every round then takes
-    one sample of each fn, starting at a different fn each round so that no contender always
-    runs right after another one (whose cache or thread state it would inherit). `settle` seconds
-    of sleep before each sample let the previous contender's idle threads stop spinning.
+    one sample of each fn, in an order shuffled anew each round (cnnumpy.bench.orders) so that no
+    contender always runs right after the same other one (whose cache or thread state it would
+    inherit). `settle` seconds of sleep before each sample let the previous contender's idle
+    threads stop spinning.
     """
+    from cnnumpy.bench import orders
     names = list(fns)
     for name in names:
         for _ in range(warmup):
             fns[name]()
     calls = {name: calls_for(fns[name], target) for name in names}
     samples = {name: [] for name in names}
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+    for order in orders(names, repeats):
+        for name in order:
             fn, k = fns[name], calls[name]
             if settle:
                 time.sleep(settle)

@@ -5,6 +5,7 @@ cnnumpy and for the torch twin of the same network with the same weights, timed 
 machine's speed drifts; alternating keeps the comparison fair) with the same thread count for both. The scripts
 in benchmarks/ measure more (single layers, the CIFAR net, memory, scaling).
 """
+import random
 import statistics
 import time
 
@@ -41,15 +42,30 @@ def to_torch(model):
     return net
 
 
+def orders(names, rounds, seed=0):
+    """The order of each of `rounds` rounds: every name once, shuffled anew each round (seeded: a run repeats).
+
+    Not a rotation: rotating keeps the cyclic order, so each contender would run right after the same other one
+    in every round, in whatever state it leaves the cores (torch's idle OpenMP threads keep spinning for a
+    while). In benchmarks/bench_train.py "auto" followed torch in every round and measured 2-4 % slower than
+    "im2col", which runs the same code on the VGG net.
+    """
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        order = list(names)
+        rng.shuffle(order)
+        yield order
+
+
 def interleaved(fns, seconds, rounds):
-    """{name: median seconds per call}: each round runs every fn for about `seconds`, in a rotating order, after
-    one untimed call of each (the first calls load numba's kernels and start DataParallel's workers)."""
+    """{name: median seconds per call}: each round runs every fn for about `seconds`, in a shuffled order (see
+    orders), after one untimed call of each (the first calls load numba's kernels and start DataParallel's
+    workers)."""
     for fn in fns.values():
         fn()
     times = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+    for order in orders(fns, rounds):
+        for name in order:
             fn, calls, start = fns[name], 0, time.perf_counter()
             while True:
                 fn()

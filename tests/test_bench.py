@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from cnnumpy import cli, models
-from cnnumpy.bench import interleaved, to_torch
+from cnnumpy.bench import interleaved, orders, to_torch
 
 
 def test_bench_prints_training_and_inference_rows(capsys):
@@ -37,4 +37,16 @@ def test_interleaved_returns_a_time_per_call():
     calls = []
     times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 0.001, 3)
     assert set(times) == {"a", "b"} and all(t > 0 for t in times.values())
-    assert calls[:3] == ["a", "b", "a"]  # one untimed call each, then round 0 starts with a
+    assert calls[:2] == ["a", "b"]  # one untimed call each before the rounds
+    assert calls[2] == next(orders(["a", "b"], 1))[0]
+
+
+def test_orders_are_shuffled_permutations_that_repeat():
+    """Every round runs each name once; over the rounds every name follows every other one (a rotation would
+    keep one predecessor per name); the same seed gives the same orders."""
+    names = ["auto", "im2col", "numba", "auto, 2 processes", "torch"]
+    rounds = list(orders(names, 20))
+    assert all(sorted(r) == sorted(names) for r in rounds)
+    follows = {(a, b) for r in rounds for a, b in zip(r, r[1:])}
+    assert all((a, b) in follows for a in names for b in names if a != b), sorted(follows)
+    assert rounds == list(orders(names, 20)) and rounds != list(orders(names, 20, seed=1))
