@@ -16,7 +16,6 @@ import numpy as np
 
 import common
 from cnnumpy import nn
-from cnnumpy.nn.conv import auto_method
 
 # (in, out, kernel, image size, stride, padding, groups, dilation): LeNet-5's and the VGG net's layers,
 # deeper CIFAR stages, a 1x1, strided, depthwise and dilated layers, a 7x7 stride-2 stem
@@ -55,7 +54,7 @@ def bench(layer, batch, args):
     probe = nn.Conv2d(c, f, k, stride=s, padding=p, groups=g, dilation=d)
     ho, wo = probe(x[:1]).shape[2:]
     cols = c // g * k * k * ho * wo * 4
-    auto = auto_method(probe.stride, probe.dilation, g)
+    auto = probe.resolved_method(x.shape)
     speedup = t[("im2col", "fwd+bwd")] / t[("numba", "fwd+bwd")]
     faster = "numba" if speedup > 1 else "im2col"
     ok = "yes" if auto == faster or abs(speedup - 1) <= TIE else "no"

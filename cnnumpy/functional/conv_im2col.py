@@ -35,7 +35,7 @@ What makes it fast (the figures are in the report of issue 5):
   ROWS = False keeps the full windows there (for the tests).
 - dx of a stride-1 layer is itself a stride-1 convolution (docs/conv.md derives it): dout padded by
   dilation*(k-1) - pad on each side, correlated with the kernel turned by 180 degrees and transposed to
-  (C, F/G, kh, kw), see _full_pad and _flipped. That is an unfold (one copy) and kh GEMMs per chunk,
+  (C, F/G, kh, kw), see full_pad and flipped. That is an unfold (one copy) and kh GEMMs per chunk,
   where col2im needs kh*kw strided additions; with two threads the number of NumPy calls counts, since
   each one hands the GIL over. Other strides (and paddings beyond dilation*(k-1)) fold W_g.T @ D back
   through a strided view, kh*kw additions.
@@ -210,7 +210,7 @@ def summed_weight_grad(parts, w_shape):
     return dw.reshape(kh, groups, fg, w_shape[1], w_shape[3]).transpose(1, 2, 3, 0, 4).reshape(w_shape)
 
 
-def _full_pad(w_shape, pad, dilation):
+def full_pad(w_shape, pad, dilation):
     """(top, bottom, left, right): the padding of dout that makes dx a stride-1 convolution of it,
     dilation*(k - 1) - pad on each side (negative when the forward pad was larger: then there is none)."""
     kh, kw = w_shape[2:]
@@ -218,7 +218,7 @@ def _full_pad(w_shape, pad, dilation):
     return eh - pad[0], eh - pad[1], ew - pad[2], ew - pad[3]
 
 
-def _flipped(w, groups):
+def flipped(w, groups):
     """w: (F, Cg, kh, kw) -> (C, Fg, kh, kw), w'[g*Cg + c, j, a, b] = w[g*Fg + j, c, kh-1-a, kw-1-b]: each
     group's filters turned into its input channels, every kernel rotated by 180 degrees."""
     f, cg, kh, kw = w.shape
@@ -236,7 +236,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     g = geometry(x_shape, w.shape, stride, pad, dilation)
     fg, ell = g.f // groups, g.ho * g.wo
     dtype = dout.dtype
-    full = _full_pad(w.shape, pad, dilation)
+    full = full_pad(w.shape, pad, dilation)
     # dx of a stride-1 layer is a convolution of dout (after the threads below); others fold dcols
     by_conv = input_grad and stride == (1, 1) and min(full) >= 0
     fold = input_grad and not by_conv
@@ -283,5 +283,5 @@ def conv2d_backward(dout, cache, input_grad=True):
     dw = summed_weight_grad(parts, w.shape)
     db = sum(s["db"] for s in parts).reshape(g.f) if has_bias else None
     if by_conv:
-        dx = _conv(dout, _flipped(w, groups), None, (1, 1), full, dilation, groups, keep=False)[0]
+        dx = _conv(dout, flipped(w, groups), None, (1, 1), full, dilation, groups, keep=False)[0]
     return dx, dw, db

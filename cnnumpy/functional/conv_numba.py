@@ -19,19 +19,26 @@ releases the GIL: a chunk is a handful of long calls, so two threads rarely wait
 (numba's own parallel loops were slower here: their threads sleep between loops, and waking one
 costs ~30 us on these virtual machines, more than many of the loops take.)
 
+3x3 layers of stride 1 with at least 32 channels and filters and outputs of 16x16 or more go another
+way (conv_winograd.pays): Winograd's F(2x2, 3x3), whose compiled transforms turn the layer into 16 GEMMs
+of depth C on 2.25x fewer multiplications (conv_winograd). WINOGRAD = False sends them through the
+unfolding above instead.
+
 numba is optional (pip install 'cnnumpy[numba]'): it is imported at the first call, which compiles
-the loops (numba_kernels) in the first process and loads them from numba's on-disk cache in the next ones.
+the loops (numba_kernels, winograd_kernels) in the first process and loads them from numba's on-disk cache
+in the next ones.
 """
 import functools
 
 import numpy as np
 
-from . import jit, parallel
+from . import conv_winograd, jit, parallel
 from .conv_im2col import scratch, summed_weight_grad, weight_grad
 from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size, else unfold again
+WINOGRAD = True          # 3x3 stride-1 layers where conv_winograd.pays go through conv_winograd
 
 
 @functools.cache
@@ -55,11 +62,13 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
 
     keep=False never keeps the columns for backward (which then unfolds x again): for inference.
     """
-    unfold, _ = kernels()
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
     sizes = _sizes(x.shape, w.shape, stride, pad, dilation)
     ho, wo = sizes[-2:]
+    if WINOGRAD and conv_winograd.pays((kh, kw), stride, dilation, groups, c, f, (ho, wo)):
+        return conv_winograd.conv2d(x, w, b, stride, pad, dilation, groups)
+    unfold, _ = kernels()
     k, ell = cg * kh * kw, ho * wo
     x = np.ascontiguousarray(x)
     wm = w.reshape(groups, f // groups, k)
@@ -85,6 +94,8 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     input_grad=False skips dx (returned as None): the first layer's input is data, whose gradient nobody uses.
     """
+    if isinstance(cache, conv_winograd.Cache):
+        return conv_winograd.conv2d_backward(dout, cache, input_grad)
     unfold, fold = kernels()
     x, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n, c = x.shape[:2]

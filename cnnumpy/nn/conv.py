@@ -1,7 +1,8 @@
 """Conv2d: the module around functional.conv_naive / conv_im2col / conv_numba, and the default choice between them."""
 import numpy as np
 
-from ..functional import conv_im2col, conv_naive, conv_numba
+from ..functional import conv_im2col, conv_naive, conv_numba, conv_winograd
+from ..functional.padding import out_size
 from ..functional.jit import compiled_dtype, has_numba
 from . import check
 from .init import default_bound, uniform
@@ -11,10 +12,14 @@ from .module import Module, Parameter
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 
-def auto_method(stride, dilation, groups, dtype=np.float32):
+def auto_method(stride, dilation, groups, dtype=np.float32, winograd=False):
     """The method Conv2d(method="auto") uses for a layer: "numba" or "im2col", whichever was faster
     in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
     docs/performance.md.
+
+    winograd: whether numba would compute the layer by Winograd's transforms (conv_winograd.pays: 3x3,
+    stride 1, 32 channels or more, outputs of 16x16 or more). Those layers go to numba: 1.03-1.21x im2col's
+    speed forward+backward, and the VGG net's training steps 1.10x faster.
 
     im2col unfolds a layer of height stride 1 along the width only ("rows"); with a height stride above 1
     it unfolds the full windows, and numba's compiled unfolding won there (1.35-1.47x forward+backward,
@@ -24,7 +29,11 @@ def auto_method(stride, dilation, groups, dtype=np.float32):
     against 0.69x). Dilated and grouped layers: im2col.
     Without numba installed, or for dtypes numba's loops do not take (float16, float128): always im2col.
     """
-    if not has_numba() or not compiled_dtype(dtype) or groups != 1 or dilation != (1, 1):
+    if not has_numba() or not compiled_dtype(dtype):
+        return "im2col"
+    if winograd:
+        return "numba"
+    if groups != 1 or dilation != (1, 1):
         return "im2col"
     return "numba" if stride[0] != 1 else "im2col"
 
@@ -40,8 +49,10 @@ class Conv2d(Module):
     odd total padding puts the extra row/column at the bottom/right, as PyTorch does).
     method: "auto" (the default: numba or im2col, whichever is faster for the layer's shapes, see
     auto_method; im2col without numba), "im2col" (NumPy), "numba" (compiled loops around the same
-    GEMMs; needs the extra cnnumpy[numba]) or "naive" (loops over the definition). The methods agree to
-    float rounding (~1e-7 relative in float32).
+    GEMMs, or around Winograd's 16 smaller ones for 3x3 stride-1 layers with 32+ channels on 16x16+
+    outputs; needs the extra cnnumpy[numba]) or "naive" (loops over the definition). The methods agree to
+    float rounding (~1e-7 relative in float32), on finite inputs: Winograd spreads an inf or NaN pixel to
+    the whole 2x2 output block of each tile that holds it.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -93,7 +104,7 @@ class Conv2d(Module):
                 f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
                 f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
         b = self.bias.data if self.bias is not None else None
-        method = self.resolved_method()
+        method = self.resolved_method(x.shape)
         if method == "numba":
             check.compiled_dtype("x", x.dtype, "im2col")
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
@@ -104,12 +115,20 @@ class Conv2d(Module):
         self.cache = (fcache, y.shape, method)
         return y
 
-    def resolved_method(self):
-        """The method a forward pass uses: self.method, or auto_method's choice for "auto" (kept with the cache,
-        so that backward uses the same one)."""
+    def resolved_method(self, x_shape=None):
+        """The method a forward pass of x: x_shape uses: self.method, or auto_method's choice for "auto" (kept
+        with the cache, so that backward uses the same one). Without x_shape, the choice for inputs too small
+        for Winograd's transforms to pay."""
         if self.method != "auto":
             return self.method
-        return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype)
+        winograd = False
+        if x_shape is not None:
+            t, b, l, r = self.pad
+            out_hw = (out_size(x_shape[2], self.kernel_size[0], self.stride[0], t, b, self.dilation[0]),
+                      out_size(x_shape[3], self.kernel_size[1], self.stride[1], l, r, self.dilation[1]))
+            winograd = conv_numba.WINOGRAD and conv_winograd.pays(
+                self.kernel_size, self.stride, self.dilation, self.groups, self.in_channels, self.out_channels, out_hw)
+        return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
 
     def backward(self, dout, input_grad=True):
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""

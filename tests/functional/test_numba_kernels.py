@@ -1,5 +1,5 @@
-"""numba_kernels, pool_numba_kernels and activation_numba_kernels: the compiled loops are loaded from numba's on-disk
-cache by the next process, not compiled again."""
+"""numba_kernels, winograd_kernels, pool_numba_kernels and activation_numba_kernels: the compiled loops are loaded from
+numba's on-disk cache by the next process, not compiled again."""
 import json
 import os
 import subprocess
@@ -8,18 +8,20 @@ from pathlib import Path
 
 import cnnumpy
 
-# One small forward + backward of conv_numba, of pool_numba (2x2 and 3x3 windows) and of relu in a fresh process;
-# prints the seconds of these first calls (numba imported, kernels compiled or loaded) and, per kernel, numba's count
-# of cache hits and misses.
+# One small forward + backward of conv_numba, conv_winograd, pool_numba (2x2 and 3x3 windows) and relu in a fresh
+# process; prints the seconds of these first calls (numba imported, kernels compiled or loaded) and, per kernel,
+# numba's count of cache hits and misses.
 CHILD = """
 import json, time
 import numpy as np
-from cnnumpy.functional import activation, conv_numba, pool_numba
+from cnnumpy.functional import activation, conv_numba, conv_winograd, pool_numba
 x = np.ones((2, 3, 8, 8), np.float32)
 w = np.ones((4, 3, 3, 3), np.float32)
 t = time.perf_counter()
 y, cache = conv_numba.conv2d(x, w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
 conv_numba.conv2d_backward(y, cache)
+y, cache = conv_winograd.conv2d(x, w, None, (1, 1), (1, 1, 1, 1))
+conv_winograd.conv2d_backward(y, cache)
 for kernel in ((2, 2), (3, 3)):
     y, cache = pool_numba.max_pool2d(x, kernel, (2, 2), (0, 0))
     pool_numba.max_pool2d_backward(y, cache)
@@ -27,7 +29,8 @@ activation.relu_backward(y, activation.relu(y)[1])
 seconds = time.perf_counter() - t
 k = pool_numba.kernels()
 kernels = [*conv_numba.kernels(), k.max_pool, k.max_pool_backward, k.max_pool_2x2, k.max_pool_2x2_backward,
-           activation._loops().relu_backward]
+           activation._loops().relu_backward, conv_winograd.kernels().input_tiles,
+           conv_winograd.kernels().output_tiles]
 stats = {f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())] for f in kernels}
 print(json.dumps({"seconds": seconds, "stats": stats}))
 """

@@ -1,0 +1,127 @@
+"""3x3 convolution of stride 1 by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, 2016).
+
+Two outputs of a 1-D correlation with a 3-tap kernel g, from four inputs d, take 4 multiplications instead
+of 6 once g is transformed:
+
+    [y0, y1] = A^T [(G g) * (B^T d)]        G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+                                            B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+                                            A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+(expand it: y0 = d0 g0 + d1 g1 + d2 g2 and y1 = d1 g0 + d2 g1 + d3 g2). Nested in both directions, a 2x2
+block of outputs of a 3x3 kernel comes from a 4x4 tile d of the padded input with 16 multiplications
+instead of 36:
+
+    Y = A^T [U * V] A        U = G g G^T (4x4, per filter f and channel c),  V = B^T d B (4x4, per tile)
+
+and the sum over input channels happens inside the brackets, since everything else is linear:
+
+    M[a, b] = U[a, b] @ V[a, b]         U[a, b]: (F, C),  V[a, b]: (C, tiles)       for each of the 16 (a, b)
+
+16 GEMMs of depth C where im2col has one of depth 9C, on 2.25x fewer multiplications. Tiles start every
+2 pixels, so th x tw = ceil(H_out/2) x ceil(W_out/2) tiles cover the output; the padded input gets zeros up
+to 2*th + 2 rows and 2*tw + 2 columns. The transforms are compiled loops (winograd_kernels), the GEMMs BLAS.
+The transformed weights and tiles are sums of products with factors 1/2 and +-1, so the rounding stays
+close to the direct sum's (float32 ~3e-7 relative in tests); but a tile mixes its 16 pixels, so an inf or
+NaN in the input spreads to the whole 2x2 block of outputs of every tile that holds it, where a direct
+sum (and PyTorch) makes NaN only of the outputs whose windows hold it.
+
+Backward (see conv_im2col for the derivations): dx is a stride-1 3x3 convolution of dout padded by
+2 - pad with the kernel turned by 180 degrees and transposed, so it goes through the same transforms
+(paddings above 2 fold through im2col); dW and db come from conv_im2col, which unfolds x again.
+
+x: (N, C, H, W), w: (F, C, 3, 3), b: (F,) or None, pad = (top, bottom, left, right); stride 1, dilation 1,
+one group (see applies).
+"""
+import functools
+from collections import namedtuple
+
+import numpy as np
+
+from . import conv_im2col, jit, parallel
+from .conv_im2col import scratch
+
+CHUNK_BYTES = 1 << 20   # the transformed tiles of one chunk (V or M, the larger): 2 MB was 10-20 % slower
+PLANE_GAP = 16          # elements between the 16 planes of V and of M: planes a multiple of 4 kB apart
+#                         share the L1 cache's sets, and 16 of them ran the output transform 2-3x slower
+# Where the transforms pay for themselves (see pays): both channel counts and both output sides at least these
+CHANNELS, SIDE = 32, 16
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+Cache = namedtuple("Cache", "x w has_bias pad")
+
+
+@functools.cache
+def kernels():
+    """winograd_kernels, imported (and numba with it) on first use."""
+    return jit.kernels("winograd_kernels", "Conv2d", "im2col")
+
+
+def applies(kernel, stride, dilation, groups):
+    """Whether F(2x2, 3x3) computes this layer: 3x3 kernels, stride 1, no dilation, one group."""
+    return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
+
+
+def pays(kernel, stride, dilation, groups, channels, filters, out_hw):
+    """Whether the numba method computes a layer this way: where it applies, with at least CHANNELS input
+    channels and filters and an output of at least SIDE x SIDE. Forward+backward at 2 threads, batch 64,
+    against im2col: 32->32 at 32x32 1.21x, 64->64 at 16x16 1.15x, 32->64 at 16x16 1.03x; slower with fewer
+    channels (3->32 at 32x32 0.86x, 16->16 0.85x: GEMMs of depth 3 or 16) or small images (64->64 at 8x8
+    0.89x, 128->128 0.81x: padding a side of 8 to 10 is a quarter more tiles to transform)."""
+    return (applies(kernel, stride, dilation, groups) and min(channels, filters) >= CHANNELS
+            and min(out_hw) >= SIDE)
+
+
+def transformed_weights(w):
+    """w: (F, C, 3, 3) -> U: (16, F, C) of w's dtype, U[4*a + b] = (G w[f, c] G^T)[a, b], computed in float64."""
+    u = np.einsum("ai,fcij,bj->abfc", G, w.astype(np.float64), G)
+    return np.ascontiguousarray(u.reshape((16,) + w.shape[:2]), dtype=w.dtype)
+
+
+def planes(s, key, size, rows, cols, dtype):
+    """(buffer, view): the thread's scratch buffer `key`, (16, rows*size + PLANE_GAP) made at its first chunk
+    for `size` columns, and its (16, rows, cols) view, the layout of V and M for the GEMM."""
+    buf = scratch(s, key, (16, rows * size + PLANE_GAP), dtype)
+    return buf, buf[:, :rows * cols].reshape(16, rows, cols)
+
+
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+    """Forward. Returns (y, cache); `keep` is accepted for the methods' common signature (the cache is x)."""
+    if not applies(w.shape[2:], stride, dilation, groups):
+        raise ValueError(f"conv_winograd: expected a 3x3 kernel, stride 1, dilation 1 and 1 group, got kernel "
+                         f"{w.shape[2:]}, stride {stride}, dilation {dilation}, groups {groups}")
+    loops = kernels()
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    ho, wo = h + pad[0] + pad[1] - 2, wd + pad[2] + pad[3] - 2
+    th, tw = -(-ho // 2), -(-wo // 2)
+    tiles = th * tw
+    u = transformed_weights(w)
+    bias = np.zeros(f, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+    y = np.empty((n, f, ho, wo), x.dtype)
+    size = parallel.chunk_size(n, 16 * max(c, f) * tiles * x.itemsize, CHUNK_BYTES)
+
+    def chunk(s, lo, hi):
+        m = hi - lo
+        # zeroed once: later chunks overwrite the interior only, the border stays 0
+        xp = scratch(s, "xp", (size, c, 2 * th + 2, 2 * tw + 2), x.dtype, zero=True)[:m]
+        xp[:, :, pad[0]:pad[0] + h, pad[2]:pad[2] + wd] = x[lo:hi]
+        vbuf, v = planes(s, "v", size * tiles, c, m * tiles, x.dtype)
+        loops.input_tiles(xp, vbuf, th, tw)
+        mbuf, mt = planes(s, "m", size * tiles, f, m * tiles, x.dtype)
+        np.matmul(u, v, out=mt)
+        loops.output_tiles(mbuf, bias, y[lo:hi], th, tw)
+
+    parallel.run(chunk, n, size)
+    return y, Cache(x, w, b is not None, pad)
+
+
+def conv2d_backward(dout, cache, input_grad=True):
+    """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W) (None if input_grad=False), dw: (F, C, 3, 3), db: (F,) or None."""
+    x, w, has_bias, pad = cache
+    full = conv_im2col.full_pad(w.shape, pad, (1, 1))
+    by_tiles = input_grad and min(full) >= 0
+    im2col_cache = (x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1)
+    dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles)
+    if by_tiles:
+        dx = conv2d(dout, conv_im2col.flipped(w, 1), None, (1, 1), full)[0]
+    return dx, dw, db
