@@ -40,7 +40,7 @@ import numpy as np
 from . import conv_im2col, jit, parallel
 from .conv_im2col import scratch
 
-CHUNK_BYTES = 1 << 20   # the transformed tiles of one chunk (V or M, the larger): 2 MB was 10-20 % slower
+CHUNK_BYTES = 1 << 20   # the transformed tiles of one chunk (V or M, the larger): VGG steps 7 % slower with 2 MB
 PLANE_GAP = 16          # elements between the 16 planes of V and of M: planes a multiple of 4 kB apart
 #                         share the L1 cache's sets, and 16 of them ran the output transform 2-3x slower
 # Where the transforms pay for themselves (see pays): both channel counts and both output sides at least these
