@@ -120,6 +120,14 @@ def kernel_row(cols, g, a, dilation):
     return cols[..., off:off + g.ho * g.wo]
 
 
+def kernel_rows(cols, g, dilation):
+    """Of rows columns (m, G, Cg*kw, Hp*W_out), every kernel row's slice at once: view (m, G, kh, Cg*kw, L),
+    entry [.., a, :, :] = kernel_row(cols, g, a, dilation). No copy."""
+    s_n, s_g, s_k, s = cols.strides
+    shape = cols.shape[:2] + (g.kh, g.kc, g.ho * g.wo)
+    return as_strided(cols, shape, (s_n, s_g, dilation[0] * g.wo * s, s_k, s), writeable=False)
+
+
 def scratch(s, key, shape, dtype, zero=False):
     """s[key]: a buffer of the thread's scratch s, made (zeroed if asked) at its first chunk and kept for the
     others (the first chunk of a thread is its largest, see parallel.chunks)."""
@@ -176,10 +184,11 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
     return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def weight_grad(cols, d, s, a=0, kh=1):
-    """Adds sum_n D[n, g] @ cols[n, g].T of a chunk into s["dw"][a], as (G, Fg, K) or, when s["dw_t"] is True,
-    as its transpose (G, K, Fg). cols: (m, G, K, L), d = D: (m, G, Fg, L). s["dw"] holds kh such sums: one per
-    kernel row for rows columns (a the row), else one.
+def weight_grad(cols, d, s):
+    """Adds sum_n D[n, g] @ cols[n, g, r].T of a chunk into s["dw"][g, r], as (Fg, K) or, when s["dw_t"] is
+    True, as its transpose (K, Fg). cols: (m, G, R, K, L), d = D: (m, G, Fg, L); R = kh for rows columns (r the
+    kernel row, see kernel_rows), else 1. One batched product for all R: a product per kernel row, then its sum
+    and its addition, were 3*kh NumPy calls per chunk, each a hand-over of the GIL between threads.
 
     BLAS reads either transposed operand in place. D @ cols.T was as fast or faster while K (the rows of
     cols, C/G*kh*kw) or Fg is small, cols @ D.T otherwise; a contiguous copy of D.T first (as before) cost more
@@ -187,27 +196,28 @@ def weight_grad(cols, d, s, a=0, kh=1):
     L 64, 32 samples 0.13 / 0.15 / 0.14; K 288, Fg 32, L 1024, 8 samples 3.6 / 2.3 / 3.0; rows of the VGG
     net's 32x32 layer (K 96 a kernel row, 5 samples, all 3 rows) 1.67 / 1.33 / 1.46.
     """
-    k, fg = cols.shape[2], d.shape[2]
+    k, fg = cols.shape[3], d.shape[2]
     s.setdefault("dw_t", not (k <= DW_ROWS or fg <= DW_FILTERS))
+    d = d[:, :, None]
     if s["dw_t"]:
-        dwn = np.matmul(cols, d.transpose(0, 1, 3, 2))
+        dwn = np.matmul(cols, d.swapaxes(-1, -2))
     else:
-        dwn = np.matmul(d, cols.transpose(0, 1, 3, 2))
+        dwn = np.matmul(d, cols.swapaxes(-1, -2))
     if "dw" not in s:
-        s["dw"] = np.zeros((kh,) + dwn.shape[1:], dwn.dtype)
-    np.add(s["dw"][a], dwn.sum(axis=0), out=s["dw"][a])
+        s["dw"] = np.zeros(dwn.shape[1:], dwn.dtype)
+    np.add(s["dw"], dwn.sum(axis=0), out=s["dw"])
 
 
 def summed_weight_grad(parts, w_shape):
     """dw: (F, C/G, kh, kw) from the threads' scratches that weight_grad added into."""
     dw = sum(s["dw"] for s in parts)
     if parts[0]["dw_t"]:
-        dw = dw.transpose(0, 1, 3, 2)
-    kh, groups, fg = dw.shape[:3]
-    if kh == 1:
+        dw = dw.swapaxes(-1, -2)
+    groups, rows, fg = dw.shape[:3]
+    if rows == 1:
         return dw.reshape(w_shape)
-    # one sum per kernel row a, of (G, Fg, Cg*kw) with columns (c, b) -> (G, Fg, Cg, kh, kw)
-    return dw.reshape(kh, groups, fg, w_shape[1], w_shape[3]).transpose(1, 2, 3, 0, 4).reshape(w_shape)
+    # one sum per kernel row r, of (Fg, Cg*kw) with columns (c, b) -> (G, Fg, Cg, kh, kw)
+    return dw.reshape(groups, rows, fg, w_shape[1], w_shape[3]).transpose(0, 2, 3, 1, 4).reshape(w_shape)
 
 
 def full_pad(w_shape, pad, dilation):
@@ -252,11 +262,8 @@ def conv2d_backward(dout, cache, input_grad=True):
         else:
             cols = scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
             _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        if g.rows:  # kernel row a of dW from the slice of the columns that row a read
-            for a in range(g.kh):
-                weight_grad(kernel_row(cols, g, a, dilation), d, s, a, g.kh)
-        else:
-            weight_grad(cols, d, s)
+        # kernel row a of dW from the slice of the columns that row a read
+        weight_grad(kernel_rows(cols, g, dilation) if g.rows else cols[:, :, None], d, s)
         if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if not fold:

@@ -116,7 +116,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         else:
             cols = cols_all[lo:hi]
         d = dout[lo:hi].reshape(m, groups, fg, ell)
-        weight_grad(cols.reshape(m, groups, k, ell), d, s)
+        weight_grad(cols.reshape(m, groups, 1, k, ell), d, s)
         if has_bias:
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
