@@ -76,7 +76,8 @@ def parser():
                         "alone for small networks such as LeNet-5 (docs/performance.md). With dropout in the model, "
                         "a resumed run is then not bit for bit")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=positive(int), help="train on the first N images only (quick runs)")
+    t.add_argument("--limit", type=positive(int),
+                   help="train on N images drawn at random (by --seed) only, for quick runs")
     t.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATE-TIME)")
     t.add_argument("--resume", type=Path, metavar="CKPT", help="continue a run from its checkpoint.npz")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -188,6 +189,16 @@ def normalize_transform(spec):
     return Compose([ToFloat(), Normalize(spec["data"]["mean"], spec["data"]["std"])])
 
 
+def limited(dataset, n, seed, transform=None):
+    """n samples of dataset (all of them if it has fewer) drawn at random without repetition, seeded, in their
+    original order, as an ArrayDataset. Drawn, not the first n: data sets stored class after class (CIFAR-10's
+    folders, as torchvision's ImageFolder reads them) would give the first class alone."""
+    from .data import ArrayDataset
+    n = min(n, len(dataset))
+    keep = np.sort(np.random.default_rng(seed).choice(len(dataset), n, replace=False))
+    return ArrayDataset(dataset.data[keep], dataset.targets[keep], transform)
+
+
 def make_optimizer(args, params):
     from . import optim
     lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
@@ -246,9 +257,7 @@ def train(args):
     transform = normalize_transform(spec)
     train_set, test_set = DATASETS[args.data]["splits"](args.data_dir, args.download, transform)
     if args.limit:
-        from .data import ArrayDataset
-        n = min(args.limit, len(train_set))
-        train_set = ArrayDataset(train_set.data[:n], train_set.targets[:n], transform)
+        train_set = limited(train_set, args.limit, args.seed, transform)
     augment = DATASETS[args.data]["augment"](args.seed) if args.augment else []
     if augment:
         train_set.transform = Compose(augment + [transform])

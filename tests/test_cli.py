@@ -201,3 +201,18 @@ def test_train_evaluate_predict_on_cifar10(tmp_path, capsys):
     assert cli.main(argv[:-1] + [str(tmp_path / "bad"), "--model", "lenet5"]) == 2
     assert capsys.readouterr().err.startswith("cnnumpy: error: --model: lenet5 does not take cifar10 images of "
                                               "shape (3, 32, 32): x: expected shape (..., 784)")
+
+
+def test_limit_draws_from_every_class():
+    """--limit takes a seeded random subset, not the first N: on a data set stored class after class (as the
+    CIFAR-10 folders are) the first 50 would all be class 0."""
+    from cnnumpy.data import ArrayDataset
+    ordered = ArrayDataset(np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1), np.repeat(np.arange(10), 100))
+    part = cli.limited(ordered, 50, seed=0)
+    assert len(part) == 50 and len(set(part.targets.tolist())) >= 8
+    values = part.data.ravel()
+    assert len(set(values.tolist())) == 50 and np.all(np.diff(values) > 0)  # no repeats, original order
+    np.testing.assert_array_equal(part.targets, ordered.targets[values.astype(int)])
+    np.testing.assert_array_equal(cli.limited(ordered, 50, seed=0).data, part.data)
+    assert not np.array_equal(cli.limited(ordered, 50, seed=1).data, part.data)
+    assert len(cli.limited(ordered, 5000, seed=0)) == 1000
