@@ -1,9 +1,9 @@
-"""Conv2d: the module around functional.conv_naive / conv_im2col / conv_numba, and the default choice between them."""
+"""Conv2d: the module around functional.conv_naive, conv_im2col and conv_numba, and the default choice among them."""
 import numpy as np
 
 from ..functional import conv_im2col, conv_naive, conv_numba, conv_winograd
-from ..functional.padding import out_size
 from ..functional.jit import compiled_dtype, has_numba
+from ..functional.padding import out_size
 from . import check
 from .init import default_bound, uniform
 from .module import Module, Parameter
