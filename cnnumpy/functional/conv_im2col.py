@@ -30,8 +30,9 @@ What makes it fast (the figures are in the report of issue 5):
       y[n, g]  = sum_a W_g[:, :, a, :] @ colsr[n, g][:, a*dh*W_out : a*dh*W_out + L]
 
   kh GEMMs of depth Cg*kw over a kh-times smaller unfolding (BLAS reads the slices in place), and
-  dW's row a likewise from the same slice (all kh in one batched product over kernel_rows' view). LeNet-5's 5x5 conv2 forward: 0.61 ms against 0.86 for the full
-  windows (batch 64, 2 threads); the VGG net's 3x3 32->32 at 32x32, forward+backward: 34 against 41 ms.
+  dW's row a likewise from the same slice (all kh in one batched product over kernel_rows' view).
+  LeNet-5's 5x5 conv2 forward: 0.61 ms against 0.86 for the full windows (batch 64, 2 threads); the VGG
+  net's 3x3 32->32 at 32x32, forward+backward: 34 against 41 ms.
   ROWS = False keeps the full windows there (for the tests).
 - dx of a stride-1 layer is itself a stride-1 convolution (docs/conv.md derives it): dout padded by
   dilation*(k-1) - pad on each side, correlated with the kernel turned by 180 degrees and transposed to
@@ -56,6 +57,8 @@ ROWS = True              # height-stride-1 layers unfold along the width only (s
 DW_ROWS, DW_FILTERS = 64, 8   # dW as D @ cols.T up to this many rows of cols or filters per group
 
 Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo k rows kc lc")
+# what backward needs: x only when the columns were not kept (backward unfolds it again), else None
+Cache = namedtuple("Cache", "x x_shape w cols has_bias stride pad dilation groups")
 
 
 def geometry(x_shape, w_shape, stride, pad, dilation):
@@ -114,15 +117,9 @@ def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
         np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wo), taps(xp, g, groups, stride, dilation))
 
 
-def kernel_row(cols, g, a, dilation):
-    """Of rows columns (m, G, Cg*kw, Hp*W_out), the (m, G, Cg*kw, L) slice that kernel row a reads."""
-    off = a * dilation[0] * g.wo
-    return cols[..., off:off + g.ho * g.wo]
-
-
 def kernel_rows(cols, g, dilation):
-    """Of rows columns (m, G, Cg*kw, Hp*W_out), every kernel row's slice at once: view (m, G, kh, Cg*kw, L),
-    entry [.., a, :, :] = kernel_row(cols, g, a, dilation). No copy."""
+    """Of rows columns (m, G, Cg*kw, Hp*W_out), the slices the kernel rows read: view (m, G, kh, Cg*kw, L),
+    entry [.., a, :, :] = cols[..., a*dh*W_out : a*dh*W_out + L], L = H_out*W_out. No copy."""
     s_n, s_g, s_k, s = cols.strides
     shape = cols.shape[:2] + (g.kh, g.kc, g.ho * g.wo)
     return as_strided(cols, shape, (s_n, s_g, dilation[0] * g.wo * s, s_k, s), writeable=False)
@@ -170,10 +167,11 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
         _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
         yg = y[lo:hi].reshape(m, groups, fg, ell)
         if g.rows:
-            np.matmul(wm[0], kernel_row(cols, g, 0, dilation), out=yg)
+            rows = kernel_rows(cols, g, dilation)
+            np.matmul(wm[0], rows[:, :, 0], out=yg)
             part = scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
             for a in range(1, g.kh):
-                np.add(yg, np.matmul(wm[a], kernel_row(cols, g, a, dilation), out=part), out=yg)
+                np.add(yg, np.matmul(wm[a], rows[:, :, a], out=part), out=yg)
         else:
             np.matmul(wm, cols, out=yg)
         if bias is not None:
@@ -181,7 +179,7 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
 
     parallel.run(chunk, n, parallel.chunk_size(n, per_sample, CHUNK_BYTES))
     # without the columns, backward needs x to unfold it again
-    return y, (x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
+    return y, Cache(x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
 def weight_grad(cols, d, s):

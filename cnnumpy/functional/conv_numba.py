@@ -41,6 +41,11 @@ CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to thi
 WINOGRAD = True          # 3x3 stride-1 layers where conv_winograd.pays go through conv_winograd
 
 
+def winograd(kernel, stride, dilation, groups, channels, filters, out_hw):
+    """Whether conv2d computes this layer by conv_winograd: WINOGRAD is on and conv_winograd.pays."""
+    return WINOGRAD and conv_winograd.pays(kernel, stride, dilation, groups, channels, filters, out_hw)
+
+
 @functools.cache
 def kernels():
     """(unfold, fold) from numba_kernels, imported (and numba with it) on first use."""
@@ -66,7 +71,7 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     f, cg, kh, kw = w.shape
     sizes = _sizes(x.shape, w.shape, stride, pad, dilation)
     ho, wo = sizes[-2:]
-    if WINOGRAD and conv_winograd.pays((kh, kw), stride, dilation, groups, c, f, (ho, wo)):
+    if winograd((kh, kw), stride, dilation, groups, c, f, (ho, wo)):
         return conv_winograd.conv2d(x, w, b, stride, pad, dilation, groups)
     unfold, _ = kernels()
     k, ell = cg * kh * kw, ho * wo

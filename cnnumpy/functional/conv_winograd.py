@@ -120,7 +120,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     x, w, has_bias, pad = cache
     full = conv_im2col.full_pad(w.shape, pad, (1, 1))
     by_tiles = input_grad and min(full) >= 0
-    im2col_cache = (x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1)
+    im2col_cache = conv_im2col.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1)
     dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles)
     if by_tiles:
         dx = conv2d(dout, conv_im2col.flipped(w, 1), None, (1, 1), full)[0]

@@ -1,7 +1,7 @@
 """Conv2d: the module around functional.conv_naive, conv_im2col and conv_numba, and the default choice among them."""
 import numpy as np
 
-from ..functional import conv_im2col, conv_naive, conv_numba, conv_winograd
+from ..functional import conv_im2col, conv_naive, conv_numba
 from ..functional.jit import compiled_dtype, has_numba
 from ..functional.padding import out_size
 from . import check
@@ -126,8 +126,8 @@ class Conv2d(Module):
             t, b, l, r = self.pad
             out_hw = (out_size(x_shape[2], self.kernel_size[0], self.stride[0], t, b, self.dilation[0]),
                       out_size(x_shape[3], self.kernel_size[1], self.stride[1], l, r, self.dilation[1]))
-            winograd = conv_numba.WINOGRAD and conv_winograd.pays(
-                self.kernel_size, self.stride, self.dilation, self.groups, self.in_channels, self.out_channels, out_hw)
+            winograd = conv_numba.winograd(self.kernel_size, self.stride, self.dilation, self.groups,
+                                           self.in_channels, self.out_channels, out_hw)
         return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
 
     def backward(self, dout, input_grad=True):
