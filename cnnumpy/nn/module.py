@@ -23,14 +23,32 @@ class Parameter:
 
     data: ndarray (float32 by default)
     grad: ndarray of the same shape and dtype, zeros until backward adds to it
+    requires_grad: True (the default) to train it; False freezes it, as in PyTorch: optimizers leave it
+        unchanged and layers skip computing its gradient.
     """
 
-    def __init__(self, data):
+    def __init__(self, data, requires_grad=True):
         data = np.asarray(data)
         if not np.issubdtype(data.dtype, np.floating):
             data = data.astype(np.float32)
         self.data = data
         self.grad = np.zeros_like(data)
+        self.requires_grad = requires_grad
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"requires_grad: expected True or False, got {flag!r} ({type(flag).__name__})")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad in place and return the parameter, as torch.Tensor.requires_grad_."""
+        self.requires_grad = requires_grad
+        return self
 
     @property
     def shape(self):
@@ -132,6 +150,15 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.zero_grad()
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze (True) every parameter of this module and its children; returns self.
+
+        As torch.nn.Module.requires_grad_: `model.features.requires_grad_(False)` trains only the rest.
+        """
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
 
     def to(self, dtype):
         """Convert every parameter and floating buffer to `dtype` (e.g. np.float64); returns self."""
