@@ -4,10 +4,10 @@ Imported by activation only where numba is installed. A plain loop without the G
 the array per call on one of cnnumpy's threads, at module level so that numba's on-disk cache finds it again
 in the next process (as numba_kernels and pool_numba_kernels).
 """
-import numba
+from .jit import compiled
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def relu_backward(dout, y, dx):
     """dout, y, dx: 1-D, one length. dx[i] = dout[i] where y[i] != 0, else 0 (torch's rule, see
     activation.relu_backward): a selection, not a product, so an infinite dout where y == 0 gives 0."""

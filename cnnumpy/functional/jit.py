@@ -1,14 +1,29 @@
-"""Loading numba's compiled loops on first use, with a clear error when numba is not installed.
+"""Loading numba's compiled loops on first use, with a clear error when numba is not installed, and keeping
+their on-disk cache in the user's cache folder.
 
 numba is optional (pip install 'cnnumpy[numba]'), so the modules of compiled loops (numba_kernels,
-pool_numba_kernels) are imported only when a layer first runs its "numba" method: importing numba takes
-~0.3 s and ~60 MiB, which a model that never uses it should not pay.
+pool_numba_kernels, winograd_kernels, activation_numba_kernels) are imported only when a layer first runs
+its "numba" method: importing numba takes ~0.3 s and ~60 MiB, which a model that never uses it should not pay.
+
+numba's `cache=True` writes the compiled code next to the source, into the installed package's __pycache__,
+unless told otherwise. The package must never be written to at run time (a later `pip install` uninstalls
+around those files, and the folder left behind shadows the new install), so every loop is compiled through
+`compiled`, which points numba's cache at cache_dir()/numba.
 """
+import contextlib
 import functools
 import importlib
 import importlib.util
+import os
+import tempfile
+import threading
+from pathlib import Path
 
 import numpy as np
+
+# numba reads its cache folder from numba.config when a function is decorated; the lock keeps two threads
+# importing kernel modules from restoring each other's setting.
+_config_lock = threading.Lock()
 
 
 @functools.cache
@@ -32,3 +47,55 @@ def kernels(module, layer, instead):
         raise ImportError(f"{layer}(method='numba') needs numba: pip install 'cnnumpy[numba]' "
                           f"(or use method='{instead}')") from e
     return importlib.import_module(f"{__package__}.{module}")
+
+
+def cache_dir():
+    """The folder where cnnumpy keeps what it computes once per machine (compiled loops):
+    $CNNUMPY_CACHE_DIR, else $XDG_CACHE_HOME/cnnumpy, else ~/.cache/cnnumpy."""
+    if os.environ.get("CNNUMPY_CACHE_DIR"):
+        return Path(os.environ["CNNUMPY_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "cnnumpy"
+
+
+def _writable(folder):
+    """Create folder if needed and check that a file can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        return True
+    except OSError:
+        return False
+
+
+@functools.cache
+def numba_cache_dir():
+    """cache_dir()/numba, or, where that cannot be written, a fresh temporary folder (the loops are then compiled
+    again by every process, but never cached inside the package). Decided once per process."""
+    folder = cache_dir() / "numba"
+    return str(folder) if _writable(folder) else tempfile.mkdtemp(prefix="cnnumpy-numba-")
+
+
+@contextlib.contextmanager
+def _numba_cache(config):
+    """numba.config.CACHE_DIR set to numba_cache_dir() while functions are decorated, unless the user chose
+    a folder (NUMBA_CACHE_DIR), which wins."""
+    with _config_lock:
+        before = config.CACHE_DIR
+        if not before:
+            config.CACHE_DIR = numba_cache_dir()
+        try:
+            yield
+        finally:
+            config.CACHE_DIR = before
+
+
+def compiled(**options):
+    """numba.njit(cache=True, **options) with the cache in numba_cache_dir(): the decorator of every compiled
+    loop. Loops live at module level so that the cache finds them again in the next process."""
+    import numba
+
+    def decorate(f):
+        with _numba_cache(numba.config):
+            return numba.njit(cache=True, **options)(f)
+    return decorate

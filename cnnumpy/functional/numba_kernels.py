@@ -9,8 +9,10 @@ nested kernel was compiled again (seconds) in every process and left one more ca
 """
 import numba
 
+from .jit import compiled
 
-@numba.njit(cache=True, inline="always")
+
+@compiled(inline="always")
 def span(size, out, stride, offset):
     """[j0, j1): the j < out for which 0 <= j*stride + offset < size."""
     j0 = max(0, (-offset + stride - 1) // stride)
@@ -18,7 +20,7 @@ def span(size, out, stride, offset):
     return j0, max(j0, j1)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def unfold(x, cols, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
     """x: (N, C, H, W) -> cols: (N, C*kh*kw, ho*wo), written in place,
 
@@ -54,7 +56,7 @@ def unfold(x, cols, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
                             cols[s, r, base + j] = 0
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def fold(dcols, dx, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
     """dcols: (N, C*kh*kw, ho*wo) -> dx: (N, C, H, W), written in place,
 

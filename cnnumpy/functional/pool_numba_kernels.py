@@ -12,10 +12,11 @@ arguments, not their values, so the general loops cannot unroll a window they on
 import numba
 import numpy as np
 
+from .jit import compiled
 from .numba_kernels import span
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def max_pool(x, y, idx, kh, kw, sh, sw, dh, dw, pt, pl):
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out) and idx (the same shape), written in place.
 
@@ -56,7 +57,7 @@ def max_pool(x, y, idx, kh, kw, sh, sw, dh, dw, pt, pl):
                             idx[s, ci, i, numba.uint64(j)] = k if win else idx[s, ci, i, numba.uint64(j)]
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def max_pool_backward(dout, idx, dx, kh, kw, sh, sw, dh, dw, pt, pl):
     """dout, idx: (N, C, H_out, W_out) -> dx: (N, C, H, W), written in place: dx = 0, then each output's
     gradient added to its winner, x[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl] for idx = a*kw + b
@@ -74,7 +75,7 @@ def max_pool_backward(dout, idx, dx, kh, kw, sh, sw, dh, dw, pt, pl):
                     dx[s, ci, i * sh + a * dh - pt, j * sw + b * dw - pl] += dout[s, ci, i, j]
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def max_pool_2x2(x, y, idx):
     """max_pool for 2x2 windows of stride 2 and no padding: y, idx: (N, C, H // 2, W // 2), the four taps in
     PyTorch's order (0: top left, 1: top right, 2: bottom left, 3: bottom right)."""
@@ -103,7 +104,7 @@ def max_pool_2x2(x, y, idx):
                 ks[p, i, j] = k
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def max_pool_2x2_backward(dout, idx, dx):
     """max_pool_backward for max_pool_2x2: every pixel of dx written once, dout at the winner and 0 elsewhere
     (also in the last row and column of an odd size, which no window reaches)."""

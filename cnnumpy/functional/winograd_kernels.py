@@ -6,11 +6,12 @@ them again in the next process. Each transform is split in two passes, rows then
 inner loop runs along one contiguous row (the compiler vectorizes those); one pass doing a 4x4 tile at a
 time wrote 16 planes scattered per tile and ran 4x slower.
 """
-import numba
 import numpy as np
 
+from .jit import compiled
 
-@numba.njit(cache=True, nogil=True)
+
+@compiled(nogil=True)
 def input_tiles(xp, v, th, tw):
     """xp: (m, C, 2*th + 2, 2*tw + 2), zero-padded images -> v: (16, >= C*L), L = m*th*tw, written in place:
     v[k, c*L + j] is entry [k, c, j] of V: (16, C, L). (A C-contiguous buffer, read as V by the GEMM; numba's
@@ -44,7 +45,7 @@ def input_tiles(xp, v, th, tw):
                         v3[col + t] = r[q + 1] - r[q + 3]
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def output_tiles(mt, bias, y, th, tw):
     """mt: (16, >= F*L), L = m*th*tw, the GEMMs' products as input_tiles lays out V -> y: (m, F, H_out, W_out)
     in place.

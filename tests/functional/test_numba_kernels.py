@@ -36,15 +36,17 @@ print(json.dumps({"seconds": seconds, "stats": stats}))
 """
 
 
-def run_child(cache_dir):
-    """CHILD's report, with numba's cache in cache_dir (so the first run always compiles).
+def run_child(cache_dir, variable="NUMBA_CACHE_DIR"):
+    """CHILD's report, with numba's cache in cache_dir (so the first run always compiles), chosen by numba's own
+    variable or by cnnumpy's (CNNUMPY_CACHE_DIR, the cache then in its numba/ subfolder).
 
     The child imports the cnnumpy this test imported: its root first on the path, and a cwd without a cnnumpy
     (python -c puts the cwd before everything).
     """
     root = str(Path(cnnumpy.__file__).parents[1])
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=path)
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "CNNUMPY_CACHE_DIR")}
+    env.update({variable: str(cache_dir), "PYTHONPATH": path})
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=cache_dir, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.splitlines()[-1])
@@ -72,3 +74,33 @@ def test_second_process_loads_kernels_from_disk_cache(tmp_path):
     # loose bound: compiling takes seconds, loading well under one; the factor 2 leaves room for a busy machine
     assert warm["seconds"] < cold["seconds"] / 2, \
         f"first call: {cold['seconds']:.2f} s cold, {warm['seconds']:.2f} s warm"
+
+
+def package_files():
+    """{path: (size, mtime)} of every file in the cnnumpy package folder, __pycache__ included."""
+    root = Path(cnnumpy.__file__).parent
+    return {p.relative_to(root): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_compiled_loops_are_cached_in_the_user_cache_folder_not_the_package(tmp_path):
+    """numba's cache=True alone writes .nbi/.nbc files into the package's __pycache__; a later pip install then
+    leaves that folder behind and it shadows the new install. The cache goes to $CNNUMPY_CACHE_DIR/numba."""
+    before = package_files()
+    run_child(tmp_path, variable="CNNUMPY_CACHE_DIR")
+    written = sorted(str(p) for p, stat in package_files().items() if before.get(p) != stat)
+    assert not written, f"compiling wrote into the package: {written}"
+    cached = [p.name for p in (tmp_path / "numba").rglob("*.nbi")]
+    assert {"numba_kernels", "pool_numba_kernels", "winograd_kernels", "activation_numba_kernels"} <= \
+        {name.partition(".")[0] for name in cached}, cached
+
+
+def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    from cnnumpy.functional import jit
+    monkeypatch.delenv("CNNUMPY_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert jit.cache_dir() == tmp_path / "xdg" / "cnnumpy"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert jit.cache_dir() == tmp_path / "home" / ".cache" / "cnnumpy"
+    monkeypatch.setenv("CNNUMPY_CACHE_DIR", str(tmp_path / "mine"))
+    assert jit.cache_dir() == tmp_path / "mine"
