@@ -51,6 +51,20 @@ def compare(ours_cls, ref_cls, kwargs, groups=None, steps=6, seed=0, dtype=np.fl
     return worst, opt, ref_opt
 
 
+def same_state(opt, ref_opt, rtol=1e-12):
+    """Our optimizer's state_dict()["state"] against torch's: the same parameters, keys, steps and buffers."""
+    ours, theirs = opt.state_dict()["state"], ref_opt.state_dict()["state"]
+    assert ours.keys() == theirs.keys()
+    for i, entry in ours.items():
+        assert entry.keys() == theirs[i].keys(), i
+        for k, v in entry.items():
+            want = theirs[i][k]
+            if k == "step":
+                assert v == int(want), (i, k)
+            else:
+                np.testing.assert_allclose(v, want.numpy(), rtol=rtol, atol=1e-14, err_msg=f"state[{i}][{k!r}]")
+
+
 def npz_like(value):
     """What a checkpoint without pickle may give back: tuples as lists, numbers as 0-d arrays,
     strings as NumPy strings, dict keys as strings."""
