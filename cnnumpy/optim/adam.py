@@ -43,7 +43,7 @@ class Adam(Optimizer):
                 raise ValueError(f"betas[{i}]: expected a value in [0, 1), got {beta}")
 
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() if given."""
+        """One update of every trained parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])

@@ -100,7 +100,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self):
-        """Set every parameter's gradient to zeros.
+        """Set every parameter's gradient to zeros, frozen ones' too (they are skipped by `step()` anyway).
 
         torch's default sets grads to None instead; here layers add into `p.grad` with +=,
         so it must stay an array. A parameter whose grad is None is skipped by `step()`.
@@ -110,9 +110,15 @@ class Optimizer:
                 p.zero_grad()
 
     def _grads(self, group):
-        """(p, g) for each parameter of `group` that has a gradient, g in p's dtype."""
+        """(p, g) for each parameter of `group` that is trained and has a gradient, g in p's dtype.
+
+        A frozen parameter (requires_grad False) is skipped whatever its grad holds, as torch skips
+        a parameter whose grad is None, which is what autograd leaves a frozen one: no update, no
+        weight decay, and its state (momentum, moments, step count) neither created nor advanced.
+        Unfrozen, it goes on from the state it had, or starts one if it never had any, as in torch.
+        """
         for p in group["params"]:
-            if p.grad is None:
+            if p.grad is None or not p.requires_grad:
                 continue
             g = np.asarray(p.grad)
             if g.shape != p.data.shape:

@@ -37,7 +37,7 @@ class SGD(Optimizer):
                              f"got momentum={group['momentum']}, dampening={group['dampening']}")
 
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() if given."""
+        """One update of every trained parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             lr, momentum = float(group["lr"]), float(group["momentum"])

@@ -28,9 +28,12 @@ def grads(rng, step, dtype=np.float64):
     return [None if (step == 0 and i == 1) else rng.standard_normal(s).astype(dtype) for i, s in enumerate(SHAPES)]
 
 
-def compare(ours_cls, ref_cls, kwargs, groups=None, steps=6, seed=0, dtype=np.float64):
+def compare(ours_cls, ref_cls, kwargs, groups=None, steps=6, seed=0, dtype=np.float64, frozen=None):
     """Step both optimizers `steps` times on the same random gradients.
 
+    frozen: {step: indices} freezes those parameters from that step on (and unfreezes the others),
+    with requires_grad_(False) on both sides. Ours still get a gradient array, as a layer may leave one;
+    torch's get None, as autograd leaves it. A frozen parameter must stay bit-identical.
     Returns (worst relative error of the parameters over all steps, our optimizer, torch's).
     """
     ours, ref = twins(seed, dtype)
@@ -38,12 +41,21 @@ def compare(ours_cls, ref_cls, kwargs, groups=None, steps=6, seed=0, dtype=np.fl
     ref_opt = ref_cls(split(ref, groups), **kwargs)
     rng = np.random.default_rng(seed + 1)
     worst = 0.0
+    frozen_now = set()
     for step in range(steps):
-        for p, q, g in zip(ours, ref, grads(rng, step, dtype)):
+        if frozen and step in frozen:
+            frozen_now = set(frozen[step])
+            for i, (p, q) in enumerate(zip(ours, ref)):
+                p.requires_grad_(i not in frozen_now)
+                q.requires_grad_(i not in frozen_now)
+        before = [p.data.copy() for p in ours]
+        for i, (p, q, g) in enumerate(zip(ours, ref, grads(rng, step, dtype))):
             p.grad = None if g is None else g.copy()
-            q.grad = None if g is None else torch.tensor(g)
+            q.grad = None if g is None or i in frozen_now else torch.tensor(g)
         opt.step()
         ref_opt.step()
+        for i in frozen_now:
+            assert np.array_equal(ours[i].data, before[i]), f"frozen parameter {i} changed at step {step}"
         for p, q in zip(ours, ref):
             want = q.detach().numpy().astype(np.float64)
             err = np.abs(p.data - want).max() / max(np.abs(want).max(), 1e-12)
