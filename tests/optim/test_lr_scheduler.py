@@ -7,46 +7,10 @@ from hypothesis import strategies as st
 
 from cnnumpy.nn import Parameter
 from cnnumpy.optim import lr_scheduler as ours_lr
-from cnnumpy.optim.adam import Adam
 from cnnumpy.optim.optimizer import Optimizer
-from cnnumpy.optim.rmsprop import RMSprop
-from cnnumpy.optim.sgd import SGD
-from tests.optim.util import npz_like, plain_types
+from tests.optim.util import OPTIMIZERS, follow, npz_like, pair, plain_types, resume, through_checkpoint
 
 ref_lr = torch.optim.lr_scheduler
-OPTIMIZERS = {"SGD": (SGD, torch.optim.SGD, dict(momentum=0.9)), "Adam": (Adam, torch.optim.Adam, {}),
-              "RMSprop": (RMSprop, torch.optim.RMSprop, dict(momentum=0.5))}
-
-
-def pair(name="SGD", lrs=(0.1, 0.03)):
-    """Our optimizer and torch's, each with two param groups of the given lrs."""
-    ours_cls, ref_cls, kwargs = OPTIMIZERS[name]
-    ours = ours_cls([{"params": [Parameter(np.zeros(2))], "lr": lr} for lr in lrs], **kwargs)
-    ref = ref_cls([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": lr} for lr in lrs], **kwargs)
-    return ours, ref
-
-
-def momenta(opt):
-    return [g["betas"][0] if "betas" in g else g["momentum"] for g in opt.param_groups]
-
-
-def follow(sched, ref_sched, opt, ref_opt, steps, on_step=None):
-    """Step both schedulers and return the worst lr and momentum differences over all steps."""
-    worst_lr = worst_m = 0.0
-    for step in range(steps + 1):
-        if step:
-            ref_opt.step()  # no gradients: no update, but torch wants optimizer.step() before the scheduler's
-            sched.step()
-            ref_sched.step()
-        if on_step:
-            on_step(step)
-        assert len(sched.get_last_lr()) == len(ref_sched.get_last_lr())
-        worst_lr = max(worst_lr, np.abs(np.subtract(sched.get_last_lr(), ref_sched.get_last_lr())).max(),
-                       np.abs(np.subtract([g["lr"] for g in opt.param_groups],
-                                          [g["lr"] for g in ref_opt.param_groups])).max())
-        worst_m = max(worst_m, np.abs(np.subtract(momenta(opt), momenta(ref_opt))).max())
-        assert sched.last_epoch == ref_sched.last_epoch
-    return worst_lr, worst_m
 
 
 SCHEDULES = [
@@ -112,9 +76,18 @@ def test_one_cycle_matches_torch(opt_name, kwargs):
         ref.step()
 
 
+SAVES = {"npz types": npz_like, "cnnumpy.io": None}
+
+
+def saver(kind, tmp_path):
+    """save(obj) for resume(): a pickle-free checkpoint's types, or a real cnnumpy.io file."""
+    return SAVES[kind] or (lambda obj: through_checkpoint(obj, tmp_path))
+
+
+@pytest.mark.parametrize("kind", list(SAVES))
 @pytest.mark.parametrize("name, kwargs", SCHEDULES + [("OneCycleLR", ONE_CYCLE[1])], ids=str)
-def test_state_dict_round_trip(name, kwargs):
-    """Keys as torch's (without its internal flags), plain types, and a resumed run that matches."""
+def test_state_dict_round_trip(name, kwargs, kind, tmp_path):
+    """Keys as torch's (without its internal flags), plain types, and a resumed run that matches to the bit."""
     opt, ref_opt = pair()
     sched, ref = getattr(ours_lr, name)(opt, **kwargs), getattr(ref_lr, name)(ref_opt, **kwargs)
     for _ in range(9):
@@ -122,17 +95,11 @@ def test_state_dict_round_trip(name, kwargs):
     sd = sched.state_dict()
     assert plain_types(sd), sd
     assert set(sd) <= set(ref.state_dict()) and {"base_lrs", "last_epoch", "_last_lr"} <= set(sd)
-    fresh_opt, _ = pair()
-    fresh_opt.load_state_dict(npz_like(opt.state_dict()))
-    fresh = getattr(ours_lr, name)(fresh_opt, **kwargs)
-    fresh_opt.load_state_dict(npz_like(opt.state_dict()))  # a scheduler's construction resets lr, so load after
-    fresh.load_state_dict(npz_like(sd))
+    fresh = getattr(ours_lr, name)(pair()[0], **kwargs)
+    fresh.load_state_dict(saver(kind, tmp_path)(sd))
     assert fresh.state_dict() == sd
-    for _ in range(10):
-        sched.step()
-        fresh.step()
-        assert fresh.get_last_lr() == sched.get_last_lr()
-        assert momenta(fresh_opt) == momenta(opt)
+    straight, resumed = resume(lambda o: getattr(ours_lr, name)(o, **kwargs), 19, 9, saver(kind, tmp_path))
+    assert resumed == straight
 
 
 def test_state_dict_errors():
