@@ -8,9 +8,17 @@
 
 Construction records each group's lr as group["initial_lr"] (kept if an earlier scheduler
 set it) and takes the first step, so `last_epoch` is 0 and lr is the schedule's value at 0.
+
+The constructors have torch's arguments and defaults but for `last_epoch` (resume from
+state_dict() instead, as torch recommends); state_dict() has torch's keys, without its
+internal flags, and holds only numbers, strings, None, lists and dicts, so that
+cnnumpy.io can store it without pickle.
 """
 import math
 import numbers
+import types
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from ..nn import check
 from .optimizer import Optimizer, number, plain
@@ -22,46 +30,54 @@ class LRScheduler:
     base_lrs: each group's initial_lr; last_epoch: steps taken since construction (0 after it).
     """
 
-    def __init__(self, optimizer):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer: expected a cnnumpy.optim optimizer, got {type(optimizer).__name__}")
-        self.optimizer = optimizer
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = _optimizer(optimizer)
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = -1
         self.step()
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         """The lrs for step `last_epoch`, one per param group."""
         raise NotImplementedError(f"{type(self).__name__} does not define get_lr()")
 
-    def step(self):
+    def step(self) -> None:
+        """Advance one step (an epoch, or a batch for OneCycleLR) and set each group's lr."""
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The lrs set by the last step(), one per param group."""
         return list(self._last_lr)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Every attribute but the optimizer (torch's keys; plain numbers, strings, lists and dicts)."""
         return {k: plain_copy(v) for k, v in vars(self).items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what state_dict() returned; 0-d arrays and tuples are turned back into numbers and lists."""
+        self._check_keys(state_dict)
+        for k, v in state_dict.items():
+            setattr(self, k, plain_copy(plain(v)))
+
+    def _check_keys(self, state_dict):
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if missing or unexpected:
             raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for k, v in state_dict.items():
-            setattr(self, k, plain_copy(plain(v)))
 
 
-def plain_copy(value):
+def _optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer: expected a cnnumpy.optim optimizer, got {type(optimizer).__name__}")
+    return optimizer
+
+
+def plain_copy(value: Any) -> Any:
     """A copy in which tuples are lists and dict keys stay as they are (lists of dicts for OneCycle's phases)."""
     if isinstance(value, dict):
         return {k: plain_copy(v) for k, v in value.items()}
@@ -70,7 +86,7 @@ def plain_copy(value):
     return value
 
 
-def per_group(name, value, optimizer):
+def per_group(name: str, value: float | Sequence[float], optimizer: Optimizer) -> list[float]:
     """A number or one per param group -> a list with one value >= 0 per group."""
     n = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):
@@ -81,6 +97,59 @@ def per_group(name, value, optimizer):
     return [number(name, value)] * n
 
 
+class LambdaLR(LRScheduler):
+    """lr = base_lr * lr_lambda(last_epoch): any schedule, as a function of the step.
+
+    lr_lambda: a function of the int epoch giving a factor, or a list of them, one per param group.
+        LambdaLR(opt, lambda epoch: 0.95 ** epoch) is ExponentialLR(opt, 0.95).
+
+    state_dict() cannot hold code, so, as in torch, "lr_lambdas" holds None for a function or a
+    lambda, and a copy of the attributes (vars) of a callable object. load_state_dict() restores
+    those attributes into the objects given at construction: rebuild the scheduler with the same
+    functions, then load. Through cnnumpy.io (no pickle) an object's attributes survive if they are
+    plain data (numbers, strings, None, lists, dicts, arrays), and come back as numbers and lists.
+    """
+
+    def __init__(self, optimizer: Optimizer,
+                 lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]]) -> None:
+        n = len(_optimizer(optimizer).param_groups)
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != n:
+                raise ValueError(f"lr_lambda: expected a function or {n} functions (one per param group), "
+                                 f"got {len(lr_lambda)}")
+            names = [f"lr_lambda[{i}]" for i in range(n)]
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            names = ["lr_lambda"] * n
+            self.lr_lambdas = [lr_lambda] * n
+        for name, fn in zip(names, self.lr_lambdas):
+            if not callable(fn):
+                raise TypeError(f"{name}: expected a function of the epoch, got {fn!r} ({type(fn).__name__})")
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: plain_copy(v) for k, v in vars(self).items() if k not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) or not hasattr(fn, "__dict__")
+                               else plain_copy(vars(fn)) for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._check_keys(state_dict)
+        saved = list(state_dict["lr_lambdas"])
+        if len(saved) != len(self.lr_lambdas):
+            raise ValueError(f"state_dict['lr_lambdas']: expected {len(self.lr_lambdas)} entries (one per "
+                             f"param group), got {len(saved)}")
+        for k, v in state_dict.items():
+            if k != "lr_lambdas":
+                setattr(self, k, plain_copy(plain(v)))
+        for fn, attrs in zip(self.lr_lambdas, saved):
+            if attrs is not None:
+                vars(fn).update(plain_copy(plain(attrs)))
+
+
 class StepLR(LRScheduler):
     """lr = base_lr * gamma ** (last_epoch // step_size): decay by gamma every step_size steps.
 
@@ -88,16 +157,17 @@ class StepLR(LRScheduler):
     step_size), so changes made to lr between steps by others are kept.
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = check.positive_int("step_size", step_size)
         self.gamma = number("gamma", gamma)
         super().__init__(optimizer)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
+
 
 
 class MultiStepLR(LRScheduler):
@@ -107,7 +177,7 @@ class MultiStepLR(LRScheduler):
     sorted, with repeats (PyTorch keeps a Counter).
     """
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1) -> None:
         if isinstance(milestones, numbers.Number) or not hasattr(milestones, "__iter__"):
             raise TypeError(f"milestones: expected a list of ints, got {milestones!r}")
         self.milestones = sorted(check.positive_int(f"milestones[{i}]", m, minimum=0)
@@ -115,23 +185,60 @@ class MultiStepLR(LRScheduler):
         self.gamma = number("gamma", gamma)
         super().__init__(optimizer)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         hits = self.milestones.count(self.last_epoch)
         return [group["lr"] * self.gamma ** hits if hits else group["lr"] for group in self.optimizer.param_groups]
+
+
+
+class LinearLR(LRScheduler):
+    """lr = base_lr * f_t, with the factor f going linearly from start_factor to end_factor over
+    total_iters steps and staying there (a warm-up, with the defaults from base_lr / 3 to base_lr):
+
+        f_t = start_factor + (end_factor - start_factor) * min(t, total_iters) / total_iters
+
+    Computed recursively as in PyTorch, lr_t = lr_{t-1} * f_t / f_{t-1}, so changes made to lr
+    between steps by others are kept; with no such changes this is the formula above.
+    """
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
+        # start_factor = 0 would leave nothing to multiply back up from
+        if not 0 < number("start_factor", start_factor) <= 1:
+            raise ValueError(f"start_factor: expected a value in (0, 1], got {start_factor}")
+        if not 0 <= number("end_factor", end_factor) <= 1:
+            raise ValueError(f"end_factor: expected a value in [0, 1], got {end_factor}")
+        self.start_factor = float(start_factor)
+        self.end_factor = float(end_factor)
+        self.total_iters = check.positive_int("total_iters", total_iters)
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        t, groups = self.last_epoch, self.optimizer.param_groups
+        if t == 0:
+            return [group["lr"] * self.start_factor for group in groups]
+        if t > self.total_iters:
+            return [group["lr"] for group in groups]
+        # f_t / f_{t-1}, written as torch writes it (so that the lrs agree to the last bit)
+        ratio = 1.0 + (self.end_factor - self.start_factor) / (
+            self.total_iters * self.start_factor + (t - 1) * (self.end_factor - self.start_factor))
+        return [group["lr"] * ratio for group in groups]
+
 
 
 class ExponentialLR(LRScheduler):
     """lr = base_lr * gamma ** last_epoch: multiply by gamma at every step."""
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         self.gamma = number("gamma", gamma)
         super().__init__(optimizer)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
+
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -146,12 +253,12 @@ class CosineAnnealingLR(LRScheduler):
     the previous factor is 0 and the ratio undefined, so the step is added instead.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = check.positive_int("T_max", T_max)
         self.eta_min = number("eta_min", eta_min)
         super().__init__(optimizer)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
         groups = self.optimizer.param_groups
         if t == 0:
@@ -161,6 +268,7 @@ class CosineAnnealingLR(LRScheduler):
                     for base_lr, group in zip(self.base_lrs, groups)]
         return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (group["lr"] - eta_min)
                 + eta_min for group in groups]
+
 
 
 class OneCycleLR(LRScheduler):
@@ -179,11 +287,12 @@ class OneCycleLR(LRScheduler):
     "max_momentum", "base_momentum"), as in PyTorch.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
-                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer: expected a cnnumpy.optim optimizer, got {type(optimizer).__name__}")
+    def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float], total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: Literal["cos", "linear"] = "cos", cycle_momentum: bool = True,
+                 base_momentum: float | Sequence[float] = 0.85, max_momentum: float | Sequence[float] = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False) -> None:
+        _optimizer(optimizer)
         if total_steps is not None:
             self.total_steps = check.positive_int("total_steps", total_steps)
         elif epochs is not None and steps_per_epoch is not None:
@@ -239,12 +348,12 @@ class OneCycleLR(LRScheduler):
                 group["base_momentum"] = base
         super().__init__(optimizer)
 
-    def anneal(self, start, end, pct):
+    def anneal(self, start: float, end: float, pct: float) -> float:
         if self._anneal_func_type == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         t = self.last_epoch
         if t > self.total_steps:
             raise ValueError(f"OneCycleLR.step: tried to step {t} times, but total_steps is {self.total_steps}; "

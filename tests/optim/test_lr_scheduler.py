@@ -22,6 +22,10 @@ SCHEDULES = [
     ("CosineAnnealingLR", dict(T_max=13)),
     ("CosineAnnealingLR", dict(T_max=10, eta_min=0.001)),
     ("CosineAnnealingLR", dict(T_max=1)),
+    ("LinearLR", dict()),
+    ("LinearLR", dict(start_factor=0.25, end_factor=0.9, total_iters=7)),
+    ("LinearLR", dict(start_factor=1.0, end_factor=0.0, total_iters=3)),
+    ("LambdaLR", dict(lr_lambda=lambda epoch: 0.9 ** epoch)),
 ]
 
 
@@ -151,6 +155,16 @@ BAD = [
     (lambda o: ours_lr.OneCycleLR(o, 0.1, total_steps=5, div_factor=0), ValueError,
      "div_factor: expected a value > 0, got 0"),
     (lambda o: ours_lr.OneCycleLR(o, -0.1, total_steps=5), ValueError, "max_lr: expected a value >= 0"),
+    (lambda o: ours_lr.LambdaLR(o, 0.5), TypeError, r"lr_lambda: expected a function of the epoch, got 0.5 \(float\)"),
+    (lambda o: ours_lr.LambdaLR(o, [abs]), ValueError,
+     r"lr_lambda: expected a function or 2 functions \(one per param group\), got 1"),
+    (lambda o: ours_lr.LambdaLR(o, [abs, None]), TypeError, r"lr_lambda\[1\]: expected a function of the epoch"),
+    (lambda o: ours_lr.LinearLR(o, start_factor=0), ValueError, r"start_factor: expected a value in \(0, 1\], got 0"),
+    (lambda o: ours_lr.LinearLR(o, start_factor=1.5), ValueError, r"start_factor: expected a value in \(0, 1\]"),
+    (lambda o: ours_lr.LinearLR(o, end_factor=-0.5), ValueError, r"end_factor: expected a value >= 0, got -0.5"),
+    (lambda o: ours_lr.LinearLR(o, end_factor=2), ValueError, r"end_factor: expected a value in \[0, 1\], got 2"),
+    (lambda o: ours_lr.LinearLR(o, total_iters=0), ValueError, "total_iters: expected an int >= 1, got 0"),
+    (lambda o: ours_lr.LinearLR(o, total_iters=2.5), TypeError, "total_iters: expected an int, got 2.5"),
 ]
 
 
@@ -174,3 +188,111 @@ def test_cycle_momentum_needs_momentum():
     with pytest.raises(ValueError, match="cycle_momentum: expected an optimizer with momentum or betas, got Plain"):
         ours_lr.OneCycleLR(opt, 0.1, total_steps=5)
     ours_lr.OneCycleLR(opt, 0.1, total_steps=5, cycle_momentum=False)
+
+
+# --- LambdaLR and LinearLR over random configurations -----------------
+class Warmup:
+    """A callable object: its attributes are what LambdaLR's state_dict() keeps."""
+
+    def __init__(self, steps, decay):
+        self.steps, self.decay = steps, decay
+
+    def __call__(self, epoch):
+        return (epoch + 1) / self.steps if epoch < self.steps else self.decay ** (epoch - self.steps)
+
+
+def random_lambda(rng):
+    kind = int(rng.integers(4))
+    a = float(rng.uniform(0.5, 0.99))
+    if kind == 0:
+        return lambda epoch: a ** epoch
+    if kind == 1:
+        return lambda epoch: 1 / (1 + a * epoch)
+    if kind == 2:
+        return lambda epoch: 0.5 * (epoch // 3 % 2) + 0.1
+    return Warmup(int(rng.integers(1, 8)), a)
+
+
+def random_schedule(rng, n_groups, last=False):
+    """(name, kwargs) of a random scheduler that takes an optimizer and keywords alike in both libraries."""
+    name = rng.choice(["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LambdaLR"])
+    if name == "StepLR":
+        return name, dict(step_size=int(rng.integers(1, 6)), gamma=float(rng.uniform(0.1, 0.9)))
+    if name == "MultiStepLR":
+        return name, dict(milestones=[int(m) for m in rng.integers(0, 15, size=3)], gamma=float(rng.uniform(0.1, 1)))
+    if name == "ExponentialLR":
+        return name, dict(gamma=float(rng.uniform(0.8, 1.0)))
+    if name == "CosineAnnealingLR":
+        return name, dict(T_max=int(rng.integers(1, 15)), eta_min=float(rng.choice([0.0, 1e-3])))
+    if name == "LinearLR":
+        return name, dict(start_factor=float(rng.uniform(0.01, 1)), end_factor=float(rng.uniform(0, 1)),
+                          total_iters=int(rng.integers(1, 10)))
+    one = rng.random() < 0.5
+    return name, dict(lr_lambda=random_lambda(rng) if one else [random_lambda(rng) for _ in range(n_groups)])
+
+
+def group_lrs(rng):
+    return tuple(float(lr) for lr in rng.uniform(0.01, 1, size=rng.integers(1, 4)))
+
+
+@pytest.mark.parametrize("name", ["LambdaLR", "LinearLR"])
+def test_lambda_and_linear_match_torch_over_random_configurations(name):
+    worst = 0.0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        lrs = group_lrs(rng)
+        while True:
+            got, kwargs = random_schedule(rng, len(lrs))
+            if got == name:
+                break
+        opt, ref_opt = pair(lrs=lrs)
+        sched, ref = getattr(ours_lr, name)(opt, **kwargs), getattr(ref_lr, name)(ref_opt, **kwargs)
+        worst = max(worst, follow(sched, ref, opt, ref_opt, 40)[0])
+    assert worst <= 1e-15, f"{name}: worst lr difference {worst:.3e}"
+
+
+def make_new(name, kwargs):
+    """A scheduler factory for resume() and the state checks, with torch's twin."""
+    return lambda lib, opt: getattr(lib, name)(opt, **kwargs)
+
+
+NEW = [
+    ("LambdaLR", dict(lr_lambda=[Warmup(4, 0.9), lambda epoch: 0.95 ** epoch])),
+    ("LinearLR", dict(start_factor=0.1, total_iters=6)),
+]
+@pytest.mark.parametrize("kind", list(SAVES))
+@pytest.mark.parametrize("at", [0, 5, 13])
+@pytest.mark.parametrize("name, kwargs", NEW, ids=[n for n, _ in NEW])
+def test_new_schedulers_resume_exactly(name, kwargs, at, kind, tmp_path):
+    """A scheduler rebuilt and loaded from its state_dict (and the optimizer's) after `at` steps goes on
+    exactly as the uninterrupted one; state_dict() holds plain data with torch's keys."""
+    make = make_new(name, kwargs)
+    straight, resumed = resume(lambda opt: make(ours_lr, opt), 20, at, saver(kind, tmp_path))
+    assert resumed == straight
+    opt, ref_opt = pair()
+    sched, ref = make(ours_lr, opt), make(ref_lr, ref_opt)
+    sd, ref_sd = sched.state_dict(), ref.state_dict()
+    assert plain_types(sd), sd
+    assert set(sd) <= set(ref_sd) and {"base_lrs", "last_epoch", "_last_lr"} <= set(sd)
+
+
+def test_lambda_lr_state_dict_keeps_callable_objects_only(tmp_path):
+    """As torch: None for a function, the attributes of a callable object, restored into the object given
+    at construction. Through cnnumpy.io plain attributes survive; an array comes back as a list."""
+    warm = Warmup(5, 0.9)
+    warm.history = np.array([1.0, 2.0])
+    opt, ref_opt = pair()
+    sched = ours_lr.LambdaLR(opt, [warm, lambda epoch: 1.0])
+    ref = ref_lr.LambdaLR(ref_opt, [warm, lambda epoch: 1.0])
+    assert [type(x) for x in sched.state_dict()["lr_lambdas"]] == [type(x) for x in ref.state_dict()["lr_lambdas"]]
+    assert sched.state_dict()["lr_lambdas"][1] is None
+    warm.steps = 7
+    saved = through_checkpoint(sched.state_dict(), tmp_path)
+    other = Warmup(1, 0.5)
+    fresh = ours_lr.LambdaLR(pair()[0], [other, lambda epoch: 1.0])
+    fresh.load_state_dict(saved)
+    assert (other.steps, other.decay, other.history) == (7, 0.9, [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"state_dict\['lr_lambdas'\]: expected 2 entries"):
+        fresh.load_state_dict({**saved, "lr_lambdas": [None]})
+
+
