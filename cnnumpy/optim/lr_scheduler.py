@@ -8,12 +8,15 @@
 
 Construction records each group's lr as group["initial_lr"] (kept if an earlier scheduler
 set it) and takes the first step, so `last_epoch` is 0 and lr is the schedule's value at 0.
+Warm-up then decay: SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)],
+milestones=[5]).
 
 The constructors have torch's arguments and defaults but for `last_epoch` (resume from
 state_dict() instead, as torch recommends); state_dict() has torch's keys, without its
 internal flags, and holds only numbers, strings, None, lists and dicts, so that
 cnnumpy.io can store it without pickle.
 """
+import bisect
 import math
 import numbers
 import types
@@ -42,10 +45,25 @@ class LRScheduler:
         """The lrs for step `last_epoch`, one per param group."""
         raise NotImplementedError(f"{type(self).__name__} does not define get_lr()")
 
+    def _get_closed_form_lr(self) -> list[float]:
+        """The lrs at `last_epoch` from base_lrs alone, for a jump to an epoch (SequentialLR restarts a
+        schedule at 0 this way); the recursive get_lr() would go on from the current lr instead.
+        Schedules whose get_lr() already reads only base_lrs and last_epoch keep this default."""
+        return self.get_lr()
+
     def step(self) -> None:
         """Advance one step (an epoch, or a batch for OneCycleLR) and set each group's lr."""
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        self._update_lr()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Step to last_epoch + 1 with get_lr(), or jump to `epoch` with the closed form, as torch's."""
+        if epoch is None:
+            self.last_epoch += 1
+            lrs = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            lrs = self._get_closed_form_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -168,6 +186,8 @@ class StepLR(LRScheduler):
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
@@ -189,6 +209,9 @@ class MultiStepLR(LRScheduler):
         hits = self.milestones.count(self.last_epoch)
         return [group["lr"] * self.gamma ** hits if hits else group["lr"] for group in self.optimizer.param_groups]
 
+    def _get_closed_form_lr(self) -> list[float]:
+        passed = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
@@ -224,6 +247,10 @@ class LinearLR(LRScheduler):
             self.total_iters * self.start_factor + (t - 1) * (self.end_factor - self.start_factor))
         return [group["lr"] * ratio for group in groups]
 
+    def _get_closed_form_lr(self) -> list[float]:
+        f = (self.start_factor + (self.end_factor - self.start_factor)
+             * min(self.total_iters, self.last_epoch) / self.total_iters)
+        return [base_lr * f for base_lr in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
@@ -239,6 +266,8 @@ class ExponentialLR(LRScheduler):
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -269,6 +298,9 @@ class CosineAnnealingLR(LRScheduler):
         return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (group["lr"] - eta_min)
                 + eta_min for group in groups]
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base_lr in self.base_lrs]
 
 
 class OneCycleLR(LRScheduler):
@@ -375,3 +407,89 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+class SequentialLR(LRScheduler):
+    """Run schedulers one after another: schedulers[i] from step milestones[i - 1] (0 for the first).
+
+        warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        decay = CosineAnnealingLR(opt, T_max=95)
+        sched = SequentialLR(opt, [warmup, decay], milestones=[5])
+
+    As in torch 2.13: construction puts every group's lr back to initial_lr, winds every
+    scheduler back one step (their constructors each took one) and takes the first step of
+    schedulers[0] only. At a milestone the next scheduler restarts at its epoch 0 from its
+    base_lrs (its closed form, as torch's `_update_lr(0)`, which emits no warning); in between
+    the scheduler in charge takes ordinary steps and the others are left alone, so each
+    scheduler's own get_last_lr() and last_epoch are those of its last step.
+    state_dict()["_schedulers"] holds the schedulers' state_dicts: rebuild the same schedulers
+    and the SequentialLR, then load.
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int]) -> None:
+        _optimizer(optimizer)
+        if isinstance(schedulers, LRScheduler) or not isinstance(schedulers, (list, tuple)):
+            raise TypeError(f"schedulers: expected a list of schedulers, got {type(schedulers).__name__}")
+        if not schedulers:
+            raise ValueError("schedulers: expected at least one scheduler, got an empty list")
+        for i, sched in enumerate(schedulers):
+            if not isinstance(sched, LRScheduler):
+                raise TypeError(f"schedulers[{i}]: expected a cnnumpy.optim.lr_scheduler scheduler, "
+                                f"got {type(sched).__name__}")
+            if sched.optimizer is not optimizer:
+                raise ValueError(f"schedulers[{i}]: expected a scheduler of this SequentialLR's optimizer, got a "
+                                 f"{type(sched).__name__} of another {type(sched.optimizer).__name__}")
+        if isinstance(milestones, numbers.Number) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"milestones: expected a list of ints, got {milestones!r}")
+        milestones = [check.positive_int(f"milestones[{i}]", m, minimum=0) for i, m in enumerate(milestones)]
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"milestones: expected {len(schedulers) - 1} milestones (one fewer than the "
+                             f"{len(schedulers)} schedulers), got {len(milestones)}")
+        if milestones != sorted(milestones):
+            raise ValueError(f"milestones: expected increasing steps, got {milestones}")
+        self.optimizer = optimizer
+        self._schedulers = list(schedulers)
+        self._milestones = milestones
+        self.last_epoch = 0
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        _wind_back(self)
+        first = self._schedulers[bisect.bisect_right(milestones, 0)]
+        first.step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        i = bisect.bisect_right(self._milestones, self.last_epoch)
+        sched = self._schedulers[i]
+        if i > 0 and self._milestones[i - 1] == self.last_epoch:
+            sched._update_lr(0)
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: plain_copy(v) for k, v in vars(self).items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [sched.state_dict() for sched in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._check_keys(state_dict)
+        saved = list(state_dict["_schedulers"])
+        if len(saved) != len(self._schedulers):
+            raise ValueError(f"state_dict['_schedulers']: expected {len(self._schedulers)} schedulers' states, "
+                             f"got {len(saved)}")
+        for k, v in state_dict.items():
+            if k != "_schedulers":
+                setattr(self, k, plain_copy(plain(v)))
+        for sched, state in zip(self._schedulers, saved):
+            sched.load_state_dict(state)
+
+
+def _wind_back(sched):
+    """Undo the step each scheduler took at construction (through nested SequentialLRs, as torch)."""
+    if isinstance(sched, SequentialLR):
+        for inner in sched._schedulers:
+            _wind_back(inner)
+    else:
+        sched.last_epoch -= 1
