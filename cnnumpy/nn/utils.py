@@ -103,7 +103,7 @@ def get_total_norm(tensors: np.ndarray | Iterable[np.ndarray], norm_type: float 
     return total
 
 
-def clip_grads_with_norm_(parameters: Parameters, max_norm: float, total_norm: float,
+def clip_grads_with_norm_(parameters: Parameters, max_norm: float, total_norm: float | np.ndarray | np.floating,
                           foreach: bool | None = None) -> None:
     """Scale the gradients in place by min(max_norm / (total_norm + 1e-6), 1) (torch.nn.utils.clip_grads_with_norm_).
 
