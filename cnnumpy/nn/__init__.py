@@ -1,4 +1,5 @@
 """Modules that hold parameters and cache what backward needs; the math is in cnnumpy.functional."""
+from . import utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
 from .data_parallel import DataParallel

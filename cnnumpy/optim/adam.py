@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, number
+from .optimizer import Closure, Optimizer, Params, number
 
 
 class Adam(Optimizer):
@@ -25,8 +25,9 @@ class Adam(Optimizer):
     State per parameter: {"step": t, "exp_avg": m, "exp_avg_sq": v[, "max_exp_avg_sq": v_max]}.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, decoupled_weight_decay=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
                     "maximize": maximize, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
@@ -42,8 +43,8 @@ class Adam(Optimizer):
             if not 0 <= number(f"betas[{i}]", beta) < 1:
                 raise ValueError(f"betas[{i}]: expected a value in [0, 1), got {beta}")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() if given."""
+    def step(self, closure: Closure | None = None) -> float | None:
+        """One update of every trained parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
@@ -83,7 +84,8 @@ class AdamW(Adam):
     before the Adam step, instead of adding weight_decay * theta to the gradient, so the decay
     is not rescaled by 1/sqrt(v). Default weight_decay=1e-2, as in PyTorch."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          decoupled_weight_decay=True)

@@ -9,22 +9,28 @@ and `state`, a dict from each Parameter to its running buffers ({"momentum_buffe
 created at the parameter's first step. `step()` reads `p.grad` and updates `p.data` in place.
 """
 import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from ..nn.module import Parameter
 
+# model.parameters(), or param groups [{"params": [...], "lr": 0.1, ...}, ...]
+Params = Iterable[Parameter] | Iterable[dict[str, Any]]
+Closure = Callable[[], float]
 
-def number(name, value, minimum=0):
+
+def number(name: str, value: Any, minimum: float = 0) -> float:
     """A real number (not a bool) >= minimum -> float; floats keep the update in the parameters' dtype."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
-    if not value >= minimum:  # written this way so that NaN fails too
+    if not float(value) >= minimum:  # written this way so that NaN fails too
         raise ValueError(f"{name}: expected a value >= {minimum}, got {value}")
     return float(value)
 
 
-def plain(value):
+def plain(value: Any) -> Any:
     """NumPy scalars and arrays -> Python scalars and tuples (inside dicts too), the types torch keeps.
 
     A checkpoint stored without pickle gives back 0-d arrays for numbers and lists or
@@ -46,18 +52,18 @@ class Optimizer:
             (param groups); options missing from a group take the values in `defaults`.
     """
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
         self._check(defaults)
         self.defaults = defaults
-        self.state = {}
-        self.param_groups = []
+        self.state: dict[Parameter, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Parameter):
             raise TypeError("params: expected an iterable of Parameters or of dicts, got a single Parameter; "
                             "pass [param] or model.parameters()")
         if isinstance(params, (dict, set)) or not hasattr(params, "__iter__"):
             raise TypeError(f"params: expected an iterable of Parameters or of dicts (e.g. model.parameters()), "
                             f"got {type(params).__name__}")
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError("params: expected at least one Parameter, got an empty list")
         if not isinstance(groups[0], dict):
@@ -65,11 +71,11 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
-    def _check(self, group):
+    def _check(self, group: dict[str, Any]) -> None:
         """Validate a group's options, raising errors that name the option; subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} does not define _check()")
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: dict[str, Any]) -> None:
         """Append a group {"params": [...], options...}; options it lacks come from `defaults`."""
         i = len(self.param_groups)
         if not isinstance(group, dict):
@@ -99,8 +105,8 @@ class Optimizer:
         self._check(group)
         self.param_groups.append(group)
 
-    def zero_grad(self):
-        """Set every parameter's gradient to zeros.
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zeros, frozen ones' too (they are skipped by `step()` anyway).
 
         torch's default sets grads to None instead; here layers add into `p.grad` with +=,
         so it must stay an array. A parameter whose grad is None is skipped by `step()`.
@@ -110,26 +116,32 @@ class Optimizer:
                 p.zero_grad()
 
     def _grads(self, group):
-        """(p, g) for each parameter of `group` that has a gradient, g in p's dtype."""
+        """(p, g) for each parameter of `group` that is trained and has a gradient, g in p's dtype.
+
+        A frozen parameter (requires_grad False) is skipped whatever its grad holds, as torch skips
+        a parameter whose grad is None, which is what autograd leaves a frozen one: no update, no
+        weight decay, and its state (momentum, moments, step count) neither created nor advanced.
+        Unfrozen, it goes on from the state it had, or starts one if it never had any, as in torch.
+        """
         for p in group["params"]:
-            if p.grad is None:
+            if p.grad is None or not p.requires_grad:
                 continue
             g = np.asarray(p.grad)
             if g.shape != p.data.shape:
                 raise ValueError(f"{p}.grad: expected shape {p.data.shape}, got {g.shape}")
             yield p, g.astype(p.data.dtype, copy=False)
 
-    def step(self, closure=None):
+    def step(self, closure: Closure | None = None) -> float | None:
         raise NotImplementedError(f"{type(self).__name__} does not define step()")
 
     # --- saving ---------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{"state": {index: {name: array or int}}, "param_groups": [{option: value, ..., "params": [index]}]}.
 
         Parameters are numbered 0, 1, ... in the order of the groups, as in torch; the
         arrays are copies, so the dict is a snapshot that later steps do not change.
         """
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -143,7 +155,7 @@ class Optimizer:
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what `state_dict()` returned, matching parameters by position.
 
         Arrays are copied in the parameters' dtype; numbers given as 0-d arrays and
@@ -155,7 +167,7 @@ class Optimizer:
         saved = list(state_dict["param_groups"])
         if len(saved) != len(self.param_groups):
             raise ValueError(f"state_dict: expected {len(self.param_groups)} parameter groups, got {len(saved)}")
-        params = {}
+        params: dict[int, Parameter] = {}
         groups = []
         for i, (group, old) in enumerate(zip(self.param_groups, saved)):
             ids = [int(k) for k in plain(old["params"])]
@@ -167,7 +179,7 @@ class Optimizer:
                    **{k: plain(v) for k, v in old.items() if k != "params"}}
             self._check(new)
             groups.append(new)
-        state = {}
+        state: dict[Parameter, dict[str, Any]] = {}
         for k, entry in state_dict["state"].items():
             k = int(plain(k))
             if k not in params:
@@ -187,7 +199,7 @@ class Optimizer:
         self.param_groups = groups
         self.state = state
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")

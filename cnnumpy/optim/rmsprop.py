@@ -1,7 +1,7 @@
 """RMSprop (torch.optim.RMSprop): divide the step by a running root mean square of the gradient."""
 import numpy as np
 
-from .optimizer import Optimizer, number
+from .optimizer import Closure, Optimizer, Params, number
 
 
 class RMSprop(Optimizer):
@@ -23,8 +23,9 @@ class RMSprop(Optimizer):
     State per parameter: {"step": t, "square_avg": v[, "momentum_buffer": b][, "grad_avg": a]}.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False):
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
+                 maximize: bool = False) -> None:
         defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
                     "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
@@ -36,8 +37,8 @@ class RMSprop(Optimizer):
         number("weight_decay", group["weight_decay"])
         number("alpha", group["alpha"])
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() if given."""
+    def step(self, closure: Closure | None = None) -> float | None:
+        """One update of every trained parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])

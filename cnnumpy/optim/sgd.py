@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay (torch.optim.SGD)."""
 import numpy as np
 
-from .optimizer import Optimizer, number
+from .optimizer import Closure, Optimizer, Params, number
 
 
 class SGD(Optimizer):
@@ -21,8 +21,8 @@ class SGD(Optimizer):
     State per parameter: {"momentum_buffer": b} once stepped with momentum != 0.
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False):
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
                     "nesterov": nesterov, "maximize": maximize}
         super().__init__(params, defaults)
@@ -36,8 +36,8 @@ class SGD(Optimizer):
             raise ValueError(f"nesterov: expected momentum > 0 and dampening == 0 with nesterov=True, "
                              f"got momentum={group['momentum']}, dampening={group['dampening']}")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() if given."""
+    def step(self, closure: Closure | None = None) -> float | None:
+        """One update of every trained parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             lr, momentum = float(group["lr"]), float(group["momentum"])

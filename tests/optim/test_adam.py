@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cnnumpy.nn import Parameter
 from cnnumpy.optim.adam import Adam, AdamW
-from tests.optim.util import compare
+from tests.optim.util import compare, same_state
 
 # eps=0.1 makes its placement (after the bias correction of sqrt(v)) visible in the result
 OPTIONS = [dict(lr=0.01, betas=b, eps=e, weight_decay=wd, amsgrad=a, maximize=m)
@@ -24,13 +24,7 @@ PAIRS = [(Adam, torch.optim.Adam), (AdamW, torch.optim.AdamW)]
 def test_parity_with_torch(ours_cls, ref_cls, kwargs):
     worst, opt, ref = compare(ours_cls, ref_cls, kwargs, steps=6)
     assert worst < 1e-12, f"{ours_cls.__name__} {kwargs}: worst relative error {worst:.3e}"
-    ours, theirs = opt.state_dict(), ref.state_dict()
-    assert ours["state"].keys() == theirs["state"].keys()
-    for i, entry in ours["state"].items():
-        assert entry.keys() == theirs["state"][i].keys()
-        assert entry["step"] == int(theirs["state"][i]["step"])
-        for k in entry.keys() - {"step"}:
-            np.testing.assert_allclose(entry[k], theirs["state"][i][k].numpy(), rtol=1e-12, atol=1e-14, err_msg=k)
+    same_state(opt, ref)
 
 
 @pytest.mark.parametrize("ours_cls, ref_cls", PAIRS, ids=["Adam", "AdamW"])

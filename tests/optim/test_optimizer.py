@@ -11,7 +11,7 @@ from cnnumpy.optim.adam import Adam, AdamW
 from cnnumpy.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 from cnnumpy.optim.rmsprop import RMSprop
 from cnnumpy.optim.sgd import SGD
-from tests.optim.util import SHAPES, grads, npz_like, plain_types, split, twins
+from tests.optim.util import SHAPES, compare, grads, npz_like, plain_types, same_state, split, twins
 
 CONFIGS = [
     (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
@@ -197,3 +197,61 @@ def test_load_state_dict_errors():
     sd["state"] = {5: sd["state"][0]}
     with pytest.raises(ValueError, match="key 5 is not the index of a parameter"):
         opt.load_state_dict(sd)
+
+
+FROZEN_CONFIGS = [
+    (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.1, maximize=True)),
+    (SGD, torch.optim.SGD, dict(lr=0.1, weight_decay=0.1)),
+    (Adam, torch.optim.Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+    (Adam, torch.optim.Adam, dict(lr=0.01, betas=(0.5, 0.8), weight_decay=0.1, maximize=True)),
+    (AdamW, torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    (RMSprop, torch.optim.RMSprop, dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.1)),
+    (RMSprop, torch.optim.RMSprop, dict(lr=0.01, weight_decay=0.1)),
+]
+FREEZING = {
+    "frozen from the start": {0: {0, 2}},
+    # torch keeps a parameter's state while it is frozen and goes on from it once unfrozen;
+    # one frozen before its first step has no state until it is unfrozen, then starts fresh
+    "frozen and unfrozen mid-run": {0: {3}, 2: {0}, 4: set(), 5: {1, 3}, 7: {2}},
+}
+
+
+@pytest.mark.parametrize("freezing", FREEZING.values(), ids=list(FREEZING))
+@pytest.mark.parametrize("cls, ref_cls, kwargs", FROZEN_CONFIGS, ids=lambda c: getattr(c, "__name__", str(c)))
+def test_frozen_parameters_are_skipped_as_in_torch(cls, ref_cls, kwargs, freezing):
+    """requires_grad False: no decay, no momentum, no state, whatever p.grad holds; torch skips a
+    parameter whose grad is None, which is what a frozen parameter's grad is there."""
+    worst, opt, ref = compare(cls, ref_cls, kwargs, groups=GROUPS, steps=9, frozen=freezing)
+    assert worst < 1e-12, f"{cls.__name__} {kwargs}: worst relative error {worst:.3e}"
+    same_state(opt, ref)
+
+
+def test_frozen_layer_of_a_model():
+    """Module.requires_grad_(False) on the first layer of a real model: it stays put while the rest trains
+    as torch's does, through real forward and backward passes."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 5)), rng.standard_normal((8, 3))
+    for cls, ref_cls, kwargs in FROZEN_CONFIGS:
+        model = nn.Sequential(nn.Linear(5, 4, dtype=np.float64), nn.Tanh(), nn.Linear(4, 3, dtype=np.float64))
+        ref = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3)).double()
+        ref.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+        model[0].requires_grad_(False)
+        ref[0].requires_grad_(False)
+        start = model[0].weight.data.copy(), model[0].bias.data.copy()
+        opt, ref_opt = cls(model.parameters(), **kwargs), ref_cls(ref.parameters(), **kwargs)
+        loss_fn = nn.MSELoss()
+        for _ in range(5):
+            opt.zero_grad()
+            loss_fn(model(x), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+            ref_opt.zero_grad()
+            torch.nn.functional.mse_loss(ref(torch.tensor(x)), torch.tensor(y)).backward()
+            ref_opt.step()
+        assert np.array_equal(model[0].weight.data, start[0]) and np.array_equal(model[0].bias.data, start[1])
+        assert model[0].weight not in opt.state
+        for k, v in model.state_dict().items():
+            want = ref.state_dict()[k].numpy()
+            err = np.abs(v - want).max() / np.abs(want).max()
+            assert err < 1e-12, f"{cls.__name__} {kwargs} {k}: worst relative error {err:.3e}"

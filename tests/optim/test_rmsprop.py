@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cnnumpy.nn import Parameter
 from cnnumpy.optim.rmsprop import RMSprop
-from tests.optim.util import compare
+from tests.optim.util import compare, same_state
 
 OPTIONS = [dict(lr=0.01, alpha=a, eps=e, weight_decay=wd, momentum=m, centered=c, maximize=mx)
            for a, e, wd, m, c, mx in itertools.product([0.99, 0.5], [1e-8, 0.1], [0, 0.1], [0, 0.8],
@@ -21,13 +21,7 @@ OPTIONS = [dict(lr=0.01, alpha=a, eps=e, weight_decay=wd, momentum=m, centered=c
 def test_parity_with_torch(kwargs):
     worst, opt, ref = compare(RMSprop, torch.optim.RMSprop, kwargs, steps=6)
     assert worst < 1e-12, f"{kwargs}: worst relative error {worst:.3e}"
-    ours, theirs = opt.state_dict(), ref.state_dict()
-    assert ours["state"].keys() == theirs["state"].keys()
-    for i, entry in ours["state"].items():
-        assert entry.keys() == theirs["state"][i].keys()
-        assert entry["step"] == int(theirs["state"][i]["step"])
-        for k in entry.keys() - {"step"}:
-            np.testing.assert_allclose(entry[k], theirs["state"][i][k].numpy(), rtol=1e-12, atol=1e-14, err_msg=k)
+    same_state(opt, ref)
 
 
 def test_param_groups_with_their_own_options():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cnnumpy.nn import Parameter
 from cnnumpy.optim.sgd import SGD
-from tests.optim.util import compare, twins
+from tests.optim.util import compare, same_state, twins
 
 OPTIONS = [dict(lr=0.05, momentum=m, dampening=d, weight_decay=wd, nesterov=n, maximize=mx)
            for m, d, wd, n, mx in itertools.product([0, 0.9], [0, 0.3], [0, 0.01], [False, True], [False, True])
@@ -21,12 +21,7 @@ OPTIONS = [dict(lr=0.05, momentum=m, dampening=d, weight_decay=wd, nesterov=n, m
 def test_parity_with_torch(kwargs):
     worst, opt, ref = compare(SGD, torch.optim.SGD, kwargs, steps=6)
     assert worst < 1e-12, f"{kwargs}: worst relative error {worst:.3e}"
-    ours, theirs = opt.state_dict(), ref.state_dict()
-    assert ours["state"].keys() == theirs["state"].keys()
-    for i, entry in ours["state"].items():
-        assert entry.keys() == theirs["state"][i].keys()
-        for k, v in entry.items():
-            np.testing.assert_allclose(v, theirs["state"][i][k].numpy(), rtol=1e-12, atol=1e-14, err_msg=k)
+    same_state(opt, ref)
 
 
 def test_param_groups_with_their_own_options():
