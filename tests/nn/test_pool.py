@@ -10,7 +10,7 @@ from cnnumpy.functional.pool_naive import pool_out_size
 from cnnumpy.nn.module import BackwardBeforeForward
 from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tests.functional.test_pool import data, has_padding_only_window, valid_window
-from tests.util import assert_close, t
+from tests.util import assert_close, assert_close_nonfinite, t
 
 METHODS = ["fast", "naive"]
 CLASSES = {"max": (MaxPool2d, torch.nn.MaxPool2d), "avg": (AvgPool2d, torch.nn.AvgPool2d)}
@@ -46,17 +46,20 @@ def random_pool(seed, op):
     return kwargs, data(rng, shape, ["normal", "int", "mnist"][seed % 3])
 
 
-def check_parity(ours, ref, x, tol, label):
-    """Forward and backward of our module against torch's on the same values (torch in float64)."""
+def check_parity(ours, ref, x, tol, label, dout=None):
+    """Forward and backward of our module against torch's on the same values (torch in float64).
+
+    dout: the upstream gradient (default: standard normal). NaN and +-inf in y and dx must sit where torch's do.
+    """
     xt = t(x.astype(np.float64), grad=True)
     y, yt = ours(x), ref(xt)
     assert y.dtype == x.dtype, f"{label}: output dtype {y.dtype} for input {x.dtype}"
-    assert_close(f"y {label}", y, yt, tol)
-    dout = np.random.default_rng(0).standard_normal(y.shape)
+    assert_close_nonfinite(f"y {label}", y, yt, tol)
+    dout = np.random.default_rng(0).standard_normal(y.shape) if dout is None else dout
     yt.backward(t(dout))
     dx = ours.backward(dout.astype(x.dtype))
     assert dx.dtype == x.dtype and dx.shape == x.shape
-    assert_close(f"dx {label}", dx, xt.grad, tol)
+    assert_close_nonfinite(f"dx {label}", dx, xt.grad, tol)
 
 
 CASES = range(60)
@@ -170,6 +173,42 @@ def test_adaptive_parity_with_torch(method, seed):
     ref = torch.nn.AdaptiveAvgPool2d(out)
     check_parity(AdaptiveAvgPool2d(out, method=method), ref, x, 1e-12, f"output_size={out} x {x.shape}")
     check_parity(AdaptiveAvgPool2d(out, method=method), ref, x.astype(np.float32), 1e-6, f"float32 {out}")
+
+
+def poison(rng, a, count):
+    """A copy of a with NaN, +inf or -inf (each drawn at random) at `count` random positions."""
+    a = a.copy()
+    for _ in range(count):
+        a[tuple(int(rng.integers(s)) for s in a.shape)] = rng.choice([np.nan, np.inf, -np.inf])
+    return a
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("op, method", [("max", "fast"), ("max", "naive"), ("max", "numba"), ("avg", "fast"),
+                                        ("avg", "naive"), ("adaptive", "fast"), ("adaptive", "naive")])
+def test_nan_and_inf_stay_in_their_windows(op, method, seed):
+    """A NaN or inf reaches the outputs whose windows hold it and nothing else, forward (in x) and backward (in
+    dout), as in torch: the random windows above (padding, dilation, ceil mode, count_include_pad,
+    divisor_override), non-overlapping ones (max pooling's tiles path, numba's 2x2 loops), adaptive sizes
+    below, equal to and above the input's and 1; float64 to 1e-12, float32 to 1e-6."""
+    rng = np.random.default_rng(1000 + seed)
+    if op == "adaptive":
+        out, x = random_adaptive(seed)
+        ours, ref, label = AdaptiveAvgPool2d(out, method=method), torch.nn.AdaptiveAvgPool2d(out), f"output_size={out}"
+    else:
+        kwargs, x = random_pool(seed, op)
+        if seed % 5 == 4:  # stride = kernel, no padding: the tiles path
+            kernel = tuple(int(k) for k in rng.integers(1, 4, 2))
+            kwargs = dict(kernel_size=kernel)
+            x = rng.standard_normal((2, 3, kernel[0] * int(rng.integers(1, 4)) + int(rng.integers(0, 2)),
+                                     kernel[1] * int(rng.integers(1, 4)) + int(rng.integers(0, 2))))
+        ours, ref, label = CLASSES[op][0](**kwargs, method=method), CLASSES[op][1](**kwargs), f"{kwargs}"
+    dtype, tol = [(np.float64, 1e-12), (np.float32, 1e-6)][seed % 2]
+    x = x.astype(dtype)
+    label += f" x {x.shape} {np.dtype(dtype)}"
+    check_parity(ours, ref, poison(rng, x, int(rng.integers(1, 4))), tol, "NaN/inf in x, " + label)
+    dout = poison(rng, rng.standard_normal(ours(x).shape), int(rng.integers(1, 4)))
+    check_parity(ours, ref, x, tol, "NaN/inf in dout, " + label, dout)
 
 
 @pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
