@@ -108,8 +108,10 @@ def tanh_backward(dout, cache):
 
 def _shift(x, dim):
     """x - max(x, dim): softmax is unchanged by a shift, and after it every exp is <= 1, so logits
-    of 1e4 do not overflow. The axis must not be empty (it has no max)."""
-    return x - x.max(axis=dim, keepdims=True)
+    of 1e4 do not overflow. The axis must not be empty (it has no max). A shift past the dtype's range
+    (float32 logits of -3e38 and 3e38) gives -inf, whose exp 0 and log -inf are the right limits."""
+    with np.errstate(over="ignore"):
+        return x - x.max(axis=dim, keepdims=True)
 
 
 def softmax(x, dim):

@@ -44,7 +44,8 @@ def _scale(dout, reduction, n, like):
 
 def log_softmax(z):
     """z: (N, K) -> log p: (N, K), by log-sum-exp (subtracting the row max keeps exp in range)."""
-    shifted = z - z.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # a shift past the dtype's range gives -inf: exp 0, log p = -inf, the limits
+        shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
@@ -56,7 +57,9 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     logp = log_softmax(logits)
     nll = -logp[np.arange(len(target)), target]
     eps = label_smoothing
-    per_sample = (1 - eps) * nll - eps * logp.mean(axis=1)
+    # without smoothing, the uniform term is left out, as in PyTorch: a logit of -inf (or one that overflowed
+    # the shift to -inf) has log p = -inf, and 0 * -inf would make a loss of inf (or a finite one) NaN
+    per_sample = nll if eps == 0 else (1 - eps) * nll - eps * logp.mean(axis=1)
     return _reduce(per_sample, reduction), (logp, target, eps, reduction)
 
 

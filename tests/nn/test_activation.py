@@ -11,7 +11,7 @@ import cnnumpy
 from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from cnnumpy.nn.module import BackwardBeforeForward
 from tests.functional.test_activation import assert_scaled
-from tests.util import assert_close, t
+from tests.util import assert_close, assert_close_nonfinite, t
 
 # name -> (our class, torch class, does it take a dim)
 LAYERS = {
@@ -116,6 +116,23 @@ def test_logits_of_1e4_match_torch(name):
     assert np.isfinite(y).all() and np.isfinite(dx).all()
     assert_close(f"{name} y", y, yt, 1e-14)
     assert_close(f"{name} dx", dx, xt.grad, 1e-14)
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+def test_float32_logits_whose_shift_overflows_match_torch(name):
+    """float32 logits -3e38 and 3e38: the shift x - max overflows to -inf, whose exp 0 and log -inf are the
+    right limits; y and dx equal torch's in float32, without NumPy's overflow warning."""
+    ours, ref = make(name, dim=1)
+    x = np.array([[-3e38, 0, 3e38], [1, 2, 3]], np.float32)
+    dout = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = ours(x)
+        dx = ours.backward(dout)
+    xt = t(x, grad=True)
+    yt = ref(xt)
+    yt.backward(t(dout))
+    assert_close_nonfinite(f"{name} y", y, yt, 1e-6)
+    assert_close_nonfinite(f"{name} dx", dx, xt.grad, 1e-6)
 
 
 @pytest.mark.parametrize("dim", [0, -1])
