@@ -52,15 +52,52 @@ def array(name, x, ndim=None, dtype=None):
     if x.dtype.kind != "f":  # np.issubdtype(x.dtype, np.floating), without its ~2.5 us a call
         raise TypeError(f"{name}: expected a floating dtype (float32 or float64), got {x.dtype}")
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(
-            f"{name}: expected dtype {np.dtype(dtype)} (the parameters' dtype), got {x.dtype}; "
-            f"convert the input with x.astype(np.{np.dtype(dtype)}) or the model with model.to(np.{x.dtype})")
+        raise TypeError(f"{name}: expected dtype {_spelled(np.dtype(dtype))} (the parameters' dtype), "
+                        f"got {_spelled(x.dtype)}; convert {_conversion(name, x.dtype, np.dtype(dtype))}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected {want} dimensions, got {x.ndim} (shape {x.shape})")
     return x
+
+
+def _spelled(dtype):
+    """float32, or '>f4 (float32 in non-native byte order)': a dtype's name says nothing of its byte order."""
+    return str(dtype) if dtype.isnative else f"{dtype.str} ({dtype.newbyteorder('=')} in non-native byte order)"
+
+
+def _conversion(name, got, want):
+    """How to make an input of dtype `got` meet parameters of dtype `want`: convert the input, or the model
+    (only to a native dtype: np.float32 names one, and a model in non-native order serves no purpose)."""
+    ways = []
+    if want.isnative:
+        ways.append(f"the input with {name}.astype(np.{want})")
+    if got.isnative:
+        ways.append(f"the model with model.to(np.{got})")
+    if not ways:
+        native = want.newbyteorder("=")
+        ways.append(f"the model with model.to(np.{native}) and the input with {name}.astype(np.{native})")
+    return " or ".join(ways)
+
+
+def float_dtype(name, value):
+    """A layer's parameter dtype -> np.dtype: floating (float16, float32, float64, longdouble) in the machine's
+    byte order. None means float32, PyTorch's default dtype (np.dtype(None) would be float64)."""
+    if value is None:
+        return np.dtype(np.float32)
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a floating dtype such as np.float32 or np.float64, "
+                        f"got {value!r} (not a NumPy dtype)") from None
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating dtype such as np.float32 or np.float64, got {dtype}")
+    if not dtype.isnative:
+        native = dtype.newbyteorder("=")
+        raise TypeError(f"{name}: expected a floating dtype in the machine's byte order, got {_spelled(dtype)}; "
+                        f"use np.{native}")
+    return dtype
 
 
 def image_batch(name, x, channels=None, dtype=None):
