@@ -40,7 +40,7 @@ def relu_backward(dout, cache):
     from an infinite dout times 0 (torch gives 0 there) is np.where needed, and finding out costs a pass.
     """
     y = cache
-    dx = np.empty(dout.shape, dout.dtype)
+    dx = np.empty(dout.shape, dout.dtype.newbyteorder("="))  # native order, as every ufunc's output (and y)
     df, yf, dxf = dout.reshape(-1), y.reshape(-1), dx.reshape(-1)
     loops = _loops() if COMPILED and jit.has_numba() and all(jit.compiled_dtype(a.dtype) for a in (dout, y)) else None
 
@@ -50,7 +50,7 @@ def relu_backward(dout, cache):
             return
         mask = np.not_equal(yf[lo:hi], 0)
         with np.errstate(invalid="ignore"):  # inf * 0: repaired just below
-            out = np.multiply(df[lo:hi], mask, out=dxf[lo:hi], dtype=dout.dtype)
+            out = np.multiply(df[lo:hi], mask, out=dxf[lo:hi], dtype=dx.dtype)
         if not np.isfinite(out).all():
             np.copyto(out, np.where(mask, df[lo:hi], 0))
 

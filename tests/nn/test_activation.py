@@ -167,6 +167,23 @@ def test_backward_is_fresh_each_forward():
     np.testing.assert_allclose(layer.backward(np.ones(3)), y * (1 - y), rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_non_native_byte_order_works(name, dtype):
+    """x and dout in the other byte order (>f4 on a little-endian machine): forward and backward give exactly
+    the values of the native arrays, in the same precision (ReLU's backward raised NumPy's byte-order TypeError)."""
+    kwargs = {"dim": 1} if LAYERS[name][2] else {}
+    rng = np.random.default_rng(3)
+    x, dout = rng.standard_normal((2, 3, 4)).astype(dtype), rng.standard_normal((2, 3, 4)).astype(dtype)
+    swapped = np.dtype(dtype).newbyteorder()
+    native, other = LAYERS[name][0](**kwargs), LAYERS[name][0](**kwargs)
+    y, y_other = native(x), other(x.astype(swapped))
+    dx, dx_other = native.backward(dout), other.backward(dout.astype(swapped))
+    for what, a, b in (("y", y_other, y), ("dx", dx_other, dx)):
+        assert a.dtype.kind == "f" and a.dtype.itemsize == np.dtype(dtype).itemsize, f"{name} {what}: {a.dtype}"
+        np.testing.assert_array_equal(a, b, err_msg=f"{name} {what}")
+
+
 # --- errors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
