@@ -1,4 +1,5 @@
 """CrossEntropyLoss / MSELoss: gradients, PyTorch parity, return types, errors."""
+import re
 import warnings
 
 import numpy as np
@@ -237,6 +238,35 @@ def test_unknown_reduction(reduction, cls):
     with pytest.raises(ValueError) as e:
         cls(reduction=reduction)
     assert str(e.value) == f"reduction: expected one of 'mean', 'sum', 'none', got {reduction!r}"
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])
+def test_backward_of_a_non_numeric_dout_names_it(cls, reduction):
+    """Strings, bools, complex numbers, objects and ragged lists as dout: a TypeError naming dout, what it takes
+    and what it got (it was NumPy's "could not convert string to float" from inside the functional backward)."""
+    loss = cls(reduction)
+    loss(np.zeros((2, 3)), np.array([0, 1]) if cls is CrossEntropyLoss else np.ones((2, 3)))
+    shape = loss.cache[1]
+    expected = re.escape(f"dout: expected a real number or an array of real numbers of shape {shape} "
+                         f"(forward's output), got ")
+    for dout, got in (("a", "'a' (str)"), (True, "True (bool)"), (1j, "1j (complex)"),
+                      (np.array("a"), "ndarray of dtype <U1"), (np.full(shape, "a"), "ndarray of dtype <U1"),
+                      (np.ones(shape, complex), "ndarray of dtype complex128"), (np.ones(shape, bool), "ndarray of dtype bool"),
+                      (np.full(shape, None), "ndarray of dtype object"), ({1: 2}, "{1: 2} (dict)"),
+                      ([[1.0], 1.0], "[[1.0], 1.0]")):
+        with pytest.raises(TypeError, match=expected + re.escape(got) + "$"):
+            loss.backward(dout)
+    # numbers and arrays of real numbers are fine
+    assert np.isfinite(loss.backward(np.ones(shape, np.int64))).all()
+    assert np.isfinite(loss.backward(np.ones(shape, np.float32).tolist() if shape else 2)).all()
+
+
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])
+def test_reduction_must_be_a_str(cls):
+    for reduction in (np.array(["mean", "sum"]), np.array("mean"), ["mean"]):
+        with pytest.raises(ValueError, match="reduction: expected one of 'mean', 'sum', 'none', got "):
+            cls(reduction=reduction)
 
 
 @pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])
