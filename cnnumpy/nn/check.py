@@ -129,7 +129,10 @@ def real(name, value):
     """A real number (int or float, not bool) -> float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name}: expected a float, got {value!r}, too large for one") from None
 
 
 def dim(name, value, shape=None):

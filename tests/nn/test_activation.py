@@ -246,6 +246,8 @@ def test_dim_must_be_an_int(name, dim):
 def test_negative_slope_must_be_a_number(slope):
     with pytest.raises(TypeError, match=re.escape(f"negative_slope: expected a float, got {slope!r}")):
         LeakyReLU(slope)
+    with pytest.raises(ValueError, match=r"negative_slope: expected a float, got 1000+, too large for one"):
+        LeakyReLU(10 ** 400)  # an int beyond the float range: not float()'s OverflowError
 
 
 @settings(max_examples=40, deadline=None)
