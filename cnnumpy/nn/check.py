@@ -11,8 +11,8 @@ import numpy as np
 from ..functional import jit
 
 
-def pair(name, value, minimum=1):
-    """An int or a pair of ints, each >= minimum -> (a, b)."""
+def pair(name, value, minimum=1, maximum=None):
+    """An int or a pair of ints, each >= minimum (and <= maximum, if given) -> (a, b)."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2:
         raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
@@ -21,6 +21,8 @@ def pair(name, value, minimum=1):
             raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r} ({type(v).__name__})")
         if v < minimum:
             raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+        if maximum is not None and v > maximum:
+            raise ValueError(f"{name}: expected values <= {maximum}, got {value!r}")
     return int(items[0]), int(items[1])
 
 

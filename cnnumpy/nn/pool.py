@@ -15,7 +15,7 @@ MAX_METHODS = ("auto", "fast", "naive", "numba")
 
 
 def _method(method, allowed=("fast", "naive")):
-    if method not in allowed:
+    if not isinstance(method, str) or method not in allowed:
         raise ValueError(f"method: expected one of {sorted(allowed)}, got {method!r}")
     return method
 
@@ -37,11 +37,13 @@ def _flag(name, value):
 
 
 def _window_args(kernel_size, stride, padding, dilation):
-    """Validate and return (kernel, stride, pad, dilation) as pairs; stride None means the kernel size."""
-    kernel = check.pair("kernel_size", kernel_size)
-    stride = kernel if stride is None else check.pair("stride", stride)
-    pad = check.pair("padding", padding, minimum=0)
-    dilation = check.pair("dilation", dilation)
+    """Validate and return (kernel, stride, pad, dilation) as pairs; stride None means the kernel size.
+    Each at most the largest intp: NumPy's array sizes and strides are intps, and larger ints overflow them."""
+    most = int(np.iinfo(np.intp).max)
+    kernel = check.pair("kernel_size", kernel_size, maximum=most)
+    stride = kernel if stride is None else check.pair("stride", stride, maximum=most)
+    pad = check.pair("padding", padding, minimum=0, maximum=most)
+    dilation = check.pair("dilation", dilation, maximum=most)
     half = (kernel[0] // 2, kernel[1] // 2)
     if pad[0] > half[0] or pad[1] > half[1]:
         raise ValueError(f"padding: expected at most half the kernel size {kernel}, i.e. at most {half} "
@@ -62,6 +64,15 @@ def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
             f"x: the kernel ({reach[0]}x{reach[1]}{dilated}) is larger than the padded input "
             f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {x.shape}")
     return out
+
+
+def _plain_steps(shape, kernel, stride, pad, dilation):
+    """(stride, dilation) as the pooling code gets them: a stride past the padded input only ever meets one
+    window (the output size is 1 for any such stride), and a 1-tap kernel has no dilation to speak of. Both are
+    cut down so that a stride or dilation as large as 2**62 does not overflow the strides of the window view."""
+    stride = tuple(min(s, size + 2 * p) for s, size, p in zip(stride, shape, pad))
+    dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, kernel))
+    return stride, dilation
 
 
 def _padding_only(shape, out_hw, kernel, stride, pad, dilation):
@@ -129,6 +140,7 @@ class MaxPool2d(Module):
         method = self.resolved_method(x.dtype)
         if method == "numba":
             check.compiled_dtype("x", x.dtype, "fast")
+        stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
     def backward(self, dout):
@@ -170,6 +182,7 @@ class AvgPool2d(Module):
     def forward(self, x):
         kernel, stride, pad = self.args
         _out_hw(x, kernel, stride, pad, (1, 1), self.ceil_mode)
+        stride, _ = _plain_steps(x.shape[2:], kernel, stride, pad, (1, 1))
         return _forward(self, "avg_pool2d", x, kernel, stride, pad, self.ceil_mode, self.count_include_pad,
                         self.divisor_override)
 
@@ -198,8 +211,8 @@ class AdaptiveAvgPool2d(Module):
             if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
                 raise TypeError(f"output_size: expected an int or a pair of ints or None, "
                                 f"got {output_size!r} ({type(v).__name__})")
-            if v is not None and v < 1:
-                raise ValueError(f"output_size: expected values >= 1, got {output_size!r}")
+            if v is not None and not 1 <= v <= np.iinfo(np.intp).max:  # an array dimension is an intp
+                raise ValueError(f"output_size: expected values in [1, {np.iinfo(np.intp).max}], got {output_size!r}")
         self.output_size = output_size
         self.sizes = tuple(None if v is None else int(v) for v in items)
         self.method = _method(method)

@@ -396,8 +396,39 @@ def test_bad_divisor_override(value):
 @given(st.one_of(st.integers(-5, 0), st.tuples(st.integers(-5, 0), st.integers(1, 3)),
                  st.tuples(st.none(), st.integers(-3, 0))))
 def test_bad_output_size_values(value):
-    with pytest.raises(ValueError, match=r"output_size: expected values >= 1, got"):
+    with pytest.raises(ValueError, match=r"output_size: expected values in \[1, 9223372036854775807\], got"):
         AdaptiveAvgPool2d(value)
+
+
+@pytest.mark.parametrize("make, arg", [(MaxPool2d, "kernel_size"), (MaxPool2d, "stride"), (MaxPool2d, "padding"),
+                                       (MaxPool2d, "dilation"), (AvgPool2d, "stride"), (AdaptiveAvgPool2d, None)])
+@pytest.mark.parametrize("value", [2 ** 63, 2 ** 70, np.uint64(2 ** 64 - 1)])
+def test_sizes_beyond_an_intp_name_the_argument(make, arg, value):
+    """Sizes NumPy cannot index with (larger than int64) are refused by name, not by an OverflowError (or
+    np.pad's "pad_width must be of integral type") from deep inside."""
+    if make is AdaptiveAvgPool2d:
+        with pytest.raises(ValueError, match=r"output_size: expected values in \[1, 9223372036854775807\], got"):
+            make((value, 1))
+        return
+    kwargs = {"kernel_size": 3, arg: value}
+    with pytest.raises(ValueError, match=rf"{arg}: expected values (<= 9223372036854775807|at most half)"):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize("method", ["fast", "naive", "numba"])
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_huge_stride_and_dilation_of_a_single_tap_as_torch(op, method):
+    """A stride past the input leaves one window, and a 1-tap kernel has no use for its dilation, however large
+    they are (2**62 here, which overflowed the strides of the window view): y and dx as torch's for the same
+    windows spelled with small numbers (torch itself refuses 2**62: "cannot be converted to type int")."""
+    if op == "avg" and method == "numba":
+        return
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 7))
+    huge = dict(kernel_size=(3, 1), stride=(2 ** 62, 2), padding=(1, 0))
+    same = dict(kernel_size=(3, 1), stride=(7, 2), padding=(1, 0))  # 7 = the padded height: one window row
+    if op == "max":
+        huge["dilation"], same["dilation"] = (1, 2 ** 62), (1, 1)
+    check_parity(CLASSES[op][0](**huge, method=method), CLASSES[op][1](**same), x, 1e-12, f"{huge}")
 
 
 @pytest.mark.parametrize("value", [1.5, "2", (1, 2, 3), True, (2, 2.0)])
@@ -407,6 +438,10 @@ def test_bad_output_size_types(value):
 
 
 def test_bad_method_and_padding_only_windows():
+    for make in (AvgPool2d, AdaptiveAvgPool2d, MaxPool2d):  # a method that is no str, not an array's truth value
+        for method in (np.array(["fast", "naive"]), np.array("fast"), ["fast"], None):
+            with pytest.raises(ValueError, match=r"method: expected one of \[.*\], got "):
+                make(2, method=method)
     for make in (AvgPool2d, AdaptiveAvgPool2d):
         with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'im2col'"):
             make(2, method="im2col")
