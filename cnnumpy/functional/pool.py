@@ -33,7 +33,7 @@ import numpy as np
 from . import parallel
 from .im2col import windows
 from .padding import pad2d, unpad2d
-from .pool_naive import adaptive_bounds, pool_out_size
+from .pool_naive import Pair, adaptive_bounds, pool_out_size
 
 SPLIT_BYTES = 2 << 20   # max pooling splits inputs of at least this size over cnnumpy's threads
 
@@ -176,7 +176,8 @@ def _max_tiles_backward_into(dx, dout, ci, ri, kernel):
         _gate(rg, won, finite, dx[:, :, :ho * kh, b:wo * kw:kw])
 
 
-def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
+def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair = (1, 1),
+               ceil_mode: bool = False) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache).
 
     PyTorch's scan, all windows at once: y starts at tap (0, 0), which is -inf if it lies in the
@@ -211,7 +212,7 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     return y, ("taps", xp.shape, edges, idx, kernel, stride, dilation)
 
 
-def max_pool2d_backward(dout, cache):
+def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each output's gradient goes to its one winner.
 
     For offset k = a*kw + b, dxp[window taps at k] += dout * [idx == k], by _gate (which keeps an inf
@@ -249,7 +250,8 @@ def _divisor_1d(size, k, stride, pad, out, count_include_pad):
     return np.minimum(hi, size) - np.maximum(lo, 0)
 
 
-def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), y = (sum of the window's taps inside x) / divisor."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
@@ -270,7 +272,7 @@ def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, 
     return y, (xp.shape, edges, divisor, kernel, stride)
 
 
-def avg_pool2d_backward(dout, cache):
+def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): every tap of a window gets dout / divisor."""
     xp_shape, edges, divisor, (kh, kw), stride = cache
     share = dout / divisor
@@ -323,7 +325,7 @@ def _not_finite(a):
     return ~np.isfinite(a).all(axis=(2, 3))
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_size. Returns (y, cache).
 
     y = R @ x @ S.T; the channels where that is not finite are summed again by _window_sums (see the top).
@@ -342,7 +344,7 @@ def adaptive_avg_pool2d(x, output_size):
     return y, (x.shape, rows, cols)
 
 
-def adaptive_avg_pool2d_backward(dout, cache):
+def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W), the transpose of the forward map.
 
     dx = R.T @ dout @ S; the channels of a non-finite dout are spread again by _window_spread.

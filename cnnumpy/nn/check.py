@@ -7,11 +7,13 @@ than a broadcasting error from deep inside.
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional import jit
 
 
-def pair(name, value, minimum=1, maximum=None):
+def pair(name: str, value: int | tuple[int, int] | list[int], minimum: int = 1,
+         maximum: int | None = None) -> tuple[int, int]:
     """An int or a pair of ints, each >= minimum (and <= maximum, if given) -> (a, b)."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2:
@@ -26,7 +28,7 @@ def pair(name, value, minimum=1, maximum=None):
     return int(items[0]), int(items[1])
 
 
-def positive_int(name, value, minimum=1):
+def positive_int(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
     if value < minimum:
@@ -34,7 +36,7 @@ def positive_int(name, value, minimum=1):
     return int(value)
 
 
-def probability(name, value, upper_open=False):
+def probability(name: str, value: float, upper_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
     ok = 0 <= value < 1 if upper_open else 0 <= value <= 1
@@ -44,7 +46,8 @@ def probability(name, value, upper_open=False):
     return float(value)
 
 
-def array(name, x, ndim=None, dtype=None):
+def array(name: str, x: np.ndarray, ndim: int | tuple[int, ...] | None = None,
+          dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """A floating ndarray with one of the allowed numbers of dimensions (and the parameters' dtype).
 
     ndim: an int, a tuple of ints, or None for any; `dtype`: the parameters' dtype, or None.
@@ -83,7 +86,7 @@ def _conversion(name, got, want):
     return " or ".join(ways)
 
 
-def float_dtype(name, value):
+def float_dtype(name: str, value: npt.DTypeLike) -> np.dtype:
     """A layer's parameter dtype -> np.dtype: floating (float16, float32, float64, longdouble) in the machine's
     byte order. None means float32, PyTorch's default dtype (np.dtype(None) would be float64)."""
     if value is None:
@@ -102,7 +105,8 @@ def float_dtype(name, value):
     return dtype
 
 
-def image_batch(name, x, channels=None, dtype=None):
+def image_batch(name: str, x: np.ndarray, channels: int | None = None,
+                dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """x: (N, C, H, W) floating, with C == channels when given."""
     array(name, x, dtype=dtype)
     if x.ndim != 4:
@@ -114,7 +118,7 @@ def image_batch(name, x, channels=None, dtype=None):
     return x
 
 
-def dout_like(expected_shape, dout, dtype=None):
+def dout_like(expected_shape: tuple[int, ...], dout: np.ndarray, dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """The upstream gradient must have the shape of forward's output."""
     if not isinstance(dout, np.ndarray):
         raise TypeError(f"dout: expected a numpy.ndarray, got {type(dout).__name__}")
@@ -127,7 +131,7 @@ def dout_like(expected_shape, dout, dtype=None):
     return dout
 
 
-def real(name, value):
+def real(name: str, value: float) -> float:
     """A real number (int or float, not bool) -> float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
@@ -137,7 +141,7 @@ def real(name, value):
         raise ValueError(f"{name}: expected a float, got {value!r}, too large for one") from None
 
 
-def dim(name, value, shape=None):
+def dim(name: str, value: int, shape: tuple[int, ...] | None = None) -> int:
     """An int dimension index; given the input's shape, wrapped into [0, ndim) as in PyTorch.
 
     Negative values count from the end; a 0-d input counts as 1-d (dims -1 and 0 are valid), as in torch.
@@ -153,7 +157,7 @@ def dim(name, value, shape=None):
     return int(value) % n
 
 
-def compiled_dtype(name, dtype, instead):
+def compiled_dtype(name: str, dtype: npt.DTypeLike, instead: str) -> None:
     """method="numba" takes what its loops were compiled for: float32 or float64 in native byte order."""
     if not jit.compiled_dtype(dtype):
         raise TypeError(f"{name}: method='numba' takes float32 or float64 in native byte order, got {np.dtype(dtype)}; "

@@ -42,12 +42,12 @@ def _reduction(value):
 class _Loss(Module):
     """The shared backward: check the upstream gradient against forward's output, call `functional_backward`."""
 
-    def backward(self, dout=None):
+    def backward(self, dout: float | np.ndarray | None = None) -> np.ndarray:
         fcache, out_shape, dtype = self.saved()
         dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
         return self.functional_backward(dout, fcache)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
 
 
@@ -61,12 +61,12 @@ class CrossEntropyLoss(_Loss):
 
     functional_backward = staticmethod(loss.cross_entropy_backward)
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.reduction = _reduction(reduction)
         self.label_smoothing = check.probability("label_smoothing", label_smoothing)
 
-    def forward(self, logits, target):
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> np.floating | np.ndarray:
         check.array("logits", logits, ndim=2)
         n, k = logits.shape
         if n == 0 or k == 0:
@@ -85,7 +85,7 @@ class CrossEntropyLoss(_Loss):
         self.cache = (fcache, np.shape(out), logits.dtype)
         return out
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return super().extra_repr() + f", label_smoothing={self.label_smoothing}"
 
 
@@ -99,11 +99,11 @@ class MSELoss(_Loss):
 
     functional_backward = staticmethod(loss.mse_loss_backward)
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = _reduction(reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.floating | np.ndarray:
         check.array("input", input)
         check.array("target", target)
         if target.shape != input.shape:

@@ -2,14 +2,17 @@
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional import pool, pool_naive, pool_numba
 from ..functional.jit import compiled_dtype, has_numba
-from ..functional.pool_naive import pool_out_size
+from ..functional.pool_naive import Pair, pool_out_size
 from . import check
 from .module import Module
 
 # One file per method, all with the same function names and signatures; pool_numba has max pooling only.
+Size = int | tuple[int, int]  # an int for both axes, or (along H, along W), as torch
+
 METHODS = {"naive": pool_naive, "fast": pool, "numba": pool_numba}
 MAX_METHODS = ("auto", "fast", "naive", "numba")
 
@@ -20,7 +23,8 @@ def _method(method, allowed=("fast", "naive")):
     return method
 
 
-def auto_max_method(kernel, stride, pad, dilation, dtype=np.dtype(np.float32)):
+def auto_max_method(kernel: Pair, stride: Pair, pad: Pair, dilation: Pair,
+                    dtype: npt.DTypeLike = np.dtype(np.float32)) -> str:
     """The method MaxPool2d(method="auto") uses: "numba" for 2x2 windows of stride 2 without padding or
     dilation when numba is installed and takes the dtype (its written-out loops: 1.3-4x faster than "fast"
     forward, 1.2-1.9x backward, see functional/pool_numba.py), else "fast" (numba's general loops were slower
@@ -114,7 +118,8 @@ class MaxPool2d(Module):
     All give the same y and dx, bit for bit.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, method="auto"):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1,
+                 ceil_mode: bool = False, method: str = "auto") -> None:
         super().__init__()
         self.args = _window_args(kernel_size, stride, padding, dilation)
         # PyTorch's attributes keep the values as given
@@ -125,11 +130,11 @@ class MaxPool2d(Module):
         self.ceil_mode = _flag("ceil_mode", ceil_mode)
         self.method = _method(method, MAX_METHODS)
 
-    def resolved_method(self, dtype=np.dtype(np.float32)):
+    def resolved_method(self, dtype: npt.DTypeLike = np.dtype(np.float32)) -> str:
         """The method a forward pass on x of this dtype uses: self.method, or auto_max_method's choice for "auto"."""
         return auto_max_method(*self.args, np.dtype(dtype)) if self.method == "auto" else self.method
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad, dilation = self.args
         out = _out_hw(x, kernel, stride, pad, dilation, self.ceil_mode)
         if dilation != (1, 1) and _padding_only(x.shape[2:], out, kernel, stride, pad, dilation):
@@ -143,10 +148,10 @@ class MaxPool2d(Module):
         stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, method={self.method!r}")
 
@@ -160,8 +165,8 @@ class AvgPool2d(Module):
     stride=None means stride=kernel_size. method: "fast" (vectorized) or "naive" (loops).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None, method="fast"):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None, method: str = "fast") -> None:
         super().__init__()
         self.args = _window_args(kernel_size, stride, padding, 1)[:3]
         self.kernel_size = kernel_size
@@ -179,17 +184,17 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
         self.method = _method(method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad = self.args
         _out_hw(x, kernel, stride, pad, (1, 1), self.ceil_mode)
         stride, _ = _plain_steps(x.shape[2:], kernel, stride, pad, (1, 1))
         return _forward(self, "avg_pool2d", x, kernel, stride, pad, self.ceil_mode, self.count_include_pad,
                         self.divisor_override)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"method={self.method!r}")
 
@@ -202,7 +207,7 @@ class AdaptiveAvgPool2d(Module):
     ceil((i+1)*H/H_out) - 1, and likewise for columns; output size 1 is global average pooling.
     """
 
-    def __init__(self, output_size, method="fast"):
+    def __init__(self, output_size: int | None | tuple[int | None, int | None], method: str = "fast") -> None:
         super().__init__()
         items = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
         if len(items) != 2:
@@ -217,13 +222,13 @@ class AdaptiveAvgPool2d(Module):
         self.sizes = tuple(None if v is None else int(v) for v in items)
         self.method = _method(method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.image_batch("x", x)
         out = tuple(size if v is None else v for v, size in zip(self.sizes, x.shape[2:]))
         return _forward(self, "adaptive_avg_pool2d", x, out)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size!r}, method={self.method!r}"
