@@ -17,6 +17,20 @@ def assert_close(name, ours, ref, tol):
     assert rel <= tol, f"{name}: worst abs error {diff:.3e}, relative {rel:.3e} > {tol:.1e}"
 
 
+def assert_close_nonfinite(name, ours, ref, tol):
+    """assert_close for arrays that hold NaN or +-inf: those must sit at exactly the reference's positions
+    (with the same sign for inf), and the finite entries must agree within tol as in assert_close."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref.detach().numpy() if hasattr(ref, "detach") else ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"{name}: shape {ours.shape} != reference shape {ref.shape}"
+    for kind, test in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+        a, b = test(ours), test(ref)
+        assert (a == b).all(), (f"{name}: {kind} at {np.argwhere(a & ~b)[:4].tolist()} only in ours, "
+                                f"at {np.argwhere(b & ~a)[:4].tolist()} only in the reference")
+    finite = np.isfinite(ref)
+    assert_close(name, ours[finite], ref[finite], tol)
+
+
 def t(x, grad=False):
     """A torch tensor sharing x's values (float64 stays float64)."""
     import torch

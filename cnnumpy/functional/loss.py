@@ -42,13 +42,15 @@ def _scale(dout, reduction, n, like):
     return dout / n if reduction == "mean" else dout
 
 
-def log_softmax(z):
+def log_softmax(z: np.ndarray) -> np.ndarray:
     """z: (N, K) -> log p: (N, K), by log-sum-exp (subtracting the row max keeps exp in range)."""
-    shifted = z - z.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # a shift past the dtype's range gives -inf: exp 0, log p = -inf, the limits
+        shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+def cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> tuple[np.floating | np.ndarray, tuple]:
     """Forward. logits: (N, K) float, target: (N,) ints in [0, K) -> loss: scalar, or (N,) for "none".
 
     Returns (loss, cache); the loss has the logits' dtype.
@@ -56,11 +58,13 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     logp = log_softmax(logits)
     nll = -logp[np.arange(len(target)), target]
     eps = label_smoothing
-    per_sample = (1 - eps) * nll - eps * logp.mean(axis=1)
+    # without smoothing, the uniform term is left out, as in PyTorch: a logit of -inf (or one that overflowed
+    # the shift to -inf) has log p = -inf, and 0 * -inf would make a loss of inf (or a finite one) NaN
+    per_sample = nll if eps == 0 else (1 - eps) * nll - eps * logp.mean(axis=1)
     return _reduce(per_sample, reduction), (logp, target, eps, reduction)
 
 
-def cross_entropy_backward(dout, cache):
+def cross_entropy_backward(dout: float | np.ndarray, cache: tuple) -> np.ndarray:
     """dout: scalar (mean, sum) or (N,) (none) -> dlogits: (N, K) = dout * (softmax(z) - q) [/ N for mean]."""
     logp, target, eps, reduction = cache
     n, k = logp.shape
@@ -70,7 +74,7 @@ def cross_entropy_backward(dout, cache):
     return g * _scale(dout, reduction, n, g)
 
 
-def mse_loss(x, target, reduction="mean"):
+def mse_loss(x: np.ndarray, target: np.ndarray, reduction: str = "mean") -> tuple[np.floating | np.ndarray, tuple]:
     """Forward. x, target: the same shape -> loss = mean (or sum, or elementwise) of (x - target)^2.
 
     Returns (loss, cache); "mean" divides by the number of elements, as PyTorch does.
@@ -79,7 +83,7 @@ def mse_loss(x, target, reduction="mean"):
     return _reduce(np.square(diff), reduction), (diff, reduction)
 
 
-def mse_loss_backward(dout, cache):
+def mse_loss_backward(dout: float | np.ndarray, cache: tuple) -> np.ndarray:
     """dout: scalar (mean, sum) or shaped as x (none) -> dx = 2 * (x - target) * dout [/ numel for mean]."""
     diff, reduction = cache
     return 2 * diff * _scale(dout, reduction, diff.size, diff)

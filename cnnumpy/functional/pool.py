@@ -9,6 +9,7 @@ pixels vanish and only kh*kw whole-array steps are left:
     max:  y   = np.maximum over the offsets (it keeps NaN, as PyTorch)
           idx = the offset k = a*kw + b that won: the first one larger than all before it, or NaN
           dx  = dout * [idx == k], added into offset k's strided slice of the padded input
+                (np.where(idx == k, dout, 0) when dout holds an inf or NaN, see _gate)
     avg:  y   = (sum over the offsets of v[..., a, b]) / divisor        divisor: (H_out, W_out)
           dx  = dout / divisor, added into every offset's strided slice
 
@@ -21,7 +22,9 @@ pass per window row and one per window column, each writing its pixels exactly o
 Adaptive average pooling is linear and separable: y[n, c] = R @ x[n, c] @ S.T, where row i of
 R: (H_out, H) holds 1 / (length of row window i) on that window and 0 elsewhere (S likewise for
 columns), so its backward is the transpose, dx[n, c] = R.T @ dout[n, c] @ S. Output size 1 is a
-plain global mean.
+plain global mean. The zeros of R and S multiply every pixel, and 0 * inf = NaN: one inf or NaN
+turns its whole channel into NaN, where the definition keeps it in its windows. So the channels
+whose result is not finite are summed again window by window (_window_sums), without the zeros.
 
 Shapes and output sizes as in pool_naive.
 """
@@ -30,7 +33,7 @@ import numpy as np
 from . import parallel
 from .im2col import windows
 from .padding import pad2d, unpad2d
-from .pool_naive import adaptive_bounds, pool_out_size
+from .pool_naive import Pair, adaptive_bounds, pool_out_size
 
 SPLIT_BYTES = 2 << 20   # max pooling splits inputs of at least this size over cnnumpy's threads
 
@@ -132,6 +135,16 @@ def _max_tiles_split(x, kernel, out_hw):
     return y, ci, ri
 
 
+def _gate(dout, won, finite, out):
+    """out = dout where won, else 0. A product with the indicator where dout is finite (several times
+    faster than np.where, or than a masked copy); np.where where it is not, since inf * 0 = NaN would
+    reach the taps that lost, which get 0 in PyTorch. finite: whether dout is known to be finite."""
+    if finite:
+        return np.multiply(dout, won, out=out)
+    np.copyto(out, np.where(won, dout, 0))
+    return out
+
+
 def _max_tiles_backward(dout, x_shape, ci, ri, kernel):
     """dx: each output's gradient to its one winner, window row first (rg), then column; every pixel
     of dx is written once, those no window reaches are 0. Split over cnnumpy's threads by batch."""
@@ -148,21 +161,23 @@ def _max_tiles_backward(dout, x_shape, ci, ri, kernel):
 def _max_tiles_backward_into(dx, dout, ci, ri, kernel):
     """_max_tiles_backward for one share of the batch, written into dx."""
     (kh, kw), (n, c, ho, wo), x_shape = kernel, dout.shape, dx.shape
+    finite = np.isfinite(dout).all()  # one pass over the share; see _gate
     rg = np.empty((n, c, ho, kh, wo), dtype=dout.dtype)
     won = np.empty(dout.shape, dtype=bool)
     for a in range(kh):
         np.equal(ri, a, out=won)
-        np.multiply(dout, won, out=rg[:, :, :, a])
+        _gate(dout, won, finite, rg[:, :, :, a])
     rg = rg.reshape(n, c, ho * kh, wo)
     if x_shape[2] != ho * kh or x_shape[3] != wo * kw:
         dx[...] = 0  # the rows and columns no window reaches
     won = np.empty(rg.shape, dtype=bool)
     for b in range(kw):
         np.equal(ci, b, out=won)
-        np.multiply(rg, won, out=dx[:, :, :ho * kh, b:wo * kw:kw])
+        _gate(rg, won, finite, dx[:, :, :ho * kh, b:wo * kw:kw])
 
 
-def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
+def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair = (1, 1),
+               ceil_mode: bool = False) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache).
 
     PyTorch's scan, all windows at once: y starts at tap (0, 0), which is -inf if it lies in the
@@ -197,12 +212,11 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     return y, ("taps", xp.shape, edges, idx, kernel, stride, dilation)
 
 
-def max_pool2d_backward(dout, cache):
+def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each output's gradient goes to its one winner.
 
-    For offset k = a*kw + b, dxp[window taps at k] += dout * [idx == k]. (Multiplying by the
-    indicator is twice as fast as np.where; it differs from PyTorch only for an inf or NaN in dout,
-    which then also reaches the losers as 0 * inf = NaN.)
+    For offset k = a*kw + b, dxp[window taps at k] += dout * [idx == k], by _gate (which keeps an inf
+    or NaN of dout at its winner, as PyTorch).
     """
     if cache[0] == "tiles":
         return _max_tiles_backward(dout, *cache[1:])
@@ -214,9 +228,10 @@ def max_pool2d_backward(dout, cache):
         dxp = np.zeros((hi - lo,) + xp_shape[1:], dtype=dout.dtype)
         won = np.empty(idx[lo:hi].shape, dtype=bool)
         share = np.empty(won.shape, dout.dtype)
+        finite = np.isfinite(dout[lo:hi]).all()  # one pass over the share; see _gate
         for k in range(kh * kw):
             np.equal(idx[lo:hi], k, out=won)
-            np.multiply(dout[lo:hi], won, out=share)
+            _gate(dout[lo:hi], won, finite, share)
             # within one offset the outputs touch distinct pixels, so a plain addition needs no np.add.at
             view = dxp[_slice(k // kw, k % kw, stride, dilation, idx.shape[2:])]
             np.add(view, share, out=view)
@@ -235,7 +250,8 @@ def _divisor_1d(size, k, stride, pad, out, count_include_pad):
     return np.minimum(hi, size) - np.maximum(lo, 0)
 
 
-def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), y = (sum of the window's taps inside x) / divisor."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
@@ -256,7 +272,7 @@ def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, 
     return y, (xp.shape, edges, divisor, kernel, stride)
 
 
-def avg_pool2d_backward(dout, cache):
+def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): every tap of a window gets dout / divisor."""
     xp_shape, edges, divisor, (kh, kw), stride = cache
     share = dout / divisor
@@ -275,21 +291,72 @@ def _average_matrix(size, out, dtype):
     return (inside / (hi - lo)[:, None]).astype(dtype)
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """x: (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_size. Returns (y, cache)."""
+def _window_sums(x, out_hw):
+    """x: (K, H, W) -> (K, H_out, W_out), the sum of each adaptive window, one slice sum per window row
+    and per window column: no product with the zeros of R and S, so an inf or NaN stays in its windows."""
+    (h, w), (ho, wo) = x.shape[1:], out_hw
+    rows = np.stack([x[:, lo:hi].sum(axis=1) for lo, hi in zip(*adaptive_bounds(h, ho))], axis=1)
+    return np.stack([rows[:, :, lo:hi].sum(axis=2) for lo, hi in zip(*adaptive_bounds(w, wo))], axis=2)
+
+
+def _window_spread(g, x_hw):
+    """The transpose of _window_sums: g: (K, H_out, W_out) -> (K, H, W), each window's g added to its pixels."""
+    (k, ho, wo), (h, w) = g.shape, x_hw
+    rows = np.zeros((k, ho, w), g.dtype)
+    for j, (lo, hi) in enumerate(zip(*adaptive_bounds(w, wo))):
+        rows[:, :, lo:hi] += g[:, :, j, None]
+    dx = np.zeros((k, h, w), g.dtype)
+    for i, (lo, hi) in enumerate(zip(*adaptive_bounds(h, ho))):
+        dx[:, lo:hi] += rows[:, i, None]
+    return dx
+
+
+def _window_areas(x_hw, out_hw, dtype):
+    """(H_out, W_out): the number of pixels of each adaptive window."""
+    (h, w), (ho, wo) = x_hw, out_hw
+    (r0, r1), (s0, s1) = adaptive_bounds(h, ho), adaptive_bounds(w, wo)
+    return np.outer(r1 - r0, s1 - s0).astype(dtype)
+
+
+def _not_finite(a):
+    """Boolean (N, C): the channels of a that hold an inf or NaN (None if none does, after one cheap pass)."""
+    if np.isfinite(a).all():
+        return None
+    return ~np.isfinite(a).all(axis=(2, 3))
+
+
+def adaptive_avg_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_size. Returns (y, cache).
+
+    y = R @ x @ S.T; the channels where that is not finite are summed again by _window_sums (see the top).
+    """
     h, w = x.shape[2:]
     if tuple(output_size) == (1, 1):
         return x.mean(axis=(2, 3), keepdims=True), (x.shape, None, None)  # global average pooling
     rows = _average_matrix(h, output_size[0], x.dtype)
     cols = _average_matrix(w, output_size[1], x.dtype)
-    return rows @ x @ cols.T, (x.shape, rows, cols)
+    with np.errstate(invalid="ignore"):  # 0 * inf: that channel is redone below
+        y = rows @ x @ cols.T
+    # every pixel is in some window (a nonzero of R and S), so a channel of y that came out finite had a finite x
+    bad = _not_finite(y)
+    if bad is not None:
+        y[bad] = _window_sums(x[bad], output_size) / _window_areas((h, w), output_size, x.dtype)
+    return y, (x.shape, rows, cols)
 
 
-def adaptive_avg_pool2d_backward(dout, cache):
-    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W), the transpose of the forward map."""
+def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W), the transpose of the forward map.
+
+    dx = R.T @ dout @ S; the channels of a non-finite dout are spread again by _window_spread.
+    """
     x_shape, rows, cols = cache
     if rows is None:
         dx = np.empty(x_shape, dtype=dout.dtype)
         dx[...] = dout / (x_shape[2] * x_shape[3])
         return dx
-    return rows.T @ dout @ cols
+    with np.errstate(invalid="ignore"):  # 0 * inf: that channel is redone below
+        dx = rows.T @ dout @ cols
+    bad = _not_finite(dout)
+    if bad is not None:
+        dx[bad] = _window_spread(dout[bad] / _window_areas(x_shape[2:], dout.shape[2:], dout.dtype), x_shape[2:])
+    return dx

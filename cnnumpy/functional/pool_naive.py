@@ -24,8 +24,10 @@ Every method of this package must agree with these loops (see tests).
 """
 import numpy as np
 
+Pair = tuple[int, int]  # (along H, along W): a window size, stride, padding or dilation
 
-def pool_out_size(size, k, stride, pad, dilation=1, ceil_mode=False):
+
+def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int = 1, ceil_mode: bool = False) -> int:
     """H_out of a pooling layer, PyTorch's rule (see the module docstring)."""
     span = size + 2 * pad - dilation * (k - 1) - 1
     out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
@@ -34,13 +36,14 @@ def pool_out_size(size, k, stride, pad, dilation=1, ceil_mode=False):
     return out
 
 
-def adaptive_bounds(size, out):
+def adaptive_bounds(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
     """Window i of an adaptive pool covers [floor(i*size/out), ceil((i+1)*size/out)): two int arrays (out,)."""
     i = np.arange(out)
     return (i * size) // out, -(-(i + 1) * size // out)
 
 
-def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
+def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair = (1, 1),
+               ceil_mode: bool = False) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache).
 
     The scan is PyTorch's: start from the first tap inside x with best = -inf, go through the
@@ -73,7 +76,7 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     return y, (x.shape, winner)
 
 
-def max_pool2d_backward(dout, cache):
+def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W).
 
     y[n, c, i, j] = x[n, c, r, s] for the one winner (r, s) of the window, so
@@ -93,7 +96,7 @@ def max_pool2d_backward(dout, cache):
     return dx
 
 
-def avg_window(i, size, k, stride, pad, count_include_pad):
+def avg_window(i: int, size: int, k: int, stride: int, pad: int, count_include_pad: bool) -> tuple[int, int, int]:
     """Output i's window [lo, hi) inside x and the size PyTorch divides by along one axis.
 
     The window starts at i*stride - pad; it is first clipped to the padded input, which is
@@ -107,7 +110,8 @@ def avg_window(i, size, k, stride, pad, count_include_pad):
     return lo, hi, (padded if count_include_pad else hi - lo)
 
 
-def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), y = (sum of the window's taps inside x) / divisor.
 
     divisor = divisor_override if given, else the window's area, counted with or without
@@ -128,7 +132,7 @@ def avg_pool2d(x, kernel, stride, pad, ceil_mode=False, count_include_pad=True, 
     return y, (x.shape, kernel, stride, pad, count_include_pad, divisor_override)
 
 
-def avg_pool2d_backward(dout, cache):
+def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W).
 
     y[n, c, i, j] = sum(window) / divisor, so every tap inside x gets dout[n, c, i, j] / divisor.
@@ -147,7 +151,7 @@ def avg_pool2d_backward(dout, cache):
     return dx
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_size. Returns (y, cache).
 
     y[n, c, i, j] = mean of x[n, c, r0(i):r1(i), s0(j):s1(j)], the bounds from adaptive_bounds.
@@ -165,7 +169,7 @@ def adaptive_avg_pool2d(x, output_size):
     return y, x.shape
 
 
-def adaptive_avg_pool2d_backward(dout, cache):
+def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each window's taps get dout / (window area)."""
     x_shape = cache
     n_, c_, ho, wo = dout.shape

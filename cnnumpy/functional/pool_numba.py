@@ -18,11 +18,12 @@ numba is optional (pip install 'cnnumpy[numba]'): imported at the first call, wh
 (pool_numba_kernels) in the first process and loads them from numba's on-disk cache in the next ones.
 """
 import functools
+import types
 
 import numpy as np
 
 from . import jit, parallel
-from .pool_naive import pool_out_size
+from .pool_naive import Pair, pool_out_size
 
 # inputs of at least this size are split over cnnumpy's threads; interleaved at 2 threads, LeNet-5 trained 6 %
 # faster at batch 64 than with 1 MB (whose 1.2 MB first pool then split), and inferred at batch 256 within 2 %
@@ -30,17 +31,18 @@ SPLIT_BYTES = 2 << 20
 
 
 @functools.cache
-def kernels():
+def kernels() -> types.ModuleType:
     """pool_numba_kernels, imported (and numba with it) on first use."""
     return jit.kernels("pool_numba_kernels", "MaxPool2d", "fast")
 
 
-def two_by_two(kernel, stride, pad, dilation):
+def two_by_two(kernel: Pair, stride: Pair, pad: Pair, dilation: Pair) -> bool:
     """Whether the windows are 2x2 of stride 2 without padding or dilation (the loops written out for them)."""
     return tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(pad) == (0, 0) and tuple(dilation) == (1, 1)
 
 
-def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
+def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair = (1, 1),
+               ceil_mode: bool = False) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache)."""
     loops = kernels()
     n, c, h, w = x.shape
@@ -63,7 +65,7 @@ def max_pool2d(x, kernel, stride, pad, dilation=(1, 1), ceil_mode=False):
     return y, (x.shape, idx, sizes)
 
 
-def max_pool2d_backward(dout, cache):
+def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each output's gradient goes to its one winner."""
     loops = kernels()
     x_shape, idx, sizes = cache

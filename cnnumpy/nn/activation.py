@@ -3,6 +3,8 @@
 They hold no parameters: each validates x, calls its pair in functional.activation and caches what
 the backward needs. x: any floating array of any shape -> y: same shape and dtype.
 """
+import numpy as np
+
 from ..functional import activation as F
 from . import check
 from .module import Module
@@ -34,47 +36,47 @@ def _axis(dim, x):
 class ReLU(Module):
     """y = max(x, 0); dx = dout * [x > 0], and dout where x is NaN (as torch)."""
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.relu, x)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, F.relu_backward, dout)
 
 
 class LeakyReLU(Module):
     """y = x if x > 0 else negative_slope * x; dx = dout if x > 0 else negative_slope * dout."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = check.real("negative_slope", negative_slope)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.leaky_relu, x, self.negative_slope)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, F.leaky_relu_backward, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
 
 class Sigmoid(Module):
     """y = 1 / (1 + exp(-x)), stable for any x; dx = dout * y * (1 - y)."""
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.sigmoid, x)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, F.sigmoid_backward, dout)
 
 
 class Tanh(Module):
     """y = tanh(x); dx = dout * (1 - y^2)."""
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.tanh, x)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, F.tanh_backward, dout)
 
 
@@ -84,32 +86,32 @@ class Softmax(Module):
     dim: the axis to normalise (negative counts from the end); it must exist in the input.
     """
 
-    def __init__(self, dim=1):
+    def __init__(self, dim: int = 1) -> None:
         super().__init__()
         self.dim = check.dim("dim", dim)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.softmax, x, _axis(self.dim, x))
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, F.softmax_backward, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
 class LogSoftmax(Module):
     """y = x - log(sum(exp(x), dim)), stable for large logits; dx = dout - softmax(x) * sum(dout, dim)."""
 
-    def __init__(self, dim=1):
+    def __init__(self, dim: int = 1) -> None:
         super().__init__()
         self.dim = check.dim("dim", dim)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.log_softmax, x, _axis(self.dim, x))
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, F.log_softmax_backward, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -7,12 +7,14 @@ than a broadcasting error from deep inside.
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional import jit
 
 
-def pair(name, value, minimum=1):
-    """An int or a pair of ints, each >= minimum -> (a, b)."""
+def pair(name: str, value: int | tuple[int, int] | list[int], minimum: int = 1,
+         maximum: int | None = None) -> tuple[int, int]:
+    """An int or a pair of ints, each >= minimum (and <= maximum, if given) -> (a, b)."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2:
         raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
@@ -21,10 +23,12 @@ def pair(name, value, minimum=1):
             raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r} ({type(v).__name__})")
         if v < minimum:
             raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+        if maximum is not None and v > maximum:
+            raise ValueError(f"{name}: expected values <= {maximum}, got {value!r}")
     return int(items[0]), int(items[1])
 
 
-def positive_int(name, value, minimum=1):
+def positive_int(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
     if value < minimum:
@@ -32,7 +36,7 @@ def positive_int(name, value, minimum=1):
     return int(value)
 
 
-def probability(name, value, upper_open=False):
+def probability(name: str, value: float, upper_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
     ok = 0 <= value < 1 if upper_open else 0 <= value <= 1
@@ -42,7 +46,8 @@ def probability(name, value, upper_open=False):
     return float(value)
 
 
-def array(name, x, ndim=None, dtype=None):
+def array(name: str, x: np.ndarray, ndim: int | tuple[int, ...] | None = None,
+          dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """A floating ndarray with one of the allowed numbers of dimensions (and the parameters' dtype).
 
     ndim: an int, a tuple of ints, or None for any; `dtype`: the parameters' dtype, or None.
@@ -52,9 +57,8 @@ def array(name, x, ndim=None, dtype=None):
     if x.dtype.kind != "f":  # np.issubdtype(x.dtype, np.floating), without its ~2.5 us a call
         raise TypeError(f"{name}: expected a floating dtype (float32 or float64), got {x.dtype}")
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(
-            f"{name}: expected dtype {np.dtype(dtype)} (the parameters' dtype), got {x.dtype}; "
-            f"convert the input with x.astype(np.{np.dtype(dtype)}) or the model with model.to(np.{x.dtype})")
+        raise TypeError(f"{name}: expected dtype {_spelled(np.dtype(dtype))} (the parameters' dtype), "
+                        f"got {_spelled(x.dtype)}; convert {_conversion(name, x.dtype, np.dtype(dtype))}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
@@ -63,7 +67,46 @@ def array(name, x, ndim=None, dtype=None):
     return x
 
 
-def image_batch(name, x, channels=None, dtype=None):
+def _spelled(dtype):
+    """float32, or '>f4 (float32 in non-native byte order)': a dtype's name says nothing of its byte order."""
+    return str(dtype) if dtype.isnative else f"{dtype.str} ({dtype.newbyteorder('=')} in non-native byte order)"
+
+
+def _conversion(name, got, want):
+    """How to make an input of dtype `got` meet parameters of dtype `want`: convert the input, or the model
+    (only to a native dtype: np.float32 names one, and a model in non-native order serves no purpose)."""
+    ways = []
+    if want.isnative:
+        ways.append(f"the input with {name}.astype(np.{want})")
+    if got.isnative:
+        ways.append(f"the model with model.to(np.{got})")
+    if not ways:
+        native = want.newbyteorder("=")
+        ways.append(f"the model with model.to(np.{native}) and the input with {name}.astype(np.{native})")
+    return " or ".join(ways)
+
+
+def float_dtype(name: str, value: npt.DTypeLike) -> np.dtype:
+    """A layer's parameter dtype -> np.dtype: floating (float16, float32, float64, longdouble) in the machine's
+    byte order. None means float32, PyTorch's default dtype (np.dtype(None) would be float64)."""
+    if value is None:
+        return np.dtype(np.float32)
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a floating dtype such as np.float32 or np.float64, "
+                        f"got {value!r} (not a NumPy dtype)") from None
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating dtype such as np.float32 or np.float64, got {dtype}")
+    if not dtype.isnative:
+        native = dtype.newbyteorder("=")
+        raise TypeError(f"{name}: expected a floating dtype in the machine's byte order, got {_spelled(dtype)}; "
+                        f"use np.{native}")
+    return dtype
+
+
+def image_batch(name: str, x: np.ndarray, channels: int | None = None,
+                dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """x: (N, C, H, W) floating, with C == channels when given."""
     array(name, x, dtype=dtype)
     if x.ndim != 4:
@@ -75,7 +118,7 @@ def image_batch(name, x, channels=None, dtype=None):
     return x
 
 
-def dout_like(expected_shape, dout, dtype=None):
+def dout_like(expected_shape: tuple[int, ...], dout: np.ndarray, dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """The upstream gradient must have the shape of forward's output."""
     if not isinstance(dout, np.ndarray):
         raise TypeError(f"dout: expected a numpy.ndarray, got {type(dout).__name__}")
@@ -88,14 +131,17 @@ def dout_like(expected_shape, dout, dtype=None):
     return dout
 
 
-def real(name, value):
+def real(name: str, value: float) -> float:
     """A real number (int or float, not bool) -> float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__})")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name}: expected a float, got {value!r}, too large for one") from None
 
 
-def dim(name, value, shape=None):
+def dim(name: str, value: int, shape: tuple[int, ...] | None = None) -> int:
     """An int dimension index; given the input's shape, wrapped into [0, ndim) as in PyTorch.
 
     Negative values count from the end; a 0-d input counts as 1-d (dims -1 and 0 are valid), as in torch.
@@ -111,7 +157,7 @@ def dim(name, value, shape=None):
     return int(value) % n
 
 
-def compiled_dtype(name, dtype, instead):
+def compiled_dtype(name: str, dtype: npt.DTypeLike, instead: str) -> None:
     """method="numba" takes what its loops were compiled for: float32 or float64 in native byte order."""
     if not jit.compiled_dtype(dtype):
         raise TypeError(f"{name}: method='numba' takes float32 or float64 in native byte order, got {np.dtype(dtype)}; "

@@ -64,6 +64,7 @@ class Conv2d(Module):
         self.stride = check.pair("stride", stride)
         self.dilation = check.pair("dilation", dilation)
         self.groups = check.positive_int("groups", groups)
+        dtype = check.float_dtype("dtype", dtype)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups: expected a divisor of in_channels ({in_channels}) and "
                              f"out_channels ({out_channels}), got {groups}")

@@ -20,8 +20,7 @@ class Linear(Module):
         # 0 is allowed, as in torch: a layer with no inputs outputs its bias
         self.in_features = check.positive_int("in_features", in_features, minimum=0)
         self.out_features = check.positive_int("out_features", out_features, minimum=0)
-        if not np.issubdtype(np.dtype(dtype), np.floating):
-            raise TypeError(f"dtype: expected a floating dtype such as np.float32 or np.float64, got {np.dtype(dtype)}")
+        dtype = check.float_dtype("dtype", dtype)
         bound = default_bound(in_features)
         self.weight = Parameter(uniform((out_features, in_features), bound, rng, dtype))
         self.bias = Parameter(uniform((out_features,), bound, rng, dtype)) if bias else None

@@ -6,6 +6,8 @@ backward() with no argument returns dL/dinput, the start of the backward pass.
 For "none", backward(dout) takes the upstream gradient of the unreduced loss and
 defaults to ones (the gradient of its sum).
 """
+import numbers
+
 import numpy as np
 
 from ..functional import loss
@@ -13,8 +15,26 @@ from . import check
 from .module import Module
 
 
+def _upstream(dout, shape):
+    """The upstream gradient given to backward: a real number or an array(-like) of them, of forward's output
+    shape -> ndarray. Strings, bools, complex numbers and other objects are refused here, by name, rather than
+    by NumPy's conversion deep inside."""
+    expected = f"a real number or an array of real numbers of shape {shape} (forward's output)"
+    if isinstance(dout, (bool, np.bool_)) or not isinstance(dout, (numbers.Real, np.ndarray, list, tuple)):
+        raise TypeError(f"dout: expected {expected}, got {dout!r} ({type(dout).__name__})")
+    try:
+        a = np.asarray(dout)
+    except (TypeError, ValueError):  # ragged nested lists
+        raise TypeError(f"dout: expected {expected}, got {dout!r}") from None
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"dout: expected {expected}, got {type(dout).__name__} of dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"dout: expected shape {shape} (forward's output), got {a.shape}")
+    return a
+
+
 def _reduction(value):
-    if value not in loss.REDUCTIONS:
+    if not isinstance(value, str) or value not in loss.REDUCTIONS:
         raise ValueError(f"reduction: expected one of {', '.join(map(repr, loss.REDUCTIONS))}, got {value!r}")
     return value
 
@@ -22,15 +42,12 @@ def _reduction(value):
 class _Loss(Module):
     """The shared backward: check the upstream gradient against forward's output, call `functional_backward`."""
 
-    def backward(self, dout=None):
+    def backward(self, dout: float | np.ndarray | None = None) -> np.ndarray:
         fcache, out_shape, dtype = self.saved()
-        if dout is None:
-            dout = np.ones(out_shape, dtype=dtype)
-        elif np.shape(dout) != out_shape:
-            raise ValueError(f"dout: expected shape {out_shape} (forward's output), got {np.shape(dout)}")
+        dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
         return self.functional_backward(dout, fcache)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
 
 
@@ -44,12 +61,12 @@ class CrossEntropyLoss(_Loss):
 
     functional_backward = staticmethod(loss.cross_entropy_backward)
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.reduction = _reduction(reduction)
         self.label_smoothing = check.probability("label_smoothing", label_smoothing)
 
-    def forward(self, logits, target):
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> np.floating | np.ndarray:
         check.array("logits", logits, ndim=2)
         n, k = logits.shape
         if n == 0 or k == 0:
@@ -68,7 +85,7 @@ class CrossEntropyLoss(_Loss):
         self.cache = (fcache, np.shape(out), logits.dtype)
         return out
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return super().extra_repr() + f", label_smoothing={self.label_smoothing}"
 
 
@@ -82,11 +99,11 @@ class MSELoss(_Loss):
 
     functional_backward = staticmethod(loss.mse_loss_backward)
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = _reduction(reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.floating | np.ndarray:
         check.array("input", input)
         check.array("target", target)
         if target.shape != input.shape:

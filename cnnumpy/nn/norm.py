@@ -36,6 +36,7 @@ class _BatchNorm(Module):
                 raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
         self.affine = affine
         self.track_running_stats = track_running_stats
+        dtype = check.float_dtype("dtype", dtype)
         # Assignment order = state_dict order: weight, bias, running_mean, running_var, num_batches_tracked
         self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine and bias else None

@@ -2,25 +2,29 @@
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional import pool, pool_naive, pool_numba
 from ..functional.jit import compiled_dtype, has_numba
-from ..functional.pool_naive import pool_out_size
+from ..functional.pool_naive import Pair, pool_out_size
 from . import check
 from .module import Module
 
 # One file per method, all with the same function names and signatures; pool_numba has max pooling only.
+Size = int | tuple[int, int]  # an int for both axes, or (along H, along W), as torch
+
 METHODS = {"naive": pool_naive, "fast": pool, "numba": pool_numba}
 MAX_METHODS = ("auto", "fast", "naive", "numba")
 
 
 def _method(method, allowed=("fast", "naive")):
-    if method not in allowed:
+    if not isinstance(method, str) or method not in allowed:
         raise ValueError(f"method: expected one of {sorted(allowed)}, got {method!r}")
     return method
 
 
-def auto_max_method(kernel, stride, pad, dilation, dtype=np.dtype(np.float32)):
+def auto_max_method(kernel: Pair, stride: Pair, pad: Pair, dilation: Pair,
+                    dtype: npt.DTypeLike = np.dtype(np.float32)) -> str:
     """The method MaxPool2d(method="auto") uses: "numba" for 2x2 windows of stride 2 without padding or
     dilation when numba is installed and takes the dtype (its written-out loops: 1.3-4x faster than "fast"
     forward, 1.2-1.9x backward, see functional/pool_numba.py), else "fast" (numba's general loops were slower
@@ -37,11 +41,13 @@ def _flag(name, value):
 
 
 def _window_args(kernel_size, stride, padding, dilation):
-    """Validate and return (kernel, stride, pad, dilation) as pairs; stride None means the kernel size."""
-    kernel = check.pair("kernel_size", kernel_size)
-    stride = kernel if stride is None else check.pair("stride", stride)
-    pad = check.pair("padding", padding, minimum=0)
-    dilation = check.pair("dilation", dilation)
+    """Validate and return (kernel, stride, pad, dilation) as pairs; stride None means the kernel size.
+    Each at most the largest intp: NumPy's array sizes and strides are intps, and larger ints overflow them."""
+    most = int(np.iinfo(np.intp).max)
+    kernel = check.pair("kernel_size", kernel_size, maximum=most)
+    stride = kernel if stride is None else check.pair("stride", stride, maximum=most)
+    pad = check.pair("padding", padding, minimum=0, maximum=most)
+    dilation = check.pair("dilation", dilation, maximum=most)
     half = (kernel[0] // 2, kernel[1] // 2)
     if pad[0] > half[0] or pad[1] > half[1]:
         raise ValueError(f"padding: expected at most half the kernel size {kernel}, i.e. at most {half} "
@@ -62,6 +68,15 @@ def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
             f"x: the kernel ({reach[0]}x{reach[1]}{dilated}) is larger than the padded input "
             f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {x.shape}")
     return out
+
+
+def _plain_steps(shape, kernel, stride, pad, dilation):
+    """(stride, dilation) as the pooling code gets them: a stride past the padded input only ever meets one
+    window (the output size is 1 for any such stride), and a 1-tap kernel has no dilation to speak of. Both are
+    cut down so that a stride or dilation as large as 2**62 does not overflow the strides of the window view."""
+    stride = tuple(min(s, size + 2 * p) for s, size, p in zip(stride, shape, pad))
+    dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, kernel))
+    return stride, dilation
 
 
 def _padding_only(shape, out_hw, kernel, stride, pad, dilation):
@@ -103,7 +118,8 @@ class MaxPool2d(Module):
     All give the same y and dx, bit for bit.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, method="auto"):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1,
+                 ceil_mode: bool = False, method: str = "auto") -> None:
         super().__init__()
         self.args = _window_args(kernel_size, stride, padding, dilation)
         # PyTorch's attributes keep the values as given
@@ -114,11 +130,11 @@ class MaxPool2d(Module):
         self.ceil_mode = _flag("ceil_mode", ceil_mode)
         self.method = _method(method, MAX_METHODS)
 
-    def resolved_method(self, dtype=np.dtype(np.float32)):
+    def resolved_method(self, dtype: npt.DTypeLike = np.dtype(np.float32)) -> str:
         """The method a forward pass on x of this dtype uses: self.method, or auto_max_method's choice for "auto"."""
         return auto_max_method(*self.args, np.dtype(dtype)) if self.method == "auto" else self.method
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad, dilation = self.args
         out = _out_hw(x, kernel, stride, pad, dilation, self.ceil_mode)
         if dilation != (1, 1) and _padding_only(x.shape[2:], out, kernel, stride, pad, dilation):
@@ -129,12 +145,13 @@ class MaxPool2d(Module):
         method = self.resolved_method(x.dtype)
         if method == "numba":
             check.compiled_dtype("x", x.dtype, "fast")
+        stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, method={self.method!r}")
 
@@ -148,8 +165,8 @@ class AvgPool2d(Module):
     stride=None means stride=kernel_size. method: "fast" (vectorized) or "naive" (loops).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None, method="fast"):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None, method: str = "fast") -> None:
         super().__init__()
         self.args = _window_args(kernel_size, stride, padding, 1)[:3]
         self.kernel_size = kernel_size
@@ -167,16 +184,17 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
         self.method = _method(method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad = self.args
         _out_hw(x, kernel, stride, pad, (1, 1), self.ceil_mode)
+        stride, _ = _plain_steps(x.shape[2:], kernel, stride, pad, (1, 1))
         return _forward(self, "avg_pool2d", x, kernel, stride, pad, self.ceil_mode, self.count_include_pad,
                         self.divisor_override)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"method={self.method!r}")
 
@@ -189,7 +207,7 @@ class AdaptiveAvgPool2d(Module):
     ceil((i+1)*H/H_out) - 1, and likewise for columns; output size 1 is global average pooling.
     """
 
-    def __init__(self, output_size, method="fast"):
+    def __init__(self, output_size: int | None | tuple[int | None, int | None], method: str = "fast") -> None:
         super().__init__()
         items = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
         if len(items) != 2:
@@ -198,19 +216,19 @@ class AdaptiveAvgPool2d(Module):
             if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
                 raise TypeError(f"output_size: expected an int or a pair of ints or None, "
                                 f"got {output_size!r} ({type(v).__name__})")
-            if v is not None and v < 1:
-                raise ValueError(f"output_size: expected values >= 1, got {output_size!r}")
+            if v is not None and not 1 <= v <= np.iinfo(np.intp).max:  # an array dimension is an intp
+                raise ValueError(f"output_size: expected values in [1, {np.iinfo(np.intp).max}], got {output_size!r}")
         self.output_size = output_size
         self.sizes = tuple(None if v is None else int(v) for v in items)
         self.method = _method(method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.image_batch("x", x)
         out = tuple(size if v is None else v for v, size in zip(self.sizes, x.shape[2:]))
         return _forward(self, "adaptive_avg_pool2d", x, out)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray:
         return _backward(self, dout)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size!r}, method={self.method!r}"

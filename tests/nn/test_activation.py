@@ -11,7 +11,7 @@ import cnnumpy
 from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from cnnumpy.nn.module import BackwardBeforeForward
 from tests.functional.test_activation import assert_scaled
-from tests.util import assert_close, t
+from tests.util import assert_close, assert_close_nonfinite, t
 
 # name -> (our class, torch class, does it take a dim)
 LAYERS = {
@@ -118,6 +118,23 @@ def test_logits_of_1e4_match_torch(name):
     assert_close(f"{name} dx", dx, xt.grad, 1e-14)
 
 
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+def test_float32_logits_whose_shift_overflows_match_torch(name):
+    """float32 logits -3e38 and 3e38: the shift x - max overflows to -inf, whose exp 0 and log -inf are the
+    right limits; y and dx equal torch's in float32, without NumPy's overflow warning."""
+    ours, ref = make(name, dim=1)
+    x = np.array([[-3e38, 0, 3e38], [1, 2, 3]], np.float32)
+    dout = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = ours(x)
+        dx = ours.backward(dout)
+    xt = t(x, grad=True)
+    yt = ref(xt)
+    yt.backward(t(dout))
+    assert_close_nonfinite(f"{name} y", y, yt, 1e-6)
+    assert_close_nonfinite(f"{name} dx", dx, xt.grad, 1e-6)
+
+
 @pytest.mark.parametrize("dim", [0, -1])
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_zero_dim_input_as_torch(name, dim):
@@ -148,6 +165,23 @@ def test_backward_is_fresh_each_forward():
     layer(np.zeros(3))
     y = layer(np.full(3, 2.0))
     np.testing.assert_allclose(layer.backward(np.ones(3)), y * (1 - y), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_non_native_byte_order_works(name, dtype):
+    """x and dout in the other byte order (>f4 on a little-endian machine): forward and backward give exactly
+    the values of the native arrays, in the same precision (ReLU's backward raised NumPy's byte-order TypeError)."""
+    kwargs = {"dim": 1} if LAYERS[name][2] else {}
+    rng = np.random.default_rng(3)
+    x, dout = rng.standard_normal((2, 3, 4)).astype(dtype), rng.standard_normal((2, 3, 4)).astype(dtype)
+    swapped = np.dtype(dtype).newbyteorder()
+    native, other = LAYERS[name][0](**kwargs), LAYERS[name][0](**kwargs)
+    y, y_other = native(x), other(x.astype(swapped))
+    dx, dx_other = native.backward(dout), other.backward(dout.astype(swapped))
+    for what, a, b in (("y", y_other, y), ("dx", dx_other, dx)):
+        assert a.dtype.kind == "f" and a.dtype.itemsize == np.dtype(dtype).itemsize, f"{name} {what}: {a.dtype}"
+        np.testing.assert_array_equal(a, b, err_msg=f"{name} {what}")
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -212,6 +246,8 @@ def test_dim_must_be_an_int(name, dim):
 def test_negative_slope_must_be_a_number(slope):
     with pytest.raises(TypeError, match=re.escape(f"negative_slope: expected a float, got {slope!r}")):
         LeakyReLU(slope)
+    with pytest.raises(ValueError, match=r"negative_slope: expected a float, got 1000+, too large for one"):
+        LeakyReLU(10 ** 400)  # an int beyond the float range: not float()'s OverflowError
 
 
 @settings(max_examples=40, deadline=None)

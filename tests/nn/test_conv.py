@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import cnnumpy
 from cnnumpy import nn
+from tests.nn.test_linear import assert_parameter_dtype_is_checked
 from tests.util import assert_close, t
 
 
@@ -157,6 +158,11 @@ def test_wrong_channel_count(n, c):
 def test_non_float_input(dtype):
     with pytest.raises(TypeError, match=f"x: expected a floating dtype.*got {np.dtype(dtype)}"):
         nn.Conv2d(1, 1, 1)(np.zeros((1, 1, 3, 3), dtype))
+
+
+def test_parameter_dtype():
+    """dtype=np.int32 built float32 parameters, dtype="x" was NumPy's error without the argument's name."""
+    assert_parameter_dtype_is_checked(lambda dtype: nn.Conv2d(2, 3, 3, dtype=dtype))
 
 
 def test_dtype_differs_from_parameters():

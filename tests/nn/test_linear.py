@@ -231,7 +231,49 @@ def test_bad_feature_counts(arg, value):
             Linear(**kwargs)
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.uint8, bool])
-def test_non_float_parameter_dtype(dtype):
-    with pytest.raises(TypeError, match=f"dtype: expected a floating dtype .*got {np.dtype(dtype)}"):
-        Linear(2, 3, dtype=dtype)
+BAD_DTYPES = [  # (dtype given, the message's tail)
+    (np.int32, "such as np.float32 or np.float64, got int32"), (np.uint8, "such as np.float32 or np.float64, got uint8"),
+    (bool, "such as np.float32 or np.float64, got bool"), (np.complex64, "such as np.float32 or np.float64, got complex64"),
+    (object, "such as np.float32 or np.float64, got object"), (str, "such as np.float32 or np.float64, got <U0"),
+    ("x", "such as np.float32 or np.float64, got 'x' (not a NumPy dtype)"),
+    ([1], "such as np.float32 or np.float64, got [1] (not a NumPy dtype)"),
+    (torch.float32, "such as np.float32 or np.float64, got torch.float32 (not a NumPy dtype)"),
+    (np.dtype(np.float32).newbyteorder(), "in the machine's byte order, got {} (float32 in non-native byte order); "
+                                          "use np.float32"),
+    (np.dtype(np.float64).newbyteorder(), "in the machine's byte order, got {} (float64 in non-native byte order); "
+                                          "use np.float64"),
+]
+
+
+def assert_parameter_dtype_is_checked(make):
+    """make(dtype) builds a layer: every non-floating, unknown or non-native dtype is the same TypeError naming
+    `dtype`, the expected and the given value (through nn.check.float_dtype); None is float32, torch's default."""
+    for dtype, tail in BAD_DTYPES:
+        shown = np.dtype(dtype).str if isinstance(dtype, np.dtype) else None
+        with pytest.raises(TypeError, match=re.escape("dtype: expected a floating dtype " + tail.format(shown))):
+            make(dtype)
+    for dtype in (np.float16, np.float32, "float64", np.longdouble):
+        assert all(p.dtype == dtype for p in make(dtype).parameters())
+    assert all(p.dtype == np.float32 for p in make(None).parameters())
+
+
+def test_parameter_dtype():
+    assert_parameter_dtype_is_checked(lambda dtype: Linear(2, 3, dtype=dtype))
+
+
+def test_input_in_non_native_byte_order_gets_a_sensible_hint():
+    """The dtype error spells a non-native dtype as '>f4 (float32 in non-native byte order)' and suggests only
+    conversions that exist: not model.to(np.>f4)."""
+    swapped = np.dtype(np.float32).newbyteorder()
+    msg = (f"x: expected dtype float32 (the parameters' dtype), got {swapped.str} (float32 in non-native byte "
+           f"order); convert the input with x.astype(np.float32)")
+    with pytest.raises(TypeError, match=re.escape(msg) + "$"):
+        Linear(3, 2)(np.ones((2, 3), swapped))
+    model = Linear(3, 2).to(swapped)  # parameters in the other order (Module.to takes it)
+    msg = (f"x: expected dtype {swapped.str} (float32 in non-native byte order) (the parameters' dtype), got "
+           f"float64; convert the model with model.to(np.float64)")
+    with pytest.raises(TypeError, match=re.escape(msg) + "$"):
+        model(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=re.escape("convert the model with model.to(np.float32) and the input with "
+                                                  "x.astype(np.float32)") + "$"):
+        model(np.ones((2, 3), np.dtype(np.float64).newbyteorder()))

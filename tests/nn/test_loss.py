@@ -1,4 +1,7 @@
 """CrossEntropyLoss / MSELoss: gradients, PyTorch parity, return types, errors."""
+import re
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +11,7 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy.nn.loss import CrossEntropyLoss, MSELoss
 from cnnumpy.nn.module import BackwardBeforeForward
-from tests.util import assert_close, t
+from tests.util import assert_close, assert_close_nonfinite, t
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -75,6 +78,53 @@ def test_cross_entropy_of_logits_1e4(dtype, reduction):
     tol = 1e-6 if dtype == np.float32 else 1e-15
     assert_close("loss", out, ref, tol)
     assert_close("dlogits", dz, dref, tol)
+
+
+NON_FINITE = {  # row 0's logits; the target is class 0 (rows 1-3 stay finite)
+    "target -inf": [-np.inf, 1, 2], "other -inf": [0, -np.inf, 2], "target +inf": [np.inf, 1, 2],
+    "other +inf": [0, np.inf, 2], "two +inf": [np.inf, np.inf, 2], "all -inf": [-np.inf] * 3,
+    "NaN": [np.nan, 1, 2], "float32 overflow": [-3e38, 0, 3e38], "float32 overflow at the max": [3e38, 0, -3e38],
+    "large": [-1e30, 1e30, 0], "two targets -inf": None,
+}
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+@pytest.mark.parametrize("case", NON_FINITE)
+def test_cross_entropy_of_infinite_logits_like_torch(case, dtype, tol, eps, reduction):
+    """-inf, +inf, NaN and float32-overflowing logits, with and without smoothing, every reduction: the loss
+    (inf, NaN or finite) and the gradient equal torch's in the same dtype, NaN and inf at the same places.
+    E.g. a target logit of -inf: loss inf, gradient softmax - onehot (finite); before, 0 * -inf made the loss NaN."""
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal((4, 3))
+    target = np.array([0, 1, 2, 0])
+    if NON_FINITE[case] is None:
+        logits[0, 0] = logits[2, 2] = -np.inf
+    else:
+        logits[0] = NON_FINITE[case]
+    logits = logits.astype(dtype)
+    ours = CrossEntropyLoss(reduction, eps)
+    with np.errstate(all="ignore"):  # NaN made by inf - inf, as in torch
+        out = ours(logits, target)
+        dz = ours.backward()
+    ref, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=eps),
+                                 logits, target, None if reduction != "none" else np.ones(4))
+    assert np.asarray(out).dtype == dz.dtype == dtype
+    assert_close_nonfinite(f"loss {case} ({reduction}, eps={eps})", out, ref, tol)
+    assert_close_nonfinite(f"dlogits {case} ({reduction}, eps={eps})", dz, dref, tol)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_infinite_logits_warn_of_nothing(eps):
+    """A target logit of -inf, and float32 logits whose shift overflows to -inf, are no invalid operations:
+    the loss is inf (or finite) without NumPy's RuntimeWarning, as torch says nothing either."""
+    for row in ([-np.inf, 1, 2], [-3e38, 0, 3e38]):
+        ours = CrossEntropyLoss(label_smoothing=eps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert ours(np.array([row], np.float32), np.array([0])) == np.inf
+            assert np.isfinite(ours.backward()).all()
 
 
 def test_none_reduction_takes_an_upstream_gradient():
@@ -188,6 +238,35 @@ def test_unknown_reduction(reduction, cls):
     with pytest.raises(ValueError) as e:
         cls(reduction=reduction)
     assert str(e.value) == f"reduction: expected one of 'mean', 'sum', 'none', got {reduction!r}"
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])
+def test_backward_of_a_non_numeric_dout_names_it(cls, reduction):
+    """Strings, bools, complex numbers, objects and ragged lists as dout: a TypeError naming dout, what it takes
+    and what it got (it was NumPy's "could not convert string to float" from inside the functional backward)."""
+    loss = cls(reduction)
+    loss(np.zeros((2, 3)), np.array([0, 1]) if cls is CrossEntropyLoss else np.ones((2, 3)))
+    shape = loss.cache[1]
+    expected = re.escape(f"dout: expected a real number or an array of real numbers of shape {shape} "
+                         f"(forward's output), got ")
+    for dout, got in (("a", "'a' (str)"), (True, "True (bool)"), (1j, "1j (complex)"),
+                      (np.array("a"), "ndarray of dtype <U1"), (np.full(shape, "a"), "ndarray of dtype <U1"),
+                      (np.ones(shape, complex), "ndarray of dtype complex128"), (np.ones(shape, bool), "ndarray of dtype bool"),
+                      (np.full(shape, None), "ndarray of dtype object"), ({1: 2}, "{1: 2} (dict)"),
+                      ([[1.0], 1.0], "[[1.0], 1.0]")):
+        with pytest.raises(TypeError, match=expected + re.escape(got) + "$"):
+            loss.backward(dout)
+    # numbers and arrays of real numbers are fine
+    assert np.isfinite(loss.backward(np.ones(shape, np.int64))).all()
+    assert np.isfinite(loss.backward(np.ones(shape, np.float32).tolist() if shape else 2)).all()
+
+
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])
+def test_reduction_must_be_a_str(cls):
+    for reduction in (np.array(["mean", "sum"]), np.array("mean"), ["mean"]):
+        with pytest.raises(ValueError, match="reduction: expected one of 'mean', 'sum', 'none', got "):
+            cls(reduction=reduction)
 
 
 @pytest.mark.parametrize("cls", [CrossEntropyLoss, MSELoss])

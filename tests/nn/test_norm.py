@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy.nn.module import BackwardBeforeForward
 from cnnumpy.nn.norm import BatchNorm1d, BatchNorm2d
+from tests.nn.test_linear import assert_parameter_dtype_is_checked
 from tests.util import assert_close, t
 
 CLASSES = {"1d": BatchNorm1d, "2d": BatchNorm2d}
@@ -236,6 +237,15 @@ def test_wrong_channels_names_expected_and_actual(kind, c, got):
 def test_non_float_input(dtype):
     with pytest.raises(TypeError, match=f"x: expected a floating dtype.*got {np.dtype(dtype)}"):
         BatchNorm2d(2)(np.zeros((2, 2, 2, 2), dtype=dtype))
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d"])
+def test_parameter_dtype(kind):
+    """dtype=np.int32 built float32 parameters, dtype="x" was NumPy's error without the argument's name."""
+    assert_parameter_dtype_is_checked(lambda dtype: CLASSES[kind](3, dtype=dtype))
+    assert BatchNorm2d(3, affine=False, dtype=np.float64).running_mean.dtype == np.float64
+    with pytest.raises(TypeError, match="dtype: expected a floating dtype such as np.float32 or np.float64, got int32"):
+        CLASSES[kind](3, affine=False, dtype=np.int32)  # buffers only
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"affine": False}])

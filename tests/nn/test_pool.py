@@ -10,7 +10,7 @@ from cnnumpy.functional.pool_naive import pool_out_size
 from cnnumpy.nn.module import BackwardBeforeForward
 from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tests.functional.test_pool import data, has_padding_only_window, valid_window
-from tests.util import assert_close, t
+from tests.util import assert_close, assert_close_nonfinite, t
 
 METHODS = ["fast", "naive"]
 CLASSES = {"max": (MaxPool2d, torch.nn.MaxPool2d), "avg": (AvgPool2d, torch.nn.AvgPool2d)}
@@ -46,17 +46,20 @@ def random_pool(seed, op):
     return kwargs, data(rng, shape, ["normal", "int", "mnist"][seed % 3])
 
 
-def check_parity(ours, ref, x, tol, label):
-    """Forward and backward of our module against torch's on the same values (torch in float64)."""
+def check_parity(ours, ref, x, tol, label, dout=None):
+    """Forward and backward of our module against torch's on the same values (torch in float64).
+
+    dout: the upstream gradient (default: standard normal). NaN and +-inf in y and dx must sit where torch's do.
+    """
     xt = t(x.astype(np.float64), grad=True)
     y, yt = ours(x), ref(xt)
     assert y.dtype == x.dtype, f"{label}: output dtype {y.dtype} for input {x.dtype}"
-    assert_close(f"y {label}", y, yt, tol)
-    dout = np.random.default_rng(0).standard_normal(y.shape)
+    assert_close_nonfinite(f"y {label}", y, yt, tol)
+    dout = np.random.default_rng(0).standard_normal(y.shape) if dout is None else dout
     yt.backward(t(dout))
     dx = ours.backward(dout.astype(x.dtype))
     assert dx.dtype == x.dtype and dx.shape == x.shape
-    assert_close(f"dx {label}", dx, xt.grad, tol)
+    assert_close_nonfinite(f"dx {label}", dx, xt.grad, tol)
 
 
 CASES = range(60)
@@ -170,6 +173,42 @@ def test_adaptive_parity_with_torch(method, seed):
     ref = torch.nn.AdaptiveAvgPool2d(out)
     check_parity(AdaptiveAvgPool2d(out, method=method), ref, x, 1e-12, f"output_size={out} x {x.shape}")
     check_parity(AdaptiveAvgPool2d(out, method=method), ref, x.astype(np.float32), 1e-6, f"float32 {out}")
+
+
+def poison(rng, a, count):
+    """A copy of a with NaN, +inf or -inf (each drawn at random) at `count` random positions."""
+    a = a.copy()
+    for _ in range(count):
+        a[tuple(int(rng.integers(s)) for s in a.shape)] = rng.choice([np.nan, np.inf, -np.inf])
+    return a
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("op, method", [("max", "fast"), ("max", "naive"), ("max", "numba"), ("avg", "fast"),
+                                        ("avg", "naive"), ("adaptive", "fast"), ("adaptive", "naive")])
+def test_nan_and_inf_stay_in_their_windows(op, method, seed):
+    """A NaN or inf reaches the outputs whose windows hold it and nothing else, forward (in x) and backward (in
+    dout), as in torch: the random windows above (padding, dilation, ceil mode, count_include_pad,
+    divisor_override), non-overlapping ones (max pooling's tiles path, numba's 2x2 loops), adaptive sizes
+    below, equal to and above the input's and 1; float64 to 1e-12, float32 to 1e-6."""
+    rng = np.random.default_rng(1000 + seed)
+    if op == "adaptive":
+        out, x = random_adaptive(seed)
+        ours, ref, label = AdaptiveAvgPool2d(out, method=method), torch.nn.AdaptiveAvgPool2d(out), f"output_size={out}"
+    else:
+        kwargs, x = random_pool(seed, op)
+        if seed % 5 == 4:  # stride = kernel, no padding: the tiles path
+            kernel = tuple(int(k) for k in rng.integers(1, 4, 2))
+            kwargs = dict(kernel_size=kernel)
+            x = rng.standard_normal((2, 3, kernel[0] * int(rng.integers(1, 4)) + int(rng.integers(0, 2)),
+                                     kernel[1] * int(rng.integers(1, 4)) + int(rng.integers(0, 2))))
+        ours, ref, label = CLASSES[op][0](**kwargs, method=method), CLASSES[op][1](**kwargs), f"{kwargs}"
+    dtype, tol = [(np.float64, 1e-12), (np.float32, 1e-6)][seed % 2]
+    x = x.astype(dtype)
+    label += f" x {x.shape} {np.dtype(dtype)}"
+    check_parity(ours, ref, poison(rng, x, int(rng.integers(1, 4))), tol, "NaN/inf in x, " + label)
+    dout = poison(rng, rng.standard_normal(ours(x).shape), int(rng.integers(1, 4)))
+    check_parity(ours, ref, x, tol, "NaN/inf in dout, " + label, dout)
 
 
 @pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
@@ -357,8 +396,39 @@ def test_bad_divisor_override(value):
 @given(st.one_of(st.integers(-5, 0), st.tuples(st.integers(-5, 0), st.integers(1, 3)),
                  st.tuples(st.none(), st.integers(-3, 0))))
 def test_bad_output_size_values(value):
-    with pytest.raises(ValueError, match=r"output_size: expected values >= 1, got"):
+    with pytest.raises(ValueError, match=r"output_size: expected values in \[1, 9223372036854775807\], got"):
         AdaptiveAvgPool2d(value)
+
+
+@pytest.mark.parametrize("make, arg", [(MaxPool2d, "kernel_size"), (MaxPool2d, "stride"), (MaxPool2d, "padding"),
+                                       (MaxPool2d, "dilation"), (AvgPool2d, "stride"), (AdaptiveAvgPool2d, None)])
+@pytest.mark.parametrize("value", [2 ** 63, 2 ** 70, np.uint64(2 ** 64 - 1)])
+def test_sizes_beyond_an_intp_name_the_argument(make, arg, value):
+    """Sizes NumPy cannot index with (larger than int64) are refused by name, not by an OverflowError (or
+    np.pad's "pad_width must be of integral type") from deep inside."""
+    if make is AdaptiveAvgPool2d:
+        with pytest.raises(ValueError, match=r"output_size: expected values in \[1, 9223372036854775807\], got"):
+            make((value, 1))
+        return
+    kwargs = {"kernel_size": 3, arg: value}
+    with pytest.raises(ValueError, match=rf"{arg}: expected values (<= 9223372036854775807|at most half)"):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize("method", ["fast", "naive", "numba"])
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_huge_stride_and_dilation_of_a_single_tap_as_torch(op, method):
+    """A stride past the input leaves one window, and a 1-tap kernel has no use for its dilation, however large
+    they are (2**62 here, which overflowed the strides of the window view): y and dx as torch's for the same
+    windows spelled with small numbers (torch itself refuses 2**62: "cannot be converted to type int")."""
+    if op == "avg" and method == "numba":
+        return
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 7))
+    huge = dict(kernel_size=(3, 1), stride=(2 ** 62, 2), padding=(1, 0))
+    same = dict(kernel_size=(3, 1), stride=(7, 2), padding=(1, 0))  # 7 = the padded height: one window row
+    if op == "max":
+        huge["dilation"], same["dilation"] = (1, 2 ** 62), (1, 1)
+    check_parity(CLASSES[op][0](**huge, method=method), CLASSES[op][1](**same), x, 1e-12, f"{huge}")
 
 
 @pytest.mark.parametrize("value", [1.5, "2", (1, 2, 3), True, (2, 2.0)])
@@ -368,6 +438,10 @@ def test_bad_output_size_types(value):
 
 
 def test_bad_method_and_padding_only_windows():
+    for make in (AvgPool2d, AdaptiveAvgPool2d, MaxPool2d):  # a method that is no str, not an array's truth value
+        for method in (np.array(["fast", "naive"]), np.array("fast"), ["fast"], None):
+            with pytest.raises(ValueError, match=r"method: expected one of \[.*\], got "):
+                make(2, method=method)
     for make in (AvgPool2d, AdaptiveAvgPool2d):
         with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'im2col'"):
             make(2, method="im2col")
