@@ -80,3 +80,13 @@ def test_kill_during_save_leaves_the_previous_file_loadable(tmp_path):
     assert back["epoch"] == 1 and np.array_equal(back["w"], np.full(3, 7.0))
     io.save(path, {"epoch": 2})  # a later save still works beside the orphaned temporary file
     assert io.load(path)["epoch"] == 2
+
+
+def test_permissions_follow_the_umask_as_open_would(tmp_path):
+    """mkstemp creates 0600 files: a checkpoint written through it could not be read by the group or others."""
+    umask = os.umask(0o022)
+    try:
+        path = io.atomic_write(tmp_path / "c.npz", lambda f: f.write(b"data"))
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
