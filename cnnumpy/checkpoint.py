@@ -34,7 +34,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, spec=N
 
     data_rngs: {name: np.random.Generator} outside the model whose state a resumed run needs.
     """
-    return io.save(path, {
+    return io.save({
         "format": FORMAT,
         "spec": spec or {},
         "epoch": int(epoch),
@@ -44,7 +44,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, spec=N
         "rng": rng_states(model),
         "rng_data": {name: g.bit_generator.state for name, g in (data_rngs or {}).items()},
         "history": list(history.records) if history is not None else [],
-    })
+    }, path)
 
 
 def load_checkpoint(path):

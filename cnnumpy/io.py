@@ -81,8 +81,17 @@ def atomic_write(path, write):
     return path
 
 
-def save(path, obj):
-    """Store a nested structure of dicts, lists, tuples, arrays, numbers, strings and None in one .npz."""
+def save(obj, path):
+    """Store a nested structure of dicts, lists, tuples, arrays, numbers, strings and None in one .npz.
+
+    The arguments are in torch.save's order: cnnumpy.save(model.state_dict(), "weights.npz"). Returns the path.
+    """
+    if isinstance(obj, (str, os.PathLike)) and not isinstance(path, (str, os.PathLike)):
+        # io.save(path, obj) was the order once: say so, rather than fail on the dict taken for a path
+        raise TypeError(f"save: expected save(obj, path) as torch.save takes them, got a path first ({str(obj)!r}) "
+                        f"and a {type(path).__name__} second; swap the two arguments")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
     arrays = {}
     meta = json.dumps(_pack(obj, arrays))
     return atomic_write(path, lambda f: np.savez(f, **arrays, **{META: np.array(meta)}))

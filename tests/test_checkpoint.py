@@ -25,6 +25,6 @@ def test_rebuilds_model_weights_and_rng(tmp_path):
 
 
 def test_rejects_other_files(tmp_path):
-    io.save(tmp_path / "x.npz", {"weights": np.zeros(2)})
+    io.save({"weights": np.zeros(2)}, tmp_path / "x.npz")
     with pytest.raises(ValueError, match="is not a cnnumpy training checkpoint"):
         load_checkpoint(tmp_path / "x.npz")

@@ -17,7 +17,7 @@ def test_round_trip_of_nested_structures(tmp_path):
            "optimizer": {"state": {0: {"step": 4, "buf": np.ones(2)}}, "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99),
                                                                                       "nesterov": False, "x": None}]},
            "name": "lenet5", "epoch": 2, "big": 2 ** 100, "ratio": np.float64(0.5)}
-    back = io.load(io.save(tmp_path / "c.npz", obj))
+    back = io.load(io.save(obj, tmp_path / "c.npz"))
     np.testing.assert_array_equal(back["model"]["0.weight"], obj["model"]["0.weight"])
     assert back["model"]["0.weight"].dtype == np.float32 and back["model"]["1.n"].dtype == np.int64
     assert list(back["optimizer"]["state"]) == [0]
@@ -29,16 +29,16 @@ def test_round_trip_of_nested_structures(tmp_path):
 
 def test_refuses_what_it_cannot_store_without_pickle(tmp_path):
     with pytest.raises(TypeError, match="checkpoint: cannot store a object without pickle"):
-        io.save(tmp_path / "c.npz", {"a": object()})
+        io.save({"a": object()}, tmp_path / "c.npz")
     with pytest.raises(TypeError, match="checkpoint: cannot store a object without pickle"):
-        io.save(tmp_path / "c.npz", {"a": np.array([object()])[0]})
+        io.save({"a": np.array([object()])[0]}, tmp_path / "c.npz")
     assert not list(tmp_path.iterdir()), "a failed save must leave nothing behind"
 
 
 def test_missing_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint: no file at"):
         io.load(tmp_path / "nope.npz")
-    path = io.save(tmp_path / "c.npz", {"w": np.zeros(1000)})
+    path = io.save({"w": np.zeros(1000)}, tmp_path / "c.npz")
     data = path.read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"cut.npz is not a readable cnnumpy .npz file"):
@@ -66,7 +66,7 @@ io.atomic_write(path, slow)
 
 def test_kill_during_save_leaves_the_previous_file_loadable(tmp_path):
     path = tmp_path / "checkpoint.npz"
-    io.save(path, {"epoch": 1, "w": np.full(3, 7.0)})
+    io.save({"epoch": 1, "w": np.full(3, 7.0)}, path)
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)])
     try:
         deadline = time.monotonic() + 30
@@ -78,7 +78,7 @@ def test_kill_during_save_leaves_the_previous_file_loadable(tmp_path):
         child.wait(timeout=30)
     back = io.load(path)
     assert back["epoch"] == 1 and np.array_equal(back["w"], np.full(3, 7.0))
-    io.save(path, {"epoch": 2})  # a later save still works beside the orphaned temporary file
+    io.save({"epoch": 2}, path)  # a later save still works beside the orphaned temporary file
     assert io.load(path)["epoch"] == 2
 
 
@@ -90,3 +90,19 @@ def test_permissions_follow_the_umask_as_open_would(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_save_and_load_take_torchs_arguments(tmp_path):
+    """cnnumpy.save(obj, path) and cnnumpy.load(path), as torch.save and torch.load; the old order is a clear error."""
+    import cnnumpy
+    state = {"0.weight": np.ones((2, 3), np.float32), "0.bias": np.zeros(2, np.float32)}
+    path = cnnumpy.save(state, str(tmp_path / "w.npz"))
+    assert path == tmp_path / "w.npz" and cnnumpy.save is io.save and cnnumpy.load is io.load
+    back = cnnumpy.load(path)
+    assert list(back) == ["0.weight", "0.bias"] and np.array_equal(back["0.weight"], state["0.weight"])
+    with pytest.raises(TypeError, match=r"^save: expected save\(obj, path\) as torch.save takes them, got a path "
+                                        r"first \(.*w.npz'\) and a dict second; swap the two arguments$"):
+        cnnumpy.save(tmp_path / "w.npz", state)
+    with pytest.raises(TypeError, match="^path: expected a str or os.PathLike, got int$"):
+        cnnumpy.save(state, 3)
+    assert cnnumpy.load(cnnumpy.save("text", tmp_path / "s.npz")) == "text"  # a str is an object too
