@@ -2,17 +2,25 @@
 
 Stored with cnnumpy.io (an .npz without pickle, written atomically):
     spec       JSON-able description: {"model": name, "kwargs": {...}, "data": {...}} -> models.build
-    model      state_dict (PyTorch-style keys)
+    model      state_dict: the entries "0.weight", "0.bias", ... of the .npz, named as torch names them
     optimizer, scheduler   their state_dict()s
     rng        the state of every np.random.Generator held by a module (dropout masks)
     rng_data   the states of other generators the caller names (data augmentation)
     epoch, history
+The other arrays are entries named by their place, such as "optimizer/state/0/momentum_buffer": with a "/",
+which no state_dict key has (cnnumpy.io). So np.load alone reads the weights into the torch twin of the model:
+
+    with np.load("checkpoint.npz") as z:
+        torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in z.items() if k in torch_model.state_dict()})
+
+Format 1 ("cnnumpy-checkpoint/1") named the arrays "a0", "a1", ...; it holds the same and still loads.
 """
 import numpy as np
 
 from . import io, models
 
-FORMAT = "cnnumpy-checkpoint/1"
+FORMAT = "cnnumpy-checkpoint/2"
+FORMATS = ("cnnumpy-checkpoint/1", FORMAT)  # what load_checkpoint reads
 
 
 def rng_states(model):
@@ -44,13 +52,17 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, spec=N
         "rng": rng_states(model),
         "rng_data": {name: g.bit_generator.state for name, g in (data_rngs or {}).items()},
         "history": list(history.records) if history is not None else [],
-    }, path)
+    }, path, bare="model")
 
 
 def load_checkpoint(path):
     """The dict save_checkpoint wrote; a clear error for a file that is not a cnnumpy checkpoint."""
-    ckpt = io.load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    meta, arrays = io.read(path)
+    if meta is None:
+        raise ValueError(f"checkpoint: {path} has no {io.META!r} entry: it is an .npz of arrays alone (such as "
+                         f"np.savez or cnnumpy.save(model.state_dict(), path) write), not a training checkpoint")
+    ckpt = io.decode(meta, arrays, path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
         raise ValueError(f"checkpoint: {path} is not a cnnumpy training checkpoint (format {FORMAT})")
     return ckpt
 

@@ -1,10 +1,16 @@
 """Checkpoints rebuild the model from the file alone, with its weights and its dropout streams."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import cnnumpy
-from cnnumpy import io, models, optim
-from cnnumpy.checkpoint import build_model, load_checkpoint, save_checkpoint
+from cnnumpy import io, models, nn, optim
+from cnnumpy.checkpoint import build_model, load_checkpoint, save_checkpoint, set_rng_states
+
+SPEC = {"model": "mnist_cnn", "kwargs": {"method": "im2col"},
+        "data": {"name": "mnist", "mean": 0.1307, "std": 0.3081, "shape": [1, 28, 28],
+                 "classes": [str(i) for i in range(10)]}}
 
 
 def test_rebuilds_model_weights_and_rng(tmp_path):
@@ -25,6 +31,66 @@ def test_rebuilds_model_weights_and_rng(tmp_path):
 
 
 def test_rejects_other_files(tmp_path):
-    io.save({"weights": np.zeros(2)}, tmp_path / "x.npz")
+    io.save({"weights": np.zeros(2), "epoch": 1}, tmp_path / "x.npz")
     with pytest.raises(ValueError, match="is not a cnnumpy training checkpoint"):
         load_checkpoint(tmp_path / "x.npz")
+
+
+def test_weights_are_entries_with_torchs_keys(tmp_path):
+    """np.load alone reads a checkpoint's weights into the torch twin of the model."""
+    import torch
+
+    from cnnumpy.bench import to_torch
+    cnnumpy.manual_seed(0)
+    model = models.mnist_cnn(method="im2col")
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    loss = nn.CrossEntropyLoss()
+    loss(model(x), np.arange(4))
+    model.backward(loss.backward())
+    opt.step()  # momentum buffers and changed BatchNorm statistics
+    path = save_checkpoint(tmp_path / "c.npz", model, opt, epoch=1, spec=SPEC)
+    twin = to_torch(models.mnist_cnn()).eval()  # other weights until loaded
+    with np.load(path, allow_pickle=False) as z:
+        names = z.files
+        twin.load_state_dict({k: torch.from_numpy(v) for k, v in z.items() if k in twin.state_dict()})
+    assert names[:len(model.state_dict())] == list(model.state_dict())
+    assert "optimizer/state/0/momentum_buffer" in names and names[-1] == "__meta__"
+    assert all("/" in k for k in names[len(model.state_dict()):-1])  # nothing else can pass for a weight
+    with torch.no_grad():
+        ref = twin(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.eval()(x), ref, rtol=1e-4, atol=1e-4)
+    assert load_checkpoint(path)["format"] == "cnnumpy-checkpoint/2"
+
+
+def test_reads_checkpoints_of_format_1(tmp_path):
+    """tests/fixtures/checkpoint-v1.npz was written by save_checkpoint at 713e72e (arrays "a0", "a1", ...): a small
+    Sequential with BatchNorm and Dropout, SGD with momentum after one step, StepLR, a data generator, no spec."""
+    path = Path(__file__).parent / "fixtures" / "checkpoint-v1.npz"
+    with np.load(path, allow_pickle=False) as z:
+        assert z.files[:2] == ["a0", "a1"]
+    ckpt = load_checkpoint(path)
+    assert ckpt["format"] == "cnnumpy-checkpoint/1" and ckpt["epoch"] == 1 and ckpt["spec"] == {}
+    assert list(ckpt["model"]) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                   "1.num_batches_tracked", "5.weight", "5.bias"]
+    assert ckpt["model"]["5.weight"].shape == (3, 32) and ckpt["model"]["1.num_batches_tracked"] == 1
+    assert ckpt["optimizer"]["state"][5]["momentum_buffer"].shape == (3,)
+    assert ckpt["scheduler"]["_last_lr"] == [0.05] and ckpt["history"][0]["images_per_s"] == 4.0
+    assert set(ckpt["rng"]) == {"4.rng"} and ckpt["rng_data"]["augment0"]["bit_generator"] == "PCG64"
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5),
+                          nn.Linear(2 * 4 * 4, 3))
+    model.load_state_dict(ckpt["model"])
+    set_rng_states(model, ckpt["rng"])
+    # and written again, it is format 2 with the same contents
+    again = load_checkpoint(save_checkpoint(tmp_path / "c.npz", model, epoch=1))
+    for k in ckpt["model"]:
+        np.testing.assert_array_equal(again["model"][k], ckpt["model"][k], err_msg=k)
+    assert again["rng"] == ckpt["rng"]
+
+
+def test_a_state_dict_is_not_a_checkpoint(tmp_path):
+    cnnumpy.save(models.lenet5().state_dict(), tmp_path / "w.npz")
+    with pytest.raises(ValueError, match=r"w.npz has no '__meta__' entry: it is an .npz of arrays alone \(such as "
+                                         r"np.savez or cnnumpy.save\(model.state_dict\(\), path\) write\), not a "
+                                         r"training checkpoint$"):
+        load_checkpoint(tmp_path / "w.npz")

@@ -43,9 +43,6 @@ def test_missing_corrupt_and_foreign_files(tmp_path):
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"cut.npz is not a readable cnnumpy .npz file"):
         io.load(tmp_path / "cut.npz")
-    np.savez(tmp_path / "plain.npz", w=np.zeros(2))
-    with pytest.raises(ValueError, match="has no '__meta__' entry"):
-        io.load(tmp_path / "plain.npz")
     with zipfile.ZipFile(tmp_path / "evil.npz", "w") as z:
         z.writestr("__meta__.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (), }" + b" " * 54 + b"\n")
     with pytest.raises(ValueError, match="evil.npz is not a readable"):
@@ -106,3 +103,33 @@ def test_save_and_load_take_torchs_arguments(tmp_path):
     with pytest.raises(TypeError, match="^path: expected a str or os.PathLike, got int$"):
         cnnumpy.save(state, 3)
     assert cnnumpy.load(cnnumpy.save("text", tmp_path / "s.npz")) == "text"  # a str is an object too
+
+
+def test_a_state_dict_is_the_npz_numpy_writes(tmp_path):
+    """A dict of arrays alone is stored as np.savez stores it: np.load gives back exactly its keys."""
+    import cnnumpy
+    from cnnumpy import models
+    state = models.lenet5().state_dict()
+    with np.load(cnnumpy.save(state, tmp_path / "w.npz"), allow_pickle=False) as z:
+        assert z.files == list(state)
+        for k in state:
+            assert np.array_equal(z[k], state[k]) and z[k].dtype == state[k].dtype, k
+    back = cnnumpy.load(tmp_path / "w.npz")
+    assert list(back) == list(state) and all(np.array_equal(back[k], state[k]) for k in state)
+    np.savez(tmp_path / "numpys.npz", w=np.arange(3))  # and an .npz of numpy's own loads as such a dict
+    assert list(cnnumpy.load(tmp_path / "numpys.npz")) == ["w"]
+
+
+def test_entries_are_named_by_their_place(tmp_path):
+    a, b, c, d, e, f = (np.full(2, float(i)) for i in range(6))
+    obj = {"optimizer": {"state": {0: {"momentum_buffer": a}}}, "history": [{"loss": b}],
+           "a/b": c, "a": {"b": d}, 0: e, "0": f, "__meta__": np.zeros(1), "x": (np.ones(1), 5)}
+    path = io.save(obj, tmp_path / "c.npz")
+    with np.load(path, allow_pickle=False) as z:
+        assert z.files == ["optimizer/state/0/momentum_buffer", "history/0/loss", "a%2Fb", "a/b", "0", "0~2",
+                           "__meta__~2", "x/0", "__meta__"]
+    back = io.load(path)
+    for value, again in ((a, back["optimizer"]["state"][0]["momentum_buffer"]), (b, back["history"][0]["loss"]),
+                         (c, back["a/b"]), (d, back["a"]["b"]), (e, back[0]), (f, back["0"])):
+        assert np.array_equal(value, again)
+    assert back["x"][1] == 5 and list(back) == list(obj)
