@@ -55,8 +55,16 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, spec=N
     }, path, bare="model")
 
 
+class Checkpoint(dict):
+    """The dict save_checkpoint wrote, and `path`, the file it was read from (named in error messages)."""
+
+    def __init__(self, contents, path):
+        super().__init__(contents)
+        self.path = path
+
+
 def load_checkpoint(path):
-    """The dict save_checkpoint wrote; a clear error for a file that is not a cnnumpy checkpoint."""
+    """The dict save_checkpoint wrote (a Checkpoint); a clear error for a file that is not a cnnumpy checkpoint."""
     meta, arrays = io.read(path)
     if meta is None:
         raise ValueError(f"checkpoint: {path} has no {io.META!r} entry: it is an .npz of arrays alone (such as "
@@ -64,7 +72,7 @@ def load_checkpoint(path):
     ckpt = io.decode(meta, arrays, path)
     if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
         raise ValueError(f"checkpoint: {path} is not a cnnumpy training checkpoint (format {FORMAT})")
-    return ckpt
+    return Checkpoint(ckpt, path)
 
 
 def build_model(ckpt, method=None):
@@ -73,6 +81,10 @@ def build_model(ckpt, method=None):
     method: override the convolution method the model was trained with (the weights are the same).
     """
     spec = ckpt["spec"]
+    if not spec:
+        where = f"checkpoint: {ckpt.path}:" if isinstance(ckpt, Checkpoint) else "checkpoint:"
+        raise ValueError(f"{where} spec: empty; the model cannot be rebuilt from the file alone "
+                         "(save_checkpoint(..., spec={'model': NAME, 'kwargs': {...}, 'data': {...}}) records how)")
     kwargs = dict(spec.get("kwargs", {}))
     if method is not None:
         kwargs["method"] = method
@@ -80,3 +92,17 @@ def build_model(ckpt, method=None):
     model.load_state_dict(ckpt["model"])
     set_rng_states(model, ckpt.get("rng", {}))
     return model.eval()
+
+
+def load_model(path, method=None):
+    """The model a training checkpoint describes, with its weights, in eval mode: the file to a model in one call.
+
+        import cnnumpy
+        model = cnnumpy.load_model("runs/lenet5-20250101-120000/checkpoint.npz")
+        logits = model(x)        # x: (N, 1, 28, 28) float32, normalised as in training (the checkpoint's
+                                 # spec["data"]["mean"] and ["std"]; cnnumpy.data.Normalize does it)
+
+    method: the convolution method of every Conv2d (default: the one it was trained with; the weights are the same
+    for all). For the rest of the file (optimizer state, history, the data's classes) use load_checkpoint.
+    """
+    return build_model(load_checkpoint(path), method)

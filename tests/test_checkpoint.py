@@ -94,3 +94,19 @@ def test_a_state_dict_is_not_a_checkpoint(tmp_path):
                                          r"np.savez or cnnumpy.save\(model.state_dict\(\), path\) write\), not a "
                                          r"training checkpoint$"):
         load_checkpoint(tmp_path / "w.npz")
+
+
+def test_load_model_from_a_path(tmp_path):
+    cnnumpy.manual_seed(0)
+    model = models.mnist_cnn(method="im2col")
+    path = save_checkpoint(tmp_path / "c.npz", model, spec=SPEC)
+    again = cnnumpy.load_model(path)
+    assert not again.training and again[0].method == "im2col"
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), model.eval()(x))
+    assert cnnumpy.load_model(str(path), method="naive")[0].method == "naive"
+    save_checkpoint(tmp_path / "bare.npz", model)
+    with pytest.raises(ValueError, match=r"checkpoint: .*bare.npz: spec: empty; the model cannot be rebuilt from the "
+                                         r"file alone \(save_checkpoint\(\.\.\., spec=\{'model': NAME, 'kwargs': "
+                                         r"\{\.\.\.\}, 'data': \{\.\.\.\}\}\) records how\)$"):
+        cnnumpy.load_model(tmp_path / "bare.npz")
