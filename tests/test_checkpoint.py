@@ -17,8 +17,7 @@ def test_rebuilds_model_weights_and_rng(tmp_path):
     cnnumpy.manual_seed(1)
     model = models.mnist_cnn()
     opt = optim.Adam(model.parameters())
-    spec = {"model": "mnist_cnn", "kwargs": {"method": "im2col"}}
-    save_checkpoint(tmp_path / "c.npz", model, opt, epoch=3, spec=spec)
+    save_checkpoint(tmp_path / "c.npz", model, opt, epoch=3, spec=SPEC)
     ckpt = load_checkpoint(tmp_path / "c.npz")
     assert ckpt["epoch"] == 3 and set(ckpt["rng"]) == {"9.rng", "12.rng"}
     again = build_model(ckpt, method="naive")
