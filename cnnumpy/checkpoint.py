@@ -25,17 +25,24 @@ is a spec, a model built from it (a throwaway one) whose weights, generators and
 that `cnnumpy evaluate` or `predict` cannot fail later on what the file holds. save_checkpoint runs the same
 checks before writing: it never writes a file that load_checkpoint would refuse, nor a model with NaN weights.
 """
+from __future__ import annotations
+
 import inspect
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import io, models, random
 from .nn.conv import METHODS
 from .nn.module import Module
+
+if TYPE_CHECKING:  # for the type hints only: a checkpoint module needs no optimizer or training loop to load
+    from .optim.lr_scheduler import LRScheduler
+    from .optim.optimizer import Optimizer
+    from .train import History
 
 FORMAT = "cnnumpy-checkpoint/2"
 FORMATS = ("cnnumpy-checkpoint/1", FORMAT)  # what load_checkpoint reads
@@ -70,8 +77,9 @@ def set_rng_states(model: Module, states: dict[str, dict[str, Any]]) -> None:
         g.bit_generator.state = states[key]
 
 
-def save_checkpoint(path: str | PathLike, model: Module, optimizer=None, scheduler=None, epoch: int = 0,
-                    spec: dict | None = None, history=None,
+def save_checkpoint(path: str | PathLike, model: Module, optimizer: Optimizer | None = None,
+                    scheduler: LRScheduler | None = None, epoch: int = 0, spec: dict[str, Any] | None = None,
+                    history: History | None = None,
                     data_rngs: dict[str, np.random.Generator] | None = None) -> Path:
     """Write the checkpoint atomically; the previous file at `path` stays valid until the rename.
 
@@ -101,7 +109,7 @@ def save_checkpoint(path: str | PathLike, model: Module, optimizer=None, schedul
 class Checkpoint(dict):
     """The dict save_checkpoint wrote, checked, and `path`, the file it was read from (named in error messages)."""
 
-    def __init__(self, contents: dict, path: str | PathLike):
+    def __init__(self, contents: dict[str, Any], path: str | PathLike):
         super().__init__(contents)
         self.path = path
 
@@ -128,7 +136,7 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
     return Checkpoint(ckpt, path)
 
 
-def build_model(ckpt: dict, method: str | None = None) -> Module:
+def build_model(ckpt: dict[str, Any], method: str | None = None) -> Module:
     """The model described by the checkpoint's spec, with its weights, RNG states, in eval mode.
 
     ckpt: what load_checkpoint returned (a dict from elsewhere is checked first, as load_checkpoint would).

@@ -109,3 +109,24 @@ def test_load_model_from_a_path(tmp_path):
                                          r"file alone \(save_checkpoint\(\.\.\., spec=\{'model': NAME, 'kwargs': "
                                          r"\{\.\.\.\}, 'data': \{\.\.\.\}\}\) records how\)$"):
         cnnumpy.load_model(tmp_path / "bare.npz")
+
+
+@pytest.mark.parametrize("module", ["io", "checkpoint"])
+def test_the_public_api_has_type_hints(module):
+    import importlib
+    import inspect
+    mod = importlib.import_module(f"cnnumpy.{module}")
+    public = [f for name, f in vars(mod).items() if inspect.isfunction(f) and f.__module__ == mod.__name__
+              and not name.startswith("_")]
+    assert len(public) >= 5
+    import typing
+
+    from cnnumpy.optim.lr_scheduler import LRScheduler
+    from cnnumpy.optim.optimizer import Optimizer
+    from cnnumpy.train import History
+    for f in public:
+        sig = inspect.signature(f)
+        bare = [p for p in sig.parameters.values() if p.annotation is inspect.Parameter.empty]
+        assert not bare and sig.return_annotation is not inspect.Signature.empty, (f.__name__, bare)
+        # and they name real types (checkpoint imports these three for type checkers only)
+        typing.get_type_hints(f, localns={"LRScheduler": LRScheduler, "Optimizer": Optimizer, "History": History})
