@@ -186,16 +186,26 @@ def save(obj: Any, path: str | os.PathLike, bare: str | None = None) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
     if _plain(obj):
-        return atomic_write(path, lambda f: np.savez(f, **obj))
-    arrays = {}
-    meta = json.dumps(_pack(obj, arrays, bare=bare))
-    # never write what load would refuse
-    if len(meta) > MAX_META_CHARS or _depth(meta) > MAX_DEPTH:
-        raise ValueError(f"checkpoint: cannot store {len(meta):,} characters of JSON nested {_depth(meta)} deep "
-                         f"(at most {MAX_META_CHARS:,}, {MAX_DEPTH} deep)")
-    if len(arrays) + 1 > MAX_ENTRIES:
-        raise ValueError(f"checkpoint: cannot store {len(arrays):,} arrays in one file (at most {MAX_ENTRIES - 1:,})")
-    return atomic_write(path, lambda f: np.savez(f, **arrays, **{META: np.array(meta)}))
+        arrays = obj
+    else:
+        arrays = {}
+        meta = json.dumps(_pack(obj, arrays, bare=bare))
+        # never write what load would refuse
+        if len(meta) > MAX_META_CHARS or _depth(meta) > MAX_DEPTH:
+            raise ValueError(f"checkpoint: cannot store {len(meta):,} characters of JSON nested {_depth(meta)} "
+                             f"deep (at most {MAX_META_CHARS:,}, {MAX_DEPTH} deep)")
+        arrays[META] = np.array(meta)
+    if len(arrays) > MAX_ENTRIES:
+        raise ValueError(f"checkpoint: cannot store {len(arrays):,} arrays in one file (at most {MAX_ENTRIES:,})")
+    return atomic_write(path, lambda f: _savez(f, arrays))
+
+
+def _savez(f, arrays):
+    """np.savez(f, **arrays), which cannot take the keys "file" and "allow_pickle": a zip with one .npy per array."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        for name, a in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, a, allow_pickle=False)
 
 
 # what a file that is not a zip is, by its first bytes

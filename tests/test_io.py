@@ -287,3 +287,13 @@ def test_entries_are_named_by_their_place(tmp_path):
                          (c, back["a/b"]), (d, back["a"]["b"]), (e, back[0]), (f, back["0"])):
         assert np.array_equal(value, again)
     assert back["x"][1] == 5 and list(back) == list(obj)
+
+
+def test_keys_that_are_names_of_savez_arguments(tmp_path):
+    """Entries are named by their keys now, and np.savez(file, *args, allow_pickle=True, **kwds) takes its names
+    as keyword arguments: the keys "file" and "allow_pickle" must still be stored as arrays."""
+    obj = {"file": np.ones(2), "allow_pickle": np.zeros(3)}
+    back = io.load(io.save(obj, tmp_path / "c.npz"))
+    assert list(back) == ["file", "allow_pickle"] and back["allow_pickle"].shape == (3,)
+    back = io.load(io.save({**obj, "epoch": 1}, tmp_path / "c.npz"))
+    assert back["file"].shape == (2,) and back["epoch"] == 1
