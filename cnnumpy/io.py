@@ -279,6 +279,8 @@ def _entry(z, info):
             raise ValueError(f"its entry {name!r} is not a .npy array ({e})") from None
         if dtype.hasobject:
             raise ValueError(f"its entry {name!r} holds Python objects (dtype {dtype}), which only pickle reads")
+        if any(d < 0 for d in shape):
+            raise ValueError(f"its entry {name!r} declares the shape {shape}, with a negative size")
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes != info.file_size - f.tell():
             raise ValueError(f"its entry {name!r} declares shape {shape} of {dtype} ({nbytes:,} bytes) but holds "
@@ -316,13 +318,14 @@ def read(path: str | os.PathLike) -> tuple[str | None, dict[str, np.ndarray]]:
 
 
 STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+STEP = np.zeros(256, np.int8)  # per byte outside strings: +1 opens, -1 closes
+STEP[[ord("["), ord("{")]], STEP[[ord("]"), ord("}")]] = 1, -1
 
 
 def _depth(text):
     """How deep [ and { nest in a JSON text, counted outside its strings in one pass (json.loads would recurse)."""
-    b = np.frombuffer(STRING.sub("", text).encode(), np.uint8)
-    steps = (b == ord("[")).astype(np.int64) + (b == ord("{")) - (b == ord("]")) - (b == ord("}"))
-    return int(np.cumsum(steps).max(initial=0))
+    steps = STEP[np.frombuffer(STRING.sub("", text).encode(), np.uint8)]
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
 
 
 def decode(meta: str, arrays: dict[str, np.ndarray], path: str | os.PathLike) -> Any:

@@ -297,3 +297,11 @@ def test_keys_that_are_names_of_savez_arguments(tmp_path):
     assert list(back) == ["file", "allow_pickle"] and back["allow_pickle"].shape == (3,)
     back = io.load(io.save({**obj, "epoch": 1}, tmp_path / "c.npz"))
     assert back["file"].shape == (2,) and back["epoch"] == 1
+
+
+def test_negative_sizes_in_a_header(tmp_path):
+    """(-2, -4) holds 8 values as (2, 4) does: the bytes match, the shape is still not one."""
+    zip_of(tmp_path / "bad.npz", {"w.npy": npy((-2, -4), body=bytes(64))})
+    with pytest.raises(ValueError, match=r"bad.npz is not a readable .npz file: its entry 'w' declares the shape "
+                                         r"\(-2, -4\), with a negative size$"):
+        io.load(tmp_path / "bad.npz")
