@@ -161,6 +161,86 @@ def build_model(ckpt: dict[str, Any], method: str | None = None) -> Module:
     return model.eval()
 
 
+def restore(ckpt: dict[str, Any], model: Module, optimizer: Optimizer | None = None,
+            scheduler: LRScheduler | None = None, data_rngs: dict[str, np.random.Generator] | None = None) -> None:
+    """Put a checkpoint's state back into a run built as the saved one was: the inverse of save_checkpoint.
+
+    The model's weights and generators, the optimizer's and the scheduler's states, and the generators of
+    data_rngs. Every part is checked to fit before any is set: a ValueError names the file and the part that
+    does not (the weights of another model, the state of another optimizer or scheduler, a generator the file
+    lacks), where load_state_dict would raise KeyError. It does not restore the epoch and history: resume from
+    ckpt["epoch"] with History(ckpt["history"]).
+    """
+    where = f"checkpoint: {ckpt.path}:" if isinstance(ckpt, Checkpoint) else "checkpoint:"
+    try:
+        _fits(ckpt, model, optimizer, scheduler, data_rngs or {})
+    except ValueError as e:
+        raise ValueError(f"{where} {e}") from None
+    model.load_state_dict(ckpt["model"])
+    set_rng_states(model, ckpt["rng"])
+    for name, g in (data_rngs or {}).items():
+        g.bit_generator.state = ckpt["rng_data"][name]
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+
+
+def _fits(ckpt, model, optimizer, scheduler, data_rngs):
+    """ValueError(place: what) unless every part of the checkpoint fits the run's objects."""
+    from .optim.optimizer import plain
+    if not isinstance(ckpt, Checkpoint):
+        check(ckpt)
+    own = model.state_dict()
+    missing, unexpected = [k for k in own if k not in ckpt["model"]], [k for k in ckpt["model"] if k not in own]
+    if missing or unexpected:
+        raise ValueError(f"model: not the weights of this model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for k, w in own.items():
+        if ckpt["model"][k].shape != w.shape:
+            raise ValueError(f"model[{k!r}]: expected shape {w.shape}, got {ckpt['model'][k].shape}")
+    generators = rng_states(model)
+    if sorted(ckpt["rng"]) != sorted(generators):
+        raise ValueError(f"rng: expected the states of {sorted(generators)}, got {sorted(ckpt['rng'])}")
+    for k, state in ckpt["rng"].items():
+        _str(state["bit_generator"], f"rng[{k!r}]['bit_generator']", [generators[k]["bit_generator"]])
+    for name, g in data_rngs.items():
+        if name not in ckpt["rng_data"]:
+            raise ValueError(f"rng_data: no state for the generator {name!r} (the file has {sorted(ckpt['rng_data'])})")
+        _check_rng_state(ckpt["rng_data"][name], f"rng_data[{name!r}]", type(g.bit_generator).__name__)
+    for part, ours in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if ours is not None and ckpt[part] is None:
+            raise ValueError(f"{part}: none saved, for the {type(ours).__name__} of this run")
+    if optimizer is not None:
+        theirs = ckpt["optimizer"]["param_groups"]
+        if len(theirs) != len(optimizer.param_groups):
+            raise ValueError(f"optimizer: {len(theirs)} parameter groups, for {len(optimizer.param_groups)} here")
+        for i, (group, saved) in enumerate(zip(optimizer.param_groups, theirs)):
+            # the options name the optimizer: SGD's momentum and nesterov, Adam's betas, ...
+            options, saved_options = set(group) - {"params", "initial_lr"}, set(saved) - {"params", "initial_lr"}
+            if options != saved_options:
+                raise ValueError(f"optimizer.param_groups[{i}]: the options {sorted(saved_options)} are not those of "
+                                 f"this {type(optimizer).__name__} ({sorted(options)})")
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"optimizer.param_groups[{i}]: {len(saved['params'])} parameters, for "
+                                 f"{len(group['params'])} here")
+            try:  # the values, as load_state_dict will check them
+                optimizer._check({"params": group["params"], **{k: plain(v) for k, v in saved.items() if k != "params"}})
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"optimizer.param_groups[{i}]: {e}") from None
+        shapes = dict(zip((p for g in theirs for p in g["params"]),
+                          (p.data.shape for g in optimizer.param_groups for p in g["params"])))
+        for p, entry in ckpt["optimizer"]["state"].items():
+            for k, v in entry.items():
+                if isinstance(v, np.ndarray) and v.shape != shapes[p]:
+                    raise ValueError(f"optimizer.state[{p}][{k!r}]: expected shape {shapes[p]} (the parameter's), "
+                                     f"got {v.shape}")
+    if scheduler is not None:
+        keys, saved = sorted(scheduler.state_dict()), sorted(ckpt["scheduler"])
+        if keys != saved:
+            raise ValueError(f"scheduler: the state of another scheduler (keys {saved}), not of this "
+                             f"{type(scheduler).__name__} ({keys})")
+
+
 def load_model(path: str | PathLike, method: str | None = None) -> Module:
     """The model a training checkpoint describes, with its weights, in eval mode: the file to a model in one call.
 

@@ -130,3 +130,79 @@ def test_the_public_api_has_type_hints(module):
         assert not bare and sig.return_annotation is not inspect.Signature.empty, (f.__name__, bare)
         # and they name real types (checkpoint imports these three for type checkers only)
         typing.get_type_hints(f, localns={"LRScheduler": LRScheduler, "Optimizer": Optimizer, "History": History})
+
+
+def run_of(name="mnist_cnn", optimizer=optim.Adam, scheduler=True):
+    """A model, optimizer, scheduler and data generator as `cnnumpy train` makes them."""
+    from cnnumpy.optim.lr_scheduler import StepLR
+    model = models.build(name, method="im2col")
+    opt = optimizer(model.parameters(), lr=0.01)
+    return model, opt, StepLR(opt, 1, 0.5) if scheduler else None, {"augment0": np.random.default_rng(7)}
+
+
+def step(model, opt, sched, x):
+    loss = nn.CrossEntropyLoss()
+    loss(model.train()(x), np.arange(len(x)) % 10)
+    opt.zero_grad()
+    model.backward(loss.backward())
+    opt.step()
+    sched.step()
+
+
+def test_restore_puts_a_run_back(tmp_path):
+    x = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    cnnumpy.manual_seed(0)
+    model, opt, sched, rngs = run_of()
+    step(model, opt, sched, x)
+    rngs["augment0"].random(3)
+    path = save_checkpoint(tmp_path / "c.npz", model, opt, sched, 1, SPEC, data_rngs=rngs)
+    cnnumpy.manual_seed(1)
+    again, opt2, sched2, rngs2 = run_of()
+    from cnnumpy.checkpoint import restore
+    restore(load_checkpoint(path), again, opt2, sched2, rngs2)
+    assert rngs2["augment0"].random() == rngs["augment0"].random() and sched2.get_last_lr() == sched.get_last_lr()
+    step(model, opt, sched, x)
+    step(again, opt2, sched2, x)  # the same step: same weights, moments and dropout masks
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(again.state_dict()[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("run, message", [
+    (lambda: run_of("lenet5"), r"model: not the weights of this model: missing \['0.bias', "),
+    (lambda: run_of(optimizer=optim.SGD), r"optimizer.param_groups\[0\]: the options \['amsgrad', 'betas', .*\] are "
+                                          r"not those of this SGD \(\['dampening', 'lr', "),
+    (lambda: run_of(scheduler=False)[:2] + (None, {"augment1": np.random.default_rng(0)}),
+     r"rng_data: no state for the generator 'augment1' \(the file has \['augment0'\]\)"),
+])
+def test_restore_names_what_does_not_fit_and_sets_nothing(tmp_path, run, message):
+    model, opt, sched, rngs = run_of()
+    path = save_checkpoint(tmp_path / "c.npz", model, opt, sched, 1, SPEC, data_rngs=rngs)
+    model, opt, sched, rngs = run()
+    before = model.state_dict()
+    from cnnumpy.checkpoint import restore
+    with pytest.raises(ValueError, match=f"^checkpoint: {path}: {message}"):
+        restore(load_checkpoint(path), model, opt, sched, rngs)
+    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_restore_without_saved_scheduler_or_with_another(tmp_path):
+    from cnnumpy.checkpoint import restore
+    from cnnumpy.optim.lr_scheduler import CosineAnnealingLR
+    model, opt, _, _ = run_of(scheduler=False)
+    path = save_checkpoint(tmp_path / "c.npz", model, opt, None, 1, SPEC)
+    model, opt, sched, _ = run_of()
+    with pytest.raises(ValueError, match=r"scheduler: none saved, for the StepLR of this run$"):
+        restore(load_checkpoint(path), model, opt, sched)
+    path = save_checkpoint(tmp_path / "c.npz", model, opt, sched, 1, SPEC)
+    with pytest.raises(ValueError, match=r"scheduler: the state of another scheduler \(keys \['_last_lr', 'base_lrs', "
+                                         r"'gamma', 'last_epoch', 'step_size'\]\), not of this CosineAnnealingLR"):
+        restore(load_checkpoint(path), model, opt, CosineAnnealingLR(opt, 5))
+
+
+def test_restore_checks_the_optimizers_values(tmp_path):
+    from cnnumpy.checkpoint import restore
+    model, opt, sched, _ = run_of(optimizer=optim.SGD)
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "c.npz", model, opt, sched, 1, SPEC))
+    ckpt["optimizer"]["param_groups"][0]["momentum"] = -1.0
+    with pytest.raises(ValueError, match=r"optimizer.param_groups\[0\]: momentum: expected a value >= 0, got -1.0$"):
+        restore(ckpt, model, opt, sched)
