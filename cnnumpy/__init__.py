@@ -6,9 +6,12 @@
     model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), ...)
 """
 from . import data, functional, nn, optim
+from .checkpoint import load_model
 from .gradcheck import GradcheckError, gradcheck
+from .io import load, save
 from .memory import keep_freed_memory
 from .random import manual_seed
 
 __version__ = "0.1.0"
-__all__ = ["data", "nn", "functional", "optim", "gradcheck", "GradcheckError", "keep_freed_memory", "manual_seed"]
+__all__ = ["data", "nn", "functional", "optim", "gradcheck", "GradcheckError", "keep_freed_memory", "manual_seed",
+           "save", "load", "load_model"]
