@@ -10,7 +10,7 @@ def test_bench_prints_training_and_inference_rows(capsys):
     assert cli.main(["bench", "--threads", "1", "--rounds", "1", "--seconds", "0.01", "--batch", "8"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("cnnumpy bench: 1 thread(s) for both")
-    assert "torch/cnnumpy" in out[1]
+    assert out[1].split()[-1] == "speed-up" and "speed-up: cnnumpy's images/s over torch's" in out[0]
     rows = {line[:20].strip(): line.split() for line in out[2:]}
     assert set(rows) == {"LeNet-5 training", "LeNet-5 inference"}
     assert rows["LeNet-5 training"][2] == "8" and float(rows["LeNet-5 training"][-1]) > 0
