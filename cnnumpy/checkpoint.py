@@ -486,7 +486,13 @@ def _check_rng_state(state, where, bit_generator=None):
             from None
 
 
-HISTORY = {"epoch": lambda v, w: _int(v, w, 1)}  # the other numbers of a record may be None (not measured)
+def _numbers(v, where):
+    for i, x in enumerate(_list(v, where, "a list of numbers")):
+        _number(x, f"{where}[{i}]")
+
+
+# the other numbers of a record may be None (not measured); batch_loss and batch_acc hold one number per batch
+HISTORY = {"epoch": lambda v, w: _int(v, w, 1), "batch_loss": _numbers, "batch_acc": _numbers}
 
 
 def _history(history):

@@ -1,4 +1,4 @@
-"""The fit loop, evaluation and the training history.
+"""The fit loop, evaluation, batched prediction and the training history.
 
 One training step is the whole story of backpropagation:
 
@@ -6,16 +6,28 @@ One training step is the whole story of backpropagation:
     optimizer.zero_grad(); model.backward(loss_fn.backward())   dL/dparam accumulated into .grad
     optimizer.step()                                     p <- p - lr * (update from .grad)
 """
+from __future__ import annotations
+
 import json
 import math
 import time
 from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .callbacks import Callback, keras_logs
+from .io import atomic_write
 from .nn.loss import CrossEntropyLoss
 from .nn.module import run_backward
+from .nn.utils import clip_grad_norm_
+from .optim.lr_scheduler import ReduceLROnPlateau
+
+if TYPE_CHECKING:
+    from .nn.module import Module
+    from .optim import Optimizer
 
 
 @dataclass
@@ -26,7 +38,8 @@ class Evaluation:
     confusion: np.ndarray
 
 
-def evaluate(model, loader, loss_fn=None, num_classes=None):
+def evaluate(model: Module, loader: Iterable, loss_fn: Module | None = None,
+             num_classes: int | None = None) -> Evaluation:
     """Loss, accuracy and confusion matrix of `model` over every batch of `loader`, in eval mode.
 
     The model's train/eval mode is restored afterwards.
@@ -55,34 +68,63 @@ def evaluate(model, loader, loss_fn=None, num_classes=None):
     return Evaluation(total / seen, correct / seen, confusion)
 
 
-class History:
-    """One record per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, images_per_s."""
+def predict(model: Module, x: np.ndarray | Iterable, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs for every row of x, computed batch_size rows at a time in eval mode (Keras'
+    model.predict): x: (N, ...) -> (N, ...) outputs, e.g. logits (N, K). The model's mode is restored after.
 
-    def __init__(self, records=None):
+    x may also be an iterable of batches (a DataLoader: its (x, y) batches give x).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    if isinstance(x, np.ndarray):
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"x: expected a non-empty batch (N, ...), got shape {x.shape}")
+        batches = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
+    elif hasattr(x, "__iter__"):
+        batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
+    else:
+        raise TypeError(f"x: expected a numpy.ndarray or an iterable of batches, got {type(x).__name__}")
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = [np.asarray(model(b)) for b in batches]
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("x: expected at least one batch, got none")
+    return np.concatenate(outputs)
+
+
+class History:
+    """One record per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, images_per_s, and the
+    loss and accuracy of every batch (batch_loss, batch_acc: lists) for the curves within an epoch."""
+
+    def __init__(self, records: Iterable[dict] | None = None):
         self.records = list(records or [])
 
-    def append(self, record):
+    def append(self, record: dict) -> None:
         self.records.append(dict(record))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> list:
         """history["val_acc"] -> the values per epoch (None where not measured)."""
         return [r.get(key) for r in self.records]
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(self.records, indent=1)
 
-    def save(self, path):
-        Path(path).write_text(self.to_json())
-        return path
+    def save(self, path: str | Path) -> Path:
+        """Write the records as JSON, atomically (a kill never leaves half a file); returns the path."""
+        text = self.to_json().encode()
+        return atomic_write(path, lambda f: f.write(text))
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | Path) -> History:
         return cls(json.loads(Path(path).read_text()))
 
-    def plot(self, path, val_label="validation"):
+    def plot(self, path: str | Path, val_label: str = "validation") -> Path:
         """One PNG: loss (left) and accuracy (right) per epoch, train and `val_label`."""
         from .viz import plot_history
         return plot_history(self, path, val_label)
@@ -98,15 +140,32 @@ def _progress(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="img", leave=True, dynamic_ncols=True)
 
 
-def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_step="epoch", desc="train",
-                progress=True):
-    """One pass over `loader`; returns (mean loss, accuracy, images seen, seconds).
+@dataclass
+class Epoch:
+    """What train_epoch measured: mean loss and accuracy over the images seen, the loss and accuracy of each
+    batch, the images seen and the seconds taken."""
+    loss: float
+    accuracy: float
+    batch_loss: list
+    batch_acc: list
+    seen: int
+    seconds: float
 
+
+def train_epoch(model: Module, loss_fn: Module, optimizer: Optimizer, loader: Iterable, scheduler=None,
+                scheduler_step: str = "epoch", desc: str = "train", progress: bool = True,
+                clip_grad_norm: float | None = None, callbacks: Iterable[Callback] = ()) -> Epoch:
+    """One pass over `loader` -> Epoch.
+
+    clip_grad_norm: rescale the gradients so that their global L2 norm is at most this (nn.utils.clip_grad_norm_)
+    between backward and the optimizer's step. callbacks: their on_batch_end(batch, logs) runs after each step.
     Raises FloatingPointError as soon as the loss is NaN or infinite: nothing after it is trusted.
     """
     model.train()
     bar = _progress(len(loader.dataset) if hasattr(loader, "dataset") else None, desc, progress)
     total, correct, seen = 0.0, 0, 0
+    batch_loss, batch_acc = [], []
+    params = model.parameters() if clip_grad_norm is not None else None
     start = time.perf_counter()
     try:
         for batch, (x, y) in enumerate(loader):
@@ -119,50 +178,98 @@ def train_epoch(model, loss_fn, optimizer, loader, scheduler=None, scheduler_ste
             optimizer.zero_grad()
             # the input is data: its gradient is not needed, so the first conv can skip computing it
             run_backward(model, loss_fn.backward(), input_grad=False)
+            if clip_grad_norm is not None:
+                clip_grad_norm_(params, clip_grad_norm)
             optimizer.step()
             if scheduler is not None and scheduler_step == "batch":
                 scheduler.step()
+            right = int((logits.argmax(axis=1) == y).sum())
             total += loss * len(y)
-            correct += int((logits.argmax(axis=1) == y).sum())
+            correct += right
             seen += len(y)
+            batch_loss.append(loss)
+            batch_acc.append(right / len(y))
+            for c in callbacks:
+                c.on_batch_end(batch, {"batch": batch, "size": len(y), "loss": loss, "accuracy": right / len(y)})
             if bar is not None:
                 bar.update(len(y))
-                rate = seen / max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}", img_s=f"{rate:.0f}",
-                                refresh=False)
+                # the bar shows the rate (img/s) itself; the postfix holds what it does not know
+                bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     finally:
         if bar is not None:
             bar.close()
-    return total / max(seen, 1), correct / max(seen, 1), seen, time.perf_counter() - start
+    return Epoch(total / max(seen, 1), correct / max(seen, 1), batch_loss, batch_acc, seen,
+                 time.perf_counter() - start)
 
 
-def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, scheduler=None,
-        scheduler_step="epoch", start_epoch=0, history=None, on_epoch_end=None, progress=True):
+def check_finite(model: Module, when: str) -> None:
+    """FloatingPointError naming the first parameter that holds a NaN or an infinity: a diverged model is never
+    kept as the last good one."""
+    for name, p in model.named_parameters():
+        if not np.isfinite(p.data).all():
+            raise FloatingPointError(
+                f"training stopped: the weights are not finite {when} (first: {name!r}); try a lower learning "
+                "rate (the last checkpoint was not overwritten)")
+
+
+def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iterable, val_loader: Iterable | None = None,
+        epochs: int = 1, scheduler=None, scheduler_step: str = "epoch", start_epoch: int = 0,
+        history: History | None = None, on_epoch_end=None, progress: bool = True,
+        callbacks: Iterable[Callback] | None = None, clip_grad_norm: float | None = None) -> History:
     """Train for epochs start_epoch+1 .. epochs; returns the History.
 
-    scheduler_step: "epoch" (StepLR, CosineAnnealingLR) or "batch" (OneCycleLR).
+    scheduler_step: "epoch" (StepLR, CosineAnnealingLR) or "batch" (OneCycleLR). A ReduceLROnPlateau steps after
+    each epoch on the validation loss (the training loss without val_loader).
     start_epoch: epochs already done (when resuming); the loader's shuffling order for epoch e depends only on
     its seed and e, so a resumed run sees the same batches as an uninterrupted one.
     on_epoch_end(epoch, history): called after each finished epoch (the CLI saves its checkpoint there).
+    callbacks: Keras-style callbacks (cnnumpy.callbacks: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, ...);
+    any of them stops training by setting model.stop_training = True, and fit returns the History so far.
+    clip_grad_norm: the largest global L2 norm of the gradients at each step (None: no clipping).
+    After each epoch the weights are checked: a NaN or infinity raises FloatingPointError before anything is saved.
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step: expected 'epoch' or 'batch', got {scheduler_step!r}")
+    if clip_grad_norm is not None and (isinstance(clip_grad_norm, bool) or not isinstance(clip_grad_norm, (int, float))
+                                       or not 0 < clip_grad_norm < math.inf):
+        raise ValueError(f"clip_grad_norm: expected a finite number > 0 or None, got {clip_grad_norm!r}")
+    callbacks = list(callbacks or [])
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(f"callbacks[{i}]: expected a cnnumpy.callbacks.Callback, got {type(c).__name__}")
     history = history if history is not None else History()
+    model.stop_training = False
+    for c in callbacks:
+        c.set_fit(model, optimizer, history)
+        c.on_train_begin({})
     for epoch in range(start_epoch, epochs):
         if hasattr(train_loader, "epoch"):
             train_loader.epoch = epoch
+        for c in callbacks:
+            c.on_epoch_begin(epoch, {})
         lr = optimizer.param_groups[0]["lr"]
         desc = f"epoch {epoch + 1}/{epochs}"
-        loss, acc, seen, seconds = train_epoch(model, loss_fn, optimizer, train_loader, scheduler,
-                                               scheduler_step, desc, progress)
-        record = dict(epoch=epoch + 1, train_loss=loss, train_acc=acc, val_loss=None, val_acc=None, lr=lr,
-                      seconds=seconds, images_per_s=seen / max(seconds, 1e-9))
+        done = train_epoch(model, loss_fn, optimizer, train_loader, scheduler, scheduler_step, desc, progress,
+                           clip_grad_norm, callbacks)
+        check_finite(model, f"after epoch {epoch + 1}")
+        record = dict(epoch=epoch + 1, train_loss=done.loss, train_acc=done.accuracy, val_loss=None, val_acc=None,
+                      lr=lr, seconds=done.seconds, images_per_s=done.seen / max(done.seconds, 1e-9),
+                      batch_loss=done.batch_loss, batch_acc=done.batch_acc)
         if val_loader is not None:
             ev = evaluate(model, val_loader, loss_fn)
             record.update(val_loss=ev.loss, val_acc=ev.accuracy)
-        if scheduler is not None and scheduler_step == "epoch":
+        if isinstance(scheduler, ReduceLROnPlateau):  # steps on a number: the held-out loss, else the training one
+            scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["train_loss"])
+        elif scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
         history.append(record)
+        logs = keras_logs({k: v for k, v in record.items() if not k.startswith("batch_")})
+        for c in callbacks:
+            c.on_epoch_end(epoch, logs)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
+        if model.stop_training:
+            break
+    for c in callbacks:
+        c.on_train_end({})
     return history

@@ -1,13 +1,18 @@
 """Pictures: training curves, filters, feature maps, confusion matrix, predictions (matplotlib, imported only
 when a picture is asked for; `pip install 'cnnumpy[train]'`).
 
-Each plot_* function writes one PNG at `path` (its folder is created) and returns the path. Figures are
-drawn at 100 dpi, so a figure of w x h inches is a PNG of 100w x 100h pixels.
+Each plot_* function writes one PNG at exactly `path` (its folder is created; the file is written atomically,
+so a kill never leaves half a picture) and returns the path. Figures are drawn at 100 dpi, so a figure of
+w x h inches is a PNG of 100w x 100h pixels.
 """
+from __future__ import annotations
+
 import math
 from pathlib import Path
 
 import numpy as np
+
+from .io import atomic_write
 
 DPI = 100
 
@@ -23,32 +28,55 @@ def _pyplot():
 
 
 def _save(plt, fig, path):
+    """Write fig as a PNG at exactly `path` (matplotlib alone would add ".png" to a name without it), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    if path.is_dir():
+        plt.close(fig)
+        raise IsADirectoryError(f"path: expected a file name for the PNG, got the folder {path}")
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
     return path
 
 
-def plot_history(history, path, val_label="validation"):
+def _smooth(values, width):
+    """Moving average over `width` values (shorter at the ends), so a noisy per-batch curve shows its trend."""
+    values = np.asarray(values, dtype=np.float64)
+    if width <= 1 or len(values) < 3:
+        return values
+    kernel = np.ones(width)
+    return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
+
+
+def plot_history(history, path: str | Path, val_label: str = "validation") -> Path:
     """One PNG with two panels: loss and accuracy per epoch, train and `val_label` (the CLI passes "test": its
-    held-out set is MNIST's or CIFAR-10's test set). Returns the path."""
+    held-out set is MNIST's or CIFAR-10's test set). Where the history has the loss and accuracy of every batch
+    (batch_loss, batch_acc), a thin line draws them along the epochs (batch i of n in epoch e at e - 1 + (i+1)/n,
+    smoothed over about 1/50 of the run), so even a single epoch shows how training went. Returns the path."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
     epochs = history["epoch"]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), dpi=DPI)
     for ax, key, title in ((ax_loss, "loss", "loss (cross-entropy)"), (ax_acc, "acc", "accuracy")):
-        ax.plot(epochs, history[f"train_{key}"], "o-", label="train")
+        per_batch = [(e, b) for e, b in zip(epochs, history[f"batch_{key}"]) if b]
+        if per_batch:
+            x = np.concatenate([e - 1 + np.arange(1, len(b) + 1) / len(b) for e, b in per_batch])
+            y = np.concatenate([b for _, b in per_batch])
+            ax.plot(x, _smooth(y, max(1, len(y) // 50)), "-", color="C0", alpha=0.35, lw=1,
+                    label="train, per batch")
+            ax.set_xlim(0, max(epochs) + 0.05)
+        ax.plot(epochs, history[f"train_{key}"], "o-", color="C0", label="train")
         val = history[f"val_{key}"]
         if any(v is not None for v in val):
             ax.plot([e for e, v in zip(epochs, val) if v is not None], [v for v in val if v is not None],
-                    "s-", label=val_label)
+                    "s-", color="C1", label=val_label)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
         if len(epochs) < 15:
-            ax.set_xticks(epochs)
+            ax.set_xticks(([0] if per_batch else []) + list(epochs))
         else:  # epochs are whole numbers: no tick at 17.5
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
@@ -72,7 +100,7 @@ def first_conv(model):
     raise ValueError(f"model: expected a model with a Conv2d layer, got {type(model).__name__} without one")
 
 
-def filter_tiles(weight):
+def filter_tiles(weight: np.ndarray) -> np.ndarray:
     """Conv weights -> one image per filter, in [0, 1], each scaled on its own.
 
     weight: (F, C, kh, kw) -> (F, kh, kw, 3) for C = 3 (the filter's R, G, B as colour), else (F, kh, kw):
@@ -89,13 +117,13 @@ def filter_tiles(weight):
     return 0.5 + w / (2 * scale)
 
 
-def grid(n, max_cols=8):
+def grid(n: int, max_cols: int = 8) -> tuple[int, int]:
     """(rows, cols) of a grid of n tiles, at most max_cols wide."""
     cols = max(1, min(n, max_cols))
     return math.ceil(n / cols), cols
 
 
-def plot_filters(conv, path, max_cols=8):
+def plot_filters(conv, path: str | Path, max_cols: int = 8) -> Path:
     """The kernels of a Conv2d (or of the first Conv2d of a model) as a grid of tiles, one per filter.
 
     Tile f is filter_tiles(weight)[f]: RGB for 3 input channels, grayscale otherwise (mean over the input
@@ -150,7 +178,7 @@ def _image_batch(image):
     return x
 
 
-def feature_maps(model, image):
+def feature_maps(model, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """[(label, maps)] for one image: the input, then the output of every layer that still gives images.
 
     image: (C, H, W) or (1, C, H, W), as the model takes it (already normalised).
@@ -184,7 +212,7 @@ def _show_image(ax, x):
     ax.imshow((x - x.min()) / (span if span > 0 else 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
 
 
-def plot_feature_maps(model, image, path, max_channels=8):
+def plot_feature_maps(model, image: np.ndarray, path: str | Path, max_channels: int = 8) -> Path:
     """The activations of one image through `model`: a row per layer of feature_maps(model, image).
 
     Figure: 1 inch per channel tile plus a 1-inch margin (at least 4 inches wide), 1.45 inches per row.
@@ -225,7 +253,7 @@ def plot_feature_maps(model, image, path, max_channels=8):
 
 
 # --- evaluation -----------------------------------------------------------------------------------------
-def plot_confusion_matrix(cm, classes, path):
+def plot_confusion_matrix(cm: np.ndarray, classes, path: str | Path) -> Path:
     """The confusion matrix (K, K): rows true class, columns predicted, as `cnnumpy evaluate` prints it.
 
     Cell colour is the fraction of the true class (row-normalised, so rare and common classes compare); the
@@ -268,7 +296,8 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def plot_predictions(model, images, labels, path, classes=None, max_cols=8, batch_size=256, title=None):
+def plot_predictions(model, images: np.ndarray, labels: np.ndarray, path: str | Path, classes=None, max_cols: int = 8,
+                     batch_size: int = 256, title: str | None = None) -> Path:
     """A grid of images titled with the predicted class, its probability and the true class; mistakes have a
     red title and a red frame.
 

@@ -5,7 +5,7 @@ import pytest
 import cnnumpy
 from cnnumpy import models, nn, optim
 from cnnumpy.data import DataLoader, ArrayDataset, Compose, Normalize, ToFloat, MNIST_MEAN, MNIST_STD, MNIST
-from cnnumpy.train import History, evaluate, fit
+from cnnumpy.train import History, evaluate, fit, predict
 
 
 def blobs(n=240, seed=0):
@@ -112,3 +112,75 @@ def test_lenet_learns_the_embedded_sample():
     hist = fit(model, nn.CrossEntropyLoss(), opt, DataLoader(train, 64, shuffle=True, seed=0),
                DataLoader(test, 500), epochs=2, progress=False)
     assert hist["val_acc"][-1] > 0.9, hist.records
+
+
+def test_predict_is_batched_in_eval_mode():
+    cnnumpy.manual_seed(0)
+    model = nn.Sequential(small_net(), nn.Dropout(0.5))
+    x = blobs(70).data
+    model.train()
+    y = predict(model, x, batch_size=32)
+    assert model.training  # the mode is put back
+    np.testing.assert_allclose(y, model.eval()(x), rtol=1e-6)
+    np.testing.assert_allclose(predict(model, DataLoader(blobs(70), 16)), y, rtol=1e-6)
+    with pytest.raises(ValueError, match="batch_size: expected an int >= 1"):
+        predict(model, x, batch_size=0)
+    with pytest.raises(TypeError, match="x: expected a numpy.ndarray or an iterable of batches"):
+        predict(model, 3)
+
+
+def test_fit_clips_the_gradient_norm_before_each_step():
+    from cnnumpy.nn.utils import get_total_norm
+    cnnumpy.manual_seed(0)
+    model = small_net()
+    norms = []
+
+    class Spy(optim.SGD):
+        def step(self, closure=None):
+            norms.append(float(get_total_norm([p.grad for p in model.parameters()])))
+            return super().step(closure)
+
+    fit(model, nn.CrossEntropyLoss(), Spy(model.parameters(), lr=0.1), DataLoader(blobs(), 32), epochs=2,
+        clip_grad_norm=0.05, progress=False)
+    assert len(norms) == 16 and max(norms) <= 0.05 * (1 + 1e-5), norms
+    with pytest.raises(ValueError, match="clip_grad_norm: expected a finite number > 0"):
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), DataLoader(blobs(), 32),
+            clip_grad_norm=float("inf"), progress=False)
+
+
+def test_weights_gone_non_finite_stop_training_before_anything_is_saved():
+    """An infinite lr makes the weights NaN in one step while every loss computed was finite: fit raises before
+    on_epoch_end, where the CLI writes its checkpoint."""
+    model = small_net()
+    saved = []
+    with pytest.raises(FloatingPointError, match=r"the weights are not finite after epoch 1 \(first: '0.weight'\)"):
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=float("inf")), DataLoader(blobs(32), 32),
+            epochs=2, on_epoch_end=lambda e, h: saved.append(e), progress=False)
+    assert saved == []
+
+
+def test_fit_steps_reduce_lr_on_plateau_on_the_validation_loss():
+    model = small_net().requires_grad_(False)  # nothing learns: the loss stays on its plateau
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+    hist = fit(model, nn.CrossEntropyLoss(), opt, DataLoader(blobs(), 32), DataLoader(blobs(), 96), epochs=3,
+               scheduler=sched, progress=False)
+    assert hist["lr"] == pytest.approx([0.5, 0.5, 0.05]) and opt.param_groups[0]["lr"] == pytest.approx(0.005)
+
+
+def test_history_records_every_batch_and_is_written_atomically(tmp_path, monkeypatch):
+    cnnumpy.manual_seed(0)
+    model = small_net()
+    hist = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), DataLoader(blobs(), 32),
+               epochs=1, progress=False)
+    r = hist.records[0]
+    assert len(r["batch_loss"]) == len(r["batch_acc"]) == 8
+    assert r["train_loss"] == pytest.approx(np.average(r["batch_loss"], weights=[32] * 7 + [16]))
+    path = hist.save(tmp_path / "history.json")
+    before = path.read_bytes()
+    import os
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    hist.append(dict(r, epoch=2))
+    with pytest.raises(OSError, match="disk full"):
+        hist.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["history.json"]
