@@ -28,7 +28,7 @@ SobelDemo.__doc__ = """The picture's path and the arrays it shows, each (1, C, H
 x (1, 3, H, W) the image in [0, 1]; conv (1, 1, H-2, W-2); relu (same); pool (1, 1, (H-2)//2, (W-2)//2)."""
 
 
-def sobel_net():
+def sobel_net() -> Sequential:
     """Sequential(Conv2d(3, 1, 3), ReLU(), MaxPool2d(2)) with the conv's weights set by hand.
 
     weight[0, c] = SOBEL_X / 3 for c = R, G, B and no bias: the same kernel on every colour channel,
@@ -40,7 +40,7 @@ def sobel_net():
     return Sequential(conv, ReLU(), MaxPool2d(2))
 
 
-def scene(height=128, width=192):
+def scene(height: int = 128, width: int = 192) -> np.ndarray:
     """The built-in picture: (height, width, 3) float32 RGB in [0, 1], made here, no download.
 
     A flat blue background with a dark vertical bar (vertical edges), two yellow horizontal stripes
@@ -78,7 +78,7 @@ def open_rgb(path):
     return _rgb(open_image(path))
 
 
-def load_rgb(path, max_size=512):
+def load_rgb(path, max_size: int = 512) -> np.ndarray:
     """Any image file -> (H, W, 3) float32 RGB in [0, 1] (see open_rgb). An image larger than max_size on
     its longer side is scaled down to it, which keeps the demo quick and its picture readable."""
     im = open_rgb(path)
@@ -86,7 +86,7 @@ def load_rgb(path, max_size=512):
     return np.asarray(im, dtype=np.float32) / 255
 
 
-def to_input(image):
+def to_input(image) -> np.ndarray:
     """None, a file path, a Pillow image or an array -> x: (1, 3, H, W) float32 in [0, 1].
 
     None: scene(). Files: load_rgb (scaled down to 512 pixels at most). Pillow images: any mode, as RGB.
@@ -112,7 +112,7 @@ def to_input(image):
     return np.ascontiguousarray(x[:, :, :3].transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def sobel_demo(image=None, path="sobel.png"):
+def sobel_demo(image=None, path="sobel.png") -> SobelDemo:
     """Run `image` (default: scene()) through sobel_net() and draw the four stages in one PNG at `path`.
 
     image: None, a file path, a Pillow image or an array (see to_input). Returns a SobelDemo: the path and

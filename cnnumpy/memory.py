@@ -24,7 +24,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers, f
 _state = {}
 
 
-def keep_freed_memory():
+def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed blocks up to MMAP_THRESHOLD for reuse (see the module's docstring).
 
     Returns True if set; False where there is no glibc mallopt to ask (macOS, Windows, musl), where it does nothing.

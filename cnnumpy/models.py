@@ -9,7 +9,7 @@ is body(x) + shortcut(x).
 from . import nn
 
 
-def lenet5(method="auto", num_classes=10, in_channels=1):
+def lenet5(method: str = "auto", num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
     """The reference LeNet-5 for 28x28 MNIST: x (N, 1, 28, 28) -> logits (N, 10).
 
     Conv(1,6,5,p=2)-MaxPool(2)-ReLU-Conv(6,16,5,p=2)-MaxPool(2)-ReLU-Flatten-Linear(784,120)-ReLU-Linear(120,10)
@@ -20,7 +20,7 @@ def lenet5(method="auto", num_classes=10, in_channels=1):
         nn.Flatten(), nn.Linear(16 * 7 * 7, 120), nn.ReLU(), nn.Linear(120, num_classes))
 
 
-def mnist_cnn(method="auto", num_classes=10, in_channels=1):
+def mnist_cnn(method: str = "auto", num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
     """A stronger MNIST net (about 6x LeNet's multiply-adds): x (N, 1, 28, 28) -> logits (N, 10).
 
     Conv(1,32,3,p=1)-BN-ReLU-MaxPool(2)-Conv(32,64,3,p=1)-BN-ReLU-MaxPool(2)-Flatten-
@@ -35,7 +35,7 @@ def mnist_cnn(method="auto", num_classes=10, in_channels=1):
         nn.Linear(128, num_classes))
 
 
-def cifar_vgg(method="auto", num_classes=10, in_channels=3):
+def cifar_vgg(method: str = "auto", num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
     """A small VGG-style net with BatchNorm for 32x32 colour images: x (N, 3, 32, 32) -> logits (N, 10).
 
     Three stages of [Conv3x3(p=1)-BN-ReLU] x 2 at 32, 64 and 128 channels, each followed by MaxPool(2)
@@ -53,7 +53,7 @@ def cifar_vgg(method="auto", num_classes=10, in_channels=3):
     return nn.Sequential(*layers)
 
 
-def basic_block(in_channels, out_channels, stride=1, method="auto"):
+def basic_block(in_channels: int, out_channels: int, stride: int = 1, method: str = "auto") -> nn.Sequential:
     """ResNet's basic block: relu(body(x) + shortcut(x)), (N, C_in, H, W) -> (N, C_out, H/stride, W/stride).
 
     body = Conv3x3(stride)-BN-ReLU-Conv3x3-BN; shortcut = identity when the shape is kept, else the
@@ -72,7 +72,7 @@ def basic_block(in_channels, out_channels, stride=1, method="auto"):
     return nn.Sequential(nn.Residual(body, shortcut), nn.ReLU())
 
 
-def cifar_resnet(blocks, method="auto", num_classes=10, in_channels=3):
+def cifar_resnet(blocks: int, method: str = "auto", num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
     """He et al.'s CIFAR ResNet with 6*blocks + 2 layers: x (N, 3, 32, 32) -> logits (N, num_classes).
 
     Conv3x3(16)-BN-ReLU, then three stages of `blocks` basic blocks at 16, 32, 64 channels on
@@ -91,12 +91,12 @@ def cifar_resnet(blocks, method="auto", num_classes=10, in_channels=3):
     return nn.Sequential(*layers)
 
 
-def resnet8(method="auto", num_classes=10, in_channels=3):
+def resnet8(method: str = "auto", num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
     """ResNet-8 for CIFAR (one block per stage): about 12.5 M multiply-adds per image, 0.08 M parameters."""
     return cifar_resnet(1, method, num_classes, in_channels)
 
 
-def resnet20(method="auto", num_classes=10, in_channels=3):
+def resnet20(method: str = "auto", num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
     """ResNet-20 for CIFAR (three blocks per stage): about 40.8 M multiply-adds per image, 0.27 M parameters."""
     return cifar_resnet(3, method, num_classes, in_channels)
 
@@ -104,7 +104,7 @@ def resnet20(method="auto", num_classes=10, in_channels=3):
 MODELS = {"cifar_vgg": cifar_vgg, "lenet5": lenet5, "mnist_cnn": mnist_cnn, "resnet20": resnet20, "resnet8": resnet8}
 
 
-def build(name, **kwargs):
+def build(name: str, **kwargs) -> nn.Module:
     """The model called `name` (see MODELS), built with `kwargs`."""
     if name not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)}, got {name!r}")

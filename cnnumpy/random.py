@@ -10,7 +10,7 @@ import numpy as np
 _state = {"rng": np.random.default_rng()}
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the default generator: same seed, same initial weights and dropout masks."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
@@ -18,12 +18,12 @@ def manual_seed(seed):
     return _state["rng"]
 
 
-def generator():
+def generator() -> np.random.Generator:
     """The current default `np.random.Generator`."""
     return _state["rng"]
 
 
-def resolve(rng):
+def resolve(rng: np.random.Generator | int | None) -> np.random.Generator:
     """`rng` if given (a Generator or an int seed), else the default generator."""
     if rng is None:
         return _state["rng"]
