@@ -5,6 +5,8 @@
     cnnumpy.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), ...)
 """
+__version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it from here
+
 from . import data, functional, nn, optim
 from .checkpoint import load_model
 from .gradcheck import GradcheckError, gradcheck
@@ -12,6 +14,5 @@ from .io import load, save
 from .memory import keep_freed_memory
 from .random import manual_seed
 
-__version__ = "0.1.0"
 __all__ = ["data", "nn", "functional", "optim", "gradcheck", "GradcheckError", "keep_freed_memory", "manual_seed",
            "save", "load", "load_model"]
