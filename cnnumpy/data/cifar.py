@@ -34,7 +34,7 @@ import numpy as np
 
 from .download import download_file, md5
 from .folder import ImageFolder, writable, write_atomic
-from .loader import ArrayDataset, flag
+from .loader import ArrayDataset, checked_transform, flag
 from .mnist import resolve_root
 
 # Per-channel mean and standard deviation of the training images scaled to [0, 1] (official release).
@@ -83,6 +83,7 @@ class CIFAR10(ArrayDataset):
     def __init__(self, root=None, train=True, download=False, transform=None):
         self.train = flag("train", train)
         download = flag("download", download)
+        checked_transform(transform)  # before reading (or downloading) anything
         self.root = resolve_root(root)
         self.format, self.folder = self.locate(download)
         _, _, _, suffix, meta = RELEASES[self.format]

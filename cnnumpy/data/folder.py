@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..nn import check
-from .loader import ArrayDataset, flag
+from .loader import ArrayDataset, checked_transform, flag
 from .mnist import resolve_root
 
 # What torchvision's ImageFolder takes for an image (compared lower-case).
@@ -61,8 +61,7 @@ class ImageFolder(ArrayDataset):
             raise TypeError(f"split: expected None or a folder name (str) such as 'train', got {split!r}")
         if split is not None and (not split or split.startswith("/") or ".." in split.split("/")):
             raise ValueError(f"split: expected None or a relative folder name such as 'train', got {split!r}")
-        if transform is not None and not callable(transform):  # checked before the decoding, not after
-            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+        checked_transform(transform)  # before the decoding, not after
         self.size = None if size is None else check.pair("size", size)
         cache, progress = flag("cache", cache), flag("progress", progress)
         self.root, self.split = Path(root).expanduser(), split

@@ -24,9 +24,7 @@ class ArrayDataset:
             raise ValueError(f"x: expected an array with a first (sample) axis, got shape {x.shape}")
         if y.ndim != 1 or len(y) != len(x):
             raise ValueError(f"y: expected shape ({len(x)},), one label per row of x, got shape {y.shape}")
-        if transform is not None and not callable(transform):
-            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
-        self.data, self.targets, self.transform = x, y, transform
+        self.data, self.targets, self.transform = x, y, checked_transform(transform)
 
     def __len__(self):
         return len(self.data)
@@ -107,6 +105,13 @@ class DataLoader:
     def __repr__(self):
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+
+
+def checked_transform(transform):
+    """transform, if it is None or callable; else a TypeError. Datasets call it before reading any file."""
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+    return transform
 
 
 def flag(name, value):

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import idx
 from .download import DownloadError, download_file
-from .loader import ArrayDataset, flag
+from .loader import ArrayDataset, checked_transform, flag
 
 # Pixel mean and standard deviation of the training images scaled to [0, 1].
 MNIST_MEAN = 0.1307
@@ -69,6 +69,7 @@ class MNIST(ArrayDataset):
     def __init__(self, root=None, train=True, download=False, transform=None):
         self.train = flag("train", train)
         download = flag("download", download)
+        checked_transform(transform)  # now, not after reading 47 MB
         self.root = resolve_root(root)
         self.is_sample = False
         names = SPLITS[self.train]

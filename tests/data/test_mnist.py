@@ -190,7 +190,7 @@ def test_argument_errors(tmp_path):
     with pytest.raises(TypeError, match="root: expected a path"):
         MNIST(3)
     with pytest.raises(TypeError, match="transform: expected a callable or None, got int"):
-        MNIST(SHARED, train=False, transform=3)
+        MNIST(tmp_path, train=False, transform=3)  # before looking for the files: a typo costs no reading
 
 
 # --- download from a local mirror ------------------------------------------------------------------------
