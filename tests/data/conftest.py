@@ -1,4 +1,5 @@
-"""Fixtures for the data tests: where the real MNIST lies, and a local HTTP server to download from.
+"""Fixtures for the data tests: a local HTTP server to download from. (The real data sets come from the
+real_data fixture of tests/conftest.py.)
 
 The server never reaches the internet: it listens on 127.0.0.1 (port 0: a free port) and answers from a
 dict of routes, so each test decides what a "mirror" serves: good, corrupt or truncated files, or a 404.
@@ -7,12 +8,8 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-SHARED = Path(__file__).parents[2].parent / "shared" / "data"
-MNIST_DIR = SHARED / "mnist"
 
 
 class Handler(BaseHTTPRequestHandler):

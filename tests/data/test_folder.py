@@ -1,6 +1,6 @@
 """ImageFolder on small trees written here, as folders and as zips: classes and order, pixels in NCHW, the ways of
 naming a folder inside a zip, clear errors, and the .npz cache (where it goes, when it is reused or rebuilt).
-One test opens the real ../shared/data/cifar10-jpeg.zip: its listing and a few hundred test images."""
+One test opens the real cifar10-jpeg.zip (the real_data fixture): its listing and a few hundred test images."""
 import io
 import os
 import zipfile
@@ -14,7 +14,6 @@ from PIL import Image
 from cnnumpy.data import folder
 from cnnumpy.data.folder import ImageFolder, Source
 from cnnumpy.data.loader import DataLoader
-from tests.data.conftest import SHARED
 
 CLASSES = ["cat", "dog", "emu"]
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -312,9 +311,9 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
 
 # --- the real JPEG copy of CIFAR-10 ----------------------------------------------------------------------
 
-def test_real_cifar10_jpeg_zip():
+def test_real_cifar10_jpeg_zip(real_data):
     """The listing of the real zip's test split, and a few hundred of its images decoded as Pillow decodes them."""
-    path = SHARED / "cifar10-jpeg.zip"
+    path = real_data("cifar10-jpeg.zip")
     source = Source(path, "test")
     listing = source.listing()
     assert sorted(listing) == CIFAR10 and str(source) == f"{path}/cifar10-jpeg/test"

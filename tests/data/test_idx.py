@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from cnnumpy.data import idx
 from cnnumpy.data.idx import read_idx, write_idx
-from tests.data.conftest import MNIST_DIR
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -31,9 +30,9 @@ def test_round_trip(tmp_path, dtype, shape, gz):
     assert not list(tmp_path.glob(".*")), "write_idx left its temporary file behind"
 
 
-def test_encode_gives_the_published_bytes():
+def test_encode_gives_the_published_bytes(real_data):
     """Reading then re-encoding the test labels gives the published file, byte for byte (md5 from the README)."""
-    y = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    y = read_idx(real_data("mnist") / "t10k-labels-idx1-ubyte.gz")
     assert y.shape == (10000,) and y.dtype == np.uint8
     assert hashlib.md5(idx.encode(y)).hexdigest() == "27ae3e4e09519cfbb04c329615203637"
 

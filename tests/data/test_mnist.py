@@ -1,9 +1,10 @@
-"""MNIST on the real files in ../shared/data/mnist: contents, where files are looked for, every kind of bad
+"""MNIST on the real files (the real_data fixture: $CNNUMPY_TEST_DATA/mnist, else ../shared/data/mnist): contents, where files are looked for, every kind of bad
 file, downloading from a local server, and the embedded sample with its fallback."""
 import gzip
 import hashlib
 import importlib.util
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,45 +15,50 @@ from cnnumpy.data import mnist
 from cnnumpy.data.download import DownloadError
 from cnnumpy.data.mnist import MNIST, MNIST_MEAN, MNIST_STD, SAMPLE_DIR, load_mnist
 from cnnumpy.data.transforms import ToFloat
-from tests.data.conftest import MNIST_DIR, SHARED
 
-REPO = SHARED.parents[1] / "main"
+ROOT = Path(__file__).resolve().parents[2]  # the repository, whatever its folder is called
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 IMAGES, LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 
 @pytest.fixture(scope="module")
-def train():
-    return MNIST(SHARED, train=True)  # root holding a mnist/ subfolder
+def mnist_dir(real_data):
+    """The folder of the four real MNIST files (the test is skipped without them, or fails in CI)."""
+    return real_data("mnist")
 
 
 @pytest.fixture(scope="module")
-def test():
-    return MNIST(MNIST_DIR, train=False)  # root holding the files themselves
+def train(mnist_dir):
+    return MNIST(mnist_dir.parent, train=True)  # root holding a mnist/ subfolder
+
+
+@pytest.fixture(scope="module")
+def test(mnist_dir):
+    return MNIST(mnist_dir, train=False)  # root holding the files themselves
 
 
 @pytest.fixture
-def folder(tmp_path):
-    """A copy of the test split: images linked to the shared file, labels (10 kB) copied so tests can spoil them."""
-    (tmp_path / f"{IMAGES}.gz").symlink_to(MNIST_DIR / f"{IMAGES}.gz")
-    shutil.copy(MNIST_DIR / f"{LABELS}.gz", tmp_path)
+def folder(tmp_path, mnist_dir):
+    """A copy of the test split: images linked to the real file, labels (10 kB) copied so tests can spoil them."""
+    (tmp_path / f"{IMAGES}.gz").symlink_to(mnist_dir / f"{IMAGES}.gz")
+    shutil.copy(mnist_dir / f"{LABELS}.gz", tmp_path)
     return tmp_path
 
 
-def test_train_split(train):
+def test_train_split(train, mnist_dir):
     assert train.data.shape == (60000, 28, 28) and train.data.dtype == np.uint8
     assert train.targets.shape == (60000,) and train.targets.dtype == np.int64
     assert len(train) == 60000 and train.train and not train.is_sample
     assert train.classes == [str(d) for d in range(10)]
     assert np.bincount(train.targets).tolist() == TRAIN_COUNTS
-    assert train.folder == MNIST_DIR and np.array_equal(train.indices, np.arange(60000))
+    assert train.folder == mnist_dir and np.array_equal(train.indices, np.arange(60000))
 
 
-def test_test_split(test):
+def test_test_split(test, mnist_dir):
     assert test.data.shape == (10000, 28, 28) and test.data.dtype == np.uint8
     assert test.targets.dtype == np.int64 and np.bincount(test.targets).tolist() == TEST_COUNTS
-    assert not test.train and test.folder == MNIST_DIR
+    assert not test.train and test.folder == mnist_dir
 
 
 def test_mean_and_std_constants(train):
@@ -74,14 +80,14 @@ def test_items_and_batches(test):
     assert np.array_equal(xb, test.data[[3, 1, 4]]) and np.array_equal(yb, test.targets[[3, 1, 4]])
 
 
-def test_transform_is_applied_once_per_batch():
+def test_transform_is_applied_once_per_batch(mnist_dir):
     calls = []
 
     def transform(x):
         calls.append(x.shape)
         return ToFloat()(x)
 
-    ds = MNIST(SHARED, train=False, transform=transform)
+    ds = MNIST(mnist_dir.parent, train=False, transform=transform)
     x, _ = ds[7]
     assert x.shape == (1, 28, 28) and x.dtype == np.float32 and np.array_equal(x[0], ds.data[7] / np.float32(255))
     xb, _ = ds.batch(np.arange(64))
@@ -99,10 +105,10 @@ def test_index_errors(test, index, error, message):
         test[index]
 
 
-def test_default_root_from_environment(monkeypatch, test):
-    monkeypatch.setenv("CNNUMPY_DATA", str(SHARED))
+def test_default_root_from_environment(monkeypatch, test, mnist_dir):
+    monkeypatch.setenv("CNNUMPY_DATA", str(mnist_dir.parent))
     ds = MNIST(train=False)
-    assert ds.root == SHARED and np.array_equal(ds.targets, test.targets)
+    assert ds.root == mnist_dir.parent and np.array_equal(ds.targets, test.targets)
 
 
 def test_default_root_in_home_cache(monkeypatch, tmp_path):
@@ -116,9 +122,9 @@ def test_default_root_in_home_cache(monkeypatch, tmp_path):
     assert "CNNUMPY_DATA" in msg and "download=True" in msg
 
 
-def test_raw_files_work(tmp_path, test):
+def test_raw_files_work(tmp_path, test, mnist_dir):
     for name in (IMAGES, LABELS):
-        (tmp_path / name).write_bytes(gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes()))
+        (tmp_path / name).write_bytes(gzip.decompress((mnist_dir / f"{name}.gz").read_bytes()))
     ds = MNIST(tmp_path, train=False)
     assert np.array_equal(ds.data, test.data) and np.array_equal(ds.targets, test.targets)
 
@@ -154,7 +160,7 @@ def test_bad_labels_file_is_an_error_naming_it(folder, edit, message):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pos=st.integers(0, 10007), flip=st.integers(1, 255))
-def test_any_changed_byte_is_caught(folder, pos, flip):
+def test_any_changed_byte_is_caught(folder, mnist_dir, pos, flip):
     def edit(b):
         b[pos] ^= flip
         return b
@@ -163,7 +169,7 @@ def test_any_changed_byte_is_caught(folder, pos, flip):
     with pytest.raises(ValueError) as e:
         MNIST(folder, train=False)
     assert str(path) in str(e.value), str(e.value)
-    shutil.copy(MNIST_DIR / f"{LABELS}.gz", folder)  # restore for the next example
+    shutil.copy(mnist_dir / f"{LABELS}.gz", folder)  # restore for the next example
     path.unlink()
 
 
@@ -174,9 +180,9 @@ def test_truncated_gzip_is_an_error_naming_it(folder):
         MNIST(folder, train=False)
 
 
-def test_images_and_labels_swapped(tmp_path):
-    (tmp_path / f"{IMAGES}.gz").symlink_to(MNIST_DIR / f"{LABELS}.gz")
-    (tmp_path / f"{LABELS}.gz").symlink_to(MNIST_DIR / f"{IMAGES}.gz")
+def test_images_and_labels_swapped(tmp_path, mnist_dir):
+    (tmp_path / f"{IMAGES}.gz").symlink_to(mnist_dir / f"{LABELS}.gz")
+    (tmp_path / f"{LABELS}.gz").symlink_to(mnist_dir / f"{IMAGES}.gz")
     with pytest.raises(ValueError, match=rf"{IMAGES}.gz: expected uint8 of shape \(10000, 28, 28\), got uint8 "
                                          r"of shape \(10000,\): not the file its name says"):
         MNIST(tmp_path, train=False)
@@ -195,13 +201,13 @@ def test_argument_errors(tmp_path):
 
 # --- download from a local mirror ------------------------------------------------------------------------
 
-def serve_test_split(server):
+def serve_test_split(server, mnist_dir):
     for name in (IMAGES, LABELS):
-        server.routes[f"/mnist/{name}.gz"] = (MNIST_DIR / f"{name}.gz").read_bytes()
+        server.routes[f"/mnist/{name}.gz"] = (mnist_dir / f"{name}.gz").read_bytes()
 
 
-def test_download_from_a_mirror(server, dead_url, tmp_path, monkeypatch, test):
-    serve_test_split(server)
+def test_download_from_a_mirror(server, dead_url, tmp_path, monkeypatch, test, mnist_dir):
+    serve_test_split(server, mnist_dir)
     monkeypatch.setattr(MNIST, "mirrors", [dead_url, server.url("mnist/")])
     ds = MNIST(tmp_path, train=False, download=True)
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == [f"{IMAGES}.gz", f"{LABELS}.gz"]
@@ -213,15 +219,15 @@ def test_download_from_a_mirror(server, dead_url, tmp_path, monkeypatch, test):
     assert server.requests == [f"/mnist/{LABELS}.gz"]
 
 
-def test_download_into_a_folder_named_mnist(server, tmp_path, monkeypatch):
-    serve_test_split(server)
+def test_download_into_a_folder_named_mnist(server, tmp_path, monkeypatch, mnist_dir):
+    serve_test_split(server, mnist_dir)
     monkeypatch.setattr(MNIST, "mirrors", [server.url("mnist")])
     MNIST(tmp_path / "mnist", train=False, download=True)
     assert (tmp_path / "mnist" / f"{LABELS}.gz").is_file() and not (tmp_path / "mnist" / "mnist").exists()
 
 
 def test_failed_download_names_file_and_mirrors(server, dead_url, tmp_path, monkeypatch):
-    server.routes[f"/bad/{IMAGES}.gz"] = ("truncated", (MNIST_DIR / f"{IMAGES}.gz").read_bytes())
+    server.routes[f"/bad/{IMAGES}.gz"] = ("truncated", (SAMPLE_DIR / f"{IMAGES}.gz").read_bytes())
     monkeypatch.setattr(MNIST, "mirrors", [server.url("bad"), dead_url])
     with pytest.raises(DownloadError) as e:
         MNIST(tmp_path, train=False, download=True)
@@ -231,11 +237,11 @@ def test_failed_download_names_file_and_mirrors(server, dead_url, tmp_path, monk
     assert list((tmp_path / "mnist").iterdir()) == []
 
 
-def test_published_checksums_are_recorded():
+def test_published_checksums_are_recorded(mnist_dir):
     """The uncompressed md5s are those of ../shared/data/README.md; the shared .gz files are re-compressed, so
     their own md5s differ from the published archives' (which the download checks first, as a shortcut)."""
     for name, (_, _, md5, gz_md5) in mnist.FILES.items():
-        gz = (MNIST_DIR / f"{name}.gz").read_bytes()
+        gz = (mnist_dir / f"{name}.gz").read_bytes()
         assert hashlib.md5(gzip.decompress(gz)).hexdigest() == md5, name
         assert len(gz_md5) == 32 and gz_md5 != hashlib.md5(gz).hexdigest()
 
@@ -261,11 +267,11 @@ def test_sample_size_and_attribution():
     assert "Yann LeCun, Corinna Cortes and Christopher Burges" in readme
 
 
-def test_script_regenerates_the_sample(tmp_path):
-    spec = importlib.util.spec_from_file_location("make_mnist_sample", REPO / "scripts" / "make_mnist_sample.py")
+def test_script_regenerates_the_sample(tmp_path, mnist_dir):
+    spec = importlib.util.spec_from_file_location("make_mnist_sample", ROOT / "scripts" / "make_mnist_sample.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    script.main(["--src", str(SHARED), "--out", str(tmp_path)])
+    script.main(["--src", str(mnist_dir.parent), "--out", str(tmp_path)])
     for name, (_, _, md5, _) in mnist.SAMPLE_FILES.items():
         assert hashlib.md5(gzip.decompress((tmp_path / f"{name}.gz").read_bytes())).hexdigest() == md5, name
     assert (tmp_path / "README.md").read_text() == (SAMPLE_DIR / "README.md").read_text()
@@ -288,8 +294,8 @@ def test_load_mnist_falls_back_when_download_fails(dead_url, tmp_path, monkeypat
     assert err.count("\n") == 1 and "could not be downloaded into" in err, err
 
 
-def test_load_mnist_uses_the_full_set_silently(capsys, test):
-    ds = load_mnist(MNIST_DIR, train=False)
+def test_load_mnist_uses_the_full_set_silently(capsys, test, mnist_dir):
+    ds = load_mnist(mnist_dir, train=False)
     assert not ds.is_sample and len(ds) == 10000 and capsys.readouterr().err == ""
 
 
