@@ -5,8 +5,10 @@ The server never reaches the internet: it listens on 127.0.0.1 (port 0: a free p
 dict of routes, so each test decides what a "mirror" serves: good, corrupt or truncated files, or a 404.
 """
 import socket
+import struct
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -73,3 +75,24 @@ def dead_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/"
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_of_zeros(width, height, rows=None):
+    """A 1-bit grayscale PNG, all black, of width x height pixels, compressed a block of rows at a time so the
+    (1 + width/8) * height bytes it unpacks to are never in memory; rows: how many rows of data to store (default
+    all; fewer make a cut file whose header still declares the full size, which is all a size check reads)."""
+    z, row = zlib.compressobj(9), bytes(1 + -(-width // 8))
+    rows = height if rows is None else rows
+    idat = [z.compress(row * min(1000, rows - k)) for k in range(0, rows, 1000)] + [z.flush()]
+    ihdr = struct.pack(">2I5B", width, height, 1, 0, 0, 0, 0)  # bit depth 1, grayscale, no interlace
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", b"".join(idat)) + png_chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def png_bomb():
+    """A complete, valid 109 kB PNG of 30000x30000 pixels (900 million: 2.5 GiB as RGB), built once (0.5 s)."""
+    return png_of_zeros(30000, 30000)
