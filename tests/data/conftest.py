@@ -89,7 +89,8 @@ def png_of_zeros(width, height, rows=None):
     rows = height if rows is None else rows
     idat = [z.compress(row * min(1000, rows - k)) for k in range(0, rows, 1000)] + [z.flush()]
     ihdr = struct.pack(">2I5B", width, height, 1, 0, 0, 0, 0)  # bit depth 1, grayscale, no interlace
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", b"".join(idat)) + png_chunk(b"IEND", b"")
+    chunks = png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", b"".join(idat)) + png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 @pytest.fixture(scope="session")
