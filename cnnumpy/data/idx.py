@@ -40,7 +40,9 @@ class Header:
 
     def describe(self):
         """'16-byte header + (10000, 28, 28) x uint8'; a long list of dimensions is cut short."""
-        dims = self.dims if len(self.dims) <= 6 else f"({', '.join(map(str, self.dims[:4]))}, ... {len(self.dims)} dims)"
+        dims = self.dims
+        if len(dims) > 6:
+            dims = f"({', '.join(map(str, dims[:4]))}, ... {len(dims)} dims)"
         return f"{self.start}-byte header + {dims} x {self.dtype.newbyteorder('=')}"
 
 

@@ -1,5 +1,6 @@
-"""MNIST on the real files (the real_data fixture: $CNNUMPY_TEST_DATA/mnist, else ../shared/data/mnist): contents, where files are looked for, every kind of bad
-file, downloading from a local server, and the embedded sample with its fallback."""
+"""MNIST on the real files (the real_data fixture: $CNNUMPY_TEST_DATA/mnist, else ../shared/data/mnist): contents,
+where files are looked for, every kind of bad file, downloading from a local server, and the embedded sample with
+its fallback."""
 import gzip
 import hashlib
 import importlib.util
