@@ -16,7 +16,9 @@ import pytest
 
 class Handler(BaseHTTPRequestHandler):
     """GET /path -> routes[path]: bytes (200); ("truncated", bytes) (announces them all, sends half, closes);
-    ("slow", seconds) (answers nothing for that long); else 404."""
+    ("slow", seconds) (answers nothing for that long); ("drip", bytes, seconds) (announces them all, then sends one
+    byte every `seconds`); ("drip headers", seconds) (sends its status line and headers a byte every `seconds`,
+    never ending them); else 404."""
 
     def do_GET(self):
         route = self.server.routes.get(self.path)
@@ -27,11 +29,32 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(route, tuple) and route[0] == "slow":
             time.sleep(route[1])
             return
+        if isinstance(route, tuple) and route[0] in ("drip", "drip headers"):
+            self.drip(*route)
+            return
         body = route[1] if isinstance(route, tuple) else route
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body[:len(body) // 2] if isinstance(route, tuple) else body)
+
+    def drip(self, kind, *args):
+        """One byte at a time, `seconds` apart, until done or the client hangs up (each byte keeps a read alive)."""
+        if kind == "drip":
+            body, seconds = args
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+        else:
+            seconds, = args
+            body = b"HTTP/1.0 200 OK\r\n" + b"X-Slow: " + b"z" * 10_000  # a header line that never ends
+        try:
+            for k in range(len(body)):
+                self.wfile.write(body[k:k + 1])
+                self.wfile.flush()
+                time.sleep(seconds)
+        except OSError:  # the client gave up: what the tests expect
+            pass
 
     def log_message(self, *args):  # keep the test output quiet
         pass
