@@ -81,16 +81,17 @@ class CIFAR10(ArrayDataset):
     folder itself (default $CNNUMPY_DATA, else ~/.cache/cnnumpy).
     download: when root holds neither a complete release nor an archive, fetch the binary archive (no pickle in
     it) from `CIFAR10.mirrors` into root, check its md5 and extract it.
+    progress: show a progress bar on stderr while downloading (False: nothing on stderr).
     """
 
     mirrors = list(MIRRORS)
 
-    def __init__(self, root=None, train=True, download=False, transform=None):
+    def __init__(self, root=None, train=True, download=False, transform=None, progress=True):
         self.train = flag("train", train)
-        download = flag("download", download)
+        download, progress = flag("download", download), flag("progress", progress)
         checked_transform(transform)  # before reading (or downloading) anything
         self.root = resolve_root(root)
-        self.format, self.folder = self.locate(download)
+        self.format, self.folder = self.locate(download, progress)
         _, _, _, suffix, meta = RELEASES[self.format]
         paths = [self.folder / (name + suffix) for name in BATCHES[self.train]]
         read = read_binary if self.format == "binary" else read_python
@@ -98,7 +99,7 @@ class CIFAR10(ArrayDataset):
         self.classes = (read_names_txt if self.format == "binary" else read_names_pickle)(self.folder / meta)
         super().__init__(np.concatenate(images), np.concatenate(labels), transform)
 
-    def locate(self, download):
+    def locate(self, download, progress=True):
         """(format, folder) of a release holding this split: found in root, else extracted from an archive in
         root (the one of an incomplete release first), else downloaded when `download`."""
         found = find_release(self.root)
@@ -108,7 +109,7 @@ class CIFAR10(ArrayDataset):
         archives.sort(key=lambda f: found is None or f != found[0])
         if not archives and download:
             name, archive_md5 = RELEASES["binary"][:2]
-            download_file(name, self.root, self.mirrors, archive_md5, archive_md5)
+            download_file(name, self.root, self.mirrors, archive_md5, archive_md5, progress=progress)
             archives = ["binary"]
         if not archives and found is None:
             raise FileNotFoundError(
@@ -127,7 +128,7 @@ class CIFAR10(ArrayDataset):
         return f"CIFAR10({split}, {len(self)} images, {self.format} release in {self.folder})"
 
 
-def load_cifar10(root=None, train=True, download=False, transform=None):
+def load_cifar10(root=None, train=True, download=False, transform=None, progress=True):
     """CIFAR-10 from the official release (or its archive) under root, else from the JPEG copy, else downloaded.
 
     root: as for CIFAR10; the JPEG copy is root/cifar10-jpeg.zip, a folder root/cifar10-jpeg, or root itself
@@ -135,6 +136,7 @@ def load_cifar10(root=None, train=True, download=False, transform=None):
     (decoded once, then cached as .npz). Its pixels differ slightly from the official release (JPEG): report
     accuracy on it as "CIFAR-10 (JPEG copy)". -> a CIFAR10 or an ImageFolder, both data (N, 3, 32, 32) uint8.
     download: used only when neither is there (see CIFAR10).
+    progress: show the progress bars on stderr (downloading, decoding the JPEG copy); False: nothing on stderr.
     """
     flag("train", train)
     root = resolve_root(root)
@@ -143,13 +145,13 @@ def load_cifar10(root=None, train=True, download=False, transform=None):
                  if (p.suffix == ".zip" and p.is_file()) or (p.name == "cifar10-jpeg" and p.is_dir())), None)
     if official or jpeg is None:
         try:
-            return CIFAR10(root, train, download, transform)
+            return CIFAR10(root, train, download, transform, progress)
         except FileNotFoundError as e:
             if jpeg is not None:
                 raise
             raise FileNotFoundError(f"{e}; nor is the JPEG copy there ({root / 'cifar10-jpeg.zip'} or "
                                     f"{root / 'cifar10-jpeg'})") from None
-    ds = ImageFolder(jpeg, split="train" if train else "test", transform=transform)
+    ds = ImageFolder(jpeg, split="train" if train else "test", transform=transform, progress=progress)
     if ds.classes != CLASSES or ds.data.shape[1:] != (3, 32, 32):
         raise ValueError(f"{jpeg}: expected the CIFAR-10 classes {CLASSES} with 3x32x32 images, got {ds.classes} "
                          f"with {'x'.join(map(str, ds.data.shape[1:]))}")

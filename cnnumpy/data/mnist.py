@@ -61,14 +61,15 @@ class MNIST(ArrayDataset):
     root: the folder holding the files, or one with a `mnist/` subfolder holding them (default
     $CNNUMPY_DATA, else ~/.cache/cnnumpy). download: fetch the missing files from `MNIST.mirrors`
     into the folder already holding MNIST files, else into root/mnist.
+    progress: show a progress bar on stderr while downloading (False: nothing on stderr).
     """
 
     classes = [str(d) for d in range(10)]
     mirrors = list(MIRRORS)
 
-    def __init__(self, root=None, train=True, download=False, transform=None):
+    def __init__(self, root=None, train=True, download=False, transform=None, progress=True):
         self.train = flag("train", train)
-        download = flag("download", download)
+        download, progress = flag("download", download), flag("progress", progress)
         checked_transform(transform)  # now, not after reading 47 MB
         self.root = resolve_root(root)
         self.is_sample = False
@@ -82,7 +83,8 @@ class MNIST(ArrayDataset):
                 "CNNUMPY_DATA to) a folder holding the MNIST files, or use download=True")
         for n in missing:
             _, _, md5sum, gz_md5 = FILES[n]
-            paths[n] = download_file(n + ".gz", files_folder(self.root), self.mirrors, md5sum, gz_md5)
+            paths[n] = download_file(n + ".gz", files_folder(self.root), self.mirrors, md5sum, gz_md5,
+                                     progress=progress)
         self.folder = paths[names[0]].parent
         images, labels = (read_checked(paths[n], FILES[n]) for n in names)
         super().__init__(images, labels.astype(np.int64), transform)
@@ -106,14 +108,14 @@ class MNIST(ArrayDataset):
         return f"MNIST({split}, {len(self)} images, {kind} in {self.folder})"
 
 
-def load_mnist(root=None, train=True, download=False, transform=None):
+def load_mnist(root=None, train=True, download=False, transform=None, progress=True):
     """The full MNIST split if it is found (or downloaded), else the embedded sample.
 
     The fallback is announced in one line on stderr, saying where the files were looked for and how to
     point at them. A file that is present but corrupt is still an error: only absence falls back.
     """
     try:
-        return MNIST(root, train, download, transform)
+        return MNIST(root, train, download, transform, progress)
     except (FileNotFoundError, DownloadError) as e:
         ds = MNIST.sample(train, transform)
         looked = " or ".join(str(f) for f in candidates(resolve_root(root)))

@@ -348,6 +348,8 @@ def test_argument_errors(tmp_path):
         CIFAR10(tmp_path, train="yes")
     with pytest.raises(TypeError, match="download: expected True or False, got 1"):
         CIFAR10(tmp_path, download=1)
+    with pytest.raises(TypeError, match="progress: expected True or False, got 'no'"):
+        CIFAR10(tmp_path, progress="no")
     with pytest.raises(TypeError, match="root: expected a path"):
         CIFAR10(3)
     write_binary(tmp_path)
@@ -538,6 +540,25 @@ def test_download_from_a_mirror(server, dead_url, tmp_path, monkeypatch):
     assert server.requests == ["/kriz/cifar-10-binary.tar.gz"]
     check_split(CIFAR10(root, train=True, download=True), True)
     assert server.requests == ["/kriz/cifar-10-binary.tar.gz"]  # present: not fetched again
+
+
+@pytest.mark.parametrize("load", [CIFAR10, load_cifar10])
+def test_progress_false_silences_the_download_bar(server, tmp_path, monkeypatch, capsys, load):
+    archive = make_archive(tmp_path, "binary", monkeypatch)
+    server.routes["/kriz/cifar-10-binary.tar.gz"] = archive.read_bytes()
+    monkeypatch.setattr(CIFAR10, "mirrors", [server.url("kriz/")])
+    check_split(load(tmp_path / "quiet", train=False, download=True, progress=False), False)
+    assert capsys.readouterr().err == ""
+    check_split(load(tmp_path / "loud", train=False, download=True), False)  # the default shows it
+    assert "cifar-10-binary.tar.gz" in capsys.readouterr().err
+
+
+def test_progress_false_silences_the_decoding_bar_of_the_jpeg_copy(tmp_path, capsys):
+    write_jpeg_copy(tmp_path / "cifar10-jpeg.zip")
+    assert len(load_cifar10(tmp_path, train=False, progress=False)) == 20
+    assert capsys.readouterr().err == ""
+    assert len(load_cifar10(tmp_path / "cifar10-jpeg.zip", train=True)) == 20  # the default shows it
+    assert "decoding" in capsys.readouterr().err
 
 
 def test_failed_download_names_the_mirrors_and_leaves_nothing(server, dead_url, tmp_path, monkeypatch):

@@ -194,6 +194,8 @@ def test_argument_errors(tmp_path):
         MNIST(tmp_path, train="yes")
     with pytest.raises(TypeError, match="download: expected True or False, got 1"):
         MNIST(tmp_path, download=1)
+    with pytest.raises(TypeError, match="progress: expected True or False, got 'no'"):
+        MNIST(tmp_path, progress="no")
     with pytest.raises(TypeError, match="root: expected a path"):
         MNIST(3)
     with pytest.raises(TypeError, match="transform: expected a callable or None, got int"):
@@ -236,6 +238,21 @@ def test_failed_download_names_file_and_mirrors(server, dead_url, tmp_path, monk
     assert f"could not download {IMAGES}.gz into {tmp_path / 'mnist'}" in msg
     assert server.url(f"bad/{IMAGES}.gz") in msg and dead_url + f"{IMAGES}.gz" in msg, msg
     assert list((tmp_path / "mnist").iterdir()) == []
+
+
+@pytest.mark.parametrize("load", [MNIST, load_mnist])
+def test_progress_false_silences_the_download_bar(server, tmp_path, monkeypatch, capsys, load):
+    """progress=False reaches download_file; with the default, the bar shows on stderr (the file served here is not
+    MNIST, so the download fails: MNIST raises, load_mnist falls back to the sample)."""
+    server.routes[f"/m/{IMAGES}.gz"] = b"not the file"
+    monkeypatch.setattr(MNIST, "mirrors", [server.url("m")])
+    for progress in (False, True):
+        try:
+            load(tmp_path / str(progress), train=False, download=True, progress=progress)
+        except DownloadError:
+            assert load is MNIST
+        err = capsys.readouterr().err
+        assert (f"{IMAGES}.gz" in err and "B/s" in err) == progress, err
 
 
 def test_published_checksums_are_recorded(mnist_dir):
