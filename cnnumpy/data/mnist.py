@@ -9,8 +9,8 @@ itself or in its `mnist/` subfolder. A small sample (600 training and 100 test i
 inside the package: `MNIST.sample(train)`; `load_mnist` falls back to it when the full set is missing.
 """
 import hashlib
+import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,8 @@ SAMPLE_FILES = {
     "t10k-indices-idx1-int": ("int32", (1000,), "b3675eaeb26594fdb94d7d724f590dc3", None),
 }
 SAMPLE_INDICES = {True: "train-indices-idx1-int", False: "t10k-indices-idx1-int"}
+
+log = logging.getLogger(__name__)
 
 
 class MNIST(ArrayDataset):
@@ -111,8 +113,10 @@ class MNIST(ArrayDataset):
 def load_mnist(root=None, train=True, download=False, transform=None, progress=True):
     """The full MNIST split if it is found (or downloaded), else the embedded sample.
 
-    The fallback is announced in one line on stderr, saying where the files were looked for and how to
-    point at them. A file that is present but corrupt is still an error: only absence falls back.
+    The fallback is announced in one warning of the logger "cnnumpy.data.mnist", saying where the files were looked
+    for and how to point at them: a warning, because the results of a sample ten times smaller are not those of
+    MNIST, and because without any logging configured Python prints warnings (not infos) on stderr, as before.
+    A file that is present but corrupt is still an error: only absence falls back.
     """
     try:
         return MNIST(root, train, download, transform, progress)
@@ -120,9 +124,9 @@ def load_mnist(root=None, train=True, download=False, transform=None, progress=T
         ds = MNIST.sample(train, transform)
         looked = " or ".join(str(f) for f in candidates(resolve_root(root)))
         why = "could not be downloaded into" if isinstance(e, DownloadError) else "was not found in"
-        print(f"cnnumpy: the full MNIST {why} {looked}; using the embedded sample ({len(ds)} images). "
-              "For the full set, pass root= or set CNNUMPY_DATA to a folder holding the MNIST files, "
-              "or use download=True.", file=sys.stderr)
+        log.warning(f"cnnumpy: the full MNIST {why} {looked}; using the embedded sample ({len(ds)} images). "
+                    "For the full set, pass root= or set CNNUMPY_DATA to a folder holding the MNIST files, "
+                    "or use download=True.")
         return ds
 
 

@@ -5,6 +5,8 @@ import gzip
 import hashlib
 import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -295,30 +297,46 @@ def test_script_regenerates_the_sample(tmp_path, mnist_dir):
     assert (tmp_path / "README.md").read_text() == (SAMPLE_DIR / "README.md").read_text()
 
 
-def test_load_mnist_falls_back_in_one_line(tmp_path, capsys):
-    ds = load_mnist(tmp_path, train=False)
-    err = capsys.readouterr().err
+def notices(caplog):
+    """The messages load_mnist logged, as (level, text)."""
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "cnnumpy.data.mnist"]
+
+
+def test_load_mnist_falls_back_with_one_warning(tmp_path, caplog, capsys):
+    ds = load_mnist(tmp_path, train=False, progress=False)
     assert ds.is_sample and len(ds) == 1000
-    assert err.count("\n") == 1 and err.endswith("\n"), err
-    assert f"not found in {tmp_path} or {tmp_path / 'mnist'}" in err and "embedded sample (1000 images)" in err
-    assert "CNNUMPY_DATA" in err and "download=True" in err
+    [(level, msg)] = notices(caplog)
+    assert level == "WARNING" and "\n" not in msg and msg.startswith("cnnumpy: the full MNIST was not found in ")
+    assert f"not found in {tmp_path} or {tmp_path / 'mnist'}" in msg and "embedded sample (1000 images)" in msg
+    assert "CNNUMPY_DATA" in msg and "download=True" in msg
+    assert capsys.readouterr().err == ""  # logged, not printed: the application decides where it goes
 
 
-def test_load_mnist_falls_back_when_download_fails(dead_url, tmp_path, monkeypatch, capsys):
+def test_without_logging_configured_the_warning_reaches_stderr(tmp_path):
+    """Python's last-resort handler prints a warning (message only) when no handler is set: the line a user of
+    the library saw before, when it was printed."""
+    code = f"from cnnumpy.data import load_mnist; load_mnist({str(tmp_path)!r}, train=False)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout == "", run.stderr
+    assert run.stderr.startswith(f"cnnumpy: the full MNIST was not found in {tmp_path} or "), run.stderr
+    assert run.stderr.count("\n") == 1
+
+
+def test_load_mnist_falls_back_when_download_fails(dead_url, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(MNIST, "mirrors", [dead_url])
     ds = load_mnist(tmp_path, train=True, download=True, transform=ToFloat())
-    err = capsys.readouterr().err
     assert ds.is_sample and len(ds) == 6000 and ds[0][0].dtype == np.float32
-    assert err.count("\n") == 1 and "could not be downloaded into" in err, err
+    [(level, msg)] = notices(caplog)
+    assert level == "WARNING" and "could not be downloaded into" in msg, msg
 
 
-def test_load_mnist_uses_the_full_set_silently(capsys, test, mnist_dir):
+def test_load_mnist_uses_the_full_set_silently(caplog, capsys, test, mnist_dir):
     ds = load_mnist(mnist_dir, train=False)
-    assert not ds.is_sample and len(ds) == 10000 and capsys.readouterr().err == ""
+    assert not ds.is_sample and len(ds) == 10000 and notices(caplog) == [] and capsys.readouterr().err == ""
 
 
-def test_load_mnist_does_not_hide_a_corrupt_file(folder, capsys):
+def test_load_mnist_does_not_hide_a_corrupt_file(folder, caplog):
     path = spoil(folder, lambda b: b[:-1])
     with pytest.raises(ValueError, match="truncated") as e:
         load_mnist(folder, train=False)
-    assert str(path) in str(e.value) and capsys.readouterr().err == ""
+    assert str(path) in str(e.value) and notices(caplog) == []
