@@ -36,7 +36,7 @@ import numpy as np
 
 from .download import download_file, md5
 from .folder import ImageFolder, writable, write_atomic
-from .loader import ArrayDataset, checked_transform, flag
+from .loader import ArrayDataset, Transform, checked_transform, flag
 from .mnist import resolve_root
 
 # Per-channel mean and standard deviation of the training images scaled to [0, 1] (official release).
@@ -86,7 +86,8 @@ class CIFAR10(ArrayDataset):
 
     mirrors = list(MIRRORS)
 
-    def __init__(self, root=None, train=True, download=False, transform=None, progress=True):
+    def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+                 transform: Transform | None = None, progress: bool = True) -> None:
         self.train = flag("train", train)
         download, progress = flag("download", download), flag("progress", progress)
         checked_transform(transform)  # before reading (or downloading) anything
@@ -128,7 +129,8 @@ class CIFAR10(ArrayDataset):
         return f"CIFAR10({split}, {len(self)} images, {self.format} release in {self.folder})"
 
 
-def load_cifar10(root=None, train=True, download=False, transform=None, progress=True):
+def load_cifar10(root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+                 transform: Transform | None = None, progress: bool = True) -> CIFAR10 | ImageFolder:
     """CIFAR-10 from the official release (or its archive) under root, else from the JPEG copy, else downloaded.
 
     root: as for CIFAR10; the JPEG copy is root/cifar10-jpeg.zip, a folder root/cifar10-jpeg, or root itself
@@ -327,7 +329,7 @@ class SafeUnpickler(pickle.Unpickler):
                       "lists, bytes and numbers")
 
 
-def load_pickle(path, md5sum=None, size=None):
+def load_pickle(path: str | os.PathLike, md5sum: str | None = None, size: int | None = None) -> dict:
     """Unpickle a file of the python release (Python 2 strings come back as bytes) -> its dict.
 
     md5sum: when given, the file's md5 is checked first and a mismatch refused before unpickling.

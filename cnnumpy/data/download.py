@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 CHUNK = 1 << 16
@@ -32,7 +33,7 @@ class DownloadError(OSError):
     """No mirror gave the file with the expected checksum (offline, HTTP error, truncated or corrupt)."""
 
 
-def md5(path, gunzip=False):
+def md5(path: str | os.PathLike, gunzip: bool = False) -> str:
     """md5 hex digest of the file, or of what it unzips to; read in chunks so memory stays flat."""
     h = hashlib.md5()
     with (gzip.open if gunzip else open)(path, "rb") as f:
@@ -46,7 +47,7 @@ def is_gzip(path):
         return f.read(2) == b"\x1f\x8b"
 
 
-def verify(path, md5sum, gz_md5=None, name=None):
+def verify(path: str | os.PathLike, md5sum: str, gz_md5: str | None = None, name: object = None) -> None:
     """Raise ValueError naming the file unless its content has md5 `md5sum`.
 
     The content is the file itself, or what it unzips to when it is gzip, so a re-compressed copy is as
@@ -203,8 +204,9 @@ def reason(e):
     return str(e) or type(e).__name__
 
 
-def download_file(filename, folder, mirrors, md5sum, gz_md5=None, timeout=30, progress=True,
-                  deadline=3600.0, min_rate=1024, rate_window=60.0):
+def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[str], md5sum: str,
+                  gz_md5: str | None = None, timeout: float = 30, progress: bool = True, deadline: float = 3600.0,
+                  min_rate: float = 1024, rate_window: float = 60.0) -> Path:
     """Download `filename` into `folder` from the first mirror that serves it intact -> its Path.
 
     mirrors: base URLs, tried in order; the file's URL is mirror + "/" + filename.

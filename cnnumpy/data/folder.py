@@ -35,7 +35,7 @@ import numpy as np
 
 from ..nn import check
 from .image import MAX_PIXELS, opened
-from .loader import ArrayDataset, checked_transform, flag
+from .loader import ArrayDataset, Transform, checked_transform, flag
 from .mnist import resolve_root
 
 # What torchvision's ImageFolder takes for an image (compared lower-case).
@@ -60,7 +60,8 @@ class ImageFolder(ArrayDataset):
     cache_file: the .npz read or written, or None; from_cache: whether the images came from it.
     """
 
-    def __init__(self, root, split=None, transform=None, size=None, cache=True, progress=True):
+    def __init__(self, root: str | os.PathLike, split: str | None = None, transform: Transform | None = None,
+                 size: int | tuple[int, int] | None = None, cache: bool = True, progress: bool = True) -> None:
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root: expected a path (str or Path), got {type(root).__name__}")
         if split is not None and not isinstance(split, str):

@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # Type byte -> big-endian NumPy dtype, as in the format's description on yann.lecun.com.
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -46,7 +47,7 @@ class Header:
         return f"{self.start}-byte header + {dims} x {self.dtype.newbyteorder('=')}"
 
 
-def read_header(head, name, max_bytes=MAX_BYTES):
+def read_header(head: bytes, name: object, max_bytes: int = MAX_BYTES) -> Header:
     """The first bytes of an IDX file (at least its header) -> Header; ValueError naming `name` for a bad magic
     number, a cut header, more dimensions than NumPy allows, or a promised size above max_bytes."""
     if len(head) < 4:
@@ -82,7 +83,7 @@ def check_size(h, got, name, stream=False):
         raise ValueError(f"{name}: expected {h.size} bytes ({h.describe()}), got {found}: the file is {what}")
 
 
-def read_bytes(path, max_bytes=MAX_BYTES):
+def read_bytes(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> bytes:
     """The IDX file's bytes, gunzipped when it is gzip, checked against its header -> bytes of length h.size.
 
     The header is read first; a file whose header promises more than max_bytes is refused, and at most
@@ -120,7 +121,7 @@ def read_header_of(f, name, max_bytes):
     return read_header(head, name, max_bytes), head
 
 
-def parse(buf, name="<bytes>", max_bytes=MAX_BYTES):
+def parse(buf: bytes, name: object = "<bytes>", max_bytes: int = MAX_BYTES) -> np.ndarray:
     """IDX bytes -> ndarray of shape dims, native byte order (a writable copy)."""
     h = read_header(buf, name, max_bytes)
     check_size(h, len(buf), name)
@@ -128,7 +129,7 @@ def parse(buf, name="<bytes>", max_bytes=MAX_BYTES):
     return x.astype(h.dtype.newbyteorder("=")).reshape(h.dims)
 
 
-def read_idx(path, max_bytes=MAX_BYTES):
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """An IDX file (gzip or raw) -> ndarray. Errors name the file.
 
     max_bytes: refuse a file whose header promises more bytes than this (uncompressed), before reading it.
@@ -136,7 +137,7 @@ def read_idx(path, max_bytes=MAX_BYTES):
     return parse(read_bytes(path, max_bytes), path, max_bytes)
 
 
-def encode(x):
+def encode(x: ArrayLike) -> bytes:
     """ndarray -> IDX bytes (the inverse of parse)."""
     x = np.asarray(x)
     code = CODES.get(x.dtype.newbyteorder("="))
@@ -149,7 +150,7 @@ def encode(x):
     return header + np.ascontiguousarray(x, DTYPES[code]).tobytes()
 
 
-def write_idx(path, x):
+def write_idx(path: str | os.PathLike, x: ArrayLike) -> Path:
     """Write x as an IDX file, gzip-compressed when the name ends in .gz -> the Path.
 
     mtime=0 in the gzip header keeps the bytes independent of when the file was written. The file is

@@ -6,12 +6,16 @@ before anything is decoded: more than `max_pixels` pixels is a ValueError naming
 Pillow's own check (its DecompressionBombWarning, made an error, and DecompressionBombError).
 """
 import numbers
+import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from os import PathLike
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:  # Pillow is optional: imported for the annotations only when a type checker reads them
+    from PIL.Image import Image
 
 # Pillow's own default bound (PIL.Image.MAX_IMAGE_PIXELS, 89,478,485: about 9459x9459, 256 MiB as RGB): what Pillow
 # opens without a warning we open too; above it Pillow warns, and we refuse.
@@ -33,7 +37,7 @@ def checked_max_pixels(max_pixels):
 
 
 @contextmanager
-def opened(fp, name, max_pixels=MAX_PIXELS):
+def opened(fp: str | os.PathLike | BinaryIO, name: str, max_pixels: int = MAX_PIXELS) -> Iterator["Image"]:
     """with opened(fp, name) as im: ... -> the open Pillow image of fp (a path or a binary file), not yet decoded,
     whose declared size (width x height, from the header) is at most max_pixels.
 
@@ -54,7 +58,7 @@ def opened(fp, name, max_pixels=MAX_PIXELS):
         raise ValueError(f"{name}: too large, refused before decoding it: {e}") from None
 
 
-def open_image(path: str | PathLike | BinaryIO, max_pixels: int = MAX_PIXELS):
+def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS) -> "Image":
     """Any image file Pillow reads -> a loaded Pillow image; a clear error for a missing, unreadable or too large
     file (more than max_pixels pixels, refused from its header, before it is decoded)."""
     max_pixels = checked_max_pixels(max_pixels)
@@ -70,7 +74,7 @@ def open_image(path: str | PathLike | BinaryIO, max_pixels: int = MAX_PIXELS):
         raise ValueError(f"image: {path} is not an image Pillow can read ({e.__class__.__name__})") from None
 
 
-def load_digit(path: str | PathLike | BinaryIO, size: int = 28, box: int = 20,
+def load_digit(path: str | os.PathLike | BinaryIO, size: int = 28, box: int = 20,
                max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Any image file -> (size, size) uint8, a light digit on a dark background, like MNIST.
 

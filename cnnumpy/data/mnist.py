@@ -17,7 +17,7 @@ import numpy as np
 
 from . import idx
 from .download import DownloadError, download_file
-from .loader import ArrayDataset, checked_transform, flag
+from .loader import ArrayDataset, Transform, checked_transform, flag
 
 # Pixel mean and standard deviation of the training images scaled to [0, 1].
 MNIST_MEAN = 0.1307
@@ -69,7 +69,8 @@ class MNIST(ArrayDataset):
     classes = [str(d) for d in range(10)]
     mirrors = list(MIRRORS)
 
-    def __init__(self, root=None, train=True, download=False, transform=None, progress=True):
+    def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+                 transform: Transform | None = None, progress: bool = True) -> None:
         self.train = flag("train", train)
         download, progress = flag("download", download), flag("progress", progress)
         checked_transform(transform)  # now, not after reading 47 MB
@@ -93,7 +94,7 @@ class MNIST(ArrayDataset):
         self.indices = np.arange(len(images))
 
     @classmethod
-    def sample(cls, train=True, transform=None):
+    def sample(cls, train: bool = True, transform: Transform | None = None) -> "MNIST":
         """The embedded sample: 600 (train) or 100 (test) images per class, evenly spaced in file order."""
         train = flag("train", train)
         names = SPLITS[train] + (SAMPLE_INDICES[train],)
@@ -110,7 +111,8 @@ class MNIST(ArrayDataset):
         return f"MNIST({split}, {len(self)} images, {kind} in {self.folder})"
 
 
-def load_mnist(root=None, train=True, download=False, transform=None, progress=True):
+def load_mnist(root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+               transform: Transform | None = None, progress: bool = True) -> MNIST:
     """The full MNIST split if it is found (or downloaded), else the embedded sample.
 
     The fallback is announced in one warning of the logger "cnnumpy.data.mnist", saying where the files were looked
@@ -130,7 +132,7 @@ def load_mnist(root=None, train=True, download=False, transform=None, progress=T
         return ds
 
 
-def resolve_root(root):
+def resolve_root(root: str | os.PathLike | None) -> Path:
     """root, else $CNNUMPY_DATA, else ~/.cache/cnnumpy -> Path."""
     if root is None:
         env = os.environ.get("CNNUMPY_DATA")
