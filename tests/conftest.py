@@ -57,6 +57,20 @@ def real_data():
     return locate
 
 
+# The two data sets as fixtures of their own, through real_data: asked for at setup, so a skip is reported at the
+# test that needs the data (pytest -rs), not at the line of locate that raised it.
+@pytest.fixture(scope="session")
+def mnist_dir(real_data):
+    """The folder of the four real MNIST .gz files."""
+    return real_data("mnist")
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg_zip(real_data):
+    """The real cifar10-jpeg.zip."""
+    return real_data("cifar10-jpeg.zip")
+
+
 @pytest.fixture
 def use_threads():
     """use_threads(n) runs cnnumpy on n threads for the rest of the test; the count before is restored after."""

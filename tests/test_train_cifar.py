@@ -29,11 +29,11 @@ def first_images(zip_path, per_class, split="train"):
 
 
 @pytest.mark.slow
-def test_resnet8_learns_a_few_hundred_images(real_data):
+def test_resnet8_learns_a_few_hundred_images(cifar10_jpeg_zip):
     """300 images, 6 epochs with crops and flips: the training loss must fall below 85% of the first epoch's,
     and the training accuracy must beat chance (10%) clearly."""
     cnnumpy.manual_seed(0)
-    x, y = first_images(real_data("cifar10-jpeg.zip"), 30)
+    x, y = first_images(cifar10_jpeg_zip, 30)
     assert x.shape == (300, 3, 32, 32) and np.bincount(y).tolist() == [30] * 10
     norm = Compose([ToFloat(), Normalize(CIFAR10_MEAN, CIFAR10_STD)])
     data = ArrayDataset(x, y, Compose([RandomCrop(32, padding=4, seed=0), RandomHorizontalFlip(seed=1), norm]))

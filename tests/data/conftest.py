@@ -1,5 +1,5 @@
-"""Fixtures for the data tests: a local HTTP server to download from. (The real data sets come from the
-real_data fixture of tests/conftest.py.)
+"""Fixtures for the data tests: a local HTTP server to download from, PNG bombs. (The real data sets come from the
+fixtures of tests/conftest.py: mnist_dir and cifar10_jpeg_zip, through real_data.)
 
 The server never reaches the internet: it listens on 127.0.0.1 (port 0: a free port) and answers from a
 dict of routes, so each test decides what a "mirror" serves: good, corrupt or truncated files, or a 404.

@@ -1,6 +1,6 @@
 """ImageFolder on small trees written here, as folders and as zips: classes and order, pixels in NCHW, the ways of
 naming a folder inside a zip, clear errors, and the .npz cache (where it goes, when it is reused or rebuilt).
-One test opens the real cifar10-jpeg.zip (the real_data fixture): its listing and a few hundred test images."""
+One test opens the real cifar10-jpeg.zip (the cifar10_jpeg_zip fixture): its listing and a few hundred test images."""
 import io
 import os
 import struct
@@ -401,9 +401,9 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
 
 # --- the real JPEG copy of CIFAR-10 ----------------------------------------------------------------------
 
-def test_real_cifar10_jpeg_zip(real_data):
+def test_real_cifar10_jpeg_zip(cifar10_jpeg_zip):
     """The listing of the real zip's test split, and a few hundred of its images decoded as Pillow decodes them."""
-    path = real_data("cifar10-jpeg.zip")
+    path = cifar10_jpeg_zip
     source = Source(path, "test")
     listing = source.listing()
     assert sorted(listing) == CIFAR10 and str(source) == f"{path}/cifar10-jpeg/test"

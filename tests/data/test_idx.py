@@ -33,9 +33,9 @@ def test_round_trip(tmp_path, dtype, shape, gz):
     assert not list(tmp_path.glob(".*")), "write_idx left its temporary file behind"
 
 
-def test_encode_gives_the_published_bytes(real_data):
+def test_encode_gives_the_published_bytes(mnist_dir):
     """Reading then re-encoding the test labels gives the published file, byte for byte (md5 from the README)."""
-    y = read_idx(real_data("mnist") / "t10k-labels-idx1-ubyte.gz")
+    y = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")
     assert y.shape == (10000,) and y.dtype == np.uint8
     assert hashlib.md5(idx.encode(y)).hexdigest() == "27ae3e4e09519cfbb04c329615203637"
 

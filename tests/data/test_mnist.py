@@ -1,4 +1,4 @@
-"""MNIST on the real files (the real_data fixture: $CNNUMPY_TEST_DATA/mnist, else ../shared/data/mnist): contents,
+"""MNIST on the real files (the mnist_dir fixture: $CNNUMPY_TEST_DATA/mnist, else ../shared/data/mnist): contents,
 where files are looked for, every kind of bad file, downloading from a local server, and the embedded sample with
 its fallback."""
 import gzip
@@ -23,12 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository, whatever its folde
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 IMAGES, LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(real_data):
-    """The folder of the four real MNIST files (the test is skipped without them, or fails in CI)."""
-    return real_data("mnist")
 
 
 @pytest.fixture(scope="module")

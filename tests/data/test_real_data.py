@@ -7,18 +7,18 @@ import pytest
 from tests import conftest
 
 TINY = """
-def test_needs_mnist(real_data):
-    assert real_data("mnist").name == "mnist"
+def test_needs_mnist(mnist_dir):
+    assert mnist_dir.name == "mnist"
 
-def test_needs_the_zip(real_data):
-    assert real_data("cifar10-jpeg.zip").is_file()
+def test_needs_the_zip(cifar10_jpeg_zip):
+    assert cifar10_jpeg_zip.is_file()
 """
 
 
 @pytest.fixture
 def session(pytester, monkeypatch, tmp_path):
     """session(data, ci) runs TINY with CNNUMPY_TEST_DATA=data and CI=ci (None: unset) -> pytest's result."""
-    pytester.makeconftest("from tests.conftest import real_data")
+    pytester.makeconftest("from tests.conftest import cifar10_jpeg_zip, mnist_dir, real_data")
     pytester.makepyfile(test_tiny=TINY)
 
     def run(data, ci):
@@ -50,13 +50,14 @@ def test_absent_data_skips_and_says_how_to_get_it(session, tmp_path):
         assert f"needs the real data set mnist: {empty / 'mnist' / 'train-images-idx3-ubyte.gz'} not found" in out
         assert f"needs the real data set cifar10-jpeg.zip: {empty / 'cifar10-jpeg.zip'} not found" in out
         assert "set CNNUMPY_TEST_DATA to a folder holding mnist/" in out and "cifar10-jpeg.zip" in out
+        assert "SKIPPED [1] test_tiny.py:1: needs the real data set mnist" in out, out  # at the test
 
 
 def test_absent_data_fails_in_ci(session, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = session(empty, "true")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(errors=2)  # failed at setup, where the data set is asked for: an error in pytest's words
     out = result.stdout.str()
     assert "needs the real data set mnist" in out and "CI is set, so absent data fails instead of skipping" in out
 
