@@ -121,7 +121,8 @@ def watched(base):
     return Watched
 
 
-WatchedHTTP, WatchedHTTPS = watched(http.client.HTTPConnection), watched(http.client.HTTPSConnection)
+WatchedHTTP = watched(http.client.HTTPConnection)
+HTTPS = hasattr(http.client, "HTTPSConnection")  # False only for a Python built without ssl
 
 
 class HTTPHandler(urllib.request.HTTPHandler):
@@ -135,15 +136,18 @@ class HTTPHandler(urllib.request.HTTPHandler):
         return self.do_open(WatchedHTTP, req, deadline=self.deadline)
 
 
-class HTTPSHandler(urllib.request.HTTPSHandler):
-    """urllib's handler for https://, through a connection watched by `deadline` (default SSL context)."""
+if HTTPS:
+    WatchedHTTPS = watched(http.client.HTTPSConnection)
 
-    def __init__(self, deadline):
-        super().__init__()
-        self.deadline = deadline
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        """urllib's handler for https://, through a connection watched by `deadline` (default SSL context)."""
 
-    def https_open(self, req):
-        return self.do_open(WatchedHTTPS, req, deadline=self.deadline)
+        def __init__(self, deadline):
+            super().__init__()
+            self.deadline = deadline
+
+        def https_open(self, req):
+            return self.do_open(WatchedHTTPS, req, deadline=self.deadline)
 
 
 class Rate:
@@ -173,7 +177,8 @@ def copy_url(url, f, timeout, bar=None, deadline=3600.0, min_rate=1024, rate_win
     than `deadline` seconds, or fewer than min_rate bytes/s over the last rate_window seconds (see the module)."""
     with Deadline(deadline) as clock:
         try:
-            opener = urllib.request.build_opener(HTTPHandler(clock), HTTPSHandler(clock))
+            handlers = [HTTPHandler(clock)] + ([HTTPSHandler(clock)] if HTTPS else [])
+            opener = urllib.request.build_opener(*handlers)
             with opener.open(url, timeout=timeout) as r:
                 length = r.headers.get("Content-Length")
                 total = int(length) if length is not None else None
