@@ -198,10 +198,10 @@ class Source:
         (ValueError naming it); a member is inflated no further than the size it declares, and one whose bytes
         differ from what it declares (size or CRC-32) is a ValueError naming it.
         """
-        def bounded(name, size):
+        def bounded(name, size, what="bytes"):
             if size > max_bytes:
-                raise ValueError(f"{self}/{name}: {size} bytes declared, more than the bound of {max_bytes} bytes for "
-                                 "one image file: refused before reading it")
+                raise ValueError(f"{self}/{name}: {size} {what}, more than the bound of {max_bytes} bytes for one "
+                                 "image file: refused before reading it")
 
         if self.zip is None:
             def read(name):
@@ -217,7 +217,7 @@ class Source:
             with zipfile.ZipFile(self.zip) as z:
                 def read(name):
                     info = z.getinfo(prefix + name)
-                    bounded(name, info.file_size)
+                    bounded(name, info.file_size, "bytes declared")
                     try:
                         # read(n), not read(): read() inflates all the compressed bytes at once, whatever the size
                         # declared, and only then cuts them to it; read(n) inflates at most n bytes.

@@ -292,8 +292,8 @@ def test_a_file_larger_than_the_bound_is_not_read(tmp_path):
     with open(root / "a" / "1.png", "wb") as f:
         f.truncate(100 << 20)
     err, peak = peak_memory(lambda: ImageFolder(root, progress=False))
-    assert str(err) == (f"{root}/a/1.png: {100 << 20} bytes declared, more than the bound of {folder.MAX_IMAGE_BYTES} "
-                        "bytes for one image file: refused before reading it")
+    assert str(err) == (f"{root}/a/1.png: {100 << 20} bytes, more than the bound of {folder.MAX_IMAGE_BYTES} bytes "
+                        "for one image file: refused before reading it")
     assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the file"
 
 
