@@ -1,7 +1,6 @@
 """A short real training on CIFAR-10 (JPEG copy): ResNet-8 must learn from a few hundred images."""
 import io as stdio
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +12,12 @@ from cnnumpy.data import (CIFAR10_MEAN, CIFAR10_STD, ArrayDataset, Compose, Data
 from cnnumpy.data.cifar import CLASSES
 from cnnumpy.train import fit
 
-ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.zip"
 
-
-def first_images(per_class, split="train"):
+def first_images(zip_path, per_class, split="train"):
     """The first `per_class` images of each class, decoded straight from the zip: (N, 3, 32, 32) uint8, labels."""
     from PIL import Image
     x, y = [], []
-    with zipfile.ZipFile(ZIP) as z:
+    with zipfile.ZipFile(zip_path) as z:
         names = sorted(z.namelist())
         for k, name in enumerate(CLASSES):
             files = [n for n in names if n.startswith(f"cifar10-jpeg/{split}/{name}/") and n.endswith(".jpg")]
@@ -32,12 +29,11 @@ def first_images(per_class, split="train"):
 
 
 @pytest.mark.slow
-def test_resnet8_learns_a_few_hundred_images():
+def test_resnet8_learns_a_few_hundred_images(cifar10_jpeg_zip):
     """300 images, 6 epochs with crops and flips: the training loss must fall below 85% of the first epoch's,
     and the training accuracy must beat chance (10%) clearly."""
-    assert ZIP.is_file(), f"the CIFAR-10 JPEG copy is expected at {ZIP}"
     cnnumpy.manual_seed(0)
-    x, y = first_images(30)
+    x, y = first_images(cifar10_jpeg_zip, 30)
     assert x.shape == (300, 3, 32, 32) and np.bincount(y).tolist() == [30] * 10
     norm = Compose([ToFloat(), Normalize(CIFAR10_MEAN, CIFAR10_STD)])
     data = ArrayDataset(x, y, Compose([RandomCrop(32, padding=4, seed=0), RandomHorizontalFlip(seed=1), norm]))

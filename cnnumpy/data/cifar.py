@@ -25,7 +25,9 @@ files named above, by our names: a crafted member such as ../../x is never writt
 import gzip
 import hashlib
 import io
+import os
 import pickle
+import shutil
 import tarfile
 import zlib
 from pathlib import Path
@@ -34,7 +36,7 @@ import numpy as np
 
 from .download import download_file, md5
 from .folder import ImageFolder, writable, write_atomic
-from .loader import ArrayDataset, flag
+from .loader import ArrayDataset, Transform, checked_transform, flag
 from .mnist import resolve_root
 
 # Per-channel mean and standard deviation of the training images scaled to [0, 1] (official release).
@@ -54,16 +56,19 @@ RELEASES = {
     "python": ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py", "",
                "batches.meta"),
 }
-# md5 of each file of the python release, as torchvision's datasets/cifar.py lists them.
-PYTHON_MD5 = {
-    "data_batch_1": "c99cafc152244af753f735de768cd75f",
-    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-    "data_batch_4": "634d18415352ddfa80567beed471001a",
-    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-    "test_batch": "40351d587109b95175f43aff81a1287e",
-    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+# (md5, size in bytes) of each file of the python release: the md5s as torchvision's datasets/cifar.py lists them,
+# the sizes as the extracted archive lists them. A file of another size is refused before it is read.
+PYTHON_FILES = {
+    "data_batch_1": ("c99cafc152244af753f735de768cd75f", 31035704),
+    "data_batch_2": ("d4bba439e000b95fd0a9bffe97cbabec", 31035320),
+    "data_batch_3": ("54ebc095f3ab1f0389bbae665268c751", 31035999),
+    "data_batch_4": ("634d18415352ddfa80567beed471001a", 31035696),
+    "data_batch_5": ("482c414d41f54cd18b22e5b47cb7c3cb", 31035623),
+    "test_batch": ("40351d587109b95175f43aff81a1287e", 31035526),
+    "batches.meta": ("5ff9c542aee3614f3951f8cda6e48888", 158),
 }
+# batches.meta.txt, the binary release's class names, has no recorded size: ten short names take far less than this.
+NAMES_TXT_BYTES = 4096
 
 
 class CIFAR10(ArrayDataset):
@@ -76,15 +81,18 @@ class CIFAR10(ArrayDataset):
     folder itself (default $CNNUMPY_DATA, else ~/.cache/cnnumpy).
     download: when root holds neither a complete release nor an archive, fetch the binary archive (no pickle in
     it) from `CIFAR10.mirrors` into root, check its md5 and extract it.
+    progress: show a progress bar on stderr while downloading (False: nothing on stderr).
     """
 
     mirrors = list(MIRRORS)
 
-    def __init__(self, root=None, train=True, download=False, transform=None):
+    def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+                 transform: Transform | None = None, progress: bool = True) -> None:
         self.train = flag("train", train)
-        download = flag("download", download)
+        download, progress = flag("download", download), flag("progress", progress)
+        checked_transform(transform)  # before reading (or downloading) anything
         self.root = resolve_root(root)
-        self.format, self.folder = self.locate(download)
+        self.format, self.folder = self.locate(download, progress)
         _, _, _, suffix, meta = RELEASES[self.format]
         paths = [self.folder / (name + suffix) for name in BATCHES[self.train]]
         read = read_binary if self.format == "binary" else read_python
@@ -92,7 +100,7 @@ class CIFAR10(ArrayDataset):
         self.classes = (read_names_txt if self.format == "binary" else read_names_pickle)(self.folder / meta)
         super().__init__(np.concatenate(images), np.concatenate(labels), transform)
 
-    def locate(self, download):
+    def locate(self, download, progress=True):
         """(format, folder) of a release holding this split: found in root, else extracted from an archive in
         root (the one of an incomplete release first), else downloaded when `download`."""
         found = find_release(self.root)
@@ -102,7 +110,7 @@ class CIFAR10(ArrayDataset):
         archives.sort(key=lambda f: found is None or f != found[0])
         if not archives and download:
             name, archive_md5 = RELEASES["binary"][:2]
-            download_file(name, self.root, self.mirrors, archive_md5, archive_md5)
+            download_file(name, self.root, self.mirrors, archive_md5, archive_md5, progress=progress)
             archives = ["binary"]
         if not archives and found is None:
             raise FileNotFoundError(
@@ -121,7 +129,8 @@ class CIFAR10(ArrayDataset):
         return f"CIFAR10({split}, {len(self)} images, {self.format} release in {self.folder})"
 
 
-def load_cifar10(root=None, train=True, download=False, transform=None):
+def load_cifar10(root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+                 transform: Transform | None = None, progress: bool = True) -> CIFAR10 | ImageFolder:
     """CIFAR-10 from the official release (or its archive) under root, else from the JPEG copy, else downloaded.
 
     root: as for CIFAR10; the JPEG copy is root/cifar10-jpeg.zip, a folder root/cifar10-jpeg, or root itself
@@ -129,6 +138,7 @@ def load_cifar10(root=None, train=True, download=False, transform=None):
     (decoded once, then cached as .npz). Its pixels differ slightly from the official release (JPEG): report
     accuracy on it as "CIFAR-10 (JPEG copy)". -> a CIFAR10 or an ImageFolder, both data (N, 3, 32, 32) uint8.
     download: used only when neither is there (see CIFAR10).
+    progress: show the progress bars on stderr (downloading, decoding the JPEG copy); False: nothing on stderr.
     """
     flag("train", train)
     root = resolve_root(root)
@@ -137,13 +147,13 @@ def load_cifar10(root=None, train=True, download=False, transform=None):
                  if (p.suffix == ".zip" and p.is_file()) or (p.name == "cifar10-jpeg" and p.is_dir())), None)
     if official or jpeg is None:
         try:
-            return CIFAR10(root, train, download, transform)
+            return CIFAR10(root, train, download, transform, progress)
         except FileNotFoundError as e:
             if jpeg is not None:
                 raise
             raise FileNotFoundError(f"{e}; nor is the JPEG copy there ({root / 'cifar10-jpeg.zip'} or "
                                     f"{root / 'cifar10-jpeg'})") from None
-    ds = ImageFolder(jpeg, split="train" if train else "test", transform=transform)
+    ds = ImageFolder(jpeg, split="train" if train else "test", transform=transform, progress=progress)
     if ds.classes != CLASSES or ds.data.shape[1:] != (3, 32, 32):
         raise ValueError(f"{jpeg}: expected the CIFAR-10 classes {CLASSES} with 3x32x32 images, got {ds.classes} "
                          f"with {'x'.join(map(str, ds.data.shape[1:]))}")
@@ -186,6 +196,8 @@ def extract(archive, fmt, dest):
                          "the published one; delete it and download it again (download=True)")
     wanted = {f"{folder}/{n}{suffix}": n + suffix for n in BATCHES[True] + BATCHES[False]}
     wanted[f"{folder}/{meta}"] = meta
+    # Only the published archive passes the md5 above; the sizes are checked all the same, so that no member is ever
+    # inflated beyond the size of the file it stands for, should the md5 list be wrong or edited.
     if not writable(dest):
         raise PermissionError(f"{dest}: not writable, cannot extract {archive.name} there; extract it elsewhere "
                               "(or copy it to a writable folder) and pass that folder as root")
@@ -199,7 +211,13 @@ def extract(archive, fmt, dest):
                     continue
                 if not member.isfile():
                     raise ValueError(f"{archive}: member {member.name} is not a regular file; refusing to extract")
-                write_atomic(out / wanted[member.name], lambda f: f.write(tar.extractfile(member).read()))
+                size, exact = file_size(fmt, wanted[member.name])
+                if member.size > size or (exact and member.size != size):
+                    raise ValueError(f"{archive}: member {member.name} is {member.size} bytes, expected "
+                                     f"{'' if exact else 'at most '}{size}: not the published file; refusing to "
+                                     "extract it")
+                # copyfileobj streams the member: memory stays flat, and tarfile reads exactly member.size bytes
+                write_atomic(out / wanted[member.name], lambda f: shutil.copyfileobj(tar.extractfile(member), f))
                 done.add(member.name)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise ValueError(f"{archive}: not a readable tar.gz archive ({e})") from None
@@ -209,19 +227,39 @@ def extract(archive, fmt, dest):
     return out
 
 
+def file_size(fmt, name):
+    """(size, exact) of the release file `name`: its size in bytes and whether it is exact (else a bound)."""
+    if fmt == "python":
+        return PYTHON_FILES[name][1], True
+    if name.endswith(".bin"):
+        return RECORDS * (1 + PIXELS), True
+    return NAMES_TXT_BYTES, False
+
+
+def read_sized(path, size, exact=True, why=""):
+    """The bytes of the file at path, which must be `size` bytes (exact) or at most `size`; its size on disk is
+    checked before it is read, so a file of the wrong size is refused unread. ValueError naming the file."""
+    with open(path, "rb") as f:
+        got = os.fstat(f.fileno()).st_size
+        if got > size or (exact and got != size):
+            raise ValueError(f"{path}: {got} bytes, expected {'' if exact else 'at most '}{size}{why}: the file is "
+                             "truncated, corrupt or not the published one")
+        raw = f.read(size + 1)  # it may have changed since the fstat: read no more than allowed, and check again
+    if len(raw) > size or (exact and len(raw) != size):
+        raise ValueError(f"{path}: changed while it was read ({len(raw)} bytes, expected {size})")
+    return raw
+
+
 def read_binary(path):
     """A batch of the binary release -> images (RECORDS, 3, 32, 32) uint8, labels (RECORDS,) int64."""
-    raw = path.read_bytes()
-    if len(raw) != RECORDS * (1 + PIXELS):
-        raise ValueError(f"{path}: {len(raw)} bytes, expected {RECORDS * (1 + PIXELS)} ({RECORDS} records of "
-                         f"1 label byte + {PIXELS} pixel bytes): the file is truncated or not a CIFAR-10 batch")
+    raw = read_sized(path, RECORDS * (1 + PIXELS), why=f" ({RECORDS} records of 1 label byte + {PIXELS} pixel bytes)")
     rows = np.frombuffer(raw, np.uint8).reshape(RECORDS, 1 + PIXELS)
     return rows[:, 1:].reshape(RECORDS, 3, 32, 32), labels_checked(path, rows[:, 0])
 
 
 def read_python(path):
     """A batch of the python release -> images (RECORDS, 3, 32, 32) uint8, labels (RECORDS,) int64."""
-    d = load_pickle(path, PYTHON_MD5[path.name])
+    d = load_pickle(path, *PYTHON_FILES[path.name])
     x, y = d.get(b"data"), d.get(b"labels")
     if x is None or y is None:
         raise ValueError(f"{path}: expected a dict with b'data' and b'labels', got the keys {sorted(d, key=repr)}")
@@ -241,11 +279,15 @@ def labels_checked(path, y):
 
 def read_names_txt(path):
     """batches.meta.txt: the 10 class names, one a line (blank lines ignored)."""
-    return names_checked(path, [line.strip() for line in path.read_text("ascii").splitlines() if line.strip()])
+    try:
+        text = read_sized(path, NAMES_TXT_BYTES, exact=False).decode("ascii")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not ASCII text ({e})") from None
+    return names_checked(path, [line.strip() for line in text.splitlines() if line.strip()])
 
 
 def read_names_pickle(path):
-    names = load_pickle(path, PYTHON_MD5[path.name]).get(b"label_names")
+    names = load_pickle(path, *PYTHON_FILES[path.name]).get(b"label_names")
     if not (isinstance(names, list) and all(isinstance(n, bytes) for n in names)):
         raise ValueError(f"{path}: b'label_names' should be a list of names")
     return names_checked(path, [n.decode("ascii") for n in names])
@@ -287,13 +329,14 @@ class SafeUnpickler(pickle.Unpickler):
                       "lists, bytes and numbers")
 
 
-def load_pickle(path, md5sum=None):
+def load_pickle(path: str | os.PathLike, md5sum: str | None = None, size: int | None = None) -> dict:
     """Unpickle a file of the python release (Python 2 strings come back as bytes) -> its dict.
 
     md5sum: when given, the file's md5 is checked first and a mismatch refused before unpickling.
-    Raises ValueError naming the file for a refused global, a bad md5, or anything that is not a pickled dict.
+    size: when given, the file's size in bytes, checked before it is read.
+    Raises ValueError naming the file for a refused global, a bad size or md5, or anything that is not a pickled dict.
     """
-    raw = Path(path).read_bytes()
+    raw = Path(path).read_bytes() if size is None else read_sized(path, size)
     if md5sum is not None and hashlib.md5(raw).hexdigest() != md5sum:
         raise ValueError(f"{path}: md5 {hashlib.md5(raw).hexdigest()}, expected {md5sum}: the file is corrupt or "
                          "not the published one; delete it and extract or download the archive again")

@@ -27,18 +27,24 @@ import io
 import os
 import secrets
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..nn import check
-from .loader import ArrayDataset, flag
+from .image import MAX_PIXELS, opened
+from .loader import ArrayDataset, Transform, checked_transform, flag
 from .mnist import resolve_root
 
 # What torchvision's ImageFolder takes for an image (compared lower-case).
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CACHE_VERSION = 1  # bump when the cache's content changes meaning
+# The most bytes one image file may have (on disk, or as a zip member declares it): a zip of 1 MB may hold a member
+# of 1 GiB of zeros; it is refused by its declared size before it is read, and no member yields more than it
+# declares. Images too large by their pixels are refused by image.MAX_PIXELS, from their header, before decoding.
+MAX_IMAGE_BYTES = 64 << 20
 
 
 class ImageFolder(ArrayDataset):
@@ -54,15 +60,15 @@ class ImageFolder(ArrayDataset):
     cache_file: the .npz read or written, or None; from_cache: whether the images came from it.
     """
 
-    def __init__(self, root, split=None, transform=None, size=None, cache=True, progress=True):
+    def __init__(self, root: str | os.PathLike, split: str | None = None, transform: Transform | None = None,
+                 size: int | tuple[int, int] | None = None, cache: bool = True, progress: bool = True) -> None:
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root: expected a path (str or Path), got {type(root).__name__}")
         if split is not None and not isinstance(split, str):
             raise TypeError(f"split: expected None or a folder name (str) such as 'train', got {split!r}")
         if split is not None and (not split or split.startswith("/") or ".." in split.split("/")):
             raise ValueError(f"split: expected None or a relative folder name such as 'train', got {split!r}")
-        if transform is not None and not callable(transform):  # checked before the decoding, not after
-            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+        checked_transform(transform)  # before the decoding, not after
         self.size = None if size is None else check.pair("size", size)
         cache, progress = flag("cache", cache), flag("progress", progress)
         self.root, self.split = Path(root).expanduser(), split
@@ -185,14 +191,46 @@ class Source:
         return {c: (files, sorted(set(subs))) for c, (files, subs) in tree.items()}
 
     @contextmanager
-    def reader(self):
-        """-> read(name): the bytes of the file `name` ("class/file") of this folder."""
+    def reader(self, max_bytes=MAX_IMAGE_BYTES):
+        """-> read(name): the bytes of the file `name` ("class/file") of this folder.
+
+        A file larger than max_bytes on disk, or a zip member that declares more, is refused before it is read
+        (ValueError naming it); a member is inflated no further than the size it declares, and one whose bytes
+        differ from what it declares (size or CRC-32) is a ValueError naming it.
+        """
+        def bounded(name, size, what="bytes"):
+            if size > max_bytes:
+                raise ValueError(f"{self}/{name}: {size} {what}, more than the bound of {max_bytes} bytes for one "
+                                 "image file: refused before reading it")
+
         if self.zip is None:
-            yield lambda name: (self.folder / name).read_bytes()
+            def read(name):
+                with open(self.folder / name, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    bounded(name, size)
+                    data = f.read(size + 1)  # read(n) allocates n bytes first: n is the size, not the bound
+                bounded(name, len(data))  # it may have grown since
+                return data
+            yield read
         else:
             prefix = self.inner + "/" if self.inner else ""
             with zipfile.ZipFile(self.zip) as z:
-                yield lambda name: z.read(prefix + name)
+                def read(name):
+                    info = z.getinfo(prefix + name)
+                    bounded(name, info.file_size, "bytes declared")
+                    try:
+                        # read(n), not read(): read() inflates all the compressed bytes at once, whatever the size
+                        # declared, and only then cuts them to it; read(n) inflates at most n bytes.
+                        with z.open(info) as f:
+                            data = f.read(info.file_size)
+                    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
+                        raise ValueError(f"{self}/{name}: cannot read this zip member ({e}): the zip is "
+                                         "corrupt") from None
+                    if len(data) != info.file_size:
+                        raise ValueError(f"{self}/{name}: cannot read this zip member ({len(data)} bytes, "
+                                         f"{info.file_size} declared): the zip is corrupt")
+                    return data
+                yield read
 
     def cache_paths(self, key):
         """The cache file next to the data, then the one in the user's cache folder."""
@@ -205,8 +243,9 @@ class Source:
         return [near / name, resolve_root(None) / "cache" / name]
 
 
-def decode(source, files, size, progress):
-    """Decode every image to RGB -> (N, 3, H, W) uint8; ValueError naming an unreadable or odd-sized image."""
+def decode(source, files, size, progress, max_pixels=MAX_PIXELS, max_bytes=MAX_IMAGE_BYTES):
+    """Decode every image to RGB -> (N, 3, H, W) uint8; ValueError naming an unreadable or odd-sized image, a file
+    of more than max_bytes, or an image of more than max_pixels pixels (refused from its header, before decoding)."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -214,12 +253,13 @@ def decode(source, files, size, progress):
     bar = tqdm()(total=len(files), desc=f"decoding {source}", unit="img", leave=False) if progress else None
     data = None
     try:
-        with source.reader() as read:
+        with source.reader(max_bytes) as read:
             for k, name in enumerate(files):
+                raw = read(name)
                 try:
-                    with Image.open(io.BytesIO(read(name))) as im:
+                    with opened(io.BytesIO(raw), f"{source}/{name}", max_pixels) as im:
                         rgb = im.convert("RGB")
-                except (UnidentifiedImageError, OSError, zipfile.BadZipFile) as e:
+                except (UnidentifiedImageError, OSError) as e:
                     raise ValueError(f"{source}/{name}: not an image Pillow can read ({e})") from None
                 if size is not None and rgb.size != size[::-1]:
                     rgb = rgb.resize(size[::-1], Image.BILINEAR)

@@ -4,11 +4,26 @@ A dataset here is anything with `len(ds)` and `ds.batch(indices) -> (x, y)`; its
 transform, applied once to the whole (B, ...) batch. MNIST is an ArrayDataset whose arrays come from files.
 """
 import numbers
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import random
 from ..nn import check
+
+
+# A batch transform: (N, ...) array -> (N, ...) array (see transforms.py).
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+class Dataset(Protocol):
+    """What a DataLoader reads: len(ds) and ds.batch(indices) -> (x, y), e.g. an ArrayDataset."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: ArrayLike) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class ArrayDataset:
@@ -18,20 +33,18 @@ class ArrayDataset:
     transform: a batch transform (N, ...) -> (N, ...), e.g. Compose([ToFloat(), Normalize(...)]), or None.
     """
 
-    def __init__(self, x, y, transform=None):
+    def __init__(self, x: ArrayLike, y: ArrayLike, transform: Transform | None = None) -> None:
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim < 1:
             raise ValueError(f"x: expected an array with a first (sample) axis, got shape {x.shape}")
         if y.ndim != 1 or len(y) != len(x):
             raise ValueError(f"y: expected shape ({len(x)},), one label per row of x, got shape {y.shape}")
-        if transform is not None and not callable(transform):
-            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
-        self.data, self.targets, self.transform = x, y, transform
+        self.data, self.targets, self.transform = x, y, checked_transform(transform)
 
     def __len__(self):
         return len(self.data)
 
-    def batch(self, indices):
+    def batch(self, indices: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """indices: (B,) ints -> (transform(data[indices]), targets[indices])."""
         x, y = self.data[indices], self.targets[indices]
         return (x if self.transform is None else self.transform(x)), y
@@ -59,7 +72,8 @@ class DataLoader:
     len(loader) = ceil(N / batch_size), or floor(N / batch_size) with drop_last (the short last batch dropped).
     """
 
-    def __init__(self, dataset, batch_size=64, shuffle=False, drop_last=False, seed=None):
+    def __init__(self, dataset: Dataset, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None) -> None:
         if not (hasattr(dataset, "__len__") and callable(getattr(dataset, "batch", None))):
             raise TypeError(f"dataset: expected a dataset with len() and batch(indices) -> (x, y), such as MNIST "
                             f"or ArrayDataset, got {type(dataset).__name__}")
@@ -86,14 +100,14 @@ class DataLoader:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
-    def order(self, epoch):
+    def order(self, epoch: int) -> np.ndarray:
         """The sample indices of pass `epoch`, (N,): 0..N-1, or a permutation drawn from (seed, epoch)."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         # The order is fixed and the counter advanced here, when the pass starts, not at its first batch.
         order = self.order(self.epoch)
         self.epoch += 1
@@ -107,6 +121,13 @@ class DataLoader:
     def __repr__(self):
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+
+
+def checked_transform(transform):
+    """transform, if it is None or callable; else a TypeError. Datasets call it before reading any file."""
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+    return transform
 
 
 def flag(name, value):

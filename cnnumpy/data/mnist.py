@@ -9,15 +9,15 @@ itself or in its `mnist/` subfolder. A small sample (600 training and 100 test i
 inside the package: `MNIST.sample(train)`; `load_mnist` falls back to it when the full set is missing.
 """
 import hashlib
+import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import idx
 from .download import DownloadError, download_file
-from .loader import ArrayDataset, flag
+from .loader import ArrayDataset, Transform, checked_transform, flag
 
 # Pixel mean and standard deviation of the training images scaled to [0, 1].
 MNIST_MEAN = 0.1307
@@ -51,6 +51,8 @@ SAMPLE_FILES = {
 }
 SAMPLE_INDICES = {True: "train-indices-idx1-int", False: "t10k-indices-idx1-int"}
 
+log = logging.getLogger(__name__)
+
 
 class MNIST(ArrayDataset):
     """The MNIST training (60,000) or test (10,000) split, as torchvision.datasets.MNIST.
@@ -61,14 +63,17 @@ class MNIST(ArrayDataset):
     root: the folder holding the files, or one with a `mnist/` subfolder holding them (default
     $CNNUMPY_DATA, else ~/.cache/cnnumpy). download: fetch the missing files from `MNIST.mirrors`
     into the folder already holding MNIST files, else into root/mnist.
+    progress: show a progress bar on stderr while downloading (False: nothing on stderr).
     """
 
     classes = [str(d) for d in range(10)]
     mirrors = list(MIRRORS)
 
-    def __init__(self, root=None, train=True, download=False, transform=None):
+    def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+                 transform: Transform | None = None, progress: bool = True) -> None:
         self.train = flag("train", train)
-        download = flag("download", download)
+        download, progress = flag("download", download), flag("progress", progress)
+        checked_transform(transform)  # now, not after reading 47 MB
         self.root = resolve_root(root)
         self.is_sample = False
         names = SPLITS[self.train]
@@ -81,14 +86,15 @@ class MNIST(ArrayDataset):
                 "CNNUMPY_DATA to) a folder holding the MNIST files, or use download=True")
         for n in missing:
             _, _, md5sum, gz_md5 = FILES[n]
-            paths[n] = download_file(n + ".gz", files_folder(self.root), self.mirrors, md5sum, gz_md5)
+            paths[n] = download_file(n + ".gz", files_folder(self.root), self.mirrors, md5sum, gz_md5,
+                                     progress=progress)
         self.folder = paths[names[0]].parent
         images, labels = (read_checked(paths[n], FILES[n]) for n in names)
         super().__init__(images, labels.astype(np.int64), transform)
         self.indices = np.arange(len(images))
 
     @classmethod
-    def sample(cls, train=True, transform=None):
+    def sample(cls, train: bool = True, transform: Transform | None = None) -> "MNIST":
         """The embedded sample: 600 (train) or 100 (test) images per class, evenly spaced in file order."""
         train = flag("train", train)
         names = SPLITS[train] + (SAMPLE_INDICES[train],)
@@ -105,25 +111,28 @@ class MNIST(ArrayDataset):
         return f"MNIST({split}, {len(self)} images, {kind} in {self.folder})"
 
 
-def load_mnist(root=None, train=True, download=False, transform=None):
+def load_mnist(root: str | os.PathLike | None = None, train: bool = True, download: bool = False,
+               transform: Transform | None = None, progress: bool = True) -> MNIST:
     """The full MNIST split if it is found (or downloaded), else the embedded sample.
 
-    The fallback is announced in one line on stderr, saying where the files were looked for and how to
-    point at them. A file that is present but corrupt is still an error: only absence falls back.
+    The fallback is announced in one warning of the logger "cnnumpy.data.mnist", saying where the files were looked
+    for and how to point at them: a warning, because the results of a sample ten times smaller are not those of
+    MNIST, and because without any logging configured Python prints warnings (not infos) on stderr, as before.
+    A file that is present but corrupt is still an error: only absence falls back.
     """
     try:
-        return MNIST(root, train, download, transform)
+        return MNIST(root, train, download, transform, progress)
     except (FileNotFoundError, DownloadError) as e:
         ds = MNIST.sample(train, transform)
         looked = " or ".join(str(f) for f in candidates(resolve_root(root)))
         why = "could not be downloaded into" if isinstance(e, DownloadError) else "was not found in"
-        print(f"cnnumpy: the full MNIST {why} {looked}; using the embedded sample ({len(ds)} images). "
-              "For the full set, pass root= or set CNNUMPY_DATA to a folder holding the MNIST files, "
-              "or use download=True.", file=sys.stderr)
+        log.warning(f"cnnumpy: the full MNIST {why} {looked}; using the embedded sample ({len(ds)} images). "
+                    "For the full set, pass root= or set CNNUMPY_DATA to a folder holding the MNIST files, "
+                    "or use download=True.")
         return ds
 
 
-def resolve_root(root):
+def resolve_root(root: str | os.PathLike | None) -> Path:
     """root, else $CNNUMPY_DATA, else ~/.cache/cnnumpy -> Path."""
     if root is None:
         env = os.environ.get("CNNUMPY_DATA")

@@ -5,11 +5,18 @@ The usual MNIST pipeline, augmentation first (on uint8, where the zero fill is t
 and the usual CIFAR-10 one (the random transforms draw one value per image, never loop over images):
     Compose([RandomCrop(32, padding=4), RandomHorizontalFlip(), ToFloat(), Normalize(CIFAR10_MEAN, CIFAR10_STD)])
 """
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import DTypeLike
 
 from .. import random
 from ..nn import check
+from .loader import Transform
+
+# seed= of the random transforms: an int >= 0, a generator used as it is, or None (drawn from cnnumpy's generator)
+Seed = int | np.random.Generator | None
 
 
 class ToFloat:
@@ -18,12 +25,12 @@ class ToFloat:
     x: (N, H, W) uint8 -> (N, 1, H, W); (N, C, H, W) uint8 -> (N, C, H, W); dtype float32 (or as given).
     """
 
-    def __init__(self, dtype=np.float32):
+    def __init__(self, dtype: DTypeLike = np.float32) -> None:
         self.dtype = np.dtype(dtype)
         if not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"dtype: expected a floating dtype (float32 or float64), got {self.dtype}")
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x: expected a numpy.ndarray, got {type(x).__name__}")
         if x.dtype != np.uint8:
@@ -44,13 +51,13 @@ class Normalize:
     mean, std: a number (every channel) or one per channel.
     """
 
-    def __init__(self, mean, std):
+    def __init__(self, mean: float | Sequence[float], std: float | Sequence[float]) -> None:
         self.mean = _per_channel("mean", mean)
         self.std = _per_channel("std", std)
         if not (self.std > 0).all():
             raise ValueError(f"std: expected values > 0, got {std!r}")
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         check.image_batch("x", x)
         c = x.shape[1]
         for name, v in (("mean", self.mean), ("std", self.std)):
@@ -68,7 +75,7 @@ class Normalize:
 class Compose:
     """Apply transforms in order: Compose([f, g])(x) = g(f(x))."""
 
-    def __init__(self, transforms):
+    def __init__(self, transforms: Sequence[Transform]) -> None:
         if not isinstance(transforms, (list, tuple)):
             raise TypeError(f"transforms: expected a list of callables, got {type(transforms).__name__}")
         for i, t in enumerate(transforms):
@@ -76,7 +83,7 @@ class Compose:
                 raise TypeError(f"transforms[{i}]: expected a callable, got {type(t).__name__}")
         self.transforms = list(transforms)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         for t in self.transforms:
             x = t(x)
         return x
@@ -95,11 +102,11 @@ class RandomShift:
     seed: int, np.random.Generator, or None for a generator seeded from cnnumpy's (see manual_seed).
     """
 
-    def __init__(self, max_shift, seed=None):
+    def __init__(self, max_shift: int, seed: Seed = None) -> None:
         self.max_shift = check.positive_int("max_shift", max_shift, minimum=0)
         self.rng = generator(seed)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         images("x", x)
         s, n = self.max_shift, len(x)
         dy, dx = self.rng.integers(-s, s + 1, size=(2, n))
@@ -125,12 +132,12 @@ class RandomCrop:
     size: int (square) or (h, w); padding: int >= 0; seed: int, np.random.Generator or None (cnnumpy's generator).
     """
 
-    def __init__(self, size, padding=0, seed=None):
+    def __init__(self, size: int | tuple[int, int], padding: int = 0, seed: Seed = None) -> None:
         self.size = check.pair("size", size)
         self.padding = check.positive_int("padding", padding, minimum=0)
         self.rng = generator(seed)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         images("x", x)
         (h, w), p, n = self.size, self.padding, len(x)
         big_h, big_w = x.shape[-2] + 2 * p, x.shape[-1] + 2 * p
@@ -155,11 +162,11 @@ class RandomHorizontalFlip:
     seed: int, np.random.Generator or None (cnnumpy's generator).
     """
 
-    def __init__(self, p=0.5, seed=None):
+    def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
         self.p = check.probability("p", p)
         self.rng = generator(seed)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         images("x", x)
         flip = self.rng.random(len(x)) < self.p
         y = x.copy()

@@ -1,12 +1,15 @@
 """CIFAR10 on small files written here in the official layouts (a few images per batch): the binary and python
 releases, their archives, the restricted unpickler against malicious pickles, every kind of bad file, downloading
 from a local server, and load_cifar10's choice between the official release and the JPEG copy."""
+import gzip
 import hashlib
 import io
 import os
 import pickle
+import re
 import struct
 import tarfile
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -72,7 +75,7 @@ def py2_dumps(obj):
 
 
 def write_python(folder, dumps=py2_dumps):
-    """cifar-10-batches-py: pickled dicts with the published keys -> {file name: md5}."""
+    """cifar-10-batches-py: pickled dicts with the published keys -> {file name: (md5, size)}."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for k, name in enumerate(TRAIN + ["test_batch"]):
@@ -83,7 +86,7 @@ def write_python(folder, dumps=py2_dumps):
                                    b"num_vis": 3072})
     for name, raw in files.items():
         (folder / name).write_bytes(raw)
-    return {name: hashlib.md5(raw).hexdigest() for name, raw in files.items()}
+    return {name: (hashlib.md5(raw).hexdigest(), len(raw)) for name, raw in files.items()}
 
 
 def tar_gz(path, folder, extra=()):
@@ -106,11 +109,11 @@ def small(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def python_md5(monkeypatch):
-    """Record the md5s of the python files a test writes, as the published ones are recorded."""
-    md5s = {}
-    monkeypatch.setattr(cifar, "PYTHON_MD5", md5s)
-    return md5s
+def python_files(monkeypatch):
+    """Record the md5s and sizes of the python files a test writes, as the published ones are recorded."""
+    files = {}
+    monkeypatch.setattr(cifar, "PYTHON_FILES", files)
+    return files
 
 
 def set_archive_md5(monkeypatch, fmt, md5):
@@ -151,24 +154,24 @@ def test_pixels_are_channel_then_row_then_column(tmp_path):
 
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("writer", ["python 2", "python 3"])
-def test_python_release(tmp_path, python_md5, train, writer):
+def test_python_release(tmp_path, python_files, train, writer):
     dumps = py2_dumps if writer == "python 2" else (lambda obj: pickle.dumps(obj, protocol=4))
-    python_md5.update(write_python(tmp_path / "cifar-10-batches-py", dumps))
+    python_files.update(write_python(tmp_path / "cifar-10-batches-py", dumps))
     ds = CIFAR10(tmp_path, train=train)
     check_split(ds, train)
     assert ds.format == "python" and ds.data.flags.c_contiguous
 
 
-def test_root_may_be_the_release_folder_or_the_default(tmp_path, monkeypatch, python_md5):
-    python_md5.update(write_python(tmp_path / "cifar-10-batches-py"))
+def test_root_may_be_the_release_folder_or_the_default(tmp_path, monkeypatch, python_files):
+    python_files.update(write_python(tmp_path / "cifar-10-batches-py"))
     check_split(CIFAR10(tmp_path / "cifar-10-batches-py", train=False), False)
     monkeypatch.setenv("CNNUMPY_DATA", str(tmp_path))
     ds = CIFAR10(train=False)
     assert ds.root == tmp_path and ds.format == "python"
 
 
-def test_binary_release_is_preferred(tmp_path, python_md5):
-    python_md5.update(write_python(tmp_path / "cifar-10-batches-py"))
+def test_binary_release_is_preferred(tmp_path, python_files):
+    python_files.update(write_python(tmp_path / "cifar-10-batches-py"))
     write_binary(tmp_path / "cifar-10-batches-bin")
     assert CIFAR10(tmp_path, train=False).format == "binary"
 
@@ -218,17 +221,22 @@ def test_malicious_pickle_is_refused_before_it_runs(tmp_path):
     assert marker.exists()
 
 
-def test_malicious_release_is_refused_by_checksum_then_by_the_unpickler(tmp_path, monkeypatch):
-    """The md5 check stops it first; with a checksum that matches (a tampered list), the unpickler still does."""
+def test_malicious_release_is_refused_by_size_checksum_then_by_the_unpickler(tmp_path, monkeypatch):
+    """The size check stops it first, then the md5 check; with a size and checksum that match (a tampered list), the
+    unpickler still does."""
     marker = tmp_path / "pwned"
     folder = tmp_path / "cifar-10-batches-py"
-    md5s = write_python(folder)
+    files = write_python(folder)
     path = folder / "test_batch"
     path.write_bytes(malicious(marker))
+    size = path.stat().st_size
+    with pytest.raises(ValueError, match=f"{path}: {size} bytes, expected 31035526: the file is truncated"):
+        CIFAR10(tmp_path, train=False)
+    monkeypatch.setattr(cifar, "PYTHON_FILES", files | {"test_batch": (cifar.PYTHON_FILES["test_batch"][0], size)})
     with pytest.raises(ValueError, match=f"{path}: md5 .* expected 40351d587109b95175f43aff81a1287e"):
         CIFAR10(tmp_path, train=False)
-    md5s["test_batch"] = hashlib.md5(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(cifar, "PYTHON_MD5", md5s)
+    files["test_batch"] = (hashlib.md5(path.read_bytes()).hexdigest(), size)
+    monkeypatch.setattr(cifar, "PYTHON_FILES", files)
     with pytest.raises(ValueError, match=rf"{path}: refusing to load the global (posix|os)\.system"):
         CIFAR10(tmp_path, train=False)
     assert not marker.exists()
@@ -289,11 +297,11 @@ def test_numpy_array_pieces_are_what_is_allowed():
     (dumps4({b"data": np.zeros((RECORDS, 3072), np.uint8), b"labels": [0, 10, 1]}),
      r"labels should lie in 0..9, found 0..10"),
 ])
-def test_bad_python_batch_is_an_error_naming_it(tmp_path, python_md5, raw, message):
-    python_md5.update(write_python(tmp_path))
+def test_bad_python_batch_is_an_error_naming_it(tmp_path, python_files, raw, message):
+    python_files.update(write_python(tmp_path))
     path = tmp_path / "test_batch"
     path.write_bytes(raw)
-    python_md5["test_batch"] = hashlib.md5(raw).hexdigest()
+    python_files["test_batch"] = (hashlib.md5(raw).hexdigest(), len(raw))
     with pytest.raises(ValueError, match=message) as e:
         CIFAR10(tmp_path, train=False)
     assert str(path) in str(e.value)
@@ -340,6 +348,8 @@ def test_argument_errors(tmp_path):
         CIFAR10(tmp_path, train="yes")
     with pytest.raises(TypeError, match="download: expected True or False, got 1"):
         CIFAR10(tmp_path, download=1)
+    with pytest.raises(TypeError, match="progress: expected True or False, got 'no'"):
+        CIFAR10(tmp_path, progress="no")
     with pytest.raises(TypeError, match="root: expected a path"):
         CIFAR10(3)
     write_binary(tmp_path)
@@ -355,7 +365,7 @@ def make_archive(tmp_path, fmt, monkeypatch, extra=()):
     if fmt == "binary":
         write_binary(src)
     else:
-        monkeypatch.setattr(cifar, "PYTHON_MD5", write_python(src))
+        monkeypatch.setattr(cifar, "PYTHON_FILES", write_python(src))
     archive = tmp_path / "src" / cifar.RELEASES[fmt][0]
     set_archive_md5(monkeypatch, fmt, tar_gz(archive, src, extra))
     return archive
@@ -436,6 +446,77 @@ def test_archive_without_a_release_file_is_refused(tmp_path, monkeypatch):
         CIFAR10(root)
 
 
+def peak_memory(fn):
+    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as e:
+            fn()
+        return e.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def lying_tar_gz(path, name, size, data):
+    """A tar.gz whose one member `name` declares `size` bytes but holds only `data` before the stream ends: how an
+    archive of a few bytes claims a member of a gigabyte -> the archive's md5."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    with gzip.open(path, "wb") as f:
+        f.write(info.tobuf(format=tarfile.GNU_FORMAT) + data)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("fmt, name, size, expected", [
+    ("binary", "cifar-10-batches-bin/data_batch_1.bin", 1 << 30, "expected 9219"),
+    ("binary", "cifar-10-batches-bin/data_batch_1.bin", 9218, "expected 9219"),
+    ("binary", "cifar-10-batches-bin/batches.meta.txt", 1 << 30, "expected at most 4096"),
+    ("python", "cifar-10-batches-py/test_batch", 1 << 30, "expected 31035526"),
+    ("python", "cifar-10-batches-py/batches.meta", 1 << 20, "expected 158"),
+])
+def test_archive_member_of_another_size_is_refused_before_it_is_read(tmp_path, monkeypatch, fmt, name, size,
+                                                                     expected):
+    """The member's size in the tar header is checked against the release file's before a byte of it is read."""
+    archive = tmp_path / cifar.RELEASES[fmt][0]
+    set_archive_md5(monkeypatch, fmt, lying_tar_gz(archive, name, size, bytes(min(size, 1 << 16))))
+    assert archive.stat().st_size < 10_000
+    err, peak = peak_memory(lambda: CIFAR10(tmp_path, train=False))
+    assert str(err) == (f"{archive}: member {name} is {size} bytes, {expected}: not the published file; refusing to "
+                        "extract it"), str(err)
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the member"
+    assert list((tmp_path / cifar.RELEASES[fmt][2]).iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt, name, expected", [
+    ("binary", "test_batch.bin", r"expected 9219 \(3 records"),
+    ("binary", "batches.meta.txt", "expected at most 4096"),
+    ("python", "test_batch", "expected {size}"),
+    ("python", "batches.meta", "expected {meta}"),
+])
+def test_release_file_of_another_size_is_refused_unread(tmp_path, python_files, fmt, name, expected):
+    """A 100 MiB file (sparse: no disk used) in place of a release file: refused by its size, never read."""
+    if fmt == "binary":
+        folder = write_binary(tmp_path / "cifar-10-batches-bin")
+    else:
+        folder = tmp_path / "cifar-10-batches-py"
+        python_files.update(write_python(folder))
+    path = folder / name
+    with open(path, "r+b") as f:
+        f.truncate(100 << 20)
+    err, peak = peak_memory(lambda: CIFAR10(tmp_path, train=False))
+    expected = expected.format(size=python_files.get("test_batch", (0, 0))[1],
+                               meta=python_files.get("batches.meta", (0, 0))[1])
+    assert re.match(f"{path}: {100 << 20} bytes, {expected}", str(err)), str(err)
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the file"
+
+
+def test_class_names_that_are_not_ascii_are_an_error_naming_the_file(tmp_path):
+    folder = write_binary(tmp_path / "cifar-10-batches-bin")
+    (folder / "batches.meta.txt").write_bytes("\n".join(CLASSES[:9] + ["lézard"]).encode())
+    with pytest.raises(ValueError, match=f"{folder / 'batches.meta.txt'}: not ASCII text"):
+        CIFAR10(tmp_path, train=False)
+
+
 def test_read_only_root_is_explained(tmp_path, monkeypatch):
     archive = make_archive(tmp_path, "binary", monkeypatch)
     root = tmp_path / "root"
@@ -461,6 +542,25 @@ def test_download_from_a_mirror(server, dead_url, tmp_path, monkeypatch):
     assert server.requests == ["/kriz/cifar-10-binary.tar.gz"]  # present: not fetched again
 
 
+@pytest.mark.parametrize("load", [CIFAR10, load_cifar10])
+def test_progress_false_silences_the_download_bar(server, tmp_path, monkeypatch, capsys, load):
+    archive = make_archive(tmp_path, "binary", monkeypatch)
+    server.routes["/kriz/cifar-10-binary.tar.gz"] = archive.read_bytes()
+    monkeypatch.setattr(CIFAR10, "mirrors", [server.url("kriz/")])
+    check_split(load(tmp_path / "quiet", train=False, download=True, progress=False), False)
+    assert capsys.readouterr().err == ""
+    check_split(load(tmp_path / "loud", train=False, download=True), False)  # the default shows it
+    assert "cifar-10-binary.tar.gz" in capsys.readouterr().err
+
+
+def test_progress_false_silences_the_decoding_bar_of_the_jpeg_copy(tmp_path, capsys):
+    write_jpeg_copy(tmp_path / "cifar10-jpeg.zip")
+    assert len(load_cifar10(tmp_path, train=False, progress=False)) == 20
+    assert capsys.readouterr().err == ""
+    assert len(load_cifar10(tmp_path / "cifar10-jpeg.zip", train=True)) == 20  # the default shows it
+    assert "decoding" in capsys.readouterr().err
+
+
 def test_failed_download_names_the_mirrors_and_leaves_nothing(server, dead_url, tmp_path, monkeypatch):
     archive = make_archive(tmp_path, "binary", monkeypatch)
     server.routes["/bad/cifar-10-binary.tar.gz"] = archive.read_bytes()[:-10]
@@ -478,7 +578,8 @@ def test_default_mirror_and_checksums():
     assert CIFAR10.mirrors == ["https://www.cs.toronto.edu/~kriz/"]
     assert cifar.RELEASES["binary"][1] == "c32a1d4ab5d03f1284b67883e8d87530"
     assert cifar.RELEASES["python"][1] == "c58f30108f718f92721af3b95e74349a"
-    assert cifar.PYTHON_MD5["data_batch_1"] == "c99cafc152244af753f735de768cd75f" and len(cifar.PYTHON_MD5) == 7
+    assert cifar.PYTHON_FILES["data_batch_1"] == ("c99cafc152244af753f735de768cd75f", 31035704)
+    assert len(cifar.PYTHON_FILES) == 7 and cifar.PYTHON_FILES["batches.meta"][1] == 158
     assert len(CIFAR10_MEAN) == len(CIFAR10_STD) == 3
 
 

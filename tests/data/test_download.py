@@ -76,7 +76,7 @@ def test_timeout_is_reported(server, tmp_path):
 
 def test_interrupted_download_leaves_nothing(server, tmp_path, monkeypatch):
     """Ctrl-C half-way: the partial file is deleted and the interrupt goes on to the caller."""
-    def interrupted(url, f, timeout, bar=None):
+    def interrupted(url, f, *args):
         f.write(PACKED[:100])
         raise KeyboardInterrupt
 
@@ -84,6 +84,65 @@ def test_interrupted_download_leaves_nothing(server, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         download_file("data.gz", tmp_path, [server.url("a")], MD5, progress=False)
     assert leftovers(tmp_path) == []
+
+
+def test_a_dripping_server_is_stopped_at_the_deadline(server, tmp_path):
+    """A byte every 50 ms: no read ever waits `timeout`, so only the deadline ends it (before: never, in effect)."""
+    server.routes["/drip/data.gz"] = ("drip", PACKED, 0.05)
+    server.routes["/fast/data.gz"] = PACKED
+    start = time.perf_counter()
+    with pytest.raises(DownloadError) as e:
+        download_file("data.gz", tmp_path, [server.url("drip")], MD5, timeout=0.5, deadline=0.6, min_rate=0,
+                      progress=False)
+    assert 0.6 <= time.perf_counter() - start < 1.5
+    assert f"{server.url('drip/data.gz')}: took longer than 0.6 s (deadline)" in str(e.value), str(e.value)
+    assert leftovers(tmp_path) == []
+    path = download_file("data.gz", tmp_path, [server.url("drip"), server.url("fast")], MD5, timeout=0.5,
+                         deadline=0.4, min_rate=0, progress=False)
+    assert path.read_bytes() == PACKED and leftovers(tmp_path) == ["data.gz"]
+
+
+def test_headers_that_never_end_are_stopped_at_the_deadline(server, tmp_path):
+    """The deadline covers the headers too: a status line and a header sent a byte every 50 ms, never ended."""
+    server.routes["/drip/data.gz"] = ("drip headers", 0.05)
+    start = time.perf_counter()
+    with pytest.raises(DownloadError, match=r"drip/data.gz: took longer than 0.5 s \(deadline\)"):
+        download_file("data.gz", tmp_path, [server.url("drip")], MD5, timeout=0.5, deadline=0.5, min_rate=0,
+                      progress=False)
+    assert time.perf_counter() - start < 1.5 and leftovers(tmp_path) == []
+
+
+def test_a_server_slower_than_min_rate_is_left(server, tmp_path):
+    """20 bytes/s, below a minimum of 1000 bytes/s over the last 0.3 s: left after the window, not the deadline."""
+    server.routes["/drip/data.gz"] = ("drip", PACKED, 0.05)
+    start = time.perf_counter()
+    with pytest.raises(DownloadError) as e:
+        download_file("data.gz", tmp_path, [server.url("drip")], MD5, timeout=0.5, deadline=10, min_rate=1000,
+                      rate_window=0.3, progress=False)
+    assert time.perf_counter() - start < 1.0
+    msg = str(e.value)
+    assert f"{server.url('drip/data.gz')}: slower than 1000 bytes/s: " in msg and " bytes in the last 0.3 s" in msg, msg
+    assert leftovers(tmp_path) == []
+
+
+def test_the_rate_is_measured_over_the_window(monkeypatch):
+    """Rate.check on a fake clock: nothing is judged before a whole window; then the bytes of the last window."""
+    now = [0.0]
+    monkeypatch.setattr(download.time, "monotonic", lambda: now[0])
+    rate = download.Rate("u", min_rate=100, window=10)
+    for t, got in ((1, 10), (5, 20), (9.9, 30)):  # 30 bytes in 9.9 s: too early to judge
+        now[0] = t
+        rate.check(got)
+    now[0] = 10.0
+    with pytest.raises(ValueError, match=r"u: slower than 100 bytes/s: 30 bytes in the last 10.0 s"):
+        rate.check(30)
+    rate = download.Rate("u", min_rate=100, window=10)
+    for t in range(1, 30):  # 150 bytes/s throughout: never too slow, however long
+        now[0] = t
+        rate.check(150 * t)
+    now[0] = 35.0  # then 5 s without a byte: 150 * (29 - 25) bytes over the last 10 s (from t = 25)
+    with pytest.raises(ValueError, match=r"600 bytes in the last 10.0 s"):
+        rate.check(150 * 29)
 
 
 def test_verify_accepts_the_published_archive_or_the_same_content(tmp_path):
@@ -118,6 +177,10 @@ def test_missing_tqdm_is_explained(tmp_path, monkeypatch):
     (dict(mirrors=[]), ValueError, "mirrors: expected at least one URL, got none"),
     (dict(timeout=0), ValueError, "timeout: expected a positive number of seconds, got 0"),
     (dict(timeout="5"), ValueError, "timeout: expected a positive number of seconds, got '5'"),
+    (dict(deadline=0), ValueError, "deadline: expected a positive number of seconds, got 0"),
+    (dict(rate_window=-1), ValueError, "rate_window: expected a positive number of seconds, got -1"),
+    (dict(min_rate=-1), ValueError, "min_rate: expected a number of bytes per second >= 0, got -1"),
+    (dict(min_rate=None), ValueError, "min_rate: .* got None"),
 ])
 def test_argument_errors(tmp_path, kwargs, error, message):
     args = dict(filename="data.gz", folder=tmp_path, mirrors=["http://127.0.0.1:9/"], md5sum=MD5,

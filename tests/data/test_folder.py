@@ -1,9 +1,12 @@
 """ImageFolder on small trees written here, as folders and as zips: classes and order, pixels in NCHW, the ways of
 naming a folder inside a zip, clear errors, and the .npz cache (where it goes, when it is reused or rebuilt).
-One test opens the real ../shared/data/cifar10-jpeg.zip: its listing and a few hundred test images."""
+One test opens the real cifar10-jpeg.zip (the cifar10_jpeg_zip fixture): its listing and a few hundred test images."""
 import io
 import os
+import struct
+import tracemalloc
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from PIL import Image
 from cnnumpy.data import folder
 from cnnumpy.data.folder import ImageFolder, Source
 from cnnumpy.data.loader import DataLoader
-from tests.data.conftest import SHARED
+from tests.data.conftest import png_of_zeros
 
 CLASSES = ["cat", "dog", "emu"]
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -215,6 +218,92 @@ def test_argument_errors_name_the_argument(tmp_path, kwargs):
     assert str(e.value).startswith(f"{name}: expected"), str(e.value)
 
 
+# --- decompression bombs: images too large by their header, files and zip members too large ------------------
+
+def peak_memory(fn):
+    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as e:
+            fn()
+        return e.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def raw_zip(path, name, deflated, size, crc):
+    """A zip of one deflated member `name` whose headers declare `size` bytes and CRC-32 `crc`, whatever the
+    compressed bytes `deflated` really unpack to (what a hostile zip may do)."""
+    n = name.encode()
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(deflated), size, len(n), 0) + n
+    central = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(deflated), size, len(n), 0,
+                          0, 0, 0, 0, 0) + n
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(deflated), 0)
+    path.write_bytes(local + deflated + central + end)
+    return path
+
+
+def deflated_zeros(n):
+    """Raw deflate of n zero bytes, compressed a MiB at a time (n bytes are never in memory) -> (bytes, CRC-32)."""
+    z, block, out, crc = zlib.compressobj(9, zlib.DEFLATED, -15), bytes(1 << 20), [], 0
+    for start in range(0, n, len(block)):
+        piece = block[:min(len(block), n - start)]
+        out.append(z.compress(piece))
+        crc = zlib.crc32(piece, crc)
+    return b"".join(out + [z.flush()]), crc
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_an_image_too_large_by_its_header_is_refused(tmp_path, png_bomb, kind):
+    """A 109 kB PNG of 30000x30000 pixels among good images: refused before decoding, naming it and its size."""
+    files = {"a/0.png": png(picture(0, 0)), "a/1.png": png_bomb}
+    root = write_dir(tmp_path / "d", files) if kind == "folder" else write_zip(tmp_path / "d.zip", files)
+    err, peak = peak_memory(lambda: ImageFolder(root, progress=False))
+    assert str(err).startswith(f"{root}/a/1.png: too large, refused before decoding it: Image size (900000000 "
+                               "pixels)"), str(err)
+    assert peak < 8 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the image"
+
+
+def test_a_zip_member_declaring_more_than_the_bound_is_not_read(tmp_path):
+    """The zip's directory says 1 GiB for one image: refused by what it declares, before a byte is inflated."""
+    data, crc = deflated_zeros(1 << 20)
+    path = raw_zip(tmp_path / "d.zip", "a/x.png", data, 1 << 30, crc)
+    assert path.stat().st_size < 10_000
+    err, peak = peak_memory(lambda: ImageFolder(path, progress=False))
+    assert str(err) == (f"{path}/a/x.png: 1073741824 bytes declared, more than the bound of {folder.MAX_IMAGE_BYTES} "
+                        "bytes for one image file: refused before reading it")
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the member"
+
+
+def test_a_zip_member_longer_than_it_declares_is_not_inflated(tmp_path):
+    """A member declares 100 bytes but unpacks to 64 MiB: no more than the 100 bytes are inflated, and the CRC-32
+    (of the 64 MiB) does not match them, so the zip is reported corrupt."""
+    data, crc = deflated_zeros(64 << 20)
+    path = raw_zip(tmp_path / "d.zip", "a/x.png", data, 100, crc)
+    assert path.stat().st_size < 100_000
+    err, peak = peak_memory(lambda: ImageFolder(path, progress=False))
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the member"
+    assert str(err).startswith(f"{path}/a/x.png: cannot read this zip member (Bad CRC-32"), str(err)
+
+
+def test_a_file_larger_than_the_bound_is_not_read(tmp_path):
+    """On disk: a 100 MiB file (sparse: no disk used) named like an image is refused by its size, unread."""
+    root = write_dir(tmp_path / "d", {"a/0.png": png(picture(0, 0))})
+    with open(root / "a" / "1.png", "wb") as f:
+        f.truncate(100 << 20)
+    err, peak = peak_memory(lambda: ImageFolder(root, progress=False))
+    assert str(err) == (f"{root}/a/1.png: {100 << 20} bytes, more than the bound of {folder.MAX_IMAGE_BYTES} bytes "
+                        "for one image file: refused before reading it")
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the file"
+
+
+def test_a_truncated_zip_member_is_an_error_naming_it(tmp_path):
+    data, crc = deflated_zeros(1000)
+    path = raw_zip(tmp_path / "d.zip", "a/x.png", data, 2000, crc)
+    with pytest.raises(ValueError, match=f"{path}/a/x.png: cannot read this zip member"):
+        ImageFolder(path, progress=False)
+
+
 # --- the cache -------------------------------------------------------------------------------------------
 
 def no_decoding(monkeypatch):
@@ -312,9 +401,9 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
 
 # --- the real JPEG copy of CIFAR-10 ----------------------------------------------------------------------
 
-def test_real_cifar10_jpeg_zip():
+def test_real_cifar10_jpeg_zip(cifar10_jpeg_zip):
     """The listing of the real zip's test split, and a few hundred of its images decoded as Pillow decodes them."""
-    path = SHARED / "cifar10-jpeg.zip"
+    path = cifar10_jpeg_zip
     source = Source(path, "test")
     listing = source.listing()
     assert sorted(listing) == CIFAR10 and str(source) == f"{path}/cifar10-jpeg/test"

@@ -1,6 +1,9 @@
 """The IDX reader and writer: round trips, the published bytes, and an error naming the file for every defect."""
 import gzip
 import hashlib
+import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -9,7 +12,6 @@ from hypothesis import strategies as st
 
 from cnnumpy.data import idx
 from cnnumpy.data.idx import read_idx, write_idx
-from tests.data.conftest import MNIST_DIR
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -31,9 +33,9 @@ def test_round_trip(tmp_path, dtype, shape, gz):
     assert not list(tmp_path.glob(".*")), "write_idx left its temporary file behind"
 
 
-def test_encode_gives_the_published_bytes():
+def test_encode_gives_the_published_bytes(mnist_dir):
     """Reading then re-encoding the test labels gives the published file, byte for byte (md5 from the README)."""
-    y = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    y = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")
     assert y.shape == (10000,) and y.dtype == np.uint8
     assert hashlib.md5(idx.encode(y)).hexdigest() == "27ae3e4e09519cfbb04c329615203637"
 
@@ -122,3 +124,101 @@ def test_big_endian_on_disk(tmp_path):
     """IDX stores multi-byte values big-endian: 258 as int32 is 00 00 01 02."""
     path = write_idx(tmp_path / "x", np.array([258], np.int32))
     assert path.read_bytes() == b"\0\0\x0c\x01" + b"\0\0\0\x01" + b"\0\0\x01\x02"
+
+
+# --- malformed headers and decompression bombs -----------------------------------------------------------
+
+def head(code, dims):
+    """An IDX header: magic 00 00 code len(dims), then the dims as big-endian uint32."""
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+@pytest.mark.parametrize("buf, message", [
+    (head(0x08, [1] * 255) + b"\x05", "declares 255 dimensions, more than a NumPy array can have"),
+    (head(0x08, [1] * 65) + b"\x05", "declares 65 dimensions"),
+    (head(0x08, [2**32 - 1] * 3), r"promises \d+ bytes .* more than the bound of 1073741824 bytes"),
+    (head(0x0E, [2**32 - 1] * 64), "more than the bound"),
+    (head(0x08, [2**31, 2]), "promises 4294967308 bytes"),
+    (head(0x08, [1] * 255)[:200], "shorter than its 1024-byte header"),
+    (head(0x08, []) + b"\x05\x06", "expected 5 bytes .* longer than its header says"),
+    (head(0x08, []), "expected 5 bytes .* truncated"),
+    (head(0x08, [0, 28]) + b"\x05", "expected 12 bytes .* longer than its header says"),
+    (head(0x0D, [2]) + b"\0" * 7, "expected 16 bytes .* truncated"),
+    (b"\0\0\x08", "shorter than the 4-byte magic number"),
+    (b"\0\0\x0a\x01" + b"\0\0\0\x01" + b"\x05", "magic number 0x00000a01"),
+])
+@pytest.mark.parametrize("gz", [False, True])
+def test_every_malformed_header_is_a_value_error_naming_the_file(tmp_path, buf, message, gz):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(gzip.compress(buf) if gz else buf)
+    with pytest.raises(ValueError, match=message) as e:
+        read_idx(path)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("dims", [[], [0], [3, 0, 2], [1] * 64])
+def test_headers_that_look_odd_but_are_valid(tmp_path, dims):
+    """No dimension (a scalar), a zero dimension (an empty array), NumPy's most dimensions: all are arrays."""
+    x = np.zeros(dims, np.uint8) + 7
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "x.gz", x)), x)
+
+
+def zeros_gzip(path, header, n):
+    """Write a gzip of `header` followed by n zero bytes, compressed piece by piece (never n bytes in memory)."""
+    z, block = zlib.compressobj(9, zlib.DEFLATED, 31), bytes(1 << 20)
+    with open(path, "wb") as f:
+        f.write(z.compress(header))
+        for start in range(0, n, len(block)):
+            f.write(z.compress(block[:min(len(block), n - start)]))
+        f.write(z.flush())
+    return path
+
+
+def peak_memory(fn):
+    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as e:
+            fn()
+        return e.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_gzip_longer_than_its_header_is_refused_without_inflating_it(tmp_path):
+    """A 64 kB gzip of a 10-byte array followed by 64 MiB of zeros: refused after inflating 19 bytes."""
+    path = zeros_gzip(tmp_path / "bomb.gz", head(0x08, [10]), 64 << 20)
+    assert path.stat().st_size < 200_000
+    err, peak = peak_memory(lambda: read_idx(path))
+    assert f"{path}: expected 18 bytes" in str(err) and "got more than 18" in str(err), str(err)
+    assert "longer than its header says" in str(err)
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the file"
+
+
+def test_a_header_promising_too_much_is_refused_before_reading(tmp_path):
+    """The header says 3 GiB (3 x 2^30 uint8): refused at the header, with the bound, whatever follows."""
+    path = zeros_gzip(tmp_path / "bomb.gz", head(0x08, [3, 2**30]), 64 << 20)
+    err, peak = peak_memory(lambda: read_idx(path))
+    assert f"{path}: the IDX header promises {3 * 2**30 + 12} bytes" in str(err), str(err)
+    assert "more than the bound of 1073741824 bytes (max_bytes)" in str(err)
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB allocated to refuse the file"
+
+
+def test_max_bytes_is_the_bound(tmp_path):
+    x = np.arange(100, dtype=np.uint8)
+    for name in ("x", "x.gz"):
+        path = write_idx(tmp_path / name, x)
+        np.testing.assert_array_equal(read_idx(path, max_bytes=108), x)  # 8-byte header + 100
+        with pytest.raises(ValueError, match=f"{path}: the IDX header promises 108 bytes .* bound of 107 bytes"):
+            read_idx(path, max_bytes=107)
+    for bad in (0, 3, 2.5, True, "1"):
+        with pytest.raises(ValueError, match=rf"max_bytes: expected an int >= 4 \(a bound in bytes\), got {bad!r}"):
+            read_idx(path, max_bytes=bad)
+
+
+def test_a_raw_file_is_checked_against_its_header_before_it_is_read(tmp_path, monkeypatch):
+    """On disk the size is known: a header promising 1 MB on a file of 12 bytes is truncated, read or not."""
+    path = tmp_path / "short"
+    path.write_bytes(head(0x08, [1000, 1000]))
+    with pytest.raises(ValueError, match=f"{path}: expected 1000012 bytes .* got 12: the file is truncated"):
+        read_idx(path)
