@@ -239,11 +239,12 @@ def cifar_splits(data_dir, download, transform, progress, train=True):
         train_set = load_cifar10(data_dir, True, download, transform, progress=progress) if train else None
     except DownloadError as e:
         raise UsageError(f"--download: {str(e).splitlines()[0]}") from None
-    except FileNotFoundError as e:
-        where = f"in {data_dir}" if data_dir is not None else f"in {resolve_root(None)} ($CNNUMPY_DATA)"
-        raise UsageError(f"--data-dir: no CIFAR-10 {where}: point --data-dir at a folder holding the official "
-                         f"release (cifar-10-batches-bin/ or -py/, or its .tar.gz) or cifar10-jpeg.zip, or add "
-                         f"--download ({str(e).splitlines()[0]})") from None
+    except FileNotFoundError:
+        where = data_dir if data_dir is not None else f"{resolve_root(None)} (the default, or $CNNUMPY_DATA)"
+        raise UsageError(f"--data-dir: no CIFAR-10 in {where}: looked for the official release "
+                         "(cifar-10-batches-bin/ or cifar-10-batches-py/, or their .tar.gz archives) and the JPEG copy "
+                         "cifar10-jpeg.zip; point --data-dir at the folder holding one of them, or add --download") \
+            from None
     return train_set, test_set, {"source": "full", "root": str(resolve_root(data_dir))}
 
 
@@ -474,8 +475,7 @@ def train(args):
     if ckpt is not None:
         checkpoint.restore(ckpt, model, optimizer, scheduler, {f"augment{i}": t.rng for i, t in enumerate(augment)})
         history, start = History(ckpt["history"]), ckpt["epoch"]
-    out.mkdir(parents=True, exist_ok=True)
-    spec["args"]["out"] = str(out)
+    spec["args"]["out"] = str(out)  # the folder is made by the first save: a run that fails before leaves nothing
     split = f", {args.processes} processes" if args.processes > 1 else ""
     from_ = f", from epoch {start}" if start else (f", from the weights of {args.weights}" if start_from else "")
     say(f"cnnumpy: training {args.model} ({sum(p.data.size for p in model.parameters()):,} parameters, "

@@ -226,7 +226,8 @@ def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iter
     callbacks: Keras-style callbacks (cnnumpy.callbacks: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, ...);
     any of them stops training by setting model.stop_training = True, and fit returns the History so far.
     clip_grad_norm: the largest global L2 norm of the gradients at each step (None: no clipping).
-    After each epoch the weights are checked: a NaN or infinity raises FloatingPointError before anything is saved.
+    After each epoch the weights and the validation loss are checked: a NaN or infinity raises FloatingPointError
+    before on_epoch_end, so nothing of a diverged model is saved.
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step: expected 'epoch' or 'batch', got {scheduler_step!r}")
@@ -257,6 +258,10 @@ def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iter
                       batch_loss=done.batch_loss, batch_acc=done.batch_acc)
         if val_loader is not None:
             ev = evaluate(model, val_loader, loss_fn)
+            if not math.isfinite(ev.loss):  # finite weights, yet outputs that overflow: diverged all the same
+                raise FloatingPointError(
+                    f"training stopped: the loss on the validation data is {ev.loss} after epoch {epoch + 1}; try a "
+                    "lower learning rate (the last checkpoint was not overwritten)")
             record.update(val_loss=ev.loss, val_acc=ev.accuracy)
         if isinstance(scheduler, ReduceLROnPlateau):  # steps on a number: the held-out loss, else the training one
             scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["train_loss"])

@@ -62,14 +62,14 @@ def test_numeric_flags_of_other_commands(argv, capsys):
     assert code == 2 and "expected" in err
 
 
-def test_a_diverging_run_is_never_saved(tmp_path, capsys, monkeypatch):
-    """Weights that turn NaN within an epoch whose losses were all finite (one batch per epoch here) stop training
-    before the checkpoint is written, as a NaN loss does."""
+def test_a_diverging_run_is_never_saved(tmp_path, capsys):
+    """One step at lr 1e30 leaves finite weights of ~1e36 whose test outputs overflow: training stops before the
+    checkpoint of that epoch is written (it was saved, with a NaN test loss)."""
     out = tmp_path / "run"
     code, _, err = run(["train", "--lr", "1e30", "--epochs", "2", "--limit", "32", "--batch-size", "32",
-                        "--no-progress", "--out", str(out)], capsys)
-    one_line_error(code, err, "training stopped")
-    assert not (out / "checkpoint.npz").exists()
+                        "--quiet", "--out", str(out)], capsys)
+    one_line_error(code, err, "training stopped", "after epoch 1")
+    assert not out.exists()
 
 
 def test_out_is_checked(tmp_path, capsys):
@@ -217,3 +217,27 @@ def test_early_stop_stops_and_keeps_the_run(tmp_path, capsys, monkeypatch):
                                                                                       np.zeros((10, 10), int)))
     ckpt = resumable(tmp_path, capsys, "--early-stop", "1", epochs="6")
     assert io.load(ckpt)["epoch"] == 2 and len(json.loads((ckpt.parent / "history.json").read_text())) == 2
+
+
+def test_evaluate_uses_the_data_the_model_was_trained_on(mnist_dir, tmp_path, capsys):
+    """A model trained on the full MNIST was evaluated on the 1,000-image sample when no --data-dir was given."""
+    link = tmp_path / "data"
+    link.symlink_to(mnist_dir, target_is_directory=True)
+    out = tmp_path / "run"
+    assert run(["train", "--data-dir", str(link), "--limit", "256", "--epochs", "1", "--quiet", "--out", str(out)],
+               capsys)[0] == 0
+    data = io.load(out / "checkpoint.npz")["spec"]["data"]
+    assert data["source"] == "full" and data["root"] == str(link)
+    code, stdout, err = run(["evaluate", str(out / "checkpoint.npz")], capsys)  # $CNNUMPY_DATA: an empty folder
+    assert code == 0, err
+    assert f"evaluating on the MNIST test set in {link} (10,000 images)" in stdout and "on 10,000 images" in stdout
+    link.unlink()
+    code, _, err = run(["evaluate", str(out / "checkpoint.npz")], capsys)
+    one_line_error(code, err, f"trained on the full MNIST in {link}, which is not there now", "--data-dir")
+
+
+def test_evaluate_says_it_uses_the_sample(tmp_path, capsys):
+    ckpt = resumable(tmp_path, capsys, epochs="1")
+    assert io.load(ckpt)["spec"]["data"]["source"] == "sample"
+    code, stdout, _ = run(["evaluate", str(ckpt)], capsys)
+    assert code == 0 and "evaluating on the test split of the embedded MNIST sample (1,000 images)" in stdout

@@ -126,9 +126,8 @@ def load_mnist(root: str | os.PathLike | None = None, train: bool = True, downlo
         ds = MNIST.sample(train, transform)
         looked = " or ".join(str(f) for f in candidates(resolve_root(root)))
         why = "could not be downloaded into" if isinstance(e, DownloadError) else "was not found in"
-        log.warning(f"cnnumpy: the full MNIST {why} {looked}; using the embedded sample ({len(ds)} images). "
-                    "For the full set, pass root= or set CNNUMPY_DATA to a folder holding the MNIST files, "
-                    "or use download=True.")
+        log.warning("the full MNIST %s %s; using the embedded sample (%d images). For the full set, pass root= or "
+                    "set CNNUMPY_DATA to a folder holding the MNIST files, or use download=True.", why, looked, len(ds))
         return ds
 
 

@@ -300,7 +300,7 @@ def test_load_mnist_falls_back_with_one_warning(tmp_path, caplog, capsys):
     ds = load_mnist(tmp_path, train=False, progress=False)
     assert ds.is_sample and len(ds) == 1000
     [(level, msg)] = notices(caplog)
-    assert level == "WARNING" and "\n" not in msg and msg.startswith("cnnumpy: the full MNIST was not found in ")
+    assert level == "WARNING" and "\n" not in msg and msg.startswith("the full MNIST was not found in ")
     assert f"not found in {tmp_path} or {tmp_path / 'mnist'}" in msg and "embedded sample (1000 images)" in msg
     assert "CNNUMPY_DATA" in msg and "download=True" in msg
     assert capsys.readouterr().err == ""  # logged, not printed: the application decides where it goes
@@ -312,7 +312,7 @@ def test_without_logging_configured_the_warning_reaches_stderr(tmp_path):
     code = f"from cnnumpy.data import load_mnist; load_mnist({str(tmp_path)!r}, train=False)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout == "", run.stderr
-    assert run.stderr.startswith(f"cnnumpy: the full MNIST was not found in {tmp_path} or "), run.stderr
+    assert run.stderr.startswith(f"the full MNIST was not found in {tmp_path} or "), run.stderr
     assert run.stderr.count("\n") == 1
 
 
