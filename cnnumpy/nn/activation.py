@@ -17,9 +17,12 @@ def _forward(module, f, x, *args):
     return y.reshape(x.shape)
 
 
-def _backward(module, f_backward, dout):
+def _backward(module, f_backward, dout, input_grad=True):
+    """dL/dx from the cache of _forward; None when input_grad=False (nothing else to compute: no parameters)."""
     cache, shape, dtype = module.saved()
     dout = check.dout_like(shape, dout, dtype)
+    if not input_grad:
+        return None
     return f_backward(dout.reshape(shape or (1,)), cache).reshape(shape)
 
 
@@ -37,8 +40,8 @@ class ReLU(Module):
     def forward(self, x):
         return _forward(self, F.relu, x)
 
-    def backward(self, dout):
-        return _backward(self, F.relu_backward, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, F.relu_backward, dout, input_grad)
 
 
 class LeakyReLU(Module):
@@ -51,8 +54,8 @@ class LeakyReLU(Module):
     def forward(self, x):
         return _forward(self, F.leaky_relu, x, self.negative_slope)
 
-    def backward(self, dout):
-        return _backward(self, F.leaky_relu_backward, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, F.leaky_relu_backward, dout, input_grad)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -64,8 +67,8 @@ class Sigmoid(Module):
     def forward(self, x):
         return _forward(self, F.sigmoid, x)
 
-    def backward(self, dout):
-        return _backward(self, F.sigmoid_backward, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, F.sigmoid_backward, dout, input_grad)
 
 
 class Tanh(Module):
@@ -74,8 +77,8 @@ class Tanh(Module):
     def forward(self, x):
         return _forward(self, F.tanh, x)
 
-    def backward(self, dout):
-        return _backward(self, F.tanh_backward, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, F.tanh_backward, dout, input_grad)
 
 
 class Softmax(Module):
@@ -91,8 +94,8 @@ class Softmax(Module):
     def forward(self, x):
         return _forward(self, F.softmax, x, _axis(self.dim, x))
 
-    def backward(self, dout):
-        return _backward(self, F.softmax_backward, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, F.softmax_backward, dout, input_grad)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -108,8 +111,8 @@ class LogSoftmax(Module):
     def forward(self, x):
         return _forward(self, F.log_softmax, x, _axis(self.dim, x))
 
-    def backward(self, dout):
-        return _backward(self, F.log_softmax_backward, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, F.log_softmax_backward, dout, input_grad)
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -108,10 +108,11 @@ class Conv2d(Module):
         if method == "numba":
             check.compiled_dtype("x", x.dtype, "im2col")
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
-        # in eval mode none are kept: a backward then (gradients of an input) unfolds x again
+        # in eval mode none are kept: a backward then (gradients of an input) unfolds x again. Nor for a frozen
+        # weight: only dW reads them
         self.cache = None
         y, fcache = METHODS[method].conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups,
-                                           keep=self.training)
+                                           keep=self.training and self.weight.requires_grad)
         self.cache = (fcache, y.shape, method)
         return y
 
@@ -131,12 +132,16 @@ class Conv2d(Module):
         return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
 
     def backward(self, dout, input_grad=True):
-        """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""
+        """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
+        except for a frozen one (requires_grad False), whose gradient is not computed: a frozen weight skips
+        dW's unfolding and GEMM, the larger half of the backward."""
         fcache, y_shape, method = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
-        dx, dw, db = METHODS[method].conv2d_backward(dout, fcache, input_grad)
-        self.weight.grad += dw
-        if self.bias is not None:
+        bias_grad = self.bias is not None and self.bias.requires_grad
+        dx, dw, db = METHODS[method].conv2d_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
+        if dw is not None:
+            self.weight.grad += dw
+        if db is not None:
             self.bias.grad += db
         return dx
 

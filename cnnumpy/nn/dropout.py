@@ -40,9 +40,12 @@ class Dropout(Module):
         self.cache = (fcache, x.shape, x.dtype)
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dx = dout * mask / (1 - p) in training, dout in evaluation; None if input_grad=False."""
         fcache, shape, dtype = self.saved()
         dout = check.dout_like(shape, dout, dtype)
+        if not input_grad:
+            return None
         return dout if fcache is None else dropout.dropout_backward(dout, fcache)
 
     def extra_repr(self):

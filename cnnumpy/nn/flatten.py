@@ -31,10 +31,11 @@ class Flatten(Module):
         self.cache = x.shape, y.shape, x.dtype
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: forward's output shape -> dx: forward's input shape (None if input_grad=False)."""
         x_shape, y_shape, dtype = self.saved()
         dout = check.dout_like(y_shape, dout, dtype)
-        return dout.reshape(x_shape)
+        return dout.reshape(x_shape) if input_grad else None
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -36,12 +36,16 @@ class Linear(Module):
         self.cache = (fcache, y.shape)
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: (..., out_features) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
+        except for a frozen one (requires_grad False), whose gradient is not computed."""
         fcache, y_shape = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
-        dx, dw, db = linear_backward(dout, fcache)
-        self.weight.grad += dw
-        if self.bias is not None:
+        bias_grad = self.bias is not None and self.bias.requires_grad
+        dx, dw, db = linear_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
+        if dw is not None:
+            self.weight.grad += dw
+        if db is not None:
             self.bias.grad += db
         return dx
 

@@ -1,8 +1,9 @@
 """Parameter, Module and Sequential: the containers every layer is built from.
 
 A module's `forward(x)` returns the output and keeps in `self.cache` what its
-`backward(dout)` needs; `backward` returns dL/dx and *adds* dL/dparam into each
-parameter's `.grad`, as PyTorch accumulates, so call `zero_grad()` between steps.
+`backward(dout, input_grad=True)` needs; `backward` returns dL/dx (None when told input_grad=False)
+and *adds* dL/dparam into each trainable parameter's `.grad`, as PyTorch accumulates, so call
+`zero_grad()` between steps. A frozen parameter (requires_grad False) gets nothing added.
 """
 import functools
 import inspect
@@ -22,9 +23,11 @@ class Parameter:
     """A trainable array and its gradient.
 
     data: ndarray (float32 by default)
-    grad: ndarray of the same shape and dtype, zeros until backward adds to it
-    requires_grad: True (the default) to train it; False freezes it, as in PyTorch: optimizers leave it
-        unchanged and layers skip computing its gradient.
+    grad: ndarray of the same shape and dtype, zeros until backward adds to it. Always an array, never None
+        (layers add into it with +=).
+    requires_grad: True (the default) to train it; False freezes it, as in PyTorch: layers skip computing its
+        gradient and leave `.grad` untouched (not added to), so it keeps what it held (zeros after
+        zero_grad(); torch has None there), and optimizers skip it.
     """
 
     def __init__(self, data, requires_grad=True):
@@ -82,7 +85,9 @@ class Module:
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: dL/dy, shaped as forward's output -> dL/dx, or None when input_grad=False (nobody needs it);
+        adds dL/dparam into each trainable parameter's .grad."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward()")
 
     def __call__(self, *args, **kwargs):
@@ -293,22 +298,31 @@ class Sequential(Module):
         return x
 
     def backward(self, dout, input_grad=True):
-        """Run every layer's backward in reverse order; returns dL/dx.
+        """Run the layers' backward in reverse order; returns dL/dx, or None when input_grad=False.
 
-        input_grad=False: the caller does not need dL/dx (the input is data, as in training), so a first
-        layer that can skip computing it (Conv2d, or a Sequential starting with one) does, and None comes back.
+        input_grad=False: the caller does not need dL/dx (the input is data, as in training). Then the layers
+        before the first one holding a trainable parameter need no backward at all: nothing in them trains and
+        nothing before them wants a gradient. The pass stops at that layer, itself told input_grad=False, so a
+        frozen backbone under a trainable head costs the head's backward only, as with autograd. (A frozen
+        BatchNorm in training mode has already updated its running statistics in forward, as in torch.)
         """
         layers = self._layers()
-        for i in range(len(layers) - 1, -1, -1):
-            dout = run_backward(layers[i], dout, input_grad or i > 0)
-        return dout
+        first = 0 if input_grad else next((i for i, m in enumerate(layers) if _trains(m)), len(layers))
+        for i in range(len(layers) - 1, first - 1, -1):
+            dout = run_backward(layers[i], dout, input_grad or i > first)
+        return dout if input_grad else None
+
+
+def _trains(module):
+    """Whether `module` or a child holds a parameter that requires a gradient."""
+    return any(p.requires_grad for p in module.parameters())
 
 
 def run_backward(module, dout, input_grad=True):
-    """module.backward(dout), told input_grad=False when dL/dx is not wanted and its backward can skip it
-    (Sequential, Conv2d, DataParallel); other modules compute dL/dx anyway, and it comes back."""
-    if not input_grad and _takes_input_grad(type(module).backward):
-        return module.backward(dout, input_grad=False)
+    """module.backward(dout, input_grad), for every module of the package; a user's module whose backward takes
+    only dout gets backward(dout), and computes the dL/dx nobody asked for."""
+    if _takes_input_grad(type(module).backward):
+        return module.backward(dout, input_grad=input_grad)
     return module.backward(dout)
 
 

@@ -79,13 +79,18 @@ class _BatchNorm(Module):
         # the running variance estimates the population's, hence Bessel's correction m / (m - 1)
         self.running_var = (1 - f) * self.running_var + f * (var * (m / (m - 1)))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad (gamma) and bias.grad (beta),
+        except for a frozen one (requires_grad False). In training dx still goes through the batch statistics
+        when gamma and beta are frozen, as in torch."""
         fcache, y_shape, dtype = self.saved()
         dout = check.dout_like(y_shape, dout, dtype)
-        dx, dw, db = norm.batch_norm_backward(dout, fcache)
-        if self.weight is not None:
+        weight_grad = self.weight is not None and self.weight.requires_grad
+        bias_grad = self.bias is not None and self.bias.requires_grad
+        dx, dw, db = norm.batch_norm_backward(dout, fcache, input_grad, weight_grad, bias_grad)
+        if dw is not None:
             self.weight.grad += dw
-        if self.bias is not None:
+        if db is not None:
             self.bias.grad += db
         return dx
 

@@ -82,10 +82,13 @@ def _forward(module, fn, x, *args, method=None):
     return y
 
 
-def _backward(module, dout):
-    """Check dout against forward's output (cast to the input's dtype) and run the matching backward."""
+def _backward(module, dout, input_grad=True):
+    """Check dout against forward's output (cast to the input's dtype) and run the matching backward; None
+    when input_grad=False (pooling has no parameters, so nothing else to compute)."""
     fn, fcache, y_shape, dtype, method = module.saved()
     dout = check.dout_like(y_shape, dout, dtype)
+    if not input_grad:
+        return None
     return getattr(METHODS[method], fn + "_backward")(dout, fcache)
 
 
@@ -131,8 +134,8 @@ class MaxPool2d(Module):
             check.compiled_dtype("x", x.dtype, "fast")
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
-    def backward(self, dout):
-        return _backward(self, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, dout, input_grad)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -173,8 +176,8 @@ class AvgPool2d(Module):
         return _forward(self, "avg_pool2d", x, kernel, stride, pad, self.ceil_mode, self.count_include_pad,
                         self.divisor_override)
 
-    def backward(self, dout):
-        return _backward(self, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, dout, input_grad)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -209,8 +212,8 @@ class AdaptiveAvgPool2d(Module):
         out = tuple(size if v is None else v for v, size in zip(self.sizes, x.shape[2:]))
         return _forward(self, "adaptive_avg_pool2d", x, out)
 
-    def backward(self, dout):
-        return _backward(self, dout)
+    def backward(self, dout, input_grad=True):
+        return _backward(self, dout, input_grad)
 
     def extra_repr(self):
         return f"output_size={self.output_size!r}, method={self.method!r}"

@@ -10,7 +10,7 @@ since dout = dL/dy reaches both branches unchanged (the derivative of a sum is 1
 In a ResNet the ReLU comes after the addition: build that as Sequential(Residual(...), ReLU()).
 """
 from . import check
-from .module import Module
+from .module import Module, run_backward
 
 
 class Residual(Module):
@@ -46,9 +46,19 @@ class Residual(Module):
         self.cache = (y.shape, y.dtype)
         return y + s
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dL/dx = body.backward(dout) + shortcut.backward(dout); adds into the branches' parameter gradients.
+
+        input_grad=False: nobody needs dL/dx, so each branch is told so too (and skips, for instance, the
+        layers before its first trainable one), and None comes back.
+        """
         shape, dtype = self.saved()
         dout = check.dout_like(shape, dout, dtype)
-        ds = dout if self.shortcut is None else self.shortcut.backward(dout)
+        if not input_grad:
+            run_backward(self.body, dout, False)
+            if self.shortcut is not None:
+                run_backward(self.shortcut, dout, False)
+            return None
+        ds = dout if self.shortcut is None else run_backward(self.shortcut, dout)
         # a new array, not +=: a branch may hand back dout itself (identity, Dropout in eval)
-        return self.body.backward(dout) + ds
+        return run_backward(self.body, dout) + ds
