@@ -28,10 +28,27 @@ def _backward(module, f_backward, dout, input_grad=True):
 
 def _axis(dim, x):
     """Softmax's axis of x, wrapped to >= 0; it must exist and be non-empty (an empty axis has no max)."""
-    d = check.dim("dim", dim, check.array("x", x).shape)
-    if x.ndim and x.shape[d] == 0:
-        raise ValueError(f"x: expected a non-empty axis dim={dim}, got shape {x.shape}")
+    return _axis_of(dim, check.array("x", x).shape)
+
+
+def _axis_of(dim, shape):
+    """_axis for an input of this shape."""
+    d = check.dim("dim", dim, shape)
+    if shape and shape[d] == 0:
+        raise ValueError(f"x: expected a non-empty axis dim={dim}, got shape {shape}")
     return d
+
+
+def _same_shape(module, input_shape):
+    """compute_output_shape of an elementwise activation: the input's shape, any shape."""
+    return check.shape("input_shape", input_shape)
+
+
+def _softmax_shape(module, input_shape):
+    """compute_output_shape of Softmax and LogSoftmax: the input's shape, whose axis `dim` exists and is non-empty."""
+    shape = check.shape("input_shape", input_shape)
+    _axis_of(module.dim, shape)
+    return shape
 
 
 class ReLU(Module):
@@ -42,6 +59,8 @@ class ReLU(Module):
 
     def backward(self, dout, input_grad=True):
         return _backward(self, F.relu_backward, dout, input_grad)
+
+    compute_output_shape = _same_shape
 
 
 class LeakyReLU(Module):
@@ -57,6 +76,8 @@ class LeakyReLU(Module):
     def backward(self, dout, input_grad=True):
         return _backward(self, F.leaky_relu_backward, dout, input_grad)
 
+    compute_output_shape = _same_shape
+
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
 
@@ -70,6 +91,8 @@ class Sigmoid(Module):
     def backward(self, dout, input_grad=True):
         return _backward(self, F.sigmoid_backward, dout, input_grad)
 
+    compute_output_shape = _same_shape
+
 
 class Tanh(Module):
     """y = tanh(x); dx = dout * (1 - y^2)."""
@@ -79,6 +102,8 @@ class Tanh(Module):
 
     def backward(self, dout, input_grad=True):
         return _backward(self, F.tanh_backward, dout, input_grad)
+
+    compute_output_shape = _same_shape
 
 
 class Softmax(Module):
@@ -97,6 +122,8 @@ class Softmax(Module):
     def backward(self, dout, input_grad=True):
         return _backward(self, F.softmax_backward, dout, input_grad)
 
+    compute_output_shape = _softmax_shape
+
     def extra_repr(self):
         return f"dim={self.dim}"
 
@@ -113,6 +140,8 @@ class LogSoftmax(Module):
 
     def backward(self, dout, input_grad=True):
         return _backward(self, F.log_softmax_backward, dout, input_grad)
+
+    compute_output_shape = _softmax_shape
 
     def extra_repr(self):
         return f"dim={self.dim}"

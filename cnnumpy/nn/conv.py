@@ -1,4 +1,6 @@
 """Conv2d: the module around functional.conv_naive, conv_im2col and conv_numba, and the default choice among them."""
+import math
+
 import numpy as np
 
 from ..functional import conv_im2col, conv_naive, conv_numba
@@ -144,6 +146,24 @@ class Conv2d(Module):
         if db is not None:
             self.bias.grad += db
         return dx
+
+    def compute_output_shape(self, input_shape):
+        """(N, C_in, H, W) -> (N, C_out, H_out, W_out), H_out as in the class docstring; forward's errors."""
+        shape = check.image_shape("x", check.shape("input_shape", input_shape), channels=self.in_channels)
+        top, bottom, left, right = self.pad
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        hp, wp = shape[2] + top + bottom, shape[3] + left + right
+        if hp < dh * (kh - 1) + 1 or wp < dw * (kw - 1) + 1:
+            raise ValueError(
+                f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
+                f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {shape}")
+        return (shape[0], self.out_channels, out_size(shape[2], kh, self.stride[0], top, bottom, dh),
+                out_size(shape[3], kw, self.stride[1], left, right, dw))
+
+    def macs(self, input_shape):
+        """N*H_out*W_out*C_out * (C_in/groups)*kh*kw: each output value is one dot product (bias not counted)."""
+        kh, kw = self.kernel_size
+        return math.prod(self.compute_output_shape(input_shape)) * (self.in_channels // self.groups) * kh * kw
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -103,6 +103,13 @@ class DataParallel(Module):
         self.cache = shares
         return np.concatenate([y] + [r[0] for r in replies])
 
+    def compute_output_shape(self, input_shape):
+        """The module's: the shares' outputs, concatenated, are the module's on the whole batch."""
+        shape = check.shape("input_shape", input_shape)
+        if not shape:
+            raise TypeError("x: expected a numpy.ndarray with a batch axis, got ndarray of shape ()")
+        return self.module.compute_output_shape(shape)
+
     def backward(self, dout, input_grad=True):
         """dL/dx (None if input_grad is False: the input is data, as in training), and the parameters'
         gradients of the whole batch added into their .grad; a frozen parameter's (requires_grad False) is

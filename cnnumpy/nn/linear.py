@@ -1,4 +1,6 @@
 """Linear: the fully connected layer around functional.linear, as torch.nn.Linear."""
+import math
+
 import numpy as np
 
 from ..functional.linear import linear, linear_backward
@@ -48,6 +50,18 @@ class Linear(Module):
         if db is not None:
             self.bias.grad += db
         return dx
+
+    def compute_output_shape(self, input_shape):
+        """(..., in_features) -> (..., out_features); forward's error for another last dimension."""
+        shape = check.shape("input_shape", input_shape)
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            raise ValueError(f"x: expected shape (..., {self.in_features}) (last dimension = in_features = "
+                             f"{self.in_features}), got shape {shape}")
+        return shape[:-1] + (self.out_features,)
+
+    def macs(self, input_shape):
+        """in_features*out_features per row (every leading index is a row); the bias is not counted."""
+        return math.prod(self.compute_output_shape(input_shape)[:-1]) * self.in_features * self.out_features
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -10,6 +10,8 @@ import inspect
 
 import numpy as np
 
+from . import check
+
 
 class BackwardBeforeForward(RuntimeError, ValueError):
     """backward() was called with nothing cached by forward().
@@ -92,6 +94,28 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    # --- what a forward pass would do, without doing it ---------------------------------
+    def compute_output_shape(self, input_shape):
+        """The shape forward returns for an input of `input_shape` (batch axis included), computed from the shapes
+        alone (Keras' name); the errors forward would raise for such an input, naming x and its shape.
+
+        Every module of the package defines it; cnnumpy.summary runs a forward pass instead for a module whose
+        class defines forward but not this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define compute_output_shape()")
+
+    def macs(self, input_shape):
+        """Multiply-adds of one forward call on an input of `input_shape` (batch axis included), for
+        cnnumpy.summary: 0 unless a layer says otherwise (Conv2d, Linear, BatchNorm). Pooling, activations,
+        dropout, flatten and containers compare, add or copy, but do not multiply-add; containers' children
+        count their own."""
+        return 0
+
+    def output_is_view(self):
+        """Whether forward, in the current mode, returns its input or a view of it (Flatten; Dropout in eval
+        mode): an output with no memory of its own, which cnnumpy.summary does not count."""
+        return False
 
     def saved(self):
         """What forward cached; a clear error if forward has not run yet."""
@@ -296,6 +320,13 @@ class Sequential(Module):
         for layer in self._layers():
             x = layer(x)
         return x
+
+    def compute_output_shape(self, input_shape):
+        """Each layer's compute_output_shape in turn: the shape forward returns, without running it."""
+        shape = check.shape("input_shape", input_shape)
+        for layer in self._layers():
+            shape = layer.compute_output_shape(shape)
+        return shape
 
     def backward(self, dout, input_grad=True):
         """Run the layers' backward in reverse order; returns dL/dx, or None when input_grad=False.

@@ -52,7 +52,12 @@ def _window_args(kernel_size, stride, padding, dilation):
 def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
     """The output size, with a clear error when the kernel does not fit the padded input."""
     check.image_batch("x", x)
-    h, w = x.shape[2:]
+    return _out_hw_of(x.shape, kernel, stride, pad, dilation, ceil_mode)
+
+
+def _out_hw_of(shape, kernel, stride, pad, dilation, ceil_mode):
+    """_out_hw for an input of `shape` (N, C, H, W), already checked."""
+    h, w = shape[2:]
     out = tuple(pool_out_size(s, k, st, p, d, ceil_mode)
                 for s, k, st, p, d in zip((h, w), kernel, stride, pad, dilation))
     if min(out) < 1:
@@ -60,8 +65,13 @@ def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
         dilated = f" with dilation {dilation}" if dilation != (1, 1) else ""
         raise ValueError(
             f"x: the kernel ({reach[0]}x{reach[1]}{dilated}) is larger than the padded input "
-            f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {x.shape}")
+            f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {shape}")
     return out
+
+
+def _image_shape(input_shape):
+    """compute_output_shape's input: a shape (N, C, H, W) with nothing empty, as forward's check of x."""
+    return check.image_shape("x", check.shape("input_shape", input_shape))
 
 
 def _padding_only(shape, out_hw, kernel, stride, pad, dilation):
@@ -137,6 +147,17 @@ class MaxPool2d(Module):
     def backward(self, dout, input_grad=True):
         return _backward(self, dout, input_grad)
 
+    def compute_output_shape(self, input_shape):
+        """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
+        shape = _image_shape(input_shape)
+        kernel, stride, pad, dilation = self.args
+        out = _out_hw_of(shape, kernel, stride, pad, dilation, self.ceil_mode)
+        if dilation != (1, 1) and _padding_only(shape[2:], out, kernel, stride, pad, dilation):
+            raise ValueError(
+                f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
+                f"dilation {dilation}); got x of shape {shape}")
+        return shape[:2] + out
+
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, method={self.method!r}")
@@ -179,6 +200,12 @@ class AvgPool2d(Module):
     def backward(self, dout, input_grad=True):
         return _backward(self, dout, input_grad)
 
+    def compute_output_shape(self, input_shape):
+        """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
+        shape = _image_shape(input_shape)
+        kernel, stride, pad = self.args
+        return shape[:2] + _out_hw_of(shape, kernel, stride, pad, (1, 1), self.ceil_mode)
+
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"method={self.method!r}")
@@ -214,6 +241,11 @@ class AdaptiveAvgPool2d(Module):
 
     def backward(self, dout, input_grad=True):
         return _backward(self, dout, input_grad)
+
+    def compute_output_shape(self, input_shape):
+        """(N, C, H, W) -> (N, C, H_out, W_out), output_size's None entries taking the input's size."""
+        shape = _image_shape(input_shape)
+        return shape[:2] + tuple(size if v is None else v for v, size in zip(self.sizes, shape[2:]))
 
     def extra_repr(self):
         return f"output_size={self.output_size!r}, method={self.method!r}"

@@ -37,14 +37,26 @@ class Residual(Module):
         check.array("x", x)
         y = self.body(x)
         s = x if self.shortcut is None else self.shortcut(x)
-        if y.shape != s.shape:
-            name = "x (identity shortcut)" if self.shortcut is None else "shortcut(x)"
-            raise ValueError(
-                f"{name}: expected the shape of body(x), {y.shape}, got {s.shape}; the two are added, so a body "
-                "that changes the channels or the size needs a projection shortcut (e.g. a 1x1 Conv2d with the "
-                "body's stride)")
+        self._check_sum(y.shape, s.shape)
         self.cache = (y.shape, y.dtype)
         return y + s
+
+    def compute_output_shape(self, input_shape):
+        """body's output shape, which must equal the shortcut's (for the identity, the input's)."""
+        shape = check.shape("input_shape", input_shape)
+        y = self.body.compute_output_shape(shape)
+        s = shape if self.shortcut is None else self.shortcut.compute_output_shape(shape)
+        self._check_sum(tuple(y), tuple(s))
+        return y
+
+    def _check_sum(self, y_shape, s_shape):
+        """body(x) and shortcut(x) of these shapes can be added: the same shape."""
+        if y_shape != s_shape:
+            name = "x (identity shortcut)" if self.shortcut is None else "shortcut(x)"
+            raise ValueError(
+                f"{name}: expected the shape of body(x), {y_shape}, got {s_shape}; the two are added, so a body "
+                "that changes the channels or the size needs a projection shortcut (e.g. a 1x1 Conv2d with the "
+                "body's stride)")
 
     def backward(self, dout, input_grad=True):
         """dL/dx = body.backward(dout) + shortcut.backward(dout); adds into the branches' parameter gradients.
