@@ -29,7 +29,7 @@ class Row:
     name: str
     type: str
     depth: int
-    output_shape: tuple
+    output_shape: tuple[int, ...]
     params: int
     macs: int
     container: bool
@@ -44,9 +44,9 @@ class Summary:
     *_bytes: memory for one image, forward pass only.
     """
     model_type: str
-    input_shape: tuple
+    input_shape: tuple[int, ...]
     dtype: np.dtype
-    rows: list
+    rows: list[Row]
     params: int
     trainable: int
     buffers: int
@@ -90,7 +90,7 @@ class Summary:
     __repr__ = __str__
 
 
-def _size(n):
+def _size(n: int) -> str:
     """1234567 -> '1,234,567 bytes (1.18 MiB)'."""
     for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
