@@ -3,9 +3,9 @@
     from cnnumpy.models import lenet5
     print(lenet5().summary((1, 28, 28)))       # or cnnumpy.summary.summary(model, (1, 28, 28))
 
-The rows come from the shapes alone when every module of the model has `compute_output_shape` (every module
-of the package does): each container asks its children in the order its forward calls them, so nothing is
-computed or allocated, whatever the input's size. A model holding a module that has no such method (a user's own
+The rows come from the shapes alone when every module of the model has `compute_output_shape` (every layer and
+container of the package does): each container asks its children in the order its forward calls them, so nothing
+is computed or allocated, whatever the input's size. A model holding a module that has no such method (a user's own
 Module with a custom forward) is run instead: one forward pass of a zero image, in eval mode, with every module's
 mode and cache put back afterwards. Either way the table shows what the layers do, whatever their nesting; the
 figures themselves come from the layers (`macs`, `output_is_view`), so this file knows no layer by name.

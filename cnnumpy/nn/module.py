@@ -108,8 +108,8 @@ class Module:
         """The shape forward returns for an input of `input_shape` (batch axis included), computed from the shapes
         alone (Keras' name); the errors forward would raise for such an input, naming x and its shape.
 
-        Every module of the package defines it; cnnumpy.summary runs a forward pass instead for a module whose
-        class defines forward but not this.
+        Every layer and container of the package defines it (not the losses, whose forward takes targets too);
+        cnnumpy.summary runs a forward pass instead for a module whose class defines forward but not this.
         """
         raise NotImplementedError(f"{type(self).__name__} does not define compute_output_shape()")
 
