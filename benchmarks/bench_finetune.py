@@ -1,8 +1,8 @@
 """Fine-tuning steps (a frozen backbone, a trainable head) against full training steps, cnnumpy and torch (CPU).
 
-    python benchmarks/bench_finetune.py                     # cifar_vgg (only the last Linear trains), LeNet-5 (convs frozen)
+    python benchmarks/bench_finetune.py              # cifar_vgg (only its last Linear trains), LeNet-5 (convs frozen)
     python benchmarks/bench_finetune.py --models lenet5 --batch 128
-    python benchmarks/bench_finetune.py --quick             # seconds: checks that it runs, numbers mean nothing
+    python benchmarks/bench_finetune.py --quick      # seconds: checks that it runs, numbers mean nothing
 
 A step is what cnnumpy.train does: forward in training mode, CrossEntropyLoss, zero the gradients, backward
 without dL/dx of the images, SGD(lr=0.01, momentum=0.9) over the parameters that train (as a torch user passes

@@ -454,8 +454,8 @@ def _spin(watch, seconds):
 def _serve(conn, module, rank, blocks, spin):
     """The worker's loop: ("forward" | "backward" | "close", block name, specs, extra) in, ("ok", name, specs) or
     ("error", exception, traceback) out; extra is (the modules' training flags, each parameter's requires_grad) for
-    a forward, (input_grad, each parameter's requires_grad) for a backward. Parameters are read from, and gradients written to, the two fixed
-    blocks in `blocks` ((name, specs) each)."""
+    a forward, (input_grad, each parameter's requires_grad) for a backward. Parameters are read from, and
+    gradients written to, the two fixed blocks in `blocks` ((name, specs) each)."""
     keep_freed_memory()  # this process only runs steps: see cnnumpy.memory (360 page faults a step without)
     shms = [shared_memory.SharedMemory(name=name) for name, _ in blocks]
     state, grads = (_views(shm, specs) for shm, (_, specs) in zip(shms, blocks))
