@@ -5,7 +5,8 @@ dL/dx = module.backward(r), and each entry can be checked by
 
     dL/dx_i ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
 
-and likewise for every parameter. A loss module (forward returns a scalar) is
+and likewise for every trainable parameter. A frozen one (requires_grad False) is not differentiated
+numerically: backward must leave its .grad untouched. A loss module (forward returns a scalar) is
 checked with L = its output and `backward()` without arguments.
 """
 import copy
@@ -32,7 +33,9 @@ def gradcheck(module, x, *args, eps=1e-6, tol=1e-6, seed=0, raise_on_fail=True):
 
     module: any Module; it is copied and converted to float64, never modified.
     x: the input (converted to float64); args: further forward arguments (e.g. a loss's targets).
-    Returns {"x": err, "weight": err, ...}: the worst relative error of each gradient.
+    Returns {"x": err, "weight": err, ...}: the worst relative error of each gradient. A frozen parameter
+    (requires_grad False) is checked to get no gradient: its error is 0 when backward left its .grad all zeros,
+    inf when it added anything.
     Raises GradcheckError with a readable report if any error exceeds `tol`.
     """
     if not isinstance(module, Module):
@@ -53,7 +56,8 @@ def gradcheck(module, x, *args, eps=1e-6, tol=1e-6, seed=0, raise_on_fail=True):
     m.zero_grad()
     dx = m.backward() if scalar else m.backward(r)
     analytic = {"x": dx}
-    analytic.update({name: p.grad.copy() for name, p in m.named_parameters()})
+    analytic.update({name: p.grad.copy() for name, p in m.named_parameters() if p.requires_grad})
+    frozen = {name: p.grad.copy() for name, p in m.named_parameters() if not p.requires_grad}
 
     def loss(inp, name=None, index=None, value=None):
         mm = copy.deepcopy(template)
@@ -72,6 +76,8 @@ def gradcheck(module, x, *args, eps=1e-6, tol=1e-6, seed=0, raise_on_fail=True):
         x[i] = old
         numeric["x"][i] = (plus - minus) / (2 * eps)
     for name, p in template.named_parameters():
+        if not p.requires_grad:
+            continue
         g = np.zeros_like(p.data)
         for i in np.ndindex(p.shape):
             old = p.data[i]
@@ -88,6 +94,11 @@ def gradcheck(module, x, *args, eps=1e-6, tol=1e-6, seed=0, raise_on_fail=True):
         flag = "FAIL" if err > tol else "ok"
         detail = f"at {where}: analytic {a[where]:.10g}, numeric {n[where]:.10g}" if n.size else ""
         lines.append(f"  {name:<24} {str(n.shape):<18} {err:10.3e}  {flag}  {detail}")
+    for name, g in frozen.items():
+        touched = bool(np.any(g != 0))
+        errors[name] = float("inf") if touched else 0.0
+        state = "FAIL  frozen, but backward added to its .grad" if touched else "ok  frozen: no gradient"
+        lines.append(f"  {name:<24} {str(g.shape):<18} {errors[name]:10.3e}  {state}")
     if raise_on_fail and any(e > tol for e in errors.values()):
         report = "\n".join(lines)
         raise GradcheckError(

@@ -3,18 +3,22 @@
     from cnnumpy.models import lenet5
     print(lenet5().summary((1, 28, 28)))       # or cnnumpy.summary.summary(model, (1, 28, 28))
 
-The table comes from one forward pass of a zero image through the model (in eval mode, with every
-module's mode and cache put back afterwards), so it shows what the layers really do, whatever their nesting.
+The rows come from the shapes alone when every module of the model has `compute_output_shape` (every layer and
+container of the package does): each container asks its children in the order its forward calls them, so nothing
+is computed or allocated, whatever the input's size. A model holding a module that has no such method (a user's own
+Module with a custom forward) is run instead: one forward pass of a zero image, in eval mode, with every module's
+mode and cache put back afterwards. Either way the table shows what the layers do, whatever their nesting; the
+figures themselves come from the layers (`macs`, `output_is_view`), so this file knows no layer by name.
 """
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .nn.conv import Conv2d
-from .nn.linear import Linear
 from .nn.module import Module, Parameter
-from .nn.norm import BatchNorm1d, BatchNorm2d
+
+MAX_INPUT_BYTES = 1 << 28  # the default bound on the zero image of a forward pass: 256 MiB
 
 
 @dataclass
@@ -25,7 +29,7 @@ class Row:
     name: str
     type: str
     depth: int
-    output_shape: tuple
+    output_shape: tuple[int, ...]
     params: int
     macs: int
     container: bool
@@ -35,14 +39,14 @@ class Row:
 class Summary:
     """The table (str() or repr()) and its totals.
 
-    params: parameter values (each shared Parameter once); trainable: the same number, since cnnumpy trains
-    every Parameter (the field is there for readers of Keras and torchinfo tables); buffers: values of floating
-    buffers (not trained); macs: multiply-adds for one image. *_bytes: memory for one image, forward pass only.
+    params: parameter values (each shared Parameter once); trainable: those of parameters with requires_grad
+    (not frozen); buffers: values of floating buffers (not trained); macs: multiply-adds for one image.
+    *_bytes: memory for one image, forward pass only.
     """
     model_type: str
-    input_shape: tuple
+    input_shape: tuple[int, ...]
     dtype: np.dtype
-    rows: list
+    rows: list[Row]
     params: int
     trainable: int
     buffers: int
@@ -52,10 +56,10 @@ class Summary:
     param_bytes: int
 
     @property
-    def total_bytes(self):
+    def total_bytes(self) -> int:
         return self.input_bytes + self.activation_bytes + self.param_bytes
 
-    def __str__(self):
+    def __str__(self) -> str:
         cells = [(" " * 2 * (r.depth - 1) + (f"{r.name} ({r.type})" if r.name else r.type),
                   "(" + ", ".join(map(str, r.output_shape)) + ")",
                   "--" if r.container and not r.params else f"{r.params:,}",
@@ -86,31 +90,12 @@ class Summary:
     __repr__ = __str__
 
 
-def _size(n):
+def _size(n: int) -> str:
     """1234567 -> '1,234,567 bytes (1.18 MiB)'."""
     for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
             return f"{n:,} bytes ({n / scale:.2f} {unit})"
     return f"{n:,} bytes"
-
-
-def macs(module, x_shape, y_shape):
-    """Multiply-adds of one call of a leaf module that maps x_shape to y_shape (shapes with their batch axis).
-
-    Conv2d:      H_out*W_out*C_out * (C_in/groups)*kh*kw per image (each output value is one dot product)
-    Linear:      in_features*out_features per row
-    BatchNorm:   one per value: at inference it is y = x*s + t with s, t fixed per channel
-    everything else (pooling, activations, dropout, flatten, the addition of a residual block): 0,
-    as they compare, add or copy but do not multiply-add. Bias additions are not counted.
-    """
-    if isinstance(module, Conv2d):
-        kh, kw = module.kernel_size
-        return math.prod(y_shape) * (module.in_channels // module.groups) * kh * kw
-    if isinstance(module, Linear):
-        return math.prod(y_shape[:-1]) * module.in_features * module.out_features
-    if isinstance(module, (BatchNorm1d, BatchNorm2d)):
-        return math.prod(y_shape)
-    return 0
 
 
 def _own_params(module):
@@ -124,14 +109,31 @@ def _own_buffers(module):
     return sum(a.size for a in arrays if np.issubdtype(a.dtype, np.floating))
 
 
-def summary(model, input_shape):
+def knows_shapes(module: Module) -> bool:
+    """Whether module.compute_output_shape describes its forward: the class that defines compute_output_shape is
+    the one that defines forward, or a subclass of it. (A user's subclass of Sequential with its own forward
+    inherits Sequential's compute_output_shape, which no longer describes it.)"""
+    mro = type(module).__mro__
+    forward = next(c for c in mro if "forward" in vars(c))
+    shapes = next(c for c in mro if "compute_output_shape" in vars(c))
+    return shapes is not Module and issubclass(shapes, forward)
+
+
+def summary(model: Module, input_shape: Sequence[int], forward: bool | None = None,
+            max_input_bytes: int = MAX_INPUT_BYTES) -> Summary:
     """The layer table of `model` for one input of `input_shape` (without the batch axis, e.g. (1, 28, 28)).
 
     Rows follow the order of the forward pass; a module called twice has two rows. Containers (modules with
     children: Sequential, Residual) show "--" unless they hold parameters themselves, so the Params and
-    Mult-adds columns add up to the totals. Mult-adds are defined in `macs`.
+    Mult-adds columns add up to the totals. Mult-adds are each layer's `macs`.
     Memory is for one image in the parameters' dtype: the input, the outputs of every leaf layer (an output
-    that is a view of its input, as Flatten's, takes no memory and is not counted), the parameters.
+    that is its input or a view of it, as Flatten's, takes no memory and is not counted), the parameters.
+
+    forward: None (the default) computes the rows from the shapes (compute_output_shape) when every module
+    knows them (see knows_shapes), else runs a forward pass; True always runs the forward pass; False never
+    does (a TypeError names the modules that do not know their shapes).
+    max_input_bytes: the forward pass refuses, with a ValueError naming input_shape, an input larger than this
+    (the zero image alone; its activations take more), and turns running out of memory into the same error.
     Returns a Summary; print it to see the table.
     """
     if not isinstance(model, Module):
@@ -140,17 +142,31 @@ def summary(model, input_shape):
             or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape)):
         raise ValueError(f"input_shape: expected a non-empty tuple of ints > 0 without the batch axis, "
                          f"e.g. (1, 28, 28), got {input_shape!r}")
+    if forward not in (None, True, False):
+        raise TypeError(f"forward: expected None, True or False, got {forward!r}")
     input_shape = tuple(int(n) for n in input_shape)
     params = list({id(p): p for p in model.parameters()}.values())  # a shared layer's parameters count once
-    dtype = params[0].dtype if params else np.dtype(np.float32)
+    dtype = np.dtype(params[0].dtype if params else np.float32)
     names = {id(m): name for name, m in model.named_modules()}
     modules = list({id(m): m for m in model.modules()}.values())  # a shared layer is hooked once
+    blind = sorted({type(m).__name__ for m in modules if not knows_shapes(m)})
+    if forward is False and blind:
+        raise TypeError(f"forward: False needs compute_output_shape in every module; {', '.join(blind)} "
+                        "define forward without it")
+    by_shapes = not forward and not blind
+    input_bytes = math.prod(input_shape) * dtype.itemsize
+    if not by_shapes and input_bytes > max_input_bytes:
+        why = f"{', '.join(blind)} has no compute_output_shape, so " if blind else ""
+        raise ValueError(f"input_shape: {why}the table needs a forward pass, and an input of shape {input_shape} "
+                         f"takes {_size(input_bytes)} alone, more than max_input_bytes={max_input_bytes:,}")
     saved = [(m, m.training, m.cache) for m in modules]
-    rows, depth, activation_bytes = [], 0, 0
+    rows, depth, activation_bytes, recording = [], 0, 0, True
 
-    def hooked(m, forward):
+    def hooked(m, fn):
         def call(x, *args, **kwargs):
-            nonlocal depth, activation_bytes
+            nonlocal depth, activation_bytes, recording
+            if not recording:  # a layer's macs asking its own compute_output_shape
+                return fn(x, *args, **kwargs)
             leaf = not m.children()
             # the model itself gets a row only when it is a single layer
             row = Row(names[id(m)], type(m).__name__, max(depth, 1), (), _own_params(m), 0, not leaf)
@@ -158,34 +174,47 @@ def summary(model, input_shape):
                 rows.append(row)
             depth += 1
             try:
-                y = forward(x, *args, **kwargs)
+                y = fn(x, *args, **kwargs)
             finally:
                 depth -= 1
-            row.output_shape = tuple(np.shape(y)[1:])
-            if not row.container:
-                row.macs = macs(m, np.shape(x), np.shape(y))
-                if not np.shares_memory(y, x):
+            x_shape, y_shape = (tuple(x), tuple(y)) if by_shapes else (np.shape(x), np.shape(y))
+            row.output_shape = y_shape[1:]
+            if leaf:
+                recording = False
+                try:
+                    row.macs = m.macs(x_shape)
+                finally:
+                    recording = True
+                if by_shapes:
+                    activation_bytes += 0 if m.output_is_view() else math.prod(y_shape) * dtype.itemsize
+                elif not np.shares_memory(y, x):
                     activation_bytes += np.asarray(y).nbytes
             return y
         return call
 
+    method = "compute_output_shape" if by_shapes else "forward"
     model.eval()
     try:
         for m in modules:
             # an instance attribute wins over the class's method, and Module.__call__ looks up self.forward
-            m.forward = hooked(m, m.forward)
-        x = np.zeros((1,) + input_shape, dtype=dtype)
+            setattr(m, method, hooked(m, getattr(m, method)))
         try:
-            model(x)
+            if by_shapes:
+                model.compute_output_shape((1,) + input_shape)
+            else:
+                model(np.zeros((1,) + input_shape, dtype=dtype))
         except (ValueError, TypeError) as e:
             raise ValueError(f"input_shape: the model does not take an input of shape {input_shape}: {e}") from e
+        except MemoryError as e:
+            raise ValueError(f"input_shape: a forward pass on an input of shape {input_shape} ran out of memory "
+                             f"({e}); ask for a smaller one") from e
     finally:
         for m, training, cache in saved:
-            vars(m).pop("forward", None)
+            vars(m).pop(method, None)
             m.training, m.cache = training, cache
     n_params = sum(p.data.size for p in params)
     return Summary(
-        model_type=type(model).__name__, input_shape=input_shape, dtype=np.dtype(dtype), rows=rows,
-        params=n_params, trainable=n_params, buffers=sum(_own_buffers(m) for m in modules),
-        macs=sum(r.macs for r in rows), input_bytes=x.nbytes, activation_bytes=activation_bytes,
-        param_bytes=sum(p.data.nbytes for p in params))
+        model_type=type(model).__name__, input_shape=input_shape, dtype=dtype, rows=rows,
+        params=n_params, trainable=sum(p.data.size for p in params if p.requires_grad),
+        buffers=sum(_own_buffers(m) for m in modules), macs=sum(r.macs for r in rows), input_bytes=input_bytes,
+        activation_bytes=activation_bytes, param_bytes=sum(p.data.nbytes for p in params))

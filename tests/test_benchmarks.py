@@ -27,6 +27,7 @@ def outputs(tmp_path_factory):
         "methods": ["bench_methods.py", "--layers", "10", "12"],
         # the memory children are tested through bench_train; each torch child costs seconds of imports
         "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
+        "finetune": ["bench_finetune.py"],
     }
     procs = {name: subprocess.Popen([sys.executable, str(BENCH / argv[0]), "--quick", "--threads", "1", *argv[1:]],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH)
@@ -60,7 +61,7 @@ def number(cell):
     return float(cell.replace(",", ""))
 
 
-@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods"])
+@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods", "finetune"])
 def test_header(outputs, name):
     missing = [h for h in HEADER if h not in outputs[name]]
     assert not missing, f"{name}: header lacks {missing}:\n{outputs[name][:1500]}"
@@ -111,6 +112,20 @@ def test_bench_methods_table(outputs):
     for r in rows:
         assert all(number(c) > 0 for c in r[1:7]) and r[8] in ("yes", "no"), r
     assert f"for {sum(r[8] == 'yes' for r in rows)} of 2 layers" in outputs["methods"]
+
+
+def test_bench_finetune_table(outputs):
+    """Both models, every contender timed, the same logits as torch, and only the head moved by the frozen steps."""
+    head, rows = table(outputs["finetune"], "frozen/full cnnumpy")
+    assert head == ["model", "batch", "trainable params", "images/s cnnumpy full", "images/s cnnumpy frozen",
+                    "images/s cnnumpy head-only optimizer", "images/s torch full", "images/s torch frozen",
+                    "frozen/full cnnumpy", "frozen/head-only cnnumpy", "frozen/full torch", "cnnumpy/torch full",
+                    "cnnumpy/torch frozen", "spread %", "logits diff", "only the head moved"]
+    assert [(r[0], r[1]) for r in rows] == [("cifar_vgg", "4"), ("lenet5", "4")], rows
+    assert [r[2] for r in rows] == ["20,490 of 307,946", "95,410 of 97,982"]
+    for r in rows:
+        assert all(number(c) > 0 for c in r[3:13]), r
+        assert number(r[14]) < 1e-4 and r[15] == "yes", r
 
 
 def test_scaling_table_and_plot(outputs):

@@ -45,3 +45,19 @@ def test_wrong_backward_raises_a_report():
 def test_rejects_non_modules():
     with pytest.raises(TypeError, match="module: expected a cnnumpy Module, got function"):
         cnnumpy.gradcheck(lambda x: x, np.ones(3))
+
+
+
+def test_frozen_parameters_are_checked_to_get_no_gradient():
+    """A frozen parameter is not differentiated numerically (error 0 when its .grad stays zero); a backward that
+    adds into it anyway (Square's ignores requires_grad) fails with a report naming it."""
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    conv.bias.requires_grad_(False)
+    errors = cnnumpy.gradcheck(conv, np.random.default_rng(2).standard_normal((1, 2, 4, 4)))
+    assert errors["bias"] == 0.0 and errors["weight"] < 1e-6 and errors["x"] < 1e-6
+    module = Square()
+    module.s.requires_grad_(False)
+    x = np.random.default_rng(1).standard_normal((2, 3))
+    with pytest.raises(cnnumpy.GradcheckError, match=r"s .*inf  FAIL  frozen, but backward added to its .grad"):
+        cnnumpy.gradcheck(module, x)
+    assert cnnumpy.gradcheck(module, x, raise_on_fail=False)["s"] == float("inf")

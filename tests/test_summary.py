@@ -10,7 +10,7 @@ from cnnumpy.nn.activation import ReLU
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.flatten import Flatten
 from cnnumpy.nn.linear import Linear
-from cnnumpy.nn.module import Sequential
+from cnnumpy.nn.module import Module, Sequential
 from cnnumpy.nn.norm import BatchNorm2d
 from cnnumpy.nn.residual import Residual
 from cnnumpy.summary import Summary, summary
@@ -134,3 +134,125 @@ def test_bad_input_shape_messages(shape):
         summary(Conv2d(1, 1, 1), shape)
     assert str(info.value) == ("input_shape: expected a non-empty tuple of ints > 0 without the batch axis, "
                                f"e.g. (1, 28, 28), got {shape!r}")
+
+
+# --- rows from the shapes alone ----------------------------------------------------------------------------------
+SHAPES = {
+    "lenet5": [(1, 28, 28), (1, 30, 29), (3, 28, 28), (1, 20, 20)],
+    "mnist_cnn": [(1, 28, 28), (1, 31, 31), (1, 2, 2)],
+    "cifar_vgg": [(3, 32, 32), (3, 35, 33), (3, 2, 2), (1, 32, 32)],
+    "resnet8": [(3, 32, 32), (3, 17, 23), (3, 1, 1), (2, 32, 32)],
+    "resnet20": [(3, 32, 32), (3, 9, 40)],
+}
+
+
+def result(fn):
+    """fn()'s Summary, or its error as (type, message)."""
+    try:
+        return fn()
+    except (ValueError, TypeError) as e:
+        return type(e), str(e)
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_shapes_and_forward_pass_give_the_same_summary(name):
+    """Every built-in model, on input shapes it takes and shapes it refuses: the Summary computed from
+    compute_output_shape (the default) equals the one of a forward pass, field for field, or the same error."""
+    assert sorted(SHAPES) == sorted(models.MODELS)
+    for shape in SHAPES[name]:
+        model = models.build(name)
+        by_forward = result(lambda: summary(model, shape, forward=True))
+        by_shapes = result(lambda: summary(model, shape, forward=False))
+        assert by_shapes == by_forward, f"{name} on {shape}"
+        assert result(lambda: summary(model, shape)) == by_shapes
+        if isinstance(by_shapes, Summary):
+            assert str(by_shapes) == str(by_forward)
+
+
+def test_frozen_and_nested_and_float64_models_too():
+    resnet = models.resnet8().double()
+    resnet[:5].requires_grad_(False)
+    shared = Conv2d(4, 4, 3, padding=1, bias=False)
+    other = Sequential(Conv2d(2, 4, 1), Residual(Sequential(shared, BatchNorm2d(4), ReLU(), shared)), Flatten(),
+                       Linear(4 * 5 * 5, 3))
+    for model, shape in ((resnet, (3, 16, 16)), (other, (2, 5, 5)), (Conv2d(3, 8, 3), (3, 10, 10))):
+        assert summary(model, shape) == summary(model, shape, forward=True)
+    s = summary(resnet, (3, 16, 16))
+    assert s.trainable == sum(p.data.size for p in resnet[5:].parameters()) < s.params
+    assert f"Params: {s.params:,} ({s.trainable:,} trainable)" in str(s)
+
+
+def test_a_huge_input_allocates_nothing():
+    """The command line's `summary --input-shape 3,100000,100000`: the table comes from the shapes, and the
+    largest allocation on the way is far below one activation (a forward pass would need terabytes)."""
+    import tracemalloc
+    model = models.resnet8()
+    tracemalloc.start()
+    try:
+        s = summary(model, (3, 100_000, 100_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"summary allocated {peak:,} bytes"
+    assert s.input_bytes == 4 * 3 * 10**10 and s.rows[0].output_shape == (16, 100_000, 100_000)
+    assert s.activation_bytes > 10**12
+
+
+class Doubler(Module):
+    """A user's module: forward, backward, no compute_output_shape."""
+
+    def forward(self, x):
+        self.cache = x.shape
+        return np.concatenate([x, x], axis=1)
+
+    def backward(self, dout, input_grad=True):
+        return dout[:, :dout.shape[1] // 2] + dout[:, dout.shape[1] // 2:]
+
+
+class Reversed(Sequential):
+    """A Sequential whose own forward runs its layers last to first: Sequential's compute_output_shape is wrong."""
+
+    def forward(self, x):
+        for layer in reversed(list(self)):
+            x = layer(x)
+        return x
+
+
+def test_modules_without_shapes_run_a_bounded_forward_pass():
+    """A user's module (or a subclass that changes forward) makes summary run the forward pass; an input larger
+    than max_input_bytes is refused before anything is allocated, naming input_shape and the module."""
+    model = Sequential(Conv2d(1, 2, 3, padding=1), Doubler(), Flatten())
+    s = summary(model, (1, 4, 4))
+    assert [r.output_shape for r in s.rows] == [(2, 4, 4), (4, 4, 4), (64,)]
+    with pytest.raises(TypeError, match="forward: False needs compute_output_shape in every module; Doubler "):
+        summary(model, (1, 4, 4), forward=False)
+    with pytest.raises(ValueError, match=r"input_shape: Doubler has no compute_output_shape, so the table needs a "
+                                         r"forward pass, and an input of shape \(1, 100000, 100000\) takes "
+                                         r"40,000,000,000 bytes .* more than max_input_bytes=268,435,456"):
+        summary(model, (1, 100_000, 100_000))
+    with pytest.raises(ValueError, match=r"input_shape: .* takes 64 bytes .* more than max_input_bytes=63"):
+        summary(model, (1, 4, 4), max_input_bytes=63)
+    rev = Reversed(Linear(3, 5), Linear(2, 3))
+    assert [r.output_shape for r in summary(rev, (2,)).rows] == [(3,), (5,)]
+    assert [r.name for r in summary(rev, (2,)).rows] == ["1", "0"]
+
+
+class RunsOutOfMemory(Module):
+    def forward(self, x):
+        raise MemoryError(f"Unable to allocate 37.3 GiB for an array with shape {x.shape}")
+
+
+def test_running_out_of_memory_is_an_error_naming_input_shape():
+    with pytest.raises(ValueError, match=r"input_shape: a forward pass on an input of shape \(1, 8, 8\) ran out of "
+                                         r"memory \(Unable to allocate 37.3 GiB"):
+        summary(RunsOutOfMemory(), (1, 8, 8))
+
+
+def test_summary_imports_no_layer():
+    """The layers carry their own multiply-adds and views: summary.py imports nn.module only, not conv, linear
+    or norm (which made an import circle through nn.module's summary method)."""
+    import ast
+    import cnnumpy.summary
+    tree = ast.parse(open(cnnumpy.summary.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"collections.abc", "dataclasses", "nn.module"}, imported

@@ -7,7 +7,7 @@ then for each group g (channels g*Cg .. (g+1)*Cg, filters g*Fg .. (g+1)*Fg)
 
 Backward, with D = dout as (N, G, Fg, L):
 
-    dW_g  = sum_n D[n, g] @ cols[n, g].T      (or its transpose sum_n cols[n, g] @ D[n, g].T, see weight_grad)
+    dW_g  = sum_n D[n, g] @ cols[n, g].T      (or its transpose sum_n cols[n, g] @ D[n, g].T, see add_weight_grad)
     dcols = W_g.T @ D[n, g]                   then col2im folds dcols back onto the input
     db    = sum of dout over n, i, j
 
@@ -40,7 +40,7 @@ What makes it fast (the figures are in the report of issue 5):
   where col2im needs kh*kw strided additions; with two threads the number of NumPy calls counts, since
   each one hands the GIL over. Other strides (and paddings beyond dilation*(k-1)) fold W_g.T @ D back
   through a strided view, kh*kw additions.
-- dW, see weight_grad: D @ cols.T when the filters or the columns' rows are few (LeNet's conv1,
+- dW, see add_weight_grad: D @ cols.T when the filters or the columns' rows are few (LeNet's conv1,
   a first layer on RGB), else cols @ D.T, whichever BLAS ran faster (it reads either transpose in place).
 """
 from collections import namedtuple
@@ -182,7 +182,7 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
     return y, Cache(x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def weight_grad(cols, d, s):
+def add_weight_grad(cols, d, s):
     """Adds sum_n D[n, g] @ cols[n, g, r].T of a chunk into s["dw"][g, r], as (Fg, K) or, when s["dw_t"] is
     True, as its transpose (K, Fg). cols: (m, G, R, K, L), d = D: (m, G, Fg, L); R = kh for rows columns (r the
     kernel row, see kernel_rows), else 1. One batched product for all R: a product per kernel row, then its sum
@@ -207,7 +207,7 @@ def weight_grad(cols, d, s):
 
 
 def summed_weight_grad(parts, w_shape):
-    """dw: (F, C/G, kh, kw) from the threads' scratches that weight_grad added into."""
+    """dw: (F, C/G, kh, kw) from the threads' scratches that add_weight_grad added into."""
     dw = sum(s["dw"] for s in parts)
     if parts[0]["dw_t"]:
         dw = dw.swapaxes(-1, -2)
@@ -234,10 +234,12 @@ def flipped(w, groups):
     return np.ascontiguousarray(wg.transpose(0, 2, 1, 3, 4)).reshape(groups * cg, f // groups, kh, kw)
 
 
-def conv2d_backward(dout, cache, input_grad=True):
+def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
-    input_grad=False skips dx (returned as None): the first layer's input is data, whose gradient nobody uses.
+    Each is computed only when asked, else returned as None: input_grad=False for a first layer, whose input is
+    data nobody differentiates; weight_grad=False or bias_grad=False for a frozen parameter (requires_grad
+    False). Without dw there is no unfolding of x and no dW GEMM, the larger half of a layer's backward.
     """
     x, x_shape, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n = len(dout)
@@ -248,6 +250,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     # dx of a stride-1 layer is a convolution of dout (after the threads below); others fold dcols
     by_conv = input_grad and stride == (1, 1) and min(full) >= 0
     fold = input_grad and not by_conv
+    bias_grad = bias_grad and has_bias
     dx = np.empty(x_shape, dtype) if fold else None
     direct = pad == (0, 0, 0, 0)  # then dx itself is the folding buffer
     wt = w.reshape(groups, fg, g.k).transpose(0, 2, 1)  # W_g.T, rows ordered (c, a, b) as a window's
@@ -255,14 +258,15 @@ def conv2d_backward(dout, cache, input_grad=True):
     def chunk(s, lo, hi):
         m, size = hi - lo, size_
         d = dout[lo:hi].reshape(m, groups, fg, ell)
-        if cols_all is not None:
-            cols = cols_all[lo:hi]
-        else:
-            cols = scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
-            _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        # kernel row a of dW from the slice of the columns that row a read
-        weight_grad(kernel_rows(cols, g, dilation) if g.rows else cols[:, :, None], d, s)
-        if has_bias:  # here rather than one pass over dout after the threads: d is in the cache now
+        if weight_grad:
+            if cols_all is not None:
+                cols = cols_all[lo:hi]
+            else:
+                cols = scratch(s, "cols", (size, groups, g.kc, g.lc), dtype)[:m]
+                _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
+            # kernel row a of dW from the slice of the columns that row a read
+            add_weight_grad(kernel_rows(cols, g, dilation) if g.rows else cols[:, :, None], d, s)
+        if bias_grad:  # here rather than one pass over dout after the threads: d is in the cache now
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if not fold:
             return
@@ -284,9 +288,9 @@ def conv2d_backward(dout, cache, input_grad=True):
             dx[lo:hi] = _interior(dxp, g, pad)
 
     size_ = parallel.chunk_size(n, groups * g.kc * g.lc * dtype.itemsize, CHUNK_BYTES)
-    parts = parallel.run(chunk, n, size_)
-    dw = summed_weight_grad(parts, w.shape)
-    db = sum(s["db"] for s in parts).reshape(g.f) if has_bias else None
+    parts = parallel.run(chunk, n, size_) if weight_grad or bias_grad or fold else []
+    dw = summed_weight_grad(parts, w.shape) if weight_grad else None
+    db = sum(s["db"] for s in parts).reshape(g.f) if bias_grad else None
     if by_conv:
         dx = _conv(dout, flipped(w, groups), None, (1, 1), full, dilation, groups, keep=False)[0]
     return dx, dw, db

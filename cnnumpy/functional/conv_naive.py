@@ -46,21 +46,22 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x, w, b is not None, stride, pad, dilation, groups)
 
 
-def conv2d_backward(dout, cache, input_grad=True):
+def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
     Each output y[n, f, i, j] touched one patch of xp with the weights w[f], so by the chain rule
         dxp[patch] += dout[n, f, i, j] * w[f]        dw[f] += dout[n, f, i, j] * xp[patch]
-    and db[f] is the sum of dout over n, i, j. input_grad=False returns dx as None (same loops, for reading).
+    and db[f] is the sum of dout over n, i, j. A gradient not asked for (input_grad, weight_grad or bias_grad
+    False: a first layer's input, a frozen parameter) is not computed and comes back as None.
     """
     x, w, has_bias, (sh, sw), pad, (dh, dw), groups = cache
     n_, f_, ho, wo = dout.shape
     _, cg, kh, kw = w.shape
     fg = f_ // groups
     xp = pad2d(x, pad)
-    dxp = np.zeros_like(xp)
-    dw_ = np.zeros_like(w)
-    for n in range(n_):
+    dxp = np.zeros_like(xp) if input_grad else None
+    dw_ = np.zeros_like(w) if weight_grad else None
+    for n in range(n_ if input_grad or weight_grad else 0):
         for f in range(f_):
             g = f // fg
             for i in range(ho):
@@ -68,7 +69,9 @@ def conv2d_backward(dout, cache, input_grad=True):
                     rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
                     cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
                     chans = slice(g * cg, (g + 1) * cg)
-                    dxp[n, chans, rows, cols] += dout[n, f, i, j] * w[f]
-                    dw_[f] += dout[n, f, i, j] * xp[n, chans, rows, cols]
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+                    if input_grad:
+                        dxp[n, chans, rows, cols] += dout[n, f, i, j] * w[f]
+                    if weight_grad:
+                        dw_[f] += dout[n, f, i, j] * xp[n, chans, rows, cols]
+    db = dout.sum(axis=(0, 2, 3)) if has_bias and bias_grad else None
     return (unpad2d(dxp, pad) if input_grad else None), dw_, db

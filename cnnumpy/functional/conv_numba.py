@@ -3,7 +3,7 @@
 The same math as conv_im2col (see there): cols: (N, C*kh*kw, L), rows ordered (c, a, b), L = H_out*W_out,
 
     y[n, g]  = W_g @ cols[n, g]                          GEMM (BLAS, through np.matmul)
-    dW_g     = sum_n D[n, g] @ cols[n, g].T              GEMM (conv_im2col.weight_grad)
+    dW_g     = sum_n D[n, g] @ cols[n, g].T              GEMM (conv_im2col.add_weight_grad)
     dcols    = W_g.T @ D[n, g]                           GEMM
     dx       = fold(dcols): dx[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl] += dcols[n, (c, a, b), (i, j)]
 
@@ -33,7 +33,7 @@ import functools
 import numpy as np
 
 from . import conv_winograd, jit, parallel
-from .conv_im2col import scratch, summed_weight_grad, weight_grad
+from .conv_im2col import add_weight_grad, scratch, summed_weight_grad
 from .padding import out_size
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
@@ -94,13 +94,14 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def conv2d_backward(dout, cache, input_grad=True):
+def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
-    input_grad=False skips dx (returned as None): the first layer's input is data, whose gradient nobody uses.
+    Each is computed only when asked, else returned as None (see conv_im2col.conv2d_backward): input_grad=False
+    for a first layer, weight_grad / bias_grad=False for frozen parameters (no unfolding, no dW GEMM).
     """
     if isinstance(cache, conv_winograd.Cache):
-        return conv_winograd.conv2d_backward(dout, cache, input_grad)
+        return conv_winograd.conv2d_backward(dout, cache, input_grad, weight_grad, bias_grad)
     unfold, fold = kernels()
     x, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n, c = x.shape[:2]
@@ -108,6 +109,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     sizes = _sizes(x.shape, w.shape, stride, pad, dilation)
     ho, wo = sizes[-2:]
     k, ell, fg = cg * kh * kw, ho * wo, f // groups
+    bias_grad = bias_grad and has_bias
     dout = np.ascontiguousarray(dout)
     wt = np.ascontiguousarray(w.reshape(groups, fg, k).transpose(0, 2, 1))  # W_g.T
     dx = np.empty(x.shape, x.dtype) if input_grad else None
@@ -115,21 +117,23 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     def chunk(s, lo, hi):
         m = hi - lo
-        if cols_all is None:
-            cols = scratch(s, "cols", (m,) + shape, x.dtype)[:m]
-            unfold(x[lo:hi], cols, *sizes)
-        else:
-            cols = cols_all[lo:hi]
         d = dout[lo:hi].reshape(m, groups, fg, ell)
-        weight_grad(cols.reshape(m, groups, 1, k, ell), d, s)
-        if has_bias:
+        if weight_grad:
+            if cols_all is None:
+                cols = scratch(s, "cols", (m,) + shape, x.dtype)[:m]
+                unfold(x[lo:hi], cols, *sizes)
+            else:
+                cols = cols_all[lo:hi]
+            add_weight_grad(cols.reshape(m, groups, 1, k, ell), d, s)
+        if bias_grad:
             parallel.add(s, "db", d.sum(axis=(0, 3)))
         if input_grad:
             dcols = scratch(s, "dcols", (m,) + shape, x.dtype)[:m]
             np.matmul(wt, d, out=dcols.reshape(m, groups, k, ell))
             fold(dcols, dx[lo:hi], *sizes)
 
-    parts = parallel.run(chunk, n, parallel.chunk_size(n, c * kh * kw * ell * x.itemsize, CHUNK_BYTES))
-    dw = summed_weight_grad(parts, w.shape)
-    db = sum(s["db"] for s in parts).reshape(f) if has_bias else None
+    size = parallel.chunk_size(n, c * kh * kw * ell * x.itemsize, CHUNK_BYTES)
+    parts = parallel.run(chunk, n, size) if weight_grad or bias_grad or input_grad else []
+    dw = summed_weight_grad(parts, w.shape) if weight_grad else None
+    db = sum(s["db"] for s in parts).reshape(f) if bias_grad else None
     return dx, dw, db

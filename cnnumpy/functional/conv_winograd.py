@@ -115,13 +115,14 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, Cache(x, w, b is not None, pad)
 
 
-def conv2d_backward(dout, cache, input_grad=True):
-    """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W) (None if input_grad=False), dw: (F, C, 3, 3), db: (F,) or None."""
+def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+    """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C, 3, 3), db: (F,) or None; each None when not
+    asked for (input_grad, weight_grad, bias_grad False: see conv_im2col.conv2d_backward)."""
     x, w, has_bias, pad = cache
     full = conv_im2col.full_pad(w.shape, pad, (1, 1))
     by_tiles = input_grad and min(full) >= 0
     im2col_cache = conv_im2col.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1)
-    dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles)
+    dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles, weight_grad, bias_grad)
     if by_tiles:
         dx = conv2d(dout, conv_im2col.flipped(w, 1), None, (1, 1), full)[0]
     return dx, dw, db

@@ -47,7 +47,7 @@ def linear(x, w, b=None):
     return y.reshape(x.shape[:-1] + (out,)), (x, w, b is not None)
 
 
-def linear_backward(dout, cache):
+def linear_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
     """dout: (..., out) -> dx: (..., in), dw: (out, in), db: (out,) or None.
 
     With every leading index flattened into rows r, y[r, o] = sum_i x[r, i] w[o, i] + b[o], so
@@ -56,19 +56,23 @@ def linear_backward(dout, cache):
         db[o]    = sum_r dout[r, o]
     Both products are split over the input features i (columns of dx, dw, x and w), which needs no sum of
     partial results, where a split over rows would (dw sums over them).
+    A gradient not asked for (input_grad, weight_grad or bias_grad False: an input that is data, a frozen
+    parameter) is not computed and comes back as None.
     """
     x, w, has_bias = cache
     out, in_ = w.shape
     rows = math.prod(x.shape[:-1])
     x_rows, dout_rows = x.reshape(rows, in_), dout.reshape(rows, out)
-    dx = np.empty((rows, in_), np.result_type(dout, w))
-    dw = np.empty((out, in_), np.result_type(dout, x))
+    dx = np.empty((rows, in_), np.result_type(dout, w)) if input_grad else None
+    dw = np.empty((out, in_), np.result_type(dout, x)) if weight_grad else None
 
     def chunk(s, lo, hi):
-        np.matmul(dout_rows, w[:, lo:hi], out=dx[:, lo:hi])
-        np.matmul(dout_rows.T, x_rows[:, lo:hi], out=dw[:, lo:hi])
+        if input_grad:
+            np.matmul(dout_rows, w[:, lo:hi], out=dx[:, lo:hi])
+        if weight_grad:
+            np.matmul(dout_rows.T, x_rows[:, lo:hi], out=dw[:, lo:hi])
 
-    if in_:
+    if in_ and (input_grad or weight_grad):
         parallel.run(chunk, in_, parallel.split(in_, rows * in_ * out, SPLIT_WORK))
-    db = dout_rows.sum(axis=0) if has_bias else None
-    return dx.reshape(x.shape), dw, db
+    db = dout_rows.sum(axis=0) if has_bias and bias_grad else None
+    return (dx.reshape(x.shape) if input_grad else None), dw, db

@@ -93,7 +93,7 @@ def batch_norm(x, mean, var, weight=None, bias=None, eps=1e-5, training=True):
     return y, (xhat, inv_std, weight, bias is not None, training)
 
 
-def batch_norm_backward(dout, cache):
+def batch_norm_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
     """dout: shaped as x -> dx: shaped as x, dweight: (C,) or None, dbias: (C,) or None.
 
     dbeta = sum dout,  dgamma = sum dout * xhat  (sums over every axis but C).
@@ -108,17 +108,30 @@ def batch_norm_backward(dout, cache):
     and since gamma is constant per channel, S1 = gamma * dbeta and S2 = gamma * dgamma:
 
         dx = (gamma * inv_std / m) * (m * dout - dbeta - xhat * dgamma)
+
+    A gradient not asked for (input_grad, weight_grad or bias_grad False: frozen gamma or beta) comes back as
+    None; its sum is still taken when the training dx above needs it, and skipped in evaluation.
     """
     xhat, inv_std, weight, has_bias, training = cache
     nd = dout.ndim
+    through_stats = training and input_grad  # the training dx needs both sums
+    need_dbeta = through_stats or (bias_grad and has_bias)
+    need_dgamma = through_stats or (weight_grad and weight is not None)
 
     def sums(s, lo, hi):
         d = dout[lo:hi]
-        parallel.add(s, "dbeta", _sums(d))
-        parallel.add(s, "dgamma", _sums(np.multiply(d, xhat[lo:hi])))
+        if need_dbeta:
+            parallel.add(s, "dbeta", _sums(d))
+        if need_dgamma:
+            parallel.add(s, "dgamma", _sums(np.multiply(d, xhat[lo:hi])))
 
-    parts = _run(sums, dout)
-    dbeta, dgamma = sum(t["dbeta"] for t in parts), sum(t["dgamma"] for t in parts)
+    parts = _run(sums, dout) if need_dbeta or need_dgamma else []
+    dbeta = sum(t["dbeta"] for t in parts) if need_dbeta else None
+    dgamma = sum(t["dgamma"] for t in parts) if need_dgamma else None
+    dweight = dgamma if weight_grad and weight is not None else None
+    dbias = dbeta if bias_grad and has_bias else None
+    if not input_grad:
+        return None, dweight, dbias
     scale = inv_std if weight is None else weight * inv_std
     dx = np.empty(dout.shape, np.result_type(dout, scale))
     if training:
@@ -135,4 +148,4 @@ def batch_norm_backward(dout, cache):
             out -= c
 
     _run(grad, dout)
-    return dx, (dgamma if weight is not None else None), (dbeta if has_bias else None)
+    return dx, dweight, dbias

@@ -19,18 +19,38 @@ def _forward(module, f, x, *args):
     return y.reshape(x.shape)
 
 
-def _backward(module, f_backward, dout):
+def _backward(module, f_backward, dout, input_grad=True):
+    """dL/dx from the cache of _forward; None when input_grad=False (nothing else to compute: no parameters)."""
     cache, shape, dtype = module.saved()
     dout = check.dout_like(shape, dout, dtype)
+    if not input_grad:
+        return None
     return f_backward(dout.reshape(shape or (1,)), cache).reshape(shape)
 
 
 def _axis(dim, x):
     """Softmax's axis of x, wrapped to >= 0; it must exist and be non-empty (an empty axis has no max)."""
-    d = check.dim("dim", dim, check.array("x", x).shape)
-    if x.ndim and x.shape[d] == 0:
-        raise ValueError(f"x: expected a non-empty axis dim={dim}, got shape {x.shape}")
+    return _axis_of(dim, check.array("x", x).shape)
+
+
+def _axis_of(dim, shape):
+    """_axis for an input of this shape."""
+    d = check.dim("dim", dim, shape)
+    if shape and shape[d] == 0:
+        raise ValueError(f"x: expected a non-empty axis dim={dim}, got shape {shape}")
     return d
+
+
+def _same_shape(module, input_shape):
+    """compute_output_shape of an elementwise activation: the input's shape, any shape."""
+    return check.shape("input_shape", input_shape)
+
+
+def _softmax_shape(module, input_shape):
+    """compute_output_shape of Softmax and LogSoftmax: the input's shape, whose axis `dim` exists and is non-empty."""
+    shape = check.shape("input_shape", input_shape)
+    _axis_of(module.dim, shape)
+    return shape
 
 
 class ReLU(Module):
@@ -39,8 +59,10 @@ class ReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.relu, x)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, F.relu_backward, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, F.relu_backward, dout, input_grad)
+
+    compute_output_shape = _same_shape
 
 
 class LeakyReLU(Module):
@@ -53,8 +75,10 @@ class LeakyReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.leaky_relu, x, self.negative_slope)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, F.leaky_relu_backward, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, F.leaky_relu_backward, dout, input_grad)
+
+    compute_output_shape = _same_shape
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -66,8 +90,10 @@ class Sigmoid(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.sigmoid, x)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, F.sigmoid_backward, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, F.sigmoid_backward, dout, input_grad)
+
+    compute_output_shape = _same_shape
 
 
 class Tanh(Module):
@@ -76,8 +102,10 @@ class Tanh(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.tanh, x)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, F.tanh_backward, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, F.tanh_backward, dout, input_grad)
+
+    compute_output_shape = _same_shape
 
 
 class Softmax(Module):
@@ -93,8 +121,10 @@ class Softmax(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.softmax, x, _axis(self.dim, x))
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, F.softmax_backward, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, F.softmax_backward, dout, input_grad)
+
+    compute_output_shape = _softmax_shape
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -110,8 +140,10 @@ class LogSoftmax(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.log_softmax, x, _axis(self.dim, x))
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, F.log_softmax_backward, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, F.log_softmax_backward, dout, input_grad)
+
+    compute_output_shape = _softmax_shape
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -60,10 +60,7 @@ def array(name: str, x: np.ndarray, ndim: int | tuple[int, ...] | None = None,
         raise TypeError(f"{name}: expected dtype {_spelled(np.dtype(dtype))} (the parameters' dtype), "
                         f"got {_spelled(x.dtype)}; convert {_conversion(name, x.dtype, np.dtype(dtype))}")
     if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if x.ndim not in allowed:
-            want = " or ".join(str(n) for n in allowed)
-            raise ValueError(f"{name}: expected {want} dimensions, got {x.ndim} (shape {x.shape})")
+        dims(name, x.shape, ndim)
     return x
 
 
@@ -105,17 +102,42 @@ def float_dtype(name: str, value: npt.DTypeLike) -> np.dtype:
     return dtype
 
 
+def dims(name: str, shape: tuple[int, ...], ndim: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The array `name` of this shape has one of the allowed numbers of dimensions (an int or a tuple of ints)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if len(shape) not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        raise ValueError(f"{name}: expected {want} dimensions, got {len(shape)} (shape {shape})")
+    return shape
+
+
 def image_batch(name: str, x: np.ndarray, channels: int | None = None,
                 dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """x: (N, C, H, W) floating, with C == channels when given."""
     array(name, x, dtype=dtype)
-    if x.ndim != 4:
-        raise ValueError(f"{name}: expected 4 dimensions (N, C, H, W), got {x.ndim} (shape {x.shape})")
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name}: expected {channels} channels (shape (N, {channels}, H, W)), got shape {x.shape}")
-    if 0 in x.shape:
-        raise ValueError(f"{name}: expected a non-empty batch, got shape {x.shape}")
+    image_shape(name, x.shape, channels)
     return x
+
+
+def image_shape(name: str, shape: tuple[int, ...], channels: int | None = None) -> tuple[int, ...]:
+    """image_batch's checks on a shape alone: (N, C, H, W), C == channels when given, nothing empty."""
+    if len(shape) != 4:
+        raise ValueError(f"{name}: expected 4 dimensions (N, C, H, W), got {len(shape)} (shape {shape})")
+    if channels is not None and shape[1] != channels:
+        raise ValueError(f"{name}: expected {channels} channels (shape (N, {channels}, H, W)), got shape {shape}")
+    if 0 in shape:
+        raise ValueError(f"{name}: expected a non-empty batch, got shape {shape}")
+    return shape
+
+
+def shape(name: str, value: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """An array shape: a tuple or list of ints >= 0 -> a tuple of ints (what compute_output_shape takes)."""
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in value):
+        raise TypeError(f"{name}: expected a tuple of ints, e.g. (1, 3, 32, 32), got {value!r}")
+    if any(n < 0 for n in value):
+        raise ValueError(f"{name}: expected sizes >= 0, got {tuple(value)}")
+    return tuple(int(n) for n in value)
 
 
 def dout_like(expected_shape: tuple[int, ...], dout: np.ndarray, dtype: npt.DTypeLike | None = None) -> np.ndarray:

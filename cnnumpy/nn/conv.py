@@ -1,4 +1,6 @@
 """Conv2d: the module around functional.conv_naive, conv_im2col and conv_numba, and the default choice among them."""
+import math
+
 import numpy as np
 
 from ..functional import conv_im2col, conv_naive, conv_numba
@@ -109,10 +111,11 @@ class Conv2d(Module):
         if method == "numba":
             check.compiled_dtype("x", x.dtype, "im2col")
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
-        # in eval mode none are kept: a backward then (gradients of an input) unfolds x again
+        # in eval mode none are kept: a backward then (gradients of an input) unfolds x again. Nor for a frozen
+        # weight: only dW reads them
         self.cache = None
         y, fcache = METHODS[method].conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups,
-                                           keep=self.training)
+                                           keep=self.training and self.weight.requires_grad)
         self.cache = (fcache, y.shape, method)
         return y
 
@@ -132,14 +135,36 @@ class Conv2d(Module):
         return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
 
     def backward(self, dout, input_grad=True):
-        """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad, bias.grad."""
+        """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
+        except for a frozen one (requires_grad False), whose gradient is not computed: a frozen weight skips
+        dW's unfolding and GEMM, the larger half of the backward."""
         fcache, y_shape, method = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
-        dx, dw, db = METHODS[method].conv2d_backward(dout, fcache, input_grad)
-        self.weight.grad += dw
-        if self.bias is not None:
+        bias_grad = self.bias is not None and self.bias.requires_grad
+        dx, dw, db = METHODS[method].conv2d_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
+        if dw is not None:
+            self.weight.grad += dw
+        if db is not None:
             self.bias.grad += db
         return dx
+
+    def compute_output_shape(self, input_shape):
+        """(N, C_in, H, W) -> (N, C_out, H_out, W_out), H_out as in the class docstring; forward's errors."""
+        shape = check.image_shape("x", check.shape("input_shape", input_shape), channels=self.in_channels)
+        top, bottom, left, right = self.pad
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        hp, wp = shape[2] + top + bottom, shape[3] + left + right
+        if hp < dh * (kh - 1) + 1 or wp < dw * (kw - 1) + 1:
+            raise ValueError(
+                f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
+                f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {shape}")
+        return (shape[0], self.out_channels, out_size(shape[2], kh, self.stride[0], top, bottom, dh),
+                out_size(shape[3], kw, self.stride[1], left, right, dw))
+
+    def macs(self, input_shape):
+        """N*H_out*W_out*C_out * (C_in/groups)*kh*kw: each output value is one dot product (bias not counted)."""
+        kh, kw = self.kernel_size
+        return math.prod(self.compute_output_shape(input_shape)) * (self.in_channels // self.groups) * kh * kw
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -91,9 +91,10 @@ class DataParallel(Module):
         state = _state(self.module)
         workers = self.team.ready(self.module, len(shares) - 1, state, self._threads(), self._awake())
         modes = [m.training for m in self.module.modules()]
+        trains = [p.requires_grad for p in self.module.parameters()]  # a frozen conv keeps no columns
         with self.team.watch():
             for w, (lo, hi) in zip(workers, shares[1:]):
-                w.send("forward", [x[lo:hi]], modes)
+                w.send("forward", [x[lo:hi]], (modes, trains))
             with _gathered(workers) as replies, parallel.limited(self._threads()):
                 y = self.module(x[:shares[0][1]])
         if not isinstance(y, np.ndarray):
@@ -102,9 +103,17 @@ class DataParallel(Module):
         self.cache = shares
         return np.concatenate([y] + [r[0] for r in replies])
 
+    def compute_output_shape(self, input_shape):
+        """The module's: the shares' outputs, concatenated, are the module's on the whole batch."""
+        shape = check.shape("input_shape", input_shape)
+        if not shape:
+            raise TypeError("x: expected a numpy.ndarray with a batch axis, got ndarray of shape ()")
+        return self.module.compute_output_shape(shape)
+
     def backward(self, dout, input_grad=True):
         """dL/dx (None if input_grad is False: the input is data, as in training), and the parameters'
-        gradients of the whole batch added into their .grad."""
+        gradients of the whole batch added into their .grad; a frozen parameter's (requires_grad False) is
+        computed by no process and left as it was."""
         shares = self.saved()
         n = shares[-1][1]  # forward's batch
         if not isinstance(dout, np.ndarray) or dout.ndim == 0 or len(dout) != n:
@@ -116,14 +125,18 @@ class DataParallel(Module):
         workers = self.team.workers[:len(shares) - 1]
         if len(workers) < len(shares) - 1:
             raise WorkerDied("DataParallel: the workers that ran the forward have stopped; run forward again")
+        params = self.module.parameters()
+        # the workers' copies learn which parameters are frozen now (they may have changed since they started)
+        trains = [p.requires_grad for p in params]
         with self.team.watch():
             for w, (lo, hi) in zip(workers, shares[1:]):
-                w.send("backward", [dout[lo:hi]], bool(input_grad))
+                w.send("backward", [dout[lo:hi]], (bool(input_grad), trains))
             with _gathered(workers) as replies, parallel.limited(self._threads()):
                 dx = run_backward(self.module, dout[:shares[0][1]], input_grad)
         for w in workers:
-            for p, g in zip(self.module.parameters(), w.grads.arrays):
-                p.grad += g
+            for p, g, train in zip(params, w.grads.arrays, trains):
+                if train:
+                    p.grad += g
         if not input_grad or dx is None:
             return None
         return np.concatenate([dx] + [r[0] for r in replies])
@@ -440,8 +453,9 @@ def _spin(watch, seconds):
 
 def _serve(conn, module, rank, blocks, spin):
     """The worker's loop: ("forward" | "backward" | "close", block name, specs, extra) in, ("ok", name, specs) or
-    ("error", exception, traceback) out. Parameters are read from, and gradients written to, the two fixed
-    blocks in `blocks` ((name, specs) each)."""
+    ("error", exception, traceback) out; extra is (the modules' training flags, each parameter's requires_grad) for
+    a forward, (input_grad, each parameter's requires_grad) for a backward. Parameters are read from, and
+    gradients written to, the two fixed blocks in `blocks` ((name, specs) each)."""
     keep_freed_memory()  # this process only runs steps: see cnnumpy.memory (360 page faults a step without)
     shms = [shared_memory.SharedMemory(name=name) for name, _ in blocks]
     state, grads = (_views(shm, specs) for shm, (_, specs) in zip(shms, blocks))
@@ -472,19 +486,25 @@ def _serve(conn, module, rank, blocks, spin):
                             setattr(m, attr, value.copy())  # a layer may update its buffers in place
                         else:
                             getattr(m, attr).data = value
-                    for m, training in zip(module.modules(), extra):
+                    modes, trains = extra
+                    for m, training in zip(module.modules(), modes):
                         m.training = training
+                    for p, train in zip(params, trains):
+                        p.requires_grad = train
                     reply = [module(x)]
                 else:
                     (dout,) = inbox.read(name, specs)
-                    for p, g in zip(params, grads):
-                        g[...] = 0
-                        p.grad = g
-                    dx = run_backward(module, dout, extra)
-                    for p, g in zip(params, grads):
-                        if p.grad is not g:  # a layer that replaced .grad instead of adding into it
+                    input_grad, trains = extra
+                    for p, g, train in zip(params, grads, trains):
+                        p.requires_grad = train
+                        if train:  # a frozen parameter's block is neither written here nor read by the main process
+                            g[...] = 0
+                            p.grad = g
+                    dx = run_backward(module, dout, input_grad)
+                    for p, g, train in zip(params, grads, trains):
+                        if train and p.grad is not g:  # a layer that replaced .grad instead of adding into it
                             g[...] = p.grad
-                    reply = [dx] if extra and dx is not None else []
+                    reply = [dx] if input_grad and dx is not None else []
                 conn.send(("ok", *outbox.put(reply), None))
             except Exception as e:  # noqa: BLE001 -- sent to the main process, which raises it
                 where = traceback.format_exc()

@@ -40,10 +40,26 @@ class Dropout(Module):
         self.cache = (fcache, x.shape, x.dtype)
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dx = dout * mask / (1 - p) in training, dout in evaluation; None if input_grad=False."""
         fcache, shape, dtype = self.saved()
         dout = check.dout_like(shape, dout, dtype)
+        if not input_grad:
+            return None
         return dout if fcache is None else dropout.dropout_backward(dout, fcache)
+
+    def compute_output_shape(self, input_shape):
+        """The input's shape (Dropout2d: (N, C, H, W) only)."""
+        shape = check.shape("input_shape", input_shape)
+        self._check_shape(shape)
+        return shape
+
+    def _check_shape(self, shape):
+        """Any shape."""
+
+    def output_is_view(self):
+        """In eval mode forward returns x itself."""
+        return not self.training
 
     def extra_repr(self):
         return f"p={self.p}, inplace=False"
@@ -60,3 +76,7 @@ class Dropout2d(Dropout):
         """One mask entry per channel; also the check that x is (N, C, H, W)."""
         check.array("x", x, ndim=4)
         return x.shape[:2] + (1, 1)
+
+    def _check_shape(self, shape):
+        """(N, C, H, W), as _mask_shape checks x."""
+        check.dims("x", shape, 4)

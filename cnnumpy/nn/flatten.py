@@ -31,10 +31,25 @@ class Flatten(Module):
         self.cache = x.shape, y.shape, x.dtype
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: forward's output shape -> dx: forward's input shape (None if input_grad=False)."""
         x_shape, y_shape, dtype = self.saved()
         dout = check.dout_like(y_shape, dout, dtype)
-        return dout.reshape(x_shape)
+        return dout.reshape(x_shape) if input_grad else None
+
+    def compute_output_shape(self, input_shape):
+        """The input's shape with dims start_dim..end_dim merged into their product; forward's errors."""
+        shape = check.shape("input_shape", input_shape)
+        start = check.dim("start_dim", self.start_dim, shape)
+        end = check.dim("end_dim", self.end_dim, shape)
+        if start > end:
+            raise ValueError(f"start_dim: expected start_dim <= end_dim for an input of shape {shape}, "
+                             f"got start_dim={self.start_dim} (dim {start}) and end_dim={self.end_dim} (dim {end})")
+        return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+
+    def output_is_view(self):
+        """True: y is a reshape of x, a view of it (for the contiguous inputs layers produce)."""
+        return True
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,4 +1,6 @@
 """Linear: the fully connected layer around functional.linear, as torch.nn.Linear."""
+import math
+
 import numpy as np
 
 from ..functional.linear import linear, linear_backward
@@ -35,14 +37,30 @@ class Linear(Module):
         self.cache = (fcache, y.shape)
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: (..., out_features) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
+        except for a frozen one (requires_grad False), whose gradient is not computed."""
         fcache, y_shape = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
-        dx, dw, db = linear_backward(dout, fcache)
-        self.weight.grad += dw
-        if self.bias is not None:
+        bias_grad = self.bias is not None and self.bias.requires_grad
+        dx, dw, db = linear_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
+        if dw is not None:
+            self.weight.grad += dw
+        if db is not None:
             self.bias.grad += db
         return dx
+
+    def compute_output_shape(self, input_shape):
+        """(..., in_features) -> (..., out_features); forward's error for another last dimension."""
+        shape = check.shape("input_shape", input_shape)
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            raise ValueError(f"x: expected shape (..., {self.in_features}) (last dimension = in_features = "
+                             f"{self.in_features}), got shape {shape}")
+        return shape[:-1] + (self.out_features,)
+
+    def macs(self, input_shape):
+        """in_features*out_features per row (every leading index is a row); the bias is not counted."""
+        return math.prod(self.compute_output_shape(input_shape)[:-1]) * self.in_features * self.out_features
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,13 +1,24 @@
 """Parameter, Module and Sequential: the containers every layer is built from.
 
 A module's `forward(x)` returns the output and keeps in `self.cache` what its
-`backward(dout)` needs; `backward` returns dL/dx and *adds* dL/dparam into each
-parameter's `.grad`, as PyTorch accumulates, so call `zero_grad()` between steps.
+`backward(dout, input_grad=True)` needs; `backward` returns dL/dx (None when told input_grad=False)
+and *adds* dL/dparam into each trainable parameter's `.grad`, as PyTorch accumulates, so call
+`zero_grad()` between steps. A frozen parameter (requires_grad False) gets nothing added.
 """
 import functools
 import inspect
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from . import check
+
+if TYPE_CHECKING:
+    from ..summary import Summary
+
+_M = TypeVar("_M", bound="Module")  # methods that return self return the caller's own class
 
 
 class BackwardBeforeForward(RuntimeError, ValueError):
@@ -22,12 +33,14 @@ class Parameter:
     """A trainable array and its gradient.
 
     data: ndarray (float32 by default)
-    grad: ndarray of the same shape and dtype, zeros until backward adds to it
-    requires_grad: True (the default) to train it; False freezes it, as in PyTorch: optimizers leave it
-        unchanged and layers skip computing its gradient.
+    grad: ndarray of the same shape and dtype, zeros until backward adds to it. Always an array, never None
+        (layers add into it with +=).
+    requires_grad: True (the default) to train it; False freezes it, as in PyTorch: layers skip computing its
+        gradient and leave `.grad` untouched (not added to), so it keeps what it held (zeros after
+        zero_grad(); torch has None there), and optimizers skip it.
     """
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: ArrayLike, requires_grad: bool = True) -> None:
         data = np.asarray(data)
         if not np.issubdtype(data.dtype, np.floating):
             data = data.astype(np.float32)
@@ -36,32 +49,32 @@ class Parameter:
         self.requires_grad = requires_grad
 
     @property
-    def requires_grad(self):
+    def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, flag):
+    def requires_grad(self, flag: bool) -> None:
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"requires_grad: expected True or False, got {flag!r} ({type(flag).__name__})")
         self._requires_grad = bool(flag)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> "Parameter":
         """Set requires_grad in place and return the parameter, as torch.Tensor.requires_grad_."""
         self.requires_grad = requires_grad
         return self
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self.grad = np.zeros_like(self.data)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
@@ -73,22 +86,46 @@ class Module:
     assignment is the order of `state_dict()` keys, as in PyTorch.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.training = True
-        self.cache = None
-        self._buffers = []
+        self.cache: Any = None
+        self._buffers: list[str] = []
 
     # --- the two passes -------------------------------------------------
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dout: dL/dy, shaped as forward's output -> dL/dx, or None when input_grad=False (nobody needs it);
+        adds dL/dparam into each trainable parameter's .grad."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def saved(self):
+    # --- what a forward pass would do, without doing it ---------------------------------
+    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """The shape forward returns for an input of `input_shape` (batch axis included), computed from the shapes
+        alone (Keras' name); the errors forward would raise for such an input, naming x and its shape.
+
+        Every layer and container of the package defines it (not the losses, whose forward takes targets too);
+        cnnumpy.summary runs a forward pass instead for a module whose class defines forward but not this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define compute_output_shape()")
+
+    def macs(self, input_shape: Sequence[int]) -> int:
+        """Multiply-adds of one forward call on an input of `input_shape` (batch axis included), for
+        cnnumpy.summary: 0 unless a layer says otherwise (Conv2d, Linear, BatchNorm). Pooling, activations,
+        dropout, flatten and containers compare, add or copy, but do not multiply-add; containers' children
+        count their own."""
+        return 0
+
+    def output_is_view(self) -> bool:
+        """Whether forward, in the current mode, returns its input or a view of it (Flatten; Dropout in eval
+        mode): an output with no memory of its own, which cnnumpy.summary does not count."""
+        return False
+
+    def saved(self) -> Any:
         """What forward cached; a clear error if forward has not run yet."""
         if self.cache is None:
             raise BackwardBeforeForward(
@@ -97,29 +134,29 @@ class Module:
         return self.cache
 
     # --- traversal ------------------------------------------------------
-    def register_buffer(self, name, value):
+    def register_buffer(self, name: str, value: np.ndarray | None) -> None:
         """A non-trainable array saved in state_dict (e.g. BatchNorm's running mean)."""
         setattr(self, name, value)
         if name not in self._buffers:
             self._buffers.append(name)
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
 
-    def children(self):
+    def children(self) -> list["Module"]:
         return [m for _, m in self.named_children()]
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
         yield prefix, self
         for name, child in self.named_children():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> list["Module"]:
         return [m for _, m in self.named_modules()]
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, Parameter):
@@ -127,10 +164,10 @@ class Module:
             elif isinstance(value, Module):
                 yield from value.named_parameters(full)
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def named_buffers(self, prefix=""):
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if name in self._buffers:
@@ -139,19 +176,19 @@ class Module:
                 yield from value.named_buffers(full)
 
     # --- modes and housekeeping -----------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         for m in self.modules():
             m.training = bool(mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         """Freeze (False) or unfreeze (True) every parameter of this module and its children; returns self.
 
         As torch.nn.Module.requires_grad_: `model.features.requires_grad_(False)` trains only the rest.
@@ -160,7 +197,7 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype):
+    def to(self: _M, dtype: DTypeLike) -> _M:
         """Convert every parameter and floating buffer to `dtype` (e.g. np.float64); returns self."""
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
@@ -175,14 +212,14 @@ class Module:
             m.cache = None
         return self
 
-    def float(self):
+    def float(self: _M) -> _M:
         return self.to(np.float32)
 
-    def double(self):
+    def double(self: _M) -> _M:
         return self.to(np.float64)
 
     # --- saving ---------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """{"0.weight": array, ..., "1.running_mean": array}: copies, PyTorch's keys."""
         state = {}
         for m_name, m in self.named_modules():
@@ -194,7 +231,7 @@ class Module:
                     state[key] = np.array(value, copy=True)
         return state
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy arrays (NumPy, or anything np.asarray takes, such as CPU torch tensors) into this module.
 
         Values keep this module's dtypes. With strict=True, missing or unexpected keys are an error.
@@ -228,16 +265,16 @@ class Module:
         return missing, unexpected
 
     # --- display --------------------------------------------------------
-    def summary(self, input_shape):
+    def summary(self, input_shape: Sequence[int]) -> "Summary":
         """The layer table for one input of `input_shape` (no batch axis, e.g. (1, 28, 28)): output shapes,
         parameters, multiply-adds, memory. See cnnumpy.summary.summary; print the result to see it."""
         from ..summary import summary  # imported here: nn does not depend on the rest of the package
         return summary(self, input_shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         children = list(self.named_children())
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
@@ -255,23 +292,23 @@ class Sequential(Module):
     Children are named "0", "1", ... so state_dict keys match torch.nn.Sequential.
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: "Module") -> None:
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: argument {i} expected a Module, got {type(m).__name__}")
             setattr(self, str(i), m)
 
-    def _layers(self):
+    def _layers(self) -> list[Module]:
         return self.children()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._layers())
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._layers())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Module:
         layers = self._layers()
         if isinstance(index, slice):
             return Sequential(*layers[index])
@@ -281,34 +318,50 @@ class Sequential(Module):
             raise IndexError(f"Sequential index: expected -{len(layers)} <= index < {len(layers)}, got {index}")
         return layers[index]
 
-    def append(self, module):
+    def append(self, module: Module) -> "Sequential":
         if not isinstance(module, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
         setattr(self, str(len(self)), module)
         return self
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self._layers():
             x = layer(x)
         return x
 
-    def backward(self, dout, input_grad=True):
-        """Run every layer's backward in reverse order; returns dL/dx.
+    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """Each layer's compute_output_shape in turn: the shape forward returns, without running it."""
+        shape = check.shape("input_shape", input_shape)
+        for layer in self._layers():
+            shape = layer.compute_output_shape(shape)
+        return shape
 
-        input_grad=False: the caller does not need dL/dx (the input is data, as in training), so a first
-        layer that can skip computing it (Conv2d, or a Sequential starting with one) does, and None comes back.
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Run the layers' backward in reverse order; returns dL/dx, or None when input_grad=False.
+
+        input_grad=False: the caller does not need dL/dx (the input is data, as in training). Then the layers
+        before the first one holding a trainable parameter need no backward at all: nothing in them trains and
+        nothing before them wants a gradient. The pass stops at that layer, itself told input_grad=False, so a
+        frozen backbone under a trainable head costs the head's backward only, as with autograd. (A frozen
+        BatchNorm in training mode has already updated its running statistics in forward, as in torch.)
         """
         layers = self._layers()
-        for i in range(len(layers) - 1, -1, -1):
-            dout = run_backward(layers[i], dout, input_grad or i > 0)
-        return dout
+        first = 0 if input_grad else next((i for i, m in enumerate(layers) if _trains(m)), len(layers))
+        for i in range(len(layers) - 1, first - 1, -1):
+            dout = run_backward(layers[i], dout, input_grad or i > first)
+        return dout if input_grad else None
 
 
-def run_backward(module, dout, input_grad=True):
-    """module.backward(dout), told input_grad=False when dL/dx is not wanted and its backward can skip it
-    (Sequential, Conv2d, DataParallel); other modules compute dL/dx anyway, and it comes back."""
-    if not input_grad and _takes_input_grad(type(module).backward):
-        return module.backward(dout, input_grad=False)
+def _trains(module: Module) -> bool:
+    """Whether `module` or a child holds a parameter that requires a gradient."""
+    return any(p.requires_grad for p in module.parameters())
+
+
+def run_backward(module: Module, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+    """module.backward(dout, input_grad), for every module of the package; a user's module whose backward takes
+    only dout gets backward(dout), and computes the dL/dx nobody asked for."""
+    if _takes_input_grad(type(module).backward):
+        return module.backward(dout, input_grad=input_grad)
     return module.backward(dout)
 
 

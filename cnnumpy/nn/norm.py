@@ -9,6 +9,7 @@ with f = momentum, or f = 1 / num_batches_tracked when momentum is None (a cumul
 average of every batch seen). Evaluation normalises by the running estimates; without
 them (track_running_stats=False) it uses the batch statistics in both modes.
 """
+import math
 import numbers
 
 import numpy as np
@@ -80,15 +81,31 @@ class _BatchNorm(Module):
         # the running variance estimates the population's, hence Bessel's correction m / (m - 1)
         self.running_var = (1 - f) * self.running_var + f * (var * (m / (m - 1)))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad (gamma) and bias.grad (beta),
+        except for a frozen one (requires_grad False). In training dx still goes through the batch statistics
+        when gamma and beta are frozen, as in torch."""
         fcache, y_shape, dtype = self.saved()
         dout = check.dout_like(y_shape, dout, dtype)
-        dx, dw, db = norm.batch_norm_backward(dout, fcache)
-        if self.weight is not None:
+        weight_grad = self.weight is not None and self.weight.requires_grad
+        bias_grad = self.bias is not None and self.bias.requires_grad
+        dx, dw, db = norm.batch_norm_backward(dout, fcache, input_grad, weight_grad, bias_grad)
+        if dw is not None:
             self.weight.grad += dw
-        if self.bias is not None:
+        if db is not None:
             self.bias.grad += db
         return dx
+
+    def compute_output_shape(self, input_shape):
+        """x's shape itself; forward's errors (the subclass's shapes, one value per channel when training)."""
+        shape = self._check_shape(check.shape("input_shape", input_shape))
+        if (self.training or self.running_mean is None) and math.prod(shape) // shape[1] == 1:
+            raise ValueError(f"x: expected more than 1 value per channel when training, got shape {shape}")
+        return shape
+
+    def macs(self, input_shape):
+        """One per value: at inference it is y = x*s + t with s, t fixed per channel."""
+        return math.prod(self.compute_output_shape(input_shape))
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -103,15 +120,20 @@ class BatchNorm1d(_BatchNorm):
     running_var (C,) ones, num_batches_tracked: int64 scalar.
     """
 
+    def _check_shape(self, shape):
+        """_check's tests of the shape alone."""
+        c = self.num_features
+        if len(shape) not in (2, 3):
+            raise ValueError(f"x: expected 2 or 3 dimensions, (N, C) or (N, C, L), got {len(shape)} (shape {shape})")
+        if shape[1] != c:
+            raise ValueError(f"x: expected {c} features (shape (N, {c}) or (N, {c}, L)), got shape {shape}")
+        if 0 in shape:
+            raise ValueError(f"x: expected a non-empty batch, got shape {shape}")
+        return shape
+
     def _check(self, x):
         check.array("x", x, dtype=self._dtype())
-        c = self.num_features
-        if x.ndim not in (2, 3):
-            raise ValueError(f"x: expected 2 or 3 dimensions, (N, C) or (N, C, L), got {x.ndim} (shape {x.shape})")
-        if x.shape[1] != c:
-            raise ValueError(f"x: expected {c} features (shape (N, {c}) or (N, {c}, L)), got shape {x.shape}")
-        if 0 in x.shape:
-            raise ValueError(f"x: expected a non-empty batch, got shape {x.shape}")
+        self._check_shape(x.shape)
 
 
 class BatchNorm2d(_BatchNorm):
@@ -124,3 +146,7 @@ class BatchNorm2d(_BatchNorm):
 
     def _check(self, x):
         check.image_batch("x", x, channels=self.num_features, dtype=self._dtype())
+
+    def _check_shape(self, shape):
+        """_check's tests of the shape alone."""
+        return check.image_shape("x", shape, channels=self.num_features)

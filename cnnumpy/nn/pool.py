@@ -58,7 +58,12 @@ def _window_args(kernel_size, stride, padding, dilation):
 def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
     """The output size, with a clear error when the kernel does not fit the padded input."""
     check.image_batch("x", x)
-    h, w = x.shape[2:]
+    return _out_hw_of(x.shape, kernel, stride, pad, dilation, ceil_mode)
+
+
+def _out_hw_of(shape, kernel, stride, pad, dilation, ceil_mode):
+    """_out_hw for an input of `shape` (N, C, H, W), already checked."""
+    h, w = shape[2:]
     out = tuple(pool_out_size(s, k, st, p, d, ceil_mode)
                 for s, k, st, p, d in zip((h, w), kernel, stride, pad, dilation))
     if min(out) < 1:
@@ -66,7 +71,7 @@ def _out_hw(x, kernel, stride, pad, dilation, ceil_mode):
         dilated = f" with dilation {dilation}" if dilation != (1, 1) else ""
         raise ValueError(
             f"x: the kernel ({reach[0]}x{reach[1]}{dilated}) is larger than the padded input "
-            f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {x.shape}")
+            f"({h + 2 * pad[0]}x{w + 2 * pad[1]}), so the output would be empty; got x of shape {shape}")
     return out
 
 
@@ -77,6 +82,11 @@ def _plain_steps(shape, kernel, stride, pad, dilation):
     stride = tuple(min(s, size + 2 * p) for s, size, p in zip(stride, shape, pad))
     dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, kernel))
     return stride, dilation
+
+
+def _image_shape(input_shape):
+    """compute_output_shape's input: a shape (N, C, H, W) with nothing empty, as forward's check of x."""
+    return check.image_shape("x", check.shape("input_shape", input_shape))
 
 
 def _padding_only(shape, out_hw, kernel, stride, pad, dilation):
@@ -97,10 +107,13 @@ def _forward(module, fn, x, *args, method=None):
     return y
 
 
-def _backward(module, dout):
-    """Check dout against forward's output (cast to the input's dtype) and run the matching backward."""
+def _backward(module, dout, input_grad=True):
+    """Check dout against forward's output (cast to the input's dtype) and run the matching backward; None
+    when input_grad=False (pooling has no parameters, so nothing else to compute)."""
     fn, fcache, y_shape, dtype, method = module.saved()
     dout = check.dout_like(y_shape, dout, dtype)
+    if not input_grad:
+        return None
     return getattr(METHODS[method], fn + "_backward")(dout, fcache)
 
 
@@ -148,8 +161,19 @@ class MaxPool2d(Module):
         stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, dout, input_grad)
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
+        shape = _image_shape(input_shape)
+        kernel, stride, pad, dilation = self.args
+        out = _out_hw_of(shape, kernel, stride, pad, dilation, self.ceil_mode)
+        if dilation != (1, 1) and _padding_only(shape[2:], out, kernel, stride, pad, dilation):
+            raise ValueError(
+                f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
+                f"dilation {dilation}); got x of shape {shape}")
+        return shape[:2] + out
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -191,8 +215,14 @@ class AvgPool2d(Module):
         return _forward(self, "avg_pool2d", x, kernel, stride, pad, self.ceil_mode, self.count_include_pad,
                         self.divisor_override)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, dout, input_grad)
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
+        shape = _image_shape(input_shape)
+        kernel, stride, pad = self.args
+        return shape[:2] + _out_hw_of(shape, kernel, stride, pad, (1, 1), self.ceil_mode)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -227,8 +257,13 @@ class AdaptiveAvgPool2d(Module):
         out = tuple(size if v is None else v for v, size in zip(self.sizes, x.shape[2:]))
         return _forward(self, "adaptive_avg_pool2d", x, out)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return _backward(self, dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return _backward(self, dout, input_grad)
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(N, C, H, W) -> (N, C, H_out, W_out), output_size's None entries taking the input's size."""
+        shape = _image_shape(input_shape)
+        return shape[:2] + tuple(size if v is None else v for v, size in zip(self.sizes, shape[2:]))
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size!r}, method={self.method!r}"

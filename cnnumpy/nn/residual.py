@@ -10,7 +10,7 @@ since dout = dL/dy reaches both branches unchanged (the derivative of a sum is 1
 In a ResNet the ReLU comes after the addition: build that as Sequential(Residual(...), ReLU()).
 """
 from . import check
-from .module import Module
+from .module import Module, run_backward
 
 
 class Residual(Module):
@@ -37,18 +37,40 @@ class Residual(Module):
         check.array("x", x)
         y = self.body(x)
         s = x if self.shortcut is None else self.shortcut(x)
-        if y.shape != s.shape:
-            name = "x (identity shortcut)" if self.shortcut is None else "shortcut(x)"
-            raise ValueError(
-                f"{name}: expected the shape of body(x), {y.shape}, got {s.shape}; the two are added, so a body "
-                "that changes the channels or the size needs a projection shortcut (e.g. a 1x1 Conv2d with the "
-                "body's stride)")
+        self._check_sum(y.shape, s.shape)
         self.cache = (y.shape, y.dtype)
         return y + s
 
-    def backward(self, dout):
+    def compute_output_shape(self, input_shape):
+        """body's output shape, which must equal the shortcut's (for the identity, the input's)."""
+        shape = check.shape("input_shape", input_shape)
+        y = self.body.compute_output_shape(shape)
+        s = shape if self.shortcut is None else self.shortcut.compute_output_shape(shape)
+        self._check_sum(tuple(y), tuple(s))
+        return y
+
+    def _check_sum(self, y_shape, s_shape):
+        """body(x) and shortcut(x) of these shapes can be added: the same shape."""
+        if y_shape != s_shape:
+            name = "x (identity shortcut)" if self.shortcut is None else "shortcut(x)"
+            raise ValueError(
+                f"{name}: expected the shape of body(x), {y_shape}, got {s_shape}; the two are added, so a body "
+                "that changes the channels or the size needs a projection shortcut (e.g. a 1x1 Conv2d with the "
+                "body's stride)")
+
+    def backward(self, dout, input_grad=True):
+        """dL/dx = body.backward(dout) + shortcut.backward(dout); adds into the branches' parameter gradients.
+
+        input_grad=False: nobody needs dL/dx, so each branch is told so too (and skips, for instance, the
+        layers before its first trainable one), and None comes back.
+        """
         shape, dtype = self.saved()
         dout = check.dout_like(shape, dout, dtype)
-        ds = dout if self.shortcut is None else self.shortcut.backward(dout)
+        if not input_grad:
+            run_backward(self.body, dout, False)
+            if self.shortcut is not None:
+                run_backward(self.shortcut, dout, False)
+            return None
+        ds = dout if self.shortcut is None else run_backward(self.shortcut, dout)
         # a new array, not +=: a branch may hand back dout itself (identity, Dropout in eval)
-        return self.body.backward(dout) + ds
+        return run_backward(self.body, dout) + ds

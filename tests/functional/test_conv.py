@@ -1,4 +1,5 @@
 """The conv methods against each other and against the worked example of the reference derivation."""
+import itertools
 import sys
 
 import numpy as np
@@ -12,7 +13,7 @@ METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 # The paths of the fast methods, forced through their tuning constants: (module, constants, threads).
 # im2col: rows (height stride 1) and full windows, one-sample chunks whose columns backward unfolds again, two
-# threads, and dW in its other orientation (conv_im2col.weight_grad, numba's too);
+# threads, and dW in its other orientation (conv_im2col.add_weight_grad, numba's too);
 # numba: columns kept, one-sample chunks unfolded again, and two threads.
 PATHS = {
     "im2col rows": (conv_im2col, {}, 1),
@@ -98,6 +99,59 @@ def test_skipping_the_input_gradient(path, seed):
     assert dx is None
     assert np.abs(dw2 - dw).max() < 1e-10
     assert (db2 is None) == (db is None) and (db is None or np.abs(db2 - db).max() < 1e-10)
+
+
+# (input_grad, weight_grad, bias_grad): every combination but all three, which the tests above cover
+ASKED = [flags for flags in itertools.product((True, False), repeat=3) if not all(flags)]
+
+
+def check_asked(label, asked, expected, got):
+    """What was asked for equals the loops' full result; what was not is None."""
+    for name, want, a, c in zip(("dx", "dw", "db"), asked, expected, got):
+        if not want or a is None:
+            assert c is None, f"{label}: {name} was not asked for (or has no parameter) but came back"
+            continue
+        err = np.abs(a - c).max()
+        assert err < 1e-10, f"{label}: {name} differs from the full backward by {err:.3e}"
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 5))
+@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("asked", ASKED)
+def test_only_the_gradients_asked_for(path, seed, asked):
+    """input_grad, weight_grad, bias_grad False (a first layer, a frozen weight or bias) return None there and
+    the same values elsewhere as the full backward."""
+    case, d, (_, *expected) = naive_result(seed)
+    _, cache = path.conv2d(*case)
+    check_asked(f"{path.__name__} case {seed}", asked, expected, path.conv2d_backward(d, cache, *asked))
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 10))
+@pytest.mark.parametrize("asked", ASKED)
+def test_naive_computes_only_what_is_asked(seed, asked):
+    case, d, (_, *expected) = naive_result(seed)
+    _, cache = conv_naive.conv2d(*case)
+    check_asked(f"naive case {seed}", asked, expected, conv_naive.conv2d_backward(d, cache, *asked))
+
+
+@pytest.mark.parametrize("name", ["im2col", "numba"])
+@pytest.mark.parametrize("keep", [True, False])
+def test_frozen_weight_skips_the_dw_gemm(monkeypatch, name, keep):
+    """weight_grad=False never reaches dW's product (nor, without kept columns, the unfolding of x for it)."""
+    calls = []
+    real = conv_im2col.add_weight_grad
+    for module in (conv_im2col, conv_numba):
+        monkeypatch.setattr(module, "add_weight_grad", lambda *a: calls.append(1) or real(*a))
+    case, d, _ = naive_result(3)
+    _, cache = METHODS[name].conv2d(*case, keep=keep)
+    METHODS[name].conv2d_backward(d, cache, True, True, True)
+    assert calls, "the spy sees dW's product when dw is asked for"
+    calls.clear()
+    unfolds = []
+    real_unfold = conv_im2col._unfold
+    monkeypatch.setattr(conv_im2col, "_unfold", lambda *a: unfolds.append(1) or real_unfold(*a))
+    METHODS[name].conv2d_backward(d, cache, True, False, True)
+    assert not calls and not unfolds
 
 
 @pytest.mark.parametrize("pad, kernel, dilation, routed", [

@@ -51,6 +51,12 @@ def test_agrees_with_naive_float64(seed, threads):
         assert np.abs(a - c).max() < 1e-10, f"{label}: differs from naive by {np.abs(a - c).max():.3e} (case {seed})"
     dx, dw, _ = conv_winograd.conv2d_backward(d, cache, input_grad=False)
     assert dx is None and np.abs(dw - expected[2]).max() < 1e-10
+    # a frozen weight (and bias): dx alone, by the transforms or (paddings above 2) by im2col's fold
+    dx, dw, db = conv_winograd.conv2d_backward(d, cache, True, False, False)
+    assert dw is None and db is None and np.abs(dx - expected[1]).max() < 1e-10
+    dx, dw, db = conv_winograd.conv2d_backward(d, cache, False, False, True)
+    assert dx is None and dw is None and (b is None) == (db is None)
+    assert b is None or np.abs(db - expected[3]).max() < 1e-10
 
 
 @pytest.mark.parametrize("shape", [(4, 32, 32, 32, 32), (3, 64, 64, 15, 17), (2, 32, 64, 16, 16), (5, 3, 8, 9, 6)])

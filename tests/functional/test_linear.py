@@ -99,3 +99,23 @@ def test_transposed_product_equals_plain(monkeypatch, use_threads, bias, threads
     np.testing.assert_allclose(y, plain, rtol=1e-5, atol=1e-5)
     ref = torch.nn.functional.linear(t(x), t(w), t(b) if bias else None).numpy()
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("asked", [(True, False, True), (True, False, False), (False, True, False),
+                                   (False, False, True), (False, False, False)])
+@pytest.mark.parametrize("seed", range(0, 24, 3))
+def test_only_the_gradients_asked_for(seed, asked):
+    """input_grad, weight_grad, bias_grad False (data input, frozen weight or bias): None there, the same
+    values elsewhere."""
+    shape, in_, out, bias = random_case(seed)
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(shape), rng.standard_normal((out, in_))
+    b = rng.standard_normal(out) if bias else None
+    y, cache = linear(x, w, b)
+    dout = rng.standard_normal(y.shape)
+    full = linear_backward(dout, cache)
+    for name, want, a, c in zip(("dx", "dw", "db"), asked, full, linear_backward(dout, cache, *asked)):
+        if not want or a is None:
+            assert c is None, f"{name} was not asked for (or there is no bias) but came back"
+        else:
+            np.testing.assert_array_equal(c, a, err_msg=name)

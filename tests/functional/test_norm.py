@@ -62,6 +62,25 @@ def test_forward_backward_match_torch_float64(seed, training):
         assert_close(name, ours, theirs, 1e-10)
 
 
+@pytest.mark.parametrize("asked", [(True, False, True), (True, True, False), (True, False, False),
+                                   (False, True, True), (False, False, True), (False, False, False)])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("seed", range(0, 25, 5))
+def test_only_the_gradients_asked_for(seed, training, asked):
+    """Frozen gamma or beta (weight_grad, bias_grad False) and a data input (input_grad False): None there, the
+    same values elsewhere; the training dx still goes through the batch statistics."""
+    x, w, b, dout = random_case(seed)
+    mean, var = norm.moments(x)  # in evaluation, constants like any running statistics
+    _, cache = norm.batch_norm(x, mean, var, w, b, 1e-5, training)
+    full = norm.batch_norm_backward(dout, cache)
+    got = norm.batch_norm_backward(dout, cache, *asked)
+    for name, want, a, c in zip(("dx", "dweight", "dbias"), asked, full, got):
+        if not want or a is None:
+            assert c is None, f"{name} was not asked for (or there is no such parameter) but came back"
+        else:
+            np.testing.assert_array_equal(c, a, err_msg=name)
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_compact_backward_equals_step_by_step_chain_rule(seed):
     """dx from the collapsed formula equals the textbook's staged dvar, dmean, dx (the docstring's derivation)."""

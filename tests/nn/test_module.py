@@ -123,3 +123,88 @@ def test_parameter_grad_matches_data():
     p = nn.Parameter(np.ones((2, 3), np.float64))
     assert p.grad.shape == (2, 3) and p.grad.dtype == np.float64 and not p.grad.any()
     assert nn.Parameter([1, 2]).dtype == np.float32
+
+
+# --- compute_output_shape: forward's shapes and errors, from the shapes alone -----------------------------------
+def shape_cases():
+    """(module, input shapes): every built-in module, each with shapes forward takes and shapes it refuses."""
+    conv_bad = [(2, 3, 5), (2, 2, 5, 5), (0, 3, 5, 5), (1, 3, 1, 1)]
+    return [
+        (nn.Conv2d(3, 4, 3), [(2, 3, 5, 5), (1, 3, 3, 9)] + conv_bad),
+        (nn.Conv2d(3, 6, (3, 2), stride=(2, 3), padding=(1, 0), dilation=2, groups=3), [(2, 3, 9, 8), (1, 3, 4, 3)]),
+        (nn.Conv2d(2, 2, 4, padding="same"), [(1, 2, 5, 6), (1, 2, 1, 1)]),
+        (nn.Linear(5, 3), [(2, 5), (5,), (2, 3, 5), (2, 4), ()]),
+        (nn.BatchNorm1d(3), [(4, 3), (2, 3, 5), (1, 3), (1, 3, 1), (4, 2), (4, 3, 2, 2), (0, 3)]),
+        (nn.BatchNorm1d(3, track_running_stats=False).eval(), [(1, 3), (2, 3)]),
+        (nn.BatchNorm2d(3).eval(), [(1, 3, 1, 1), (2, 3, 4, 4), (2, 4, 4, 4), (2, 3, 4)]),
+        (nn.MaxPool2d(2), [(1, 2, 4, 5), (1, 2, 1, 1), (1, 2, 4)]),
+        (nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), [(2, 1, 7, 8)]),
+        (nn.MaxPool2d(3, padding=1, dilation=3), [(1, 1, 9, 9), (1, 1, 4, 4)]),
+        (nn.MaxPool2d(2, padding=1, dilation=3), [(1, 1, 2, 2), (1, 1, 5, 5)]),  # a window of padding only
+        (nn.AvgPool2d(3, stride=1, padding=1), [(1, 2, 5, 5), (1, 2, 0, 5)]),
+        (nn.AdaptiveAvgPool2d((None, 2)), [(1, 2, 5, 7), (2, 3, 1, 1), (2, 3, 4)]),
+        (nn.ReLU(), [(2, 3), (), (0, 4)]),
+        (nn.LeakyReLU(0.2), [(2, 3, 4)]),
+        (nn.Sigmoid(), [(3,)]),
+        (nn.Tanh(), [(1, 1, 1, 1, 1)]),
+        (nn.Softmax(dim=1), [(2, 3), (2, 0), (3,), ()]),
+        (nn.LogSoftmax(dim=-1), [(2, 3), (2, 0)]),
+        (nn.Flatten(), [(2, 3, 4, 5), (2,), ()]),
+        (nn.Flatten(2, 1), [(2, 3, 4)]),
+        (nn.Flatten(0, -2), [(2, 3, 4)]),
+        (nn.Dropout(0.5), [(2, 3)]),
+        (nn.Dropout2d(0.5), [(2, 3, 4, 4), (2, 3, 4)]),
+        (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 4)), [(2, 1, 5, 5), (2, 1, 6, 5)]),
+        (nn.Sequential(), [(2, 3)]),
+        (nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.ReLU())), [(1, 2, 4, 4), (1, 3, 4, 4)]),
+        (nn.Residual(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.Conv2d(2, 4, 1, stride=2)), [(1, 2, 5, 5)]),
+        (nn.Residual(nn.Conv2d(2, 4, 3, padding=1)), [(1, 2, 4, 4)]),
+        (nn.Residual(nn.Conv2d(2, 2, 3), nn.Conv2d(2, 2, 1)), [(1, 2, 4, 4)]),
+        (nn.DataParallel(nn.Linear(3, 2), processes=1), [(4, 3), (4, 2), ()]),
+    ]
+
+
+def outcome(fn):
+    """What fn() gives: ("shape", tuple) or ("error", exception type, message)."""
+    try:
+        return ("shape", tuple(fn()))
+    except (ValueError, TypeError) as e:
+        return ("error", type(e), str(e))
+
+
+@pytest.mark.parametrize("case", range(len(shape_cases())))
+def test_compute_output_shape_is_forwards_shape_or_error(case):
+    """For every built-in module, on shapes it takes and shapes it refuses: the output shape of forward on zeros,
+    or the same error, type and message."""
+    module, shapes = shape_cases()[case]
+    module.double()
+    for shape in shapes:
+        by_forward = outcome(lambda: np.shape(module(np.zeros(shape))))
+        by_shapes = outcome(lambda: module.compute_output_shape(shape))
+        assert by_shapes == by_forward, f"{module!r} on {shape}"
+
+
+def test_compute_output_shape_takes_lists_and_checks_its_argument():
+    conv = nn.Conv2d(1, 2, 3)
+    assert conv.compute_output_shape([1, 1, 4, 4]) == (1, 2, 2, 2)
+    assert conv.compute_output_shape((np.int64(1), 1, 4, 4)) == (1, 2, 2, 2)
+    with pytest.raises(TypeError, match=r"input_shape: expected a tuple of ints, e.g. \(1, 3, 32, 32\), got '1,1,4,4'"):
+        conv.compute_output_shape("1,1,4,4")
+    with pytest.raises(ValueError, match=r"input_shape: expected sizes >= 0, got \(1, -1, 4, 4\)"):
+        conv.compute_output_shape((1, -1, 4, 4))
+
+
+def test_a_module_without_compute_output_shape_says_so():
+    with pytest.raises(NotImplementedError, match="Scale does not define compute_output_shape"):
+        Scale().compute_output_shape((1,))
+
+
+def test_macs_are_the_layers_own():
+    """Multiply-adds of one call, batch axis included: conv H_out*W_out*C_out*(C_in/g)*kh*kw, linear in*out per
+    row, batch norm one per value, everything else 0."""
+    assert nn.Conv2d(4, 6, (3, 2), groups=2).macs((2, 4, 5, 5)) == 2 * 3 * 4 * 6 * 2 * 3 * 2
+    assert nn.Linear(5, 3).macs((2, 4, 5)) == 8 * 15
+    assert nn.BatchNorm2d(3).macs((2, 3, 4, 4)) == 96
+    assert nn.MaxPool2d(2).macs((1, 1, 4, 4)) == nn.ReLU().macs((3,)) == nested().macs((1, 1, 5, 5)) == 0
+    assert nn.Flatten().output_is_view() and nn.Dropout().eval().output_is_view()
+    assert not nn.Dropout().output_is_view() and not nn.ReLU().output_is_view()
