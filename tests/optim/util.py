@@ -108,7 +108,7 @@ def plain_types(value):
 def through_checkpoint(obj, tmp_path):
     """obj saved with cnnumpy.io and loaded back: the one place in these tests that calls io's save and load."""
     path = tmp_path / "checkpoint.npz"
-    io.save(path, obj)
+    io.save(obj, path)
     return io.load(path)
 
 
