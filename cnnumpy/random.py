@@ -5,6 +5,9 @@ explicit `rng`. Dropout takes its own child generator at construction, so its
 masks are reproducible after `manual_seed(n)` and a copy of a module replays
 the same masks (which is what `gradcheck` relies on).
 """
+import contextlib
+import copy
+
 import numpy as np
 
 _state = {"rng": np.random.default_rng()}
@@ -32,3 +35,15 @@ def resolve(rng: np.random.Generator | int | None) -> np.random.Generator:
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng: expected a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+@contextlib.contextmanager
+def fork_rng():
+    """As torch.random.fork_rng: inside the block the default generator is a copy of itself, so whatever draws
+    there (a model built only to be looked at) leaves the user's stream, seeded or not, where it was."""
+    saved = _state["rng"]
+    _state["rng"] = copy.deepcopy(saved)  # the copy keeps the spawn count too: Dropout's children match
+    try:
+        yield
+    finally:
+        _state["rng"] = saved

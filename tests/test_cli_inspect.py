@@ -144,3 +144,38 @@ def test_demo_sobel(tmp_path, monkeypatch, capsys):
 def test_help(command):
     out = subprocess.run([sys.executable, "-m", "cnnumpy", *command, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and f"usage: cnnumpy {' '.join(command)}" in out.stdout
+
+
+def test_out_may_be_a_folder_and_is_the_file_written(ckpt, tmp_path, monkeypatch, capsys):
+    """`--out DIR` wrote DIR.png beside the folder and printed DIR (matplotlib adds .png to a name without it):
+    a folder now gets the default name inside it, the path printed is the file written, and a name that is not a
+    .png is refused before anything is drawn."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    assert cli.main(["show", "filters", str(ckpt), "--out", str(folder)]) == 0
+    assert printed_path(capsys) == str(folder / "filters.png") and png(folder / "filters.png")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "sobel", "--out", str(folder)]) == 0
+    assert printed_path(capsys) == str(folder / "sobel.png") and png(folder / "sobel.png")
+    assert png(folder / "filters.png"), "the demo overwrote the filters"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pictures"]  # no pictures.png beside the folder
+    for argv in (["show", "filters", str(ckpt)], ["demo", "sobel"]):
+        assert cli.main(argv + ["--out", str(tmp_path / "f.jpg")]) == 2
+        assert capsys.readouterr().err.strip() == ("cnnumpy: error: --out: expected a .png file name or an existing "
+                                                   f"folder, got {tmp_path / 'f.jpg'}")
+
+
+def test_summary_of_a_huge_input_allocates_nothing(capsys):
+    """--input-shape 1,100000,100000 died with a 37 GiB MemoryError traceback; the shapes need no activations."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        assert cli.main(["summary", "--model", "resnet8", "--input-shape", "3,100000,100000"]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    out = capsys.readouterr().out
+    assert "(64, 25000, 25000)" in out and peak < 50 << 20, peak
+    assert cli.main(["summary", "--model", "lenet5", "--input-shape", "1,100000,100000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnumpy: error: input_shape: ") and len(err.strip().splitlines()) == 1
