@@ -188,7 +188,7 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = value
         try:
-            path = Path(self.filepath.format(epoch=epoch + 1, **(logs or {})))
+            path = Path(self.filepath.format(**{**(logs or {}), "epoch": epoch + 1}))
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"filepath: cannot fill {self.filepath!r} from the logs of epoch {epoch + 1} ({e})") \
                 from None

@@ -127,7 +127,7 @@ def blobs(n=96):
     return ArrayDataset(x, y)
 
 
-def test_any_callback_can_stop_fit_and_the_history_is_kept():
+def test_any_callback_can_stop_fit_and_the_history_is_kept(tmp_path):
     cnnumpy.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
 
@@ -139,9 +139,11 @@ def test_any_callback_can_stop_fit_and_the_history_is_kept():
     batches, epochs = [], []
     spy = LambdaCallback(on_batch_end=lambda b, logs: batches.append(logs["loss"]),
                          on_epoch_end=lambda e, logs: epochs.append((e, logs["loss"], logs["val_accuracy"])))
+    best = ModelCheckpoint(tmp_path / "e{epoch}.npz", monitor="val_accuracy", save_best_only=True)
     hist = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), DataLoader(blobs(), 32),
-               DataLoader(blobs(), 96), epochs=10, callbacks=[spy, StopAfterTwo()], progress=False)
+               DataLoader(blobs(), 96), epochs=10, callbacks=[spy, StopAfterTwo(), best], progress=False)
     assert len(hist) == 2 and [e for e, _, _ in epochs] == [0, 1]
+    assert hist["val_acc"][1] > hist["val_acc"][0] and [p.name for p in best.saved] == ["e1.npz", "e2.npz"]
     assert len(batches) == 6 and hist.records[0]["batch_loss"] == batches[:3]
     assert epochs[0][1] == hist.records[0]["train_loss"] and epochs[1][2] == hist.records[1]["val_acc"]
     with pytest.raises(TypeError, match=r"callbacks\[0\]: expected a cnnumpy.callbacks.Callback"):

@@ -312,11 +312,22 @@ class Sequential(Module):
         layers = self._layers()
         if isinstance(index, slice):
             return Sequential(*layers[index])
-        if not isinstance(index, (int, np.integer)):
+        return layers[self._index(index)]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """seq[i] = module replaces layer i, as in torch (e.g. a new head for fine-tuning); its key stays "i"."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential[{index}]: expected a Module, got {type(module).__name__}")
+        setattr(self, str(self._index(index)), module)
+
+    def _index(self, index):
+        """index as a position in [0, len): ints only, negative ones counted from the end."""
+        n = len(self)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"Sequential index: expected an int or a slice, got {type(index).__name__}")
-        if not -len(layers) <= index < len(layers):
-            raise IndexError(f"Sequential index: expected -{len(layers)} <= index < {len(layers)}, got {index}")
-        return layers[index]
+        if not -n <= index < n:
+            raise IndexError(f"Sequential index: expected -{n} <= index < {n}, got {index}")
+        return int(index) % n
 
     def append(self, module: Module) -> "Sequential":
         if not isinstance(module, Module):

@@ -208,3 +208,17 @@ def test_macs_are_the_layers_own():
     assert nn.MaxPool2d(2).macs((1, 1, 4, 4)) == nn.ReLU().macs((3,)) == nested().macs((1, 1, 5, 5)) == 0
     assert nn.Flatten().output_is_view() and nn.Dropout().eval().output_is_view()
     assert not nn.Dropout().output_is_view() and not nn.ReLU().output_is_view()
+
+
+def test_sequential_setitem_replaces_a_layer_as_torch():
+    seq = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    head = nn.Linear(3, 5)
+    seq[-1] = head
+    assert seq[2] is head and list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    ref[-1] = torch.nn.Linear(3, 5)
+    assert list(ref.state_dict()) == list(seq.state_dict())
+    with pytest.raises(IndexError, match=r"Sequential index: expected -3 <= index < 3, got 3"):
+        seq[3] = head
+    with pytest.raises(TypeError, match=r"Sequential\[0\]: expected a Module, got int"):
+        seq[0] = 3
