@@ -30,7 +30,7 @@ from __future__ import annotations
 import inspect
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -41,7 +41,12 @@ from .nn.module import Module
 if TYPE_CHECKING:  # for the type hints only: a checkpoint module needs no optimizer or training loop to load
     from .optim.lr_scheduler import LRScheduler
     from .optim.optimizer import Optimizer
-    from .train import History
+
+
+class Records(Protocol):
+    """What save_checkpoint reads of a history: its records, one dict per epoch (cnnumpy.train.History is one)."""
+    records: list[dict]
+
 
 FORMAT = "cnnumpy-checkpoint/2"
 FORMATS = ("cnnumpy-checkpoint/1", FORMAT)  # what load_checkpoint reads
@@ -78,7 +83,7 @@ def set_rng_states(model: Module, states: dict[str, dict[str, Any]]) -> None:
 
 def save_checkpoint(path: str | PathLike, model: Module, optimizer: Optimizer | None = None,
                     scheduler: LRScheduler | None = None, epoch: int = 0, spec: dict[str, Any] | None = None,
-                    history: History | None = None,
+                    history: Records | None = None,
                     data_rngs: dict[str, np.random.Generator] | None = None) -> Path:
     """Write the checkpoint atomically; the previous file at `path` stays valid until the rename.
 

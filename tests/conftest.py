@@ -23,7 +23,8 @@ DATA_SETS = {
     "cifar10-jpeg.zip": [],
 }
 HOW_TO_GET = (f"set {DATA_ENV} to a folder holding mnist/ (the four MNIST *-ubyte.gz files) and cifar10-jpeg.zip, "
-              "laid out as ../shared/data/README.md says (default: ../shared/data next to the repository)")
+              "laid out as README.md's 'Tests that need the real data sets' shows (default: ../shared/data next to "
+              "the repository)")
 
 
 def data_folder():
