@@ -219,9 +219,9 @@ def mnist_splits(data_dir, download, transform, progress, train=True):
     except FileNotFoundError:
         looked = " or ".join(str(f) for f in candidates(resolve_root(data_dir)))
         if data_dir is not None:
+            fetch = ", or add --download to fetch them there" if train else ""  # only `train` downloads
             raise UsageError(f"--data-dir: the MNIST files (train-images-idx3-ubyte[.gz] and the three others) are "
-                             f"not in {looked}; point --data-dir at the folder holding them, or add --download to "
-                             "fetch them there") from None
+                             f"not in {looked}; point --data-dir at the folder holding them{fetch}") from None
     test_set = MNIST.sample(False, transform)
     train_set = MNIST.sample(True, transform) if train else None
     size = f"{len(train_set):,} training and " if train else ""
@@ -241,10 +241,10 @@ def cifar_splits(data_dir, download, transform, progress, train=True):
         raise UsageError(f"--download: {str(e).splitlines()[0]}") from None
     except FileNotFoundError:
         where = data_dir if data_dir is not None else f"{resolve_root(None)} (the default, or $CNNUMPY_DATA)"
+        fetch = ", or add --download" if train else ""  # only `train` downloads
         raise UsageError(f"--data-dir: no CIFAR-10 in {where}: looked for the official release "
                          "(cifar-10-batches-bin/ or cifar-10-batches-py/, or their .tar.gz archives) and the JPEG copy "
-                         "cifar10-jpeg.zip; point --data-dir at the folder holding one of them, or add --download") \
-            from None
+                         f"cifar10-jpeg.zip; point --data-dir at the folder holding one of them{fetch}") from None
     return train_set, test_set, {"source": "full", "root": str(resolve_root(data_dir))}
 
 
@@ -393,6 +393,10 @@ def settle(args, ckpt):
     if args.warmup and args.scheduler == "onecycle":
         raise UsageError("--warmup: the onecycle schedule warms up by itself (its first 30 % of the steps); "
                          "drop --warmup or pick another --scheduler")
+    from .functional.parallel import cores
+    if args.processes > cores():  # more would wait for each other's cores (and 1000 start 999 workers)
+        raise UsageError(f"--processes: expected at most {cores()}, the cores this process may use, got "
+                         f"{args.processes}")
     if args.warmup >= args.epochs:
         raise UsageError(f"--warmup: expected fewer warm-up epochs than --epochs ({args.epochs}), got {args.warmup}")
     return args

@@ -241,3 +241,27 @@ def test_evaluate_says_it_uses_the_sample(tmp_path, capsys):
     assert io.load(ckpt)["spec"]["data"]["source"] == "sample"
     code, stdout, _ = run(["evaluate", str(ckpt)], capsys)
     assert code == 0 and "evaluating on the test split of the embedded MNIST sample (1,000 images)" in stdout
+
+
+def test_processes_are_bounded_by_the_cores(tmp_path, capsys):
+    """--processes 1000 started 999 workers and hung."""
+    from cnnumpy.functional.parallel import cores
+    code, _, err = run(["train", *QUICK, "--processes", str(cores() + 1), "--out", str(tmp_path / "run")], capsys)
+    one_line_error(code, err, f"--processes: expected at most {cores()}")
+
+
+def test_evaluate_does_not_offer_a_flag_it_lacks(tmp_path, capsys):
+    ckpt = resumable(tmp_path, capsys, epochs="1")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(["evaluate", str(ckpt), "--data-dir", str(empty)], capsys)
+    line = one_line_error(code, err, "--data-dir: the MNIST files")
+    assert "--download" not in line
+
+
+def test_a_picture_that_cannot_be_written_names_its_path(tmp_path, capsys):
+    ckpt = resumable(tmp_path, capsys, epochs="1")
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    code, _, err = run(["show", "filters", str(ckpt), "--out", str(blocked / "f.png")], capsys)
+    one_line_error(code, err, f"cannot write {blocked / 'f.png'} there")
