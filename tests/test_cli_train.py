@@ -265,3 +265,28 @@ def test_a_picture_that_cannot_be_written_names_its_path(tmp_path, capsys):
     blocked.write_text("x")
     code, _, err = run(["show", "filters", str(ckpt), "--out", str(blocked / "f.png")], capsys)
     one_line_error(code, err, f"cannot write {blocked / 'f.png'} there")
+
+
+@pytest.mark.parametrize("schedule", [["--scheduler", "onecycle"], ["--scheduler", "cosine", "--warmup", "1"],
+                                      ["--scheduler", "step", "--early-stop", "2", "--clip-grad", "1"]])
+def test_an_interrupted_run_resumes_to_its_end_bit_for_bit(schedule, tmp_path, capsys, monkeypatch):
+    """Resuming to the planned total is what a stopped run needs; it must repeat the uninterrupted run exactly."""
+    from cnnumpy.train import History
+    base = ["train", *QUICK, *schedule, "--lr", "0.05", "--epochs", "3"]
+    assert run(base + ["--out", str(tmp_path / "straight")], capsys)[0] == 0
+    real_plot = History.plot
+
+    def plot_then_stop(self, path, val_label="validation"):  # Ctrl-C right after the first epoch's files
+        real_plot(self, path, val_label)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(History, "plot", plot_then_stop)
+    assert run(base + ["--out", str(tmp_path / "stopped")], capsys)[0] == 130
+    monkeypatch.setattr(History, "plot", real_plot)
+    ckpt = tmp_path / "stopped" / "checkpoint.npz"
+    assert io.load(ckpt)["epoch"] == 1
+    code, _, err = run(["train", "--resume", str(ckpt), "--no-progress"], capsys)
+    assert code == 0, err
+    a, b = weights(tmp_path / "straight" / "checkpoint.npz"), weights(ckpt)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
