@@ -21,8 +21,7 @@ import argparse
 import numpy as np
 
 import common
-from cnnumpy import models, nn, optim
-from cnnumpy.nn.module import run_backward
+from cnnumpy import models
 
 SHAPES = {"cifar_vgg": (3, 32, 32), "lenet5": (1, 28, 28)}
 
@@ -42,36 +41,6 @@ def data(name, batch, seed=0):
     """Random images in [0, 1) of the model's input shape, float32, and int64 labels."""
     rng = np.random.default_rng(seed)
     return rng.random((batch,) + SHAPES[name], dtype=np.float32), rng.integers(0, 10, batch)
-
-
-def cnnumpy_step(model, params, x, y):
-    """One training step of `model` on (x, y), SGD over `params`, as cnnumpy.train runs it."""
-    loss_fn = nn.CrossEntropyLoss()
-    opt = optim.SGD(params, lr=0.01, momentum=0.9)
-
-    def step():
-        loss = loss_fn(model(x), y)
-        opt.zero_grad()
-        run_backward(model, loss_fn.backward(), input_grad=False)
-        opt.step()
-        return float(loss)
-    return step
-
-
-def torch_step(net, x, y):
-    """The same step in torch, SGD over the parameters that require grad."""
-    import torch
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(net(tx), ty)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
 
 
 def frozen_copy(name, base, lib):
@@ -116,11 +85,11 @@ def bench(name, batch, args):
     before = {"cnnumpy": snapshot(frozen), "torch": snapshot(torch_frozen)}
 
     fns = {
-        "cnnumpy full": cnnumpy_step(full, full.parameters(), x, y),
-        "cnnumpy frozen": cnnumpy_step(frozen, [p for p in frozen.parameters() if p.requires_grad], x, y),
-        "cnnumpy head-only optimizer": cnnumpy_step(head_only, head_params, x, y),
-        "torch full": torch_step(torch_full, x, y),
-        "torch frozen": torch_step(torch_frozen, x, y),
+        "cnnumpy full": common.cnnumpy_step(full, x, y),
+        "cnnumpy frozen": common.cnnumpy_step(frozen, x, y, [p for p in frozen.parameters() if p.requires_grad]),
+        "cnnumpy head-only optimizer": common.cnnumpy_step(head_only, x, y, head_params),
+        "torch full": common.torch_step(torch_full, x, y),
+        "torch frozen": common.torch_step(torch_frozen, x, y),
     }
     samples = common.interleaved(fns, args.repeats, target=args.target, settle=args.settle)
     t = {k: common.median(v) for k, v in samples.items()}

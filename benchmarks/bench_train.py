@@ -17,8 +17,7 @@ import os
 import numpy as np
 
 import common
-from cnnumpy import models, nn, optim
-from cnnumpy.nn.module import run_backward
+from cnnumpy import models, nn
 
 SHAPES = {"lenet5": (1, 28, 28), "vgg": (3, 32, 32)}
 
@@ -50,41 +49,10 @@ def data(name, batch, seed=0):
     return rng.random((batch,) + SHAPES[name], dtype=np.float32), rng.integers(0, 10, batch)
 
 
-def cnnumpy_step(model, x, y):
-    """A callable that runs one training step of `model` on (x, y), as cnnumpy.train does, and returns the loss."""
-    loss_fn = nn.CrossEntropyLoss()
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        loss = loss_fn(model(x), y)
-        opt.zero_grad()
-        # as torch, whose input does not require grad: no dL/dx for the first layer, when the model can skip it
-        run_backward(model, loss_fn.backward(), input_grad=False)
-        opt.step()
-        return float(loss)
-    return step
-
-
 def cnnumpy_infer(model, x):
     """A callable returning the logits of `model` in eval mode."""
     model.eval()
     return lambda: model(x)
-
-
-def torch_step(net, x, y):
-    """The same training step as cnnumpy_step in torch (grads set to None by zero_grad, torch's default)."""
-    import torch
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(net(tx), ty)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
 
 
 def torch_infer(net, x):
@@ -124,11 +92,11 @@ def bench(name, kind, batch, args):
         (model.module if processes > 1 else model).load_state_dict(base.state_dict())
         models_.append(model)
         if kind == "train":
-            fns[label] = cnnumpy_step(model, x, y)
+            fns[label] = common.cnnumpy_step(model, x, y)
         else:
             fns[label] = cnnumpy_infer(model, x)
     net = common.to_torch(base)
-    fns["torch"] = torch_step(net, x, y) if kind == "train" else torch_infer(net, x)
+    fns["torch"] = common.torch_step(net, x, y) if kind == "train" else torch_infer(net, x)
     # the same weights and data must give the same first loss (or logits): proof both do the same work
     first = {k: np.asarray(fn() if kind == "train" else fn(), dtype=np.float64) for k, fn in fns.items()}
     labels = [label for label, _, _ in contenders(args)]
@@ -153,7 +121,7 @@ def warm_up(lib, method):
     model = nn.Sequential(nn.Conv2d(1, 2, 3, method=method), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
                           nn.Linear(18, 10))
     x, y = np.zeros((2, 1, 8, 8), dtype=np.float32), np.zeros(2, dtype=np.int64)
-    (cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y))()
+    (common.cnnumpy_step(model, x, y) if lib == "cnnumpy" else common.torch_step(common.to_torch(model), x, y))()
 
 
 def step_memory(lib, model, x, y, steps, method="auto"):
@@ -163,7 +131,7 @@ def step_memory(lib, model, x, y, steps, method="auto"):
     forward of two samples in eval mode before the count): an upper bound, since the processes need not
     peak at the same moment and the shared blocks count once per process."""
     warm_up(lib, method)
-    step = cnnumpy_step(model, x, y) if lib == "cnnumpy" else torch_step(common.to_torch(model), x, y)
+    step = common.cnnumpy_step(model, x, y) if lib == "cnnumpy" else common.torch_step(common.to_torch(model), x, y)
     pids = ["self"]
     if isinstance(model, nn.DataParallel):
         model.eval()(x[:2])

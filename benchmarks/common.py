@@ -296,6 +296,41 @@ def run_child(script, spec, threads):
 
 
 # --- networks ------------------------------------------------------------------------------------
+def cnnumpy_step(model, x, y, params=None):
+    """A callable that runs one training step of `model` on (x, y), as cnnumpy.train does, and returns the loss:
+    SGD (lr 0.01, momentum 0.9) over `params` (default: the model's parameters)."""
+    from cnnumpy import nn, optim
+    from cnnumpy.nn.module import run_backward
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters() if params is None else params, lr=0.01, momentum=0.9)
+
+    def step():
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        # as torch, whose input does not require grad: no dL/dx for the first layer, when the model can skip it
+        run_backward(model, loss_fn.backward(), input_grad=False)
+        opt.step()
+        return float(loss)
+    return step
+
+
+def torch_step(net, x, y):
+    """The same training step as cnnumpy_step in torch (grads set to None by zero_grad, torch's default), SGD over
+    the parameters that require grad."""
+    import torch
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(net(tx), ty)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
 def to_torch(model):
     """The torch.nn.Sequential twin of a cnnumpy Sequential, with a copy of its weights (cnnumpy.bench.to_torch).
 

@@ -15,7 +15,8 @@ import os
 import numpy as np
 
 import common
-from bench_train import cnnumpy_step, step_memory, torch_step, vgg
+from bench_train import step_memory, vgg
+from common import cnnumpy_step, torch_step
 from cnnumpy import nn
 
 SWEEPS = {

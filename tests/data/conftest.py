@@ -8,6 +8,7 @@ import socket
 import struct
 import threading
 import time
+import tracemalloc
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -120,3 +121,14 @@ def png_of_zeros(width, height, rows=None):
 def png_bomb():
     """A complete, valid 109 kB PNG of 30000x30000 pixels (900 million: 2.5 GiB as RGB), built once (0.5 s)."""
     return png_of_zeros(30000, 30000)
+
+
+def peak_memory(fn):
+    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as e:
+            fn()
+        return e.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -9,7 +9,6 @@ import pickle
 import re
 import struct
 import tarfile
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -21,6 +20,7 @@ from cnnumpy.data import cifar
 from cnnumpy.data.cifar import CIFAR10, CIFAR10_MEAN, CIFAR10_STD, CLASSES, load_cifar10, load_pickle
 from cnnumpy.data.download import DownloadError
 from cnnumpy.data.folder import ImageFolder
+from tests.data.conftest import peak_memory
 
 RECORDS = 3  # images per batch file in these tests (10,000 in the real ones)
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -444,17 +444,6 @@ def test_archive_without_a_release_file_is_refused(tmp_path, monkeypatch):
     (root / archive.name).write_bytes(archive.read_bytes())
     with pytest.raises(ValueError, match="cifar-10-batches-bin/data_batch_5.bin missing from the archive"):
         CIFAR10(root)
-
-
-def peak_memory(fn):
-    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError) as e:
-            fn()
-        return e.value, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def lying_tar_gz(path, name, size, data):

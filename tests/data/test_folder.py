@@ -4,7 +4,6 @@ One test opens the real cifar10-jpeg.zip (the cifar10_jpeg_zip fixture): its lis
 import io
 import os
 import struct
-import tracemalloc
 import zipfile
 import zlib
 
@@ -17,7 +16,7 @@ from PIL import Image
 from cnnumpy.data import folder
 from cnnumpy.data.folder import ImageFolder, Source
 from cnnumpy.data.loader import DataLoader
-from tests.data.conftest import png_of_zeros
+from tests.data.conftest import peak_memory, png_of_zeros
 
 CLASSES = ["cat", "dog", "emu"]
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -219,16 +218,6 @@ def test_argument_errors_name_the_argument(tmp_path, kwargs):
 
 
 # --- decompression bombs: images too large by their header, files and zip members too large ------------------
-
-def peak_memory(fn):
-    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError) as e:
-            fn()
-        return e.value, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def raw_zip(path, name, deflated, size, crc):

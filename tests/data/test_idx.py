@@ -2,7 +2,6 @@
 import gzip
 import hashlib
 import struct
-import tracemalloc
 import zlib
 
 import numpy as np
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from cnnumpy.data import idx
 from cnnumpy.data.idx import read_idx, write_idx
+from tests.data.conftest import peak_memory
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -172,17 +172,6 @@ def zeros_gzip(path, header, n):
             f.write(z.compress(block[:min(len(block), n - start)]))
         f.write(z.flush())
     return path
-
-
-def peak_memory(fn):
-    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError) as e:
-            fn()
-        return e.value, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_a_gzip_longer_than_its_header_is_refused_without_inflating_it(tmp_path):

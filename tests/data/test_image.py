@@ -1,6 +1,5 @@
 """open_image and load_digit (a user's picture, as `cnnumpy predict` and the demos read it): an image whose header
 declares too many pixels is refused before it is decoded, with an error naming the file and its size."""
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -9,18 +8,7 @@ from PIL import Image
 
 from cnnumpy.data import image
 from cnnumpy.data.image import MAX_PIXELS, load_digit, open_image
-from tests.data.conftest import png_of_zeros
-
-
-def peak_memory(fn):
-    """Run fn() (it must raise ValueError) -> (the error, the peak bytes Python allocated meanwhile)."""
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError) as e:
-            fn()
-        return e.value, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+from tests.data.conftest import peak_memory, png_of_zeros
 
 
 def test_a_png_bomb_is_refused_before_decoding(tmp_path, png_bomb):
