@@ -154,7 +154,7 @@ class Conv2d(Module):
             self.bias.grad += db
         return dx
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C_in, H, W) -> (N, C_out, H_out, W_out), H_out as in the class docstring; forward's errors."""
         shape = check.image_shape("x", check.shape("input_shape", input_shape), channels=self.in_channels)
         top, bottom, left, right = self.pad
@@ -167,7 +167,7 @@ class Conv2d(Module):
         return (shape[0], self.out_channels, out_size(shape[2], kh, self.stride[0], top, bottom, dh),
                 out_size(shape[3], kw, self.stride[1], left, right, dw))
 
-    def macs(self, input_shape: Sequence[int]) -> int:
+    def macs(self, input_shape: check.Shape) -> int:
         """N*H_out*W_out*C_out * (C_in/groups)*kh*kw: each output value is one dot product (bias not counted)."""
         kh, kw = self.kernel_size
         return math.prod(self.compute_output_shape(input_shape)) * (self.in_channels // self.groups) * kh * kw

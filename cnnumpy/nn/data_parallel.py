@@ -40,7 +40,6 @@ import select
 import time
 import traceback
 import weakref
-from collections.abc import Sequence
 from multiprocessing import get_context, shared_memory
 from typing import Any, TypeVar
 
@@ -106,7 +105,7 @@ class DataParallel(Module):
         self.cache = shares
         return np.concatenate([y] + [r[0] for r in replies])
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The module's: the shares' outputs, concatenated, are the module's on the whole batch."""
         shape = check.shape("input_shape", input_shape)
         if not shape:

@@ -6,8 +6,6 @@ seed), else a child of cnnumpy.random.generator() taken at construction. So
 `cnnumpy.manual_seed(n)` before building a model fixes every mask, and a deep
 copy of the module replays the same masks (which cnnumpy.gradcheck relies on).
 """
-from collections.abc import Sequence
-
 import numpy as np
 
 from .. import random
@@ -53,7 +51,7 @@ class Dropout(Module):
             return None
         return dout if fcache is None else dropout.dropout_backward(dout, fcache)
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The input's shape (Dropout2d: (N, C, H, W) only)."""
         shape = check.shape("input_shape", input_shape)
         self._check_shape(shape)

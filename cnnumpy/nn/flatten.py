@@ -1,6 +1,5 @@
 """Flatten: merge a run of dimensions into one, as torch.nn.Flatten (e.g. conv features -> Linear)."""
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,7 +39,7 @@ class Flatten(Module):
         dout = check.dout_like(y_shape, dout, dtype)
         return dout.reshape(x_shape) if input_grad else None
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The input's shape with dims start_dim..end_dim merged into their product; forward's errors."""
         shape = check.shape("input_shape", input_shape)
         start = check.dim("start_dim", self.start_dim, shape)

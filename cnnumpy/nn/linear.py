@@ -1,6 +1,5 @@
 """Linear: the fully connected layer around functional.linear, as torch.nn.Linear."""
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +52,7 @@ class Linear(Module):
             self.bias.grad += db
         return dx
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(..., in_features) -> (..., out_features); forward's error for another last dimension."""
         shape = check.shape("input_shape", input_shape)
         if len(shape) == 0 or shape[-1] != self.in_features:
@@ -61,7 +60,7 @@ class Linear(Module):
                              f"{self.in_features}), got shape {shape}")
         return shape[:-1] + (self.out_features,)
 
-    def macs(self, input_shape: Sequence[int]) -> int:
+    def macs(self, input_shape: check.Shape) -> int:
         """in_features*out_features per row (every leading index is a row); the bias is not counted."""
         return math.prod(self.compute_output_shape(input_shape)[:-1]) * self.in_features * self.out_features
 

@@ -11,7 +11,6 @@ them (track_running_stats=False) it uses the batch statistics in both modes.
 """
 import math
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -98,14 +97,14 @@ class _BatchNorm(Module):
             self.bias.grad += db
         return dx
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """x's shape itself; forward's errors (the subclass's shapes, one value per channel when training)."""
         shape = self._check_shape(check.shape("input_shape", input_shape))
         if (self.training or self.running_mean is None) and math.prod(shape) // shape[1] == 1:
             raise ValueError(f"x: expected more than 1 value per channel when training, got shape {shape}")
         return shape
 
-    def macs(self, input_shape: Sequence[int]) -> int:
+    def macs(self, input_shape: check.Shape) -> int:
         """One per value: at inference it is y = x*s + t with s, t fixed per channel."""
         return math.prod(self.compute_output_shape(input_shape))
 

@@ -9,8 +9,6 @@ The shortcut gives the gradient a path around the body: by the sum rule
 since dout = dL/dy reaches both branches unchanged (the derivative of a sum is 1 for each term).
 In a ResNet the ReLU comes after the addition: build that as Sequential(Residual(...), ReLU()).
 """
-from collections.abc import Sequence
-
 import numpy as np
 
 from . import check
@@ -45,7 +43,7 @@ class Residual(Module):
         self.cache = (y.shape, y.dtype)
         return y + s
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """body's output shape, which must equal the shortcut's (for the identity, the input's)."""
         shape = check.shape("input_shape", input_shape)
         y = self.body.compute_output_shape(shape)
