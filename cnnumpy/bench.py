@@ -70,7 +70,7 @@ def interleaved(fns: dict[str, Callable[[], object]], seconds: float, rounds: in
     workers)."""
     for fn in fns.values():
         fn()
-    times = {name: [] for name in fns}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for order in orders(fns, rounds):
         for name in order:
             fn, calls, start = fns[name], 0, time.perf_counter()

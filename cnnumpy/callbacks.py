@@ -46,7 +46,9 @@ def keras_logs(record: dict) -> dict:
 class Callback:
     """Base class: every hook does nothing. `model`, `optimizer` and `history` are set by fit."""
 
-    model = optimizer = history = None
+    model: Module | None = None
+    optimizer: Optimizer | None = None
+    history: History | None = None
 
     def set_fit(self, model: Module, optimizer: Optimizer, history: History) -> None:
         self.model, self.optimizer, self.history = model, optimizer, history
@@ -97,7 +99,7 @@ class _Monitor(Callback):
         self.key = KERAS_NAMES.get(monitor, monitor)
         self.mode = ("max" if "acc" in self.key else "min") if mode == "auto" else mode
         self.min_delta = abs(_number("min_delta", min_delta))
-        self.best = None
+        self.best: float | None = None
 
     def current(self, logs: dict | None) -> float | None:
         """The monitored number of these logs, or None (with a warning) when the epoch did not log it."""
@@ -189,7 +191,7 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
         self.verbose = verbose
-        self.saved = []
+        self.saved: list[Path] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.save_best_only:

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-_state = {"threads": None, "pool": None, "blas": None, "held": None}
+_state: dict[str, Any] = {"threads": None, "pool": None, "blas": None, "held": None}
 _PREFIX = "cnnumpy-pool"  # the names of the pool's threads
 
 
