@@ -8,11 +8,18 @@ in benchmarks/ measure more (single layers, the CIFAR net, memory, scaling).
 import random
 import statistics
 import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # torch is optional (the test extra): imported for the annotations only by a type checker
+    import torch
 
-def to_torch(model):
+    from .nn.module import Sequential
+
+
+def to_torch(model: "Sequential") -> "torch.nn.Sequential":
     """The torch.nn.Sequential twin of a cnnumpy Sequential of Conv2d/MaxPool2d/ReLU/Dropout/Flatten/Linear/
     BatchNorm2d.
 
@@ -42,7 +49,7 @@ def to_torch(model):
     return net
 
 
-def orders(names, rounds, seed=0):
+def orders(names: Iterable[str], rounds: int, seed: int = 0) -> Iterator[list[str]]:
     """The order of each of `rounds` rounds: every name once, shuffled anew each round (seeded: a run repeats).
 
     Not a rotation: rotating keeps the cyclic order, so each contender would run right after the same other one
@@ -57,13 +64,13 @@ def orders(names, rounds, seed=0):
         yield order
 
 
-def interleaved(fns, seconds, rounds):
+def interleaved(fns: dict[str, Callable[[], object]], seconds: float, rounds: int) -> dict[str, float]:
     """{name: median seconds per call}: each round runs every fn for about `seconds`, in a shuffled order (see
     orders), after one untimed call of each (the first calls load numba's kernels and start DataParallel's
     workers)."""
     for fn in fns.values():
         fn()
-    times = {name: [] for name in fns}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for order in orders(fns, rounds):
         for name in order:
             fn, calls, start = fns[name], 0, time.perf_counter()
@@ -77,7 +84,7 @@ def interleaved(fns, seconds, rounds):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def set_threads(n):
+def set_threads(n: int) -> None:
     """The same thread count for NumPy's BLAS, cnnumpy's batch splitting and torch."""
     import torch
 
@@ -91,7 +98,8 @@ def set_threads(n):
     torch.set_num_threads(n)
 
 
-def run(batch=64, infer_batch=256, threads=2, seconds=0.3, rounds=5, out=print, processes=None):
+def run(batch: int = 64, infer_batch: int = 256, threads: int = 2, seconds: float = 0.3, rounds: int = 5,
+        out: Callable[[str], object] = print, processes: int | None = None) -> list[tuple[str, int, float, float]]:
     """Time LeNet-5 training and inference in cnnumpy and torch; print a table; return its rows.
 
     processes (default: threads): if more than 1, training is also timed with the model split over that

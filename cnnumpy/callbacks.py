@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the type hints only: fit imports this module
+    from .nn.module import Module
+    from .optim.optimizer import Optimizer
+    from .train import History
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +46,26 @@ def keras_logs(record: dict) -> dict:
 class Callback:
     """Base class: every hook does nothing. `model`, `optimizer` and `history` are set by fit."""
 
-    model = optimizer = history = None
+    model: Module | None = None
+    optimizer: Optimizer | None = None
+    history: History | None = None
 
-    def set_fit(self, model, optimizer, history) -> None:
+    def set_fit(self, model: Module, optimizer: Optimizer, history: History) -> None:
         self.model, self.optimizer, self.history = model, optimizer, history
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         pass
 
 
@@ -64,8 +73,11 @@ class LambdaCallback(Callback):
     """A callback from plain functions, as keras.callbacks.LambdaCallback: each argument is called with the
     arguments of the hook of the same name (on_epoch_end(epoch, logs), ...)."""
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_end=None, on_train_begin=None,
-                 on_train_end=None):
+    def __init__(self, on_epoch_begin: Callable[[int, dict], object] | None = None,
+                 on_epoch_end: Callable[[int, dict], object] | None = None,
+                 on_batch_end: Callable[[int, dict], object] | None = None,
+                 on_train_begin: Callable[[dict], object] | None = None,
+                 on_train_end: Callable[[dict], object] | None = None) -> None:
         for name, fn in locals().items():
             if name != "self" and fn is not None:
                 if not callable(fn):
@@ -78,7 +90,7 @@ class _Monitor(Callback):
     down (mode "min") or up ("max"; "auto": up for accuracies, down otherwise), improving when it beats the best
     so far by more than min_delta."""
 
-    def __init__(self, monitor, mode, min_delta):
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor: expected the name of a logged number such as 'val_loss', got {monitor!r}")
         if mode not in ("auto", "min", "max"):
@@ -87,9 +99,9 @@ class _Monitor(Callback):
         self.key = KERAS_NAMES.get(monitor, monitor)
         self.mode = ("max" if "acc" in self.key else "min") if mode == "auto" else mode
         self.min_delta = abs(_number("min_delta", min_delta))
-        self.best = None
+        self.best: float | None = None
 
-    def current(self, logs):
+    def current(self, logs: dict | None) -> float | None:
         """The monitored number of these logs, or None (with a warning) when the epoch did not log it."""
         value = (logs or {}).get(self.key)
         if value is None:
@@ -98,10 +110,10 @@ class _Monitor(Callback):
                         self.monitor, known)
         return value
 
-    def improved(self, value):
+    def improved(self, value: float) -> bool:
         return self.best is None or self.beats(value, self.best)
 
-    def beats(self, value, reference):
+    def beats(self, value: float, reference: float) -> bool:
         if self.mode == "min":
             return value < reference - self.min_delta
         return value > reference + self.min_delta
@@ -119,7 +131,7 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
                  mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0):
+                 start_from_epoch: int = 0) -> None:
         super().__init__(monitor, mode, min_delta)
         self.patience = _count("patience", patience)
         self.start_from_epoch = _count("start_from_epoch", start_from_epoch)
@@ -127,15 +139,15 @@ class EarlyStopping(_Monitor):
         self.restore_best_weights = bool(restore_best_weights)
         self.verbose = verbose
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.wait, self.stopped_epoch, self.best_epoch, self.best_weights, self.best = 0, 0, 0, None, None
         for i, record in enumerate(self.history.records if self.history is not None else []):
             self.update(i, keras_logs(record), replay=True)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.update(epoch, logs)
 
-    def update(self, epoch, logs, replay=False):
+    def update(self, epoch: int, logs: dict | None, replay: bool = False) -> None:
         """Keras' rule: every epoch counts, an improvement resets the count (if it also beats the baseline)."""
         value = self.current(logs) if not replay else (logs or {}).get(self.key)
         if value is None or epoch < self.start_from_epoch:
@@ -154,7 +166,7 @@ class EarlyStopping(_Monitor):
             log.info("early stopping at epoch %d: %s has not improved for %d epochs (best %.4g at epoch %d)",
                      epoch + 1, self.monitor, self.wait, self.best, self.best_epoch)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
             log.info("restored the weights of epoch %d (%s %.4g)", self.best_epoch, self.monitor, self.best)
@@ -171,7 +183,7 @@ class ModelCheckpoint(_Monitor):
     """
 
     def __init__(self, filepath: str | Path, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
-                 save_weights_only: bool = False, mode: str = "auto"):
+                 save_weights_only: bool = False, mode: str = "auto") -> None:
         super().__init__(monitor, mode, 0.0)
         if not isinstance(filepath, (str, Path)):
             raise TypeError(f"filepath: expected a path (str or Path), got {type(filepath).__name__}")
@@ -179,9 +191,9 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
         self.verbose = verbose
-        self.saved = []
+        self.saved: list[Path] = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.save_best_only:
             value = self.current(logs)
             if value is None or not self.improved(value):
@@ -208,7 +220,7 @@ class ReduceLROnPlateau(_Monitor):
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__(monitor, mode, min_delta)
         self.factor = _number("factor", factor)
         if not 0 < self.factor < 1:
@@ -219,7 +231,7 @@ class ReduceLROnPlateau(_Monitor):
         self.verbose = verbose
         self.wait = self.cooldown_left = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = self.current(logs)
         if value is None:
             return
@@ -245,13 +257,13 @@ class ReduceLROnPlateau(_Monitor):
                 self.cooldown_left, self.wait = self.cooldown, 0
 
 
-def _number(name, value):
+def _number(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     return float(value)
 
 
-def _count(name, value):
+def _count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
     return value

@@ -11,8 +11,11 @@ A convolution layer is a bank of such filters; training finds their weights, her
                [-1, 0, 1]]        edge), negative where it gets darker, 0 where it is flat or only changes
                                   from top to bottom (a horizontal edge): each row of k sums to 0.
 """
+from __future__ import annotations
+
 import os
 from collections import namedtuple
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -20,6 +23,9 @@ from .nn.activation import ReLU
 from .nn.conv import Conv2d
 from .nn.module import Sequential
 from .nn.pool import MaxPool2d
+
+if TYPE_CHECKING:  # Pillow is optional: imported for the annotations only when a type checker reads them
+    from PIL.Image import Image
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
 
@@ -72,13 +78,13 @@ def _rgb(im):
     return im.convert("RGB")
 
 
-def open_rgb(path):
+def open_rgb(path: str | os.PathLike | BinaryIO) -> Image:
     """Any image file Pillow reads -> a Pillow RGB image (see _rgb)."""
     from .data.image import open_image
     return _rgb(open_image(path))
 
 
-def load_rgb(path, max_size: int = 512) -> np.ndarray:
+def load_rgb(path: str | os.PathLike | BinaryIO, max_size: int = 512) -> np.ndarray:
     """Any image file -> (H, W, 3) float32 RGB in [0, 1] (see open_rgb). An image larger than max_size on
     its longer side is scaled down to it, which keeps the demo quick and its picture readable."""
     im = open_rgb(path)
@@ -86,7 +92,7 @@ def load_rgb(path, max_size: int = 512) -> np.ndarray:
     return np.asarray(im, dtype=np.float32) / 255
 
 
-def to_input(image) -> np.ndarray:
+def to_input(image: Image | np.ndarray | str | os.PathLike | None) -> np.ndarray:
     """None, a file path, a Pillow image or an array -> x: (1, 3, H, W) float32 in [0, 1].
 
     None: scene(). Files: load_rgb (scaled down to 512 pixels at most). Pillow images: any mode, as RGB.
@@ -112,7 +118,8 @@ def to_input(image) -> np.ndarray:
     return np.ascontiguousarray(x[:, :, :3].transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def sobel_demo(image=None, path="sobel.png") -> SobelDemo:
+def sobel_demo(image: Image | np.ndarray | str | os.PathLike | None = None,
+               path: str | os.PathLike = "sobel.png") -> SobelDemo:
     """Run `image` (default: scene()) through sobel_net() and draw the four stages in one PNG at `path`.
 
     image: None, a file path, a Pillow image or an array (see to_input). Returns a SobelDemo: the path and

@@ -10,8 +10,10 @@ numerically: backward must leave its .grad untouched. A loss module (forward ret
 checked with L = its output and `backward()` without arguments.
 """
 import copy
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .nn.module import Module
 
@@ -28,7 +30,8 @@ def _error(analytic, numeric):
     return float(diff.max(initial=0.0) / scale), i
 
 
-def gradcheck(module, x, *args, eps=1e-6, tol=1e-6, seed=0, raise_on_fail=True):
+def gradcheck(module: Module, x: npt.ArrayLike, *args: Any, eps: float = 1e-6, tol: float = 1e-6, seed: int = 0,
+              raise_on_fail: bool = True) -> dict[str, float]:
     """Check module's input and parameter gradients numerically, in float64.
 
     module: any Module; it is copied and converted to float64, never modified.

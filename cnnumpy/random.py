@@ -7,6 +7,7 @@ the same masks (which is what `gradcheck` relies on).
 """
 import contextlib
 import copy
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def resolve(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 
 @contextlib.contextmanager
-def fork_rng():
+def fork_rng() -> Iterator[None]:
     """As torch.random.fork_rng: inside the block the default generator is a copy of itself, so whatever draws
     there (a model built only to be looked at) leaves the user's stream, seeded or not, where it was."""
     saved = _state["rng"]

@@ -12,7 +12,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from .io import atomic_write
 from .nn.loss import CrossEntropyLoss
 from .nn.module import run_backward
 from .nn.utils import clip_grad_norm_
-from .optim.lr_scheduler import ReduceLROnPlateau
+from .optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 if TYPE_CHECKING:
     from .nn.module import Module
@@ -152,7 +152,8 @@ class Epoch:
     seconds: float
 
 
-def train_epoch(model: Module, loss_fn: Module, optimizer: Optimizer, loader: Iterable, scheduler=None,
+def train_epoch(model: Module, loss_fn: Module, optimizer: Optimizer, loader: Iterable,
+                scheduler: LRScheduler | None = None,
                 scheduler_step: str = "epoch", desc: str = "train", progress: bool = True,
                 clip_grad_norm: float | None = None, callbacks: Iterable[Callback] = ()) -> Epoch:
     """One pass over `loader` -> Epoch.
@@ -213,8 +214,9 @@ def check_finite(model: Module, when: str) -> None:
 
 
 def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iterable, val_loader: Iterable | None = None,
-        epochs: int = 1, scheduler=None, scheduler_step: str = "epoch", start_epoch: int = 0,
-        history: History | None = None, on_epoch_end=None, progress: bool = True,
+        epochs: int = 1, scheduler: LRScheduler | None = None, scheduler_step: str = "epoch", start_epoch: int = 0,
+        history: History | None = None, on_epoch_end: Callable[[int, History], object] | None = None,
+        progress: bool = True,
         callbacks: Iterable[Callback] | None = None, clip_grad_norm: float | None = None) -> History:
     """Train for epochs start_epoch+1 .. epochs; returns the History.
 

@@ -8,13 +8,26 @@ w x h inches is a PNG of 100w x 100h pixels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .io import atomic_write
 
+if TYPE_CHECKING:  # for the type hints only: the package's layers are imported when a picture is asked for
+    from .nn.conv import Conv2d
+    from .nn.module import Module
+
 DPI = 100
+
+
+class HistoryLike(Protocol):
+    """What plot_history reads: history[name] -> the values per epoch, as cnnumpy.train.History gives them
+    (a dict of lists does too). A protocol, so that this module needs no import of cnnumpy.train."""
+
+    def __getitem__(self, key: str, /) -> list: ...
 
 
 def _pyplot():
@@ -49,7 +62,7 @@ def _smooth(values, width):
     return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
 
 
-def plot_history(history, path: str | Path, val_label: str = "validation") -> Path:
+def plot_history(history: HistoryLike, path: str | Path, val_label: str = "validation") -> Path:
     """One PNG with two panels: loss and accuracy per epoch, train and `val_label` (the CLI passes "test": its
     held-out set is MNIST's or CIFAR-10's test set). Where the history has the loss and accuracy of every batch
     (batch_loss, batch_acc), a thin line draws them along the epochs (batch i of n in epoch e at e - 1 + (i+1)/n,
@@ -91,7 +104,7 @@ def _module(model):
     return model
 
 
-def first_conv(model):
+def first_conv(model: Module) -> Conv2d:
     """The first Conv2d of `model` in the order of its modules (the model itself if it is one)."""
     from .nn.conv import Conv2d
     for m in _module(model).modules():
@@ -123,7 +136,7 @@ def grid(n: int, max_cols: int = 8) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def plot_filters(conv, path: str | Path, max_cols: int = 8) -> Path:
+def plot_filters(conv: Module, path: str | Path, max_cols: int = 8) -> Path:
     """The kernels of a Conv2d (or of the first Conv2d of a model) as a grid of tiles, one per filter.
 
     Tile f is filter_tiles(weight)[f]: RGB for 3 input channels, grayscale otherwise (mean over the input
@@ -178,7 +191,7 @@ def _image_batch(image):
     return x
 
 
-def feature_maps(model, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+def feature_maps(model: Module, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """[(label, maps)] for one image: the input, then the output of every layer that still gives images.
 
     image: (C, H, W) or (1, C, H, W), as the model takes it (already normalised).
@@ -212,7 +225,7 @@ def _show_image(ax, x):
     ax.imshow((x - x.min()) / (span if span > 0 else 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
 
 
-def plot_feature_maps(model, image: np.ndarray, path: str | Path, max_channels: int = 8) -> Path:
+def plot_feature_maps(model: Module, image: np.ndarray, path: str | Path, max_channels: int = 8) -> Path:
     """The activations of one image through `model`: a row per layer of feature_maps(model, image).
 
     Figure: 1 inch per channel tile plus a 1-inch margin (at least 4 inches wide), 1.45 inches per row.
@@ -253,7 +266,7 @@ def plot_feature_maps(model, image: np.ndarray, path: str | Path, max_channels: 
 
 
 # --- evaluation -----------------------------------------------------------------------------------------
-def plot_confusion_matrix(cm: np.ndarray, classes, path: str | Path) -> Path:
+def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str | int], path: str | Path) -> Path:
     """The confusion matrix (K, K): rows true class, columns predicted, as `cnnumpy evaluate` prints it.
 
     Cell colour is the fraction of the true class (row-normalised, so rare and common classes compare); the
@@ -296,8 +309,9 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def plot_predictions(model, images: np.ndarray, labels: np.ndarray, path: str | Path, classes=None, max_cols: int = 8,
-                     batch_size: int = 256, title: str | None = None) -> Path:
+def plot_predictions(model: Module, images: np.ndarray, labels: np.ndarray, path: str | Path,
+                     classes: Sequence[str | int] | None = None, max_cols: int = 8, batch_size: int = 256,
+                     title: str | None = None) -> Path:
     """A grid of images titled with the predicted class, its probability and the true class; mistakes have a
     red title and a red frame.
 

@@ -44,12 +44,15 @@ What makes it fast (the figures are in the report of issue 5):
   a first layer on RGB), else cols @ D.T, whichever BLAS ran faster (it reads either transpose in place).
 """
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 from . import parallel
-from .padding import out_size
+from .padding import Pad, out_size
+from .pool_naive import Pair
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: 1 and 4 MB were slower (LeNet-5, VGG net; 1 and 2 threads)
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size
@@ -61,7 +64,7 @@ Geometry = namedtuple("Geometry", "c h w f cg kh kw hp wp ho wo k rows kc lc")
 Cache = namedtuple("Cache", "x x_shape w cols has_bias stride pad dilation groups")
 
 
-def geometry(x_shape, w_shape, stride, pad, dilation):
+def geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair, pad: Pad, dilation: Pair) -> Geometry:
     """Sizes shared by forward and backward (see the docstring): k = Cg*kh*kw the rows of a window; rows
     whether the columns are the width-only unfolding (height stride 1); kc x lc the columns of one sample and
     group (k x H_out*W_out for windows, Cg*kw x Hp*W_out for rows)."""
@@ -75,7 +78,8 @@ def geometry(x_shape, w_shape, stride, pad, dilation):
     return Geometry(c, h, w, f, cg, kh, kw, hp, wp, ho, wo, cg * kh * kw, rows, kc, lc)
 
 
-def taps(xp, g, groups, stride, dilation, writeable=False):
+def taps(xp: np.ndarray, g: Geometry, groups: int, stride: Pair, dilation: Pair,
+         writeable: bool = False) -> np.ndarray:
     """xp: (m, C, Hp*Wp), flattened padded images -> view (m, G, Cg, kh, kw, H_out, W_out).
 
     Entry [n, g, c, a, b, i, j] is the pixel that tap (a, b) of window (i, j) reads:
@@ -87,7 +91,7 @@ def taps(xp, g, groups, stride, dilation, writeable=False):
     return as_strided(xp, shape, strides, writeable=writeable)
 
 
-def row_taps(xp, g, groups, stride, dilation):
+def row_taps(xp: np.ndarray, g: Geometry, groups: int, stride: Pair, dilation: Pair) -> np.ndarray:
     """xp: (m, C, Hp*Wp) -> view (m, G, Cg, kw, Hp, W_out), entry [n, g, c, b, r, j] =
     xp[n, g*Cg + c, r*Wp + j*sw + b*dw]: every padded row, unfolded along the width only. No copy."""
     s_n, s_c, s = xp.strides
@@ -117,7 +121,7 @@ def _unfold(x, lo, hi, g, pad, stride, dilation, groups, s, out):
         np.copyto(out.reshape(m, groups, g.cg, g.kh, g.kw, g.ho, g.wo), taps(xp, g, groups, stride, dilation))
 
 
-def kernel_rows(cols, g, dilation):
+def kernel_rows(cols: np.ndarray, g: Geometry, dilation: Pair) -> np.ndarray:
     """Of rows columns (m, G, Cg*kw, Hp*W_out), the slices the kernel rows read: view (m, G, kh, Cg*kw, L),
     entry [.., a, :, :] = cols[..., a*dh*W_out : a*dh*W_out + L], L = H_out*W_out. No copy."""
     s_n, s_g, s_k, s = cols.strides
@@ -125,7 +129,8 @@ def kernel_rows(cols, g, dilation):
     return as_strided(cols, shape, (s_n, s_g, dilation[0] * g.wo * s, s_k, s), writeable=False)
 
 
-def scratch(s, key, shape, dtype, zero=False):
+def scratch(s: dict[str, Any], key: str, shape: tuple[int, ...], dtype: npt.DTypeLike,
+            zero: bool = False) -> np.ndarray:
     """s[key]: a buffer of the thread's scratch s, made (zeroed if asked) at its first chunk and kept for the
     others (the first chunk of a thread is its largest, see parallel.chunks)."""
     a = s.get(key)
@@ -134,7 +139,9 @@ def scratch(s, key, shape, dtype, zero=False):
     return a
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
+           pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1,
+           keep: bool = True) -> tuple[np.ndarray, Cache]:
     """Forward. pad = (top, bottom, left, right). Returns (y, cache).
 
     keep=False never keeps the columns for backward (which then unfolds x again): for inference, where
@@ -182,7 +189,7 @@ def _conv(x, w, b, stride, pad, dilation, groups, keep=True):
     return y, Cache(x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def add_weight_grad(cols, d, s):
+def add_weight_grad(cols: np.ndarray, d: np.ndarray, s: dict[str, Any]) -> None:
     """Adds sum_n D[n, g] @ cols[n, g, r].T of a chunk into s["dw"][g, r], as (Fg, K) or, when s["dw_t"] is
     True, as its transpose (K, Fg). cols: (m, G, R, K, L), d = D: (m, G, Fg, L); R = kh for rows columns (r the
     kernel row, see kernel_rows), else 1. One batched product for all R: a product per kernel row, then its sum
@@ -206,7 +213,7 @@ def add_weight_grad(cols, d, s):
     np.add(s["dw"], dwn.sum(axis=0), out=s["dw"])
 
 
-def summed_weight_grad(parts, w_shape):
+def summed_weight_grad(parts: list[dict[str, Any]], w_shape: tuple[int, ...]) -> np.ndarray:
     """dw: (F, C/G, kh, kw) from the threads' scratches that add_weight_grad added into."""
     dw = sum(s["dw"] for s in parts)
     if parts[0]["dw_t"]:
@@ -218,7 +225,7 @@ def summed_weight_grad(parts, w_shape):
     return dw.reshape(groups, rows, fg, w_shape[1], w_shape[3]).transpose(0, 2, 3, 1, 4).reshape(w_shape)
 
 
-def full_pad(w_shape, pad, dilation):
+def full_pad(w_shape: tuple[int, ...], pad: Pad, dilation: Pair) -> Pad:
     """(top, bottom, left, right): the padding of dout that makes dx a stride-1 convolution of it,
     dilation*(k - 1) - pad on each side (negative when the forward pad was larger: then there is none)."""
     kh, kw = w_shape[2:]
@@ -226,7 +233,7 @@ def full_pad(w_shape, pad, dilation):
     return eh - pad[0], eh - pad[1], ew - pad[2], ew - pad[3]
 
 
-def flipped(w, groups):
+def flipped(w: np.ndarray, groups: int) -> np.ndarray:
     """w: (F, Cg, kh, kw) -> (C, Fg, kh, kw), w'[g*Cg + c, j, a, b] = w[g*Fg + j, c, kh-1-a, kw-1-b]: each
     group's filters turned into its input channels, every kernel rotated by 180 degrees."""
     f, cg, kh, kw = w.shape
@@ -234,7 +241,8 @@ def flipped(w, groups):
     return np.ascontiguousarray(wg.transpose(0, 2, 1, 3, 4)).reshape(groups * cg, f // groups, kh, kw)
 
 
-def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
     Each is computed only when asked, else returned as None: input_grad=False for a first layer, whose input is

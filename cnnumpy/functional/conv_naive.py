@@ -14,10 +14,13 @@ Every method of this package must agree with these loops (see tests).
 """
 import numpy as np
 
-from .padding import out_size, pad2d, unpad2d
+from .padding import Pad, out_size, pad2d, unpad2d
+from .pool_naive import Pair
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
+           pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1,
+           keep: bool = True) -> tuple[np.ndarray, tuple]:
     """Forward. pad = (top, bottom, left, right). Returns (y, cache).
 
     keep is there for the fast methods' signature (whether to keep their columns for backward); the cache
@@ -46,7 +49,8 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x, w, b is not None, stride, pad, dilation, groups)
 
 
-def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+def conv2d_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
     Each output y[n, f, i, j] touched one patch of xp with the weights w[f], so by the chain rule

@@ -29,25 +29,28 @@ the loops (numba_kernels, winograd_kernels) in the first process and loads them 
 in the next ones.
 """
 import functools
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from . import conv_winograd, jit, parallel
 from .conv_im2col import add_weight_grad, scratch, summed_weight_grad
-from .padding import out_size
+from .padding import Pad, out_size
+from .pool_naive import Pair
 
 CHUNK_BYTES = 2 << 20    # columns of one chunk: still in the cache when the GEMM reads them
 CACHE_BYTES = 16 << 20   # keep the whole batch's columns for backward up to this size, else unfold again
 WINOGRAD = True          # 3x3 stride-1 layers where conv_winograd.pays go through conv_winograd
 
 
-def winograd(kernel, stride, dilation, groups, channels, filters, out_hw):
+def winograd(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int, channels: int,
+             filters: int, out_hw: Sequence[int]) -> bool:
     """Whether conv2d computes this layer by conv_winograd: WINOGRAD is on and conv_winograd.pays."""
     return WINOGRAD and conv_winograd.pays(kernel, stride, dilation, groups, channels, filters, out_hw)
 
 
 @functools.cache
-def kernels():
+def kernels() -> tuple[Callable[..., None], Callable[..., None]]:
     """(unfold, fold) from numba_kernels, imported (and numba with it) on first use."""
     k = jit.kernels("numba_kernels", "Conv2d", "im2col")
     return k.unfold, k.fold
@@ -62,7 +65,9 @@ def _sizes(x_shape, w_shape, stride, pad, dilation):
     return kh, kw, stride[0], stride[1], dilation[0], dilation[1], pad[0], pad[2], ho, wo
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
+           pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1,
+           keep: bool = True) -> tuple[np.ndarray, tuple]:
     """Forward. pad = (top, bottom, left, right). Returns (y, cache).
 
     keep=False never keeps the columns for backward (which then unfolds x again): for inference.
@@ -94,7 +99,8 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, (x, w, cols_all, b is not None, stride, pad, dilation, groups)
 
 
-def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+def conv2d_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
 
     Each is computed only when asked, else returned as None (see conv_im2col.conv2d_backward): input_grad=False

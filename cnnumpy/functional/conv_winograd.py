@@ -33,12 +33,18 @@ x: (N, C, H, W), w: (F, C, 3, 3), b: (F,) or None, pad = (top, bottom, left, rig
 one group (see applies).
 """
 import functools
+import types
 from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import conv_im2col, jit, parallel
 from .conv_im2col import scratch
+from .padding import Pad
+from .pool_naive import Pair
 
 CHUNK_BYTES = 1 << 20   # the transformed tiles of one chunk (V or M, the larger): VGG steps 7 % slower with 2 MB
 PLANE_GAP = 16          # elements between the 16 planes of V and of M: planes a multiple of 4 kB apart
@@ -51,17 +57,18 @@ Cache = namedtuple("Cache", "x w has_bias pad")
 
 
 @functools.cache
-def kernels():
+def kernels() -> types.ModuleType:
     """winograd_kernels, imported (and numba with it) on first use."""
     return jit.kernels("winograd_kernels", "Conv2d", "im2col")
 
 
-def applies(kernel, stride, dilation, groups):
+def applies(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int) -> bool:
     """Whether F(2x2, 3x3) computes this layer: 3x3 kernels, stride 1, no dilation, one group."""
     return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
 
 
-def pays(kernel, stride, dilation, groups, channels, filters, out_hw):
+def pays(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int, channels: int,
+         filters: int, out_hw: Sequence[int]) -> bool:
     """Whether the numba method computes a layer this way: where it applies, with at least CHANNELS input
     channels and filters and an output of at least SIDE x SIDE. Forward+backward at 2 threads, batch 64,
     against im2col: 32->32 at 32x32 1.21x, 64->64 at 16x16 1.15x, 32->64 at 16x16 1.03x; slower with fewer
@@ -71,20 +78,23 @@ def pays(kernel, stride, dilation, groups, channels, filters, out_hw):
             and min(out_hw) >= SIDE)
 
 
-def transformed_weights(w):
+def transformed_weights(w: np.ndarray) -> np.ndarray:
     """w: (F, C, 3, 3) -> U: (16, F, C) of w's dtype, U[4*a + b] = (G w[f, c] G^T)[a, b], computed in float64."""
     u = np.einsum("ai,fcij,bj->abfc", G, w.astype(np.float64), G)
     return np.ascontiguousarray(u.reshape((16,) + w.shape[:2]), dtype=w.dtype)
 
 
-def planes(s, key, size, rows, cols, dtype):
+def planes(s: dict[str, Any], key: str, size: int, rows: int, cols: int,
+           dtype: npt.DTypeLike) -> tuple[np.ndarray, np.ndarray]:
     """(buffer, view): the thread's scratch buffer `key`, (16, rows*size + PLANE_GAP) made at its first chunk
     for `size` columns, and its (16, rows, cols) view, the layout of V and M for the GEMM."""
     buf = scratch(s, key, (16, rows * size + PLANE_GAP), dtype)
     return buf, buf[:, :rows * cols].reshape(16, rows, cols)
 
 
-def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1, keep=True):
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
+           pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1,
+           keep: bool = True) -> tuple[np.ndarray, Cache]:
     """Forward. Returns (y, cache); `keep` is accepted for the methods' common signature (the cache is x)."""
     if not applies(w.shape[2:], stride, dilation, groups):
         raise ValueError(f"conv_winograd: expected a 3x3 kernel, stride 1, dilation 1 and 1 group, got kernel "
@@ -115,7 +125,8 @@ def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), group
     return y, Cache(x, w, b is not None, pad)
 
 
-def conv2d_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C, 3, 3), db: (F,) or None; each None when not
     asked for (input_grad, weight_grad, bias_grad False: see conv_im2col.conv2d_backward)."""
     x, w, has_bias, pad = cache

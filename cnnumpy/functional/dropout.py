@@ -8,9 +8,10 @@ kept ones are scaled up so that the expected output equals the input:
 Scaling at training time ("inverted") is why evaluation is the identity.
 p = 1 drops everything and gives zeros, as in PyTorch.
 """
+import numpy as np
 
 
-def dropout_mask(shape, p, rng):
+def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator) -> np.ndarray:
     """A boolean keep-mask of `shape`: each entry True with probability 1 - p, drawn from the Generator `rng`.
 
     For channel dropout (Dropout2d) pass shape (N, C, 1, 1): one draw per channel, broadcast over H and W.
@@ -25,7 +26,7 @@ def _noise(mask, p, dtype):
     return keep if p == 1 else keep / dtype.type(1 - p)
 
 
-def dropout(x, mask, p):
+def dropout(x: np.ndarray, mask: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
     """Forward. x: any shape, mask: bool, shaped as x or broadcastable to it -> y = x * mask / (1 - p).
 
     Returns (y, cache).
@@ -34,6 +35,6 @@ def dropout(x, mask, p):
     return x * noise, noise
 
 
-def dropout_backward(dout, cache):
+def dropout_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dout: shaped as x -> dx = dout * mask / (1 - p): y is linear in x with that diagonal factor."""
     return dout * cache

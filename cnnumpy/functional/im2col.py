@@ -13,8 +13,10 @@ from, which is exactly the backward pass of im2col.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .pool_naive import Pair
 
-def windows(xp, kernel, stride, dilation, out_hw):
+
+def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
     """xp: (N, C, Hp, Wp) -> read-only view (N, C, H_out, W_out, kh, kw)."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     n, c = xp.shape[:2]
@@ -24,14 +26,15 @@ def windows(xp, kernel, stride, dilation, out_hw):
                       writeable=False)
 
 
-def im2col(xp, kernel, stride, dilation, out_hw):
+def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
     """xp: (N, C, Hp, Wp) -> cols: (N, C*kh*kw, H_out*W_out), rows ordered (c, a, b) like w.reshape(F, -1)."""
     v = windows(xp, kernel, stride, dilation, out_hw)
     n, c, ho, wo, kh, kw = v.shape
     return v.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, ho * wo)
 
 
-def col2im(dcols, padded_shape, kernel, stride, dilation, out_hw):
+def col2im(dcols: np.ndarray, padded_shape: tuple[int, ...], kernel: Pair, stride: Pair, dilation: Pair,
+           out_hw: Pair) -> np.ndarray:
     """dcols: (N, C*kh*kw, H_out*W_out) -> dxp: padded_shape, summing the entries that share a pixel.
 
     One strided slice-add per kernel offset (a, b): kh*kw NumPy calls, none per pixel.

@@ -17,9 +17,13 @@ import importlib.util
 import os
 import tempfile
 import threading
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 # numba reads its cache folder from numba.config when a function is decorated; the lock keeps two threads
 # importing kernel modules from restoring each other's setting.
@@ -27,18 +31,18 @@ _config_lock = threading.Lock()
 
 
 @functools.cache
-def has_numba():
+def has_numba() -> bool:
     """True when numba can be imported (looked up once, without importing it)."""
     return importlib.util.find_spec("numba") is not None
 
 
-def compiled_dtype(dtype):
+def compiled_dtype(dtype: npt.DTypeLike) -> bool:
     """Whether numba's loops take arrays of this dtype: float32 or float64 in the machine's byte order."""
     dtype = np.dtype(dtype)
     return dtype in (np.float32, np.float64) and dtype.isnative
 
 
-def kernels(module, layer, instead):
+def kernels(module: str, layer: str, instead: str) -> types.ModuleType:
     """cnnumpy.functional.<module>, imported (and numba with it); without numba, an ImportError that says
     how to get it and which method of `layer` (e.g. "Conv2d") to use `instead`."""
     try:
@@ -49,7 +53,7 @@ def kernels(module, layer, instead):
     return importlib.import_module(f"{__package__}.{module}")
 
 
-def cache_dir():
+def cache_dir() -> Path:
     """The folder where cnnumpy keeps what it computes once per machine (compiled loops):
     $CNNUMPY_CACHE_DIR, else $XDG_CACHE_HOME/cnnumpy, else ~/.cache/cnnumpy."""
     if os.environ.get("CNNUMPY_CACHE_DIR"):
@@ -58,7 +62,7 @@ def cache_dir():
     return Path(base).expanduser() / "cnnumpy"
 
 
-def _writable(folder):
+def _writable(folder: Path) -> bool:
     """Create folder if needed and check that a file can be written in it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,7 @@ def _writable(folder):
 
 
 @functools.cache
-def numba_cache_dir():
+def numba_cache_dir() -> str:
     """cache_dir()/numba, or, where that cannot be written, a fresh temporary folder (the loops are then compiled
     again by every process, but never cached inside the package). Decided once per process."""
     folder = cache_dir() / "numba"
@@ -77,7 +81,7 @@ def numba_cache_dir():
 
 
 @contextlib.contextmanager
-def _numba_cache(config):
+def _numba_cache(config: Any) -> Iterator[None]:
     """numba.config.CACHE_DIR set to numba_cache_dir() while functions are decorated, unless the user chose
     a folder (NUMBA_CACHE_DIR), which wins."""
     with _config_lock:
@@ -90,7 +94,7 @@ def _numba_cache(config):
             config.CACHE_DIR = before
 
 
-def compiled(**options):
+def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     """numba.njit(cache=True, **options) with the cache in numba_cache_dir(): the decorator of every compiled
     loop. Loops live at module level so that the cache finds them again in the next process."""
     import numba

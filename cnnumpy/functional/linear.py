@@ -18,7 +18,7 @@ SPLIT_WORK = 1 << 24   # multiply-adds below which one thread does the whole pro
 TRANSPOSED_ROWS = 64   # up to this many rows, and fewer than the output features, y.T = w @ x.T (see linear)
 
 
-def linear(x, w, b=None):
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """y[..., o] = sum_i x[..., i] w[o, i] + b[o]. Returns (y, cache)."""
     out, in_ = w.shape
     # the count is explicit because reshape(-1, 0) is ambiguous when in or out is 0
@@ -47,7 +47,8 @@ def linear(x, w, b=None):
     return y.reshape(x.shape[:-1] + (out,)), (x, w, b is not None)
 
 
-def linear_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+def linear_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (..., out) -> dx: (..., in), dw: (out, in), db: (out,) or None.
 
     With every leading index flattened into rows r, y[r, o] = sum_i x[r, i] w[o, i] + b[o], so

@@ -45,7 +45,7 @@ def _sums(a):
     return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=2).sum(axis=0)
 
 
-def moments(x):
+def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The batch statistics of each channel: x: (N, C, ...) -> mean: (C,), var: (C,) (biased, divided by m)."""
     m = x.size // x.shape[1]
 
@@ -63,7 +63,8 @@ def moments(x):
     return mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
 
 
-def batch_norm(x, mean, var, weight=None, bias=None, eps=1e-5, training=True):
+def batch_norm(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.ndarray | None = None,
+               bias: np.ndarray | None = None, eps: float = 1e-5, training: bool = True) -> tuple[np.ndarray, tuple]:
     """Forward. x: (N, C, ...), mean, var, weight, bias: (C,) -> y: shaped as x. Returns (y, cache).
 
     training=True says that mean and var are x's own `moments(x)`, so that the
@@ -93,7 +94,8 @@ def batch_norm(x, mean, var, weight=None, bias=None, eps=1e-5, training=True):
     return y, (xhat, inv_std, weight, bias is not None, training)
 
 
-def batch_norm_backward(dout, cache, input_grad=True, weight_grad=True, bias_grad=True):
+def batch_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
+                        bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: shaped as x -> dx: shaped as x, dweight: (C,) or None, dbias: (C,) or None.
 
     dbeta = sum dout,  dgamma = sum dout * xhat  (sums over every axis but C).

@@ -33,14 +33,16 @@ then the BLAS threads cannot be held back (see below).
 """
 import os
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
-_state = {"threads": None, "pool": None, "blas": None, "held": None}
+_state: dict[str, Any] = {"threads": None, "pool": None, "blas": None, "held": None}
 _PREFIX = "cnnumpy-pool"  # the names of the pool's threads
 
 
-def num_threads():
+def num_threads() -> int:
     """The number of threads `run` uses."""
     if _state["threads"] is None:
         env = os.environ.get("CNNUMPY_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
@@ -51,7 +53,7 @@ def num_threads():
     return _state["threads"]
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Use n >= 1 threads from now on (1: everything runs in the calling thread, and NumPy's BLAS gets back
     the thread count it had before cnnumpy held it to one)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -63,7 +65,7 @@ def set_num_threads(n):
 
 
 @contextmanager
-def limited(n):
+def limited(n: int) -> Iterator[None]:
     """Inside the block, `run` uses at most n threads and NumPy's BLAS is held to one: for a process
     that shares the cores with others (nn.DataParallel's), where more threads would only take cores
     from them. The thread count is restored after the block; the BLAS hold stays, as after any `run`."""
@@ -87,7 +89,7 @@ def _blas():
     return _state["blas"]
 
 
-def blas_held():
+def blas_held() -> bool:
     """True while cnnumpy holds NumPy's BLAS to one thread (see the module's docstring)."""
     return _state["held"] is not None
 
@@ -98,7 +100,7 @@ def _hold_blas():
         _state["held"] = _blas().limit(limits=1)
 
 
-def chunks(n, size, multiple=1):
+def chunks(n: int, size: int, multiple: int = 1) -> list[tuple[int, int]]:
     """[(lo, hi), ...] cutting range(n) into runs of at most `size`, as few as can be, as even as can be
     (sizes differ by at most 1) and, if more than one, a multiple of `multiple` (when n allows): on 2
     threads, 64 samples of at most 13 make 6 chunks of 11, 11, 11, 11, 10, 10, not 13, 13, 13, 13, 12
@@ -112,37 +114,38 @@ def chunks(n, size, multiple=1):
     return even(n, k)
 
 
-def even(n, k):
+def even(n: int, k: int) -> list[tuple[int, int]]:
     """[(lo, hi), ...]: range(n) cut into k runs whose sizes differ by at most 1, the longer ones first."""
     q, r = divmod(n, k) if k else (0, 0)
     return [(i * q + min(i, r), (i + 1) * q + min(i + 1, r)) for i in range(k)]
 
 
-def cores():
+def cores() -> int:
     """The number of cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def chunk_size(n, per_sample, budget):
+def chunk_size(n: int, per_sample: int, budget: int) -> int:
     """Samples per chunk: as many as fit `budget` bytes at `per_sample` bytes each, at least 1,
     and at most n / threads (rounded up) so that every thread gets work."""
     share = -(-n // num_threads())
     return max(1, min(budget // max(per_sample, 1), share))
 
 
-def split(n, work, minimum):
+def split(n: int, work: int, minimum: int) -> int:
     """Items per chunk for work that is cheap per item (elementwise, one matrix product): all n in one
     chunk (no thread hand-off, which costs ~50-80 us) when `work` is below `minimum`, else an equal share
     per thread."""
     return max(1, n if work < minimum else -(-n // num_threads()))
 
 
-def add(s, key, value):
+def add(s: dict[str, Any], key: str, value: Any) -> None:
     """s[key] += value, starting at value: a partial result (a gradient, a sum) of one thread's chunks."""
     s[key] = s[key] + value if key in s else value
 
 
-def run(fn, n, size, scratch=dict):
+def run(fn: Callable[[Any, int, int], object], n: int, size: int,
+        scratch: Callable[[], Any] = dict) -> list[Any]:
     """Call fn(s, lo, hi) for every chunk (lo, hi) of range(n) of `size` samples.
 
     Each thread gets a contiguous run of chunks, runs them in order, and passes every call

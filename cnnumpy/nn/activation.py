@@ -41,12 +41,12 @@ def _axis_of(dim, shape):
     return d
 
 
-def _same_shape(module, input_shape):
+def _same_shape(module: Module, input_shape: check.Shape) -> tuple[int, ...]:
     """compute_output_shape of an elementwise activation: the input's shape, any shape."""
     return check.shape("input_shape", input_shape)
 
 
-def _softmax_shape(module, input_shape):
+def _softmax_shape(module: "Softmax | LogSoftmax", input_shape: check.Shape) -> tuple[int, ...]:
     """compute_output_shape of Softmax and LogSoftmax: the input's shape, whose axis `dim` exists and is non-empty."""
     shape = check.shape("input_shape", input_shape)
     _axis_of(module.dim, shape)

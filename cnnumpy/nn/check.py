@@ -11,6 +11,8 @@ import numpy.typing as npt
 
 from ..functional import jit
 
+Shape = tuple[int, ...] | list[int]  # an array shape as the modules take it: a tuple or list of ints (see shape)
+
 
 def pair(name: str, value: int | tuple[int, int] | list[int], minimum: int = 1,
          maximum: int | None = None) -> tuple[int, int]:
@@ -130,7 +132,7 @@ def image_shape(name: str, shape: tuple[int, ...], channels: int | None = None) 
     return shape
 
 
-def shape(name: str, value: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+def shape(name: str, value: Shape) -> tuple[int, ...]:
     """An array shape: a tuple or list of ints >= 0 -> a tuple of ints (what compute_output_shape takes)."""
     if not isinstance(value, (tuple, list)) or not all(
             isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in value):

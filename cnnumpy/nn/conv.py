@@ -1,20 +1,25 @@
 """Conv2d: the module around functional.conv_naive, conv_im2col and conv_numba, and the default choice among them."""
 import math
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional import conv_im2col, conv_naive, conv_numba
 from ..functional.jit import compiled_dtype, has_numba
 from ..functional.padding import out_size
+from ..functional.pool_naive import Pair
 from . import check
-from .init import default_bound, uniform
+from .init import Rng, default_bound, uniform
 from .module import Module, Parameter
+from .pool import Size
 
 # One file per method, all with the same conv2d / conv2d_backward signature.
 METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
 
 
-def auto_method(stride, dilation, groups, dtype=np.float32, winograd=False):
+def auto_method(stride: Pair, dilation: Pair, groups: int, dtype: npt.DTypeLike = np.float32,
+                winograd: bool = False) -> str:
     """The method Conv2d(method="auto") uses for a layer: "numba" or "im2col", whichever was faster
     in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
     docs/performance.md.
@@ -57,8 +62,9 @@ class Conv2d(Module):
     the whole 2x2 output block of each tile that holds it.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, method="auto", rng=None, dtype=np.float32):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True, method: str = "auto",
+                 rng: Rng = None, dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         self.in_channels = check.positive_int("in_channels", in_channels)
         self.out_channels = check.positive_int("out_channels", out_channels)
@@ -97,7 +103,7 @@ class Conv2d(Module):
         ph, pw = check.pair("padding", padding, minimum=0)
         return (ph, ph, pw, pw)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.image_batch("x", x, channels=self.in_channels, dtype=self.weight.dtype)
         top, bottom, left, right = self.pad
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation
@@ -119,7 +125,7 @@ class Conv2d(Module):
         self.cache = (fcache, y.shape, method)
         return y
 
-    def resolved_method(self, x_shape=None):
+    def resolved_method(self, x_shape: Sequence[int] | None = None) -> str:
         """The method a forward pass of x: x_shape uses: self.method, or auto_method's choice for "auto" (kept
         with the cache, so that backward uses the same one). Without x_shape, the choice for inputs too small
         for Winograd's transforms to pay."""
@@ -134,7 +140,7 @@ class Conv2d(Module):
                                            self.in_channels, self.out_channels, out_hw)
         return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
         except for a frozen one (requires_grad False), whose gradient is not computed: a frozen weight skips
         dW's unfolding and GEMM, the larger half of the backward."""
@@ -148,7 +154,7 @@ class Conv2d(Module):
             self.bias.grad += db
         return dx
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C_in, H, W) -> (N, C_out, H_out, W_out), H_out as in the class docstring; forward's errors."""
         shape = check.image_shape("x", check.shape("input_shape", input_shape), channels=self.in_channels)
         top, bottom, left, right = self.pad
@@ -161,12 +167,12 @@ class Conv2d(Module):
         return (shape[0], self.out_channels, out_size(shape[2], kh, self.stride[0], top, bottom, dh),
                 out_size(shape[3], kw, self.stride[1], left, right, dw))
 
-    def macs(self, input_shape):
+    def macs(self, input_shape: check.Shape) -> int:
         """N*H_out*W_out*C_out * (C_in/groups)*kh*kw: each output value is one dot product (bias not counted)."""
         kh, kw = self.kernel_size
         return math.prod(self.compute_output_shape(input_shape)) * (self.in_channels // self.groups) * kh * kw
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != 0:
             s += f", padding={self.padding!r}"

@@ -41,6 +41,7 @@ import time
 import traceback
 import weakref
 from multiprocessing import get_context, shared_memory
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -51,6 +52,7 @@ from .module import Module, Parameter, run_backward
 
 SPIN = 0.002  # seconds a process waits awake for the other's message
 _ALIGN = 64  # bytes: each array in a shared block starts on a cache line
+_D = TypeVar("_D", bound="DataParallel")  # `with DataParallel(...) as dp` gives the caller's class
 
 
 class DataParallel(Module):
@@ -67,7 +69,7 @@ class DataParallel(Module):
     as torch.nn.DataParallel's do; `dp.module.state_dict()` gives the module's own.
     """
 
-    def __init__(self, module, processes=None):
+    def __init__(self, module: Module, processes: int | None = None) -> None:
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"module: expected a cnnumpy Module, got {type(module).__name__}")
@@ -77,7 +79,7 @@ class DataParallel(Module):
         self.processes = check.positive_int("processes", processes)
         self.team = _Team()
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.ndim == 0:
             shape = getattr(x, "shape", None)
             raise TypeError(f"x: expected a numpy.ndarray with a batch axis, got {type(x).__name__}"
@@ -103,14 +105,14 @@ class DataParallel(Module):
         self.cache = shares
         return np.concatenate([y] + [r[0] for r in replies])
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The module's: the shares' outputs, concatenated, are the module's on the whole batch."""
         shape = check.shape("input_shape", input_shape)
         if not shape:
             raise TypeError("x: expected a numpy.ndarray with a batch axis, got ndarray of shape ()")
         return self.module.compute_output_shape(shape)
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dL/dx (None if input_grad is False: the input is data, as in training), and the parameters'
         gradients of the whole batch added into their .grad; a frozen parameter's (requires_grad False) is
         computed by no process and left as it was."""
@@ -149,17 +151,17 @@ class DataParallel(Module):
         """Seconds a waiting process stays awake: SPIN, or 0 with more processes than cores."""
         return SPIN if self.processes <= parallel.cores() else 0.0
 
-    def close(self):
+    def close(self) -> None:
         """Stop the worker processes and free their shared memory (the next split starts new ones)."""
         self.team.close()
 
-    def __enter__(self):
+    def __enter__(self: _D) -> _D:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"processes={self.processes}"
 
 

@@ -6,9 +6,12 @@ seed), else a child of cnnumpy.random.generator() taken at construction. So
 `cnnumpy.manual_seed(n)` before building a model fixes every mask, and a deep
 copy of the module replays the same masks (which cnnumpy.gradcheck relies on).
 """
+import numpy as np
+
 from .. import random
 from ..functional import dropout
 from . import check
+from .init import Rng
 from .module import Module
 
 
@@ -18,7 +21,7 @@ class Dropout(Module):
     x: any shape -> y: the same shape and dtype. p in [0, 1]; p = 1 gives zeros.
     """
 
-    def __init__(self, p=0.5, rng=None):
+    def __init__(self, p: float = 0.5, rng: Rng = None) -> None:
         super().__init__()
         self.p = check.probability("p", p)
         # spawn() derives a child stream without drawing from the parent, so adding
@@ -29,7 +32,7 @@ class Dropout(Module):
         """One mask entry per element."""
         return x.shape
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x)
         mask_shape = self._mask_shape(x)
         if not self.training:
@@ -40,7 +43,7 @@ class Dropout(Module):
         self.cache = (fcache, x.shape, x.dtype)
         return y
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dx = dout * mask / (1 - p) in training, dout in evaluation; None if input_grad=False."""
         fcache, shape, dtype = self.saved()
         dout = check.dout_like(shape, dout, dtype)
@@ -48,7 +51,7 @@ class Dropout(Module):
             return None
         return dout if fcache is None else dropout.dropout_backward(dout, fcache)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The input's shape (Dropout2d: (N, C, H, W) only)."""
         shape = check.shape("input_shape", input_shape)
         self._check_shape(shape)
@@ -57,11 +60,11 @@ class Dropout(Module):
     def _check_shape(self, shape):
         """Any shape."""
 
-    def output_is_view(self):
+    def output_is_view(self) -> bool:
         """In eval mode forward returns x itself."""
         return not self.training
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"
 
 

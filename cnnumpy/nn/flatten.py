@@ -1,6 +1,8 @@
 """Flatten: merge a run of dimensions into one, as torch.nn.Flatten (e.g. conv features -> Linear)."""
 import math
 
+import numpy as np
+
 from . import check
 from .module import Module
 
@@ -13,12 +15,12 @@ class Flatten(Module):
     As in torch, a 0-d input counts as 1-d and comes out with shape (1,).
     """
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim = check.dim("start_dim", start_dim)
         self.end_dim = check.dim("end_dim", end_dim)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x)
         start = check.dim("start_dim", self.start_dim, x.shape)
         end = check.dim("end_dim", self.end_dim, x.shape)
@@ -31,13 +33,13 @@ class Flatten(Module):
         self.cache = x.shape, y.shape, x.dtype
         return y
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: forward's output shape -> dx: forward's input shape (None if input_grad=False)."""
         x_shape, y_shape, dtype = self.saved()
         dout = check.dout_like(y_shape, dout, dtype)
         return dout.reshape(x_shape) if input_grad else None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The input's shape with dims start_dim..end_dim merged into their product; forward's errors."""
         shape = check.shape("input_shape", input_shape)
         start = check.dim("start_dim", self.start_dim, shape)
@@ -47,9 +49,9 @@ class Flatten(Module):
                              f"got start_dim={self.start_dim} (dim {start}) and end_dim={self.end_dim} (dim {end})")
         return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
 
-    def output_is_view(self):
+    def output_is_view(self) -> bool:
         """True: y is a reshape of x, a view of it (for the contiguous inputs layers produce)."""
         return True
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -27,6 +27,7 @@ import warnings
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import random
 from .module import Parameter
@@ -38,7 +39,8 @@ LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tran
 NONLINEARITIES = LINEAR + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 
-def uniform(shape, bound: float, rng: Rng = None, dtype=np.float32) -> np.ndarray:
+def uniform(shape: int | tuple[int, ...], bound: float, rng: Rng = None,
+            dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """Samples of U(-bound, bound), drawn in float64 and cast so float32 and float64 models start alike."""
     return random.resolve(rng).uniform(-bound, bound, size=shape).astype(dtype)
 

@@ -2,10 +2,11 @@
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional.linear import linear, linear_backward
 from . import check
-from .init import default_bound, uniform
+from .init import Rng, default_bound, uniform
 from .module import Module, Parameter
 
 
@@ -17,7 +18,8 @@ class Linear(Module):
     Both start as U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default (see init.py).
     """
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng: Rng = None,
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         # 0 is allowed, as in torch: a layer with no inputs outputs its bias
         self.in_features = check.positive_int("in_features", in_features, minimum=0)
@@ -27,7 +29,7 @@ class Linear(Module):
         self.weight = Parameter(uniform((out_features, in_features), bound, rng, dtype))
         self.bias = Parameter(uniform((out_features,), bound, rng, dtype)) if bias else None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self.weight.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}) (last dimension = in_features = "
@@ -37,7 +39,7 @@ class Linear(Module):
         self.cache = (fcache, y.shape)
         return y
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: (..., out_features) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
         except for a frozen one (requires_grad False), whose gradient is not computed."""
         fcache, y_shape = self.saved()
@@ -50,7 +52,7 @@ class Linear(Module):
             self.bias.grad += db
         return dx
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(..., in_features) -> (..., out_features); forward's error for another last dimension."""
         shape = check.shape("input_shape", input_shape)
         if len(shape) == 0 or shape[-1] != self.in_features:
@@ -58,9 +60,9 @@ class Linear(Module):
                              f"{self.in_features}), got shape {shape}")
         return shape[:-1] + (self.out_features,)
 
-    def macs(self, input_shape):
+    def macs(self, input_shape: check.Shape) -> int:
         """in_features*out_features per row (every leading index is a row); the bias is not counted."""
         return math.prod(self.compute_output_shape(input_shape)[:-1]) * self.in_features * self.out_features
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

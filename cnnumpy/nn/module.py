@@ -7,7 +7,7 @@ and *adds* dL/dparam into each trainable parameter's `.grad`, as PyTorch accumul
 """
 import functools
 import inspect
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -104,7 +104,7 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # --- what a forward pass would do, without doing it ---------------------------------
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """The shape forward returns for an input of `input_shape` (batch axis included), computed from the shapes
         alone (Keras' name); the errors forward would raise for such an input, naming x and its shape.
 
@@ -113,7 +113,7 @@ class Module:
         """
         raise NotImplementedError(f"{type(self).__name__} does not define compute_output_shape()")
 
-    def macs(self, input_shape: Sequence[int]) -> int:
+    def macs(self, input_shape: check.Shape) -> int:
         """Multiply-adds of one forward call on an input of `input_shape` (batch axis included), for
         cnnumpy.summary: 0 unless a layer says otherwise (Conv2d, Linear, BatchNorm). Pooling, activations,
         dropout, flatten and containers compare, add or copy, but do not multiply-add; containers' children
@@ -265,7 +265,7 @@ class Module:
         return missing, unexpected
 
     # --- display --------------------------------------------------------
-    def summary(self, input_shape: Sequence[int]) -> "Summary":
+    def summary(self, input_shape: check.Shape) -> "Summary":
         """The layer table for one input of `input_shape` (no batch axis, e.g. (1, 28, 28)): output shapes,
         parameters, multiply-adds, memory. See cnnumpy.summary.summary; print the result to see it."""
         from ..summary import summary  # imported here: nn does not depend on the rest of the package
@@ -340,7 +340,7 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def compute_output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """Each layer's compute_output_shape in turn: the shape forward returns, without running it."""
         shape = check.shape("input_shape", input_shape)
         for layer in self._layers():

@@ -13,6 +13,7 @@ import math
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from ..functional import norm
 from . import check
@@ -22,8 +23,8 @@ from .module import Module, Parameter
 class _BatchNorm(Module):
     """The shared body; subclasses only say which input shapes they take (`_check`)."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 dtype=np.float32, *, bias=True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: npt.DTypeLike = np.float32, *, bias: bool = True) -> None:
         super().__init__()
         self.num_features = check.positive_int("num_features", num_features)
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
@@ -55,7 +56,7 @@ class _BatchNorm(Module):
             return self.weight.dtype
         return self.running_mean.dtype if self.running_mean is not None else None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
         # batch statistics in training, and in eval too when there are no running ones
         use_batch = self.training or self.running_mean is None
@@ -81,7 +82,7 @@ class _BatchNorm(Module):
         # the running variance estimates the population's, hence Bessel's correction m / (m - 1)
         self.running_var = (1 - f) * self.running_var + f * (var * (m / (m - 1)))
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad (gamma) and bias.grad (beta),
         except for a frozen one (requires_grad False). In training dx still goes through the batch statistics
         when gamma and beta are frozen, as in torch."""
@@ -96,18 +97,18 @@ class _BatchNorm(Module):
             self.bias.grad += db
         return dx
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """x's shape itself; forward's errors (the subclass's shapes, one value per channel when training)."""
         shape = self._check_shape(check.shape("input_shape", input_shape))
         if (self.training or self.running_mean is None) and math.prod(shape) // shape[1] == 1:
             raise ValueError(f"x: expected more than 1 value per channel when training, got shape {shape}")
         return shape
 
-    def macs(self, input_shape):
+    def macs(self, input_shape: check.Shape) -> int:
         """One per value: at inference it is y = x*s + t with s, t fixed per channel."""
         return math.prod(self.compute_output_shape(input_shape))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 

@@ -164,7 +164,7 @@ class MaxPool2d(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return _backward(self, dout, input_grad)
 
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
         shape = _image_shape(input_shape)
         kernel, stride, pad, dilation = self.args
@@ -218,7 +218,7 @@ class AvgPool2d(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return _backward(self, dout, input_grad)
 
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
         shape = _image_shape(input_shape)
         kernel, stride, pad = self.args
@@ -260,7 +260,7 @@ class AdaptiveAvgPool2d(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return _backward(self, dout, input_grad)
 
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C, H, W) -> (N, C, H_out, W_out), output_size's None entries taking the input's size."""
         shape = _image_shape(input_shape)
         return shape[:2] + tuple(size if v is None else v for v, size in zip(self.sizes, shape[2:]))

@@ -9,6 +9,8 @@ The shortcut gives the gradient a path around the body: by the sum rule
 since dout = dL/dy reaches both branches unchanged (the derivative of a sum is 1 for each term).
 In a ResNet the ReLU comes after the addition: build that as Sequential(Residual(...), ReLU()).
 """
+import numpy as np
+
 from . import check
 from .module import Module, run_backward
 
@@ -24,7 +26,7 @@ class Residual(Module):
     "shortcut.<key>", as in a torch.nn.Module holding the same two attributes.
     """
 
-    def __init__(self, body, shortcut=None):
+    def __init__(self, body: Module, shortcut: Module | None = None) -> None:
         super().__init__()
         if not isinstance(body, Module):
             raise TypeError(f"body: expected a Module, got {type(body).__name__}")
@@ -33,7 +35,7 @@ class Residual(Module):
         self.body = body
         self.shortcut = shortcut
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x)
         y = self.body(x)
         s = x if self.shortcut is None else self.shortcut(x)
@@ -41,7 +43,7 @@ class Residual(Module):
         self.cache = (y.shape, y.dtype)
         return y + s
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """body's output shape, which must equal the shortcut's (for the identity, the input's)."""
         shape = check.shape("input_shape", input_shape)
         y = self.body.compute_output_shape(shape)
@@ -58,7 +60,7 @@ class Residual(Module):
                 "that changes the channels or the size needs a projection shortcut (e.g. a 1x1 Conv2d with the "
                 "body's stride)")
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dL/dx = body.backward(dout) + shortcut.backward(dout); adds into the branches' parameter gradients.
 
         input_grad=False: nobody needs dL/dx, so each branch is told so too (and skips, for instance, the
