@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for the type hints only: fit imports this module
     from .nn.module import Module
     from .optim.optimizer import Optimizer
-    from .train import History
+    from .history import History
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # for the type hints only: a checkpoint module needs no optim
 
 
 class Records(Protocol):
-    """What save_checkpoint reads of a history: its records, one dict per epoch (cnnumpy.train.History is one)."""
+    """What save_checkpoint reads of a history: its records, one dict per epoch (cnnumpy.history.History is one)."""
     records: list[dict]
 
 

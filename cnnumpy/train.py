@@ -8,18 +8,16 @@ One training step is the whole story of backpropagation:
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .callbacks import Callback, keras_logs
-from .io import atomic_write
+from .history import History
 from .nn.loss import CrossEntropyLoss
 from .nn.module import run_backward
 from .nn.utils import clip_grad_norm_
@@ -93,41 +91,6 @@ def predict(model: Module, x: np.ndarray | Iterable, batch_size: int = 256) -> n
     if not outputs:
         raise ValueError("x: expected at least one batch, got none")
     return np.concatenate(outputs)
-
-
-class History:
-    """One record per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, images_per_s, and the
-    loss and accuracy of every batch (batch_loss, batch_acc: lists) for the curves within an epoch."""
-
-    def __init__(self, records: Iterable[dict] | None = None):
-        self.records = list(records or [])
-
-    def append(self, record: dict) -> None:
-        self.records.append(dict(record))
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, key: str) -> list:
-        """history["val_acc"] -> the values per epoch (None where not measured)."""
-        return [r.get(key) for r in self.records]
-
-    def to_json(self) -> str:
-        return json.dumps(self.records, indent=1)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the records as JSON, atomically (a kill never leaves half a file); returns the path."""
-        text = self.to_json().encode()
-        return atomic_write(path, lambda f: f.write(text))
-
-    @classmethod
-    def load(cls, path: str | Path) -> History:
-        return cls(json.loads(Path(path).read_text()))
-
-    def plot(self, path: str | Path, val_label: str = "validation") -> Path:
-        """One PNG: loss (left) and accuracy (right) per epoch, train and `val_label`."""
-        from .viz import plot_history
-        return plot_history(self, path, val_label)
 
 
 def _progress(total, desc, enabled):

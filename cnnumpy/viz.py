@@ -24,7 +24,7 @@ DPI = 100
 
 
 class HistoryLike(Protocol):
-    """What plot_history reads: history[name] -> the values per epoch, as cnnumpy.train.History gives them
+    """What plot_history reads: history[name] -> the values per epoch, as cnnumpy.history.History gives them
     (a dict of lists does too). A protocol, so that this module needs no import of cnnumpy.train."""
 
     def __getitem__(self, key: str, /) -> list: ...

@@ -26,8 +26,8 @@ import cnnumpy
 
 PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.optim"]  # every public module in them
 MODULES = ["cnnumpy.bench", "cnnumpy.callbacks", "cnnumpy.checkpoint", "cnnumpy.demo", "cnnumpy.gradcheck",
-           "cnnumpy.io", "cnnumpy.memory", "cnnumpy.models", "cnnumpy.random", "cnnumpy.summary", "cnnumpy.train",
-           "cnnumpy.viz"]
+           "cnnumpy.history", "cnnumpy.io", "cnnumpy.memory", "cnnumpy.models", "cnnumpy.random", "cnnumpy.summary",
+           "cnnumpy.train", "cnnumpy.viz"]
 NOT_WALKED = {"cnnumpy.data": "its own test, tests/data/test_type_hints.py", "cnnumpy.cli": "the command line",
               "cnnumpy.__main__": "python -m cnnumpy"}
 
