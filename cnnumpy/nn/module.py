@@ -199,9 +199,9 @@ class Module:
 
     def to(self: _M, dtype: DTypeLike) -> _M:
         """Convert every parameter and floating buffer to `dtype` (e.g. np.float64); returns self."""
-        dtype = np.dtype(dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"dtype: expected a floating dtype such as np.float32 or np.float64, got {dtype}")
+        if dtype is None:  # np.dtype(None) is float64: a conversion must say what it converts to
+            raise TypeError("dtype: expected a floating dtype such as np.float32 or np.float64, got None")
+        dtype = check.float_dtype("dtype", dtype)  # floating, in the machine's byte order
         for m in self.modules():
             for name, value in vars(m).items():
                 if isinstance(value, Parameter):

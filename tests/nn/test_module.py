@@ -222,3 +222,10 @@ def test_sequential_setitem_replaces_a_layer_as_torch():
         seq[3] = head
     with pytest.raises(TypeError, match=r"Sequential\[0\]: expected a Module, got int"):
         seq[0] = 3
+
+
+@pytest.mark.parametrize("dtype, message", [(None, "got None"), (">f4", "in the machine's byte order"),
+                                            (np.int32, "got int32"), ("x", "not a NumPy dtype")])
+def test_to_refuses_what_is_not_a_native_float(dtype, message):
+    with pytest.raises(TypeError, match=f"dtype: expected a floating dtype.*{message}"):
+        nn.Linear(2, 3).to(dtype)
