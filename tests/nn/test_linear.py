@@ -269,7 +269,9 @@ def test_input_in_non_native_byte_order_gets_a_sensible_hint():
            f"order); convert the input with x.astype(np.float32)")
     with pytest.raises(TypeError, match=re.escape(msg) + "$"):
         Linear(3, 2)(np.ones((2, 3), swapped))
-    model = Linear(3, 2).to(swapped)  # parameters in the other order (Module.to takes it)
+    model = Linear(3, 2)  # parameters in the other order, set by hand (Module.to refuses to make them)
+    for p in model.parameters():
+        p.data = p.data.astype(swapped)
     msg = (f"x: expected dtype {swapped.str} (float32 in non-native byte order) (the parameters' dtype), got "
            f"float64; convert the model with model.to(np.float64)")
     with pytest.raises(TypeError, match=re.escape(msg) + "$"):
