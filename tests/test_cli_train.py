@@ -290,3 +290,10 @@ def test_an_interrupted_run_resumes_to_its_end_bit_for_bit(schedule, tmp_path, c
     a, b = weights(tmp_path / "straight" / "checkpoint.npz"), weights(ckpt)
     for k in a:
         assert np.array_equal(a[k], b[k]), k
+
+
+def test_the_progress_bar_shows_one_rate(tmp_path, capsys):
+    """tqdm's own img/s, and no second rate of ours (img_s=...) beside it."""
+    code, _, err = run(["train", "--limit", "128", "--batch-size", "32", "--epochs", "1", "--out", str(tmp_path / "r")],
+                       capsys)
+    assert code == 0 and "img/s" in err and "img_s" not in err and "loss=" in err
