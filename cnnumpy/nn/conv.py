@@ -105,13 +105,7 @@ class Conv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.image_batch("x", x, channels=self.in_channels, dtype=self.weight.dtype)
-        top, bottom, left, right = self.pad
-        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
-        hp, wp = x.shape[2] + top + bottom, x.shape[3] + left + right
-        if hp < dh * (kh - 1) + 1 or wp < dw * (kw - 1) + 1:
-            raise ValueError(
-                f"x: the padded input ({hp}x{wp}) is smaller than the dilated kernel "
-                f"({dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}); got x of shape {x.shape}")
+        self._output_shape(x.shape)  # the kernel must fit the padded input
         b = self.bias.data if self.bias is not None else None
         method = self.resolved_method(x.shape)
         if method == "numba":
@@ -133,11 +127,8 @@ class Conv2d(Module):
             return self.method
         winograd = False
         if x_shape is not None:
-            t, b, l, r = self.pad
-            out_hw = (out_size(x_shape[2], self.kernel_size[0], self.stride[0], t, b, self.dilation[0]),
-                      out_size(x_shape[3], self.kernel_size[1], self.stride[1], l, r, self.dilation[1]))
             winograd = conv_numba.winograd(self.kernel_size, self.stride, self.dilation, self.groups,
-                                           self.in_channels, self.out_channels, out_hw)
+                                           self.in_channels, self.out_channels, self._output_shape(x_shape)[2:])
         return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -156,7 +147,11 @@ class Conv2d(Module):
 
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C_in, H, W) -> (N, C_out, H_out, W_out), H_out as in the class docstring; forward's errors."""
-        shape = check.image_shape("x", check.shape("input_shape", input_shape), channels=self.in_channels)
+        return self._output_shape(check.image_shape("x", check.shape("input_shape", input_shape),
+                                                    channels=self.in_channels))
+
+    def _output_shape(self, shape):
+        """compute_output_shape of a checked (N, C_in, H, W): the one place of the rule that the kernel fits."""
         top, bottom, left, right = self.pad
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation
         hp, wp = shape[2] + top + bottom, shape[3] + left + right

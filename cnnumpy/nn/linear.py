@@ -31,9 +31,7 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self.weight.dtype)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"x: expected shape (..., {self.in_features}) (last dimension = in_features = "
-                             f"{self.in_features}), got shape {x.shape}")
+        self._output_shape(x.shape)
         b = self.bias.data if self.bias is not None else None
         y, fcache = linear(x, self.weight.data, b)
         self.cache = (fcache, y.shape)
@@ -54,7 +52,10 @@ class Linear(Module):
 
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(..., in_features) -> (..., out_features); forward's error for another last dimension."""
-        shape = check.shape("input_shape", input_shape)
+        return self._output_shape(check.shape("input_shape", input_shape))
+
+    def _output_shape(self, shape):
+        """compute_output_shape of a checked shape: the one place of the rule on the last dimension."""
         if len(shape) == 0 or shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}) (last dimension = in_features = "
                              f"{self.in_features}), got shape {shape}")

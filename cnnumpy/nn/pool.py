@@ -149,12 +149,8 @@ class MaxPool2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad, dilation = self.args
-        out = _out_hw(x, kernel, stride, pad, dilation, self.ceil_mode)
-        if dilation != (1, 1) and _padding_only(x.shape[2:], out, kernel, stride, pad, dilation):
-            # PyTorch returns -inf and an index outside x there; refuse it instead
-            raise ValueError(
-                f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
-                f"dilation {dilation}); got x of shape {x.shape}")
+        check.image_batch("x", x)
+        self._output_shape(x.shape)
         method = self.resolved_method(x.dtype)
         if method == "numba":
             check.compiled_dtype("x", x.dtype, "fast")
@@ -166,10 +162,14 @@ class MaxPool2d(Module):
 
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
         """(N, C, H, W) -> (N, C, H_out, W_out); forward's errors."""
-        shape = _image_shape(input_shape)
+        return self._output_shape(_image_shape(input_shape))
+
+    def _output_shape(self, shape):
+        """compute_output_shape of a checked (N, C, H, W): the kernel fits, and no window holds only padding."""
         kernel, stride, pad, dilation = self.args
         out = _out_hw_of(shape, kernel, stride, pad, dilation, self.ceil_mode)
         if dilation != (1, 1) and _padding_only(shape[2:], out, kernel, stride, pad, dilation):
+            # PyTorch returns -inf and an index outside x there; refuse it instead
             raise ValueError(
                 f"x: some pooling windows hold only padding (kernel_size {kernel}, padding {pad}, "
                 f"dilation {dilation}); got x of shape {shape}")
