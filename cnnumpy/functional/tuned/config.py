@@ -1,0 +1,46 @@
+"""The tuning knobs of the tuned path, in one object.
+
+Every tuned function that has a knob takes `tuning: Tuning = DEFAULT` as a keyword argument; the modules
+in cnnumpy.nn never pass it, so the defaults below are what a model runs with. Tests pass other values to
+force a path (one-sample chunks, full windows instead of rows, ...) without touching any global.
+Why each default is what it is: docs/performance.md#tuning-knobs.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Sizes and switches of the tuned kernels (bytes are per thread's chunk unless said otherwise).
+
+    chunk_bytes:     the columns of one chunk of conv_im2col and conv_numba, small enough to stay in the cache
+                     between the unfolding and the GEMM that reads them.
+    cache_bytes:     the whole batch's columns are kept for backward up to this size, else unfolded again.
+    rows:            conv_im2col unfolds layers of height stride 1 along the width only (see engine.py).
+    dw_rows, dw_filters: dW as D @ cols.T up to this many rows of cols or filters per group, else cols @ D.T.
+    winograd_chunk_bytes: the transformed tiles of one chunk of conv_winograd.
+    winograd_channels, winograd_side: Winograd pays from this many channels and filters and this output side
+                     (see methods.auto_conv).
+    pool_split_bytes: max pooling splits inputs of at least this size over the threads.
+    relu_split_bytes: ReLU splits arrays of at least this size over the threads.
+    relu_compiled:   ReLU's backward runs numba's one-pass loop where numba is installed.
+    linear_split_work: multiply-adds below which one thread does a Linear layer's whole product.
+    linear_transposed_rows: up to this many rows (and fewer than the output features) Linear computes y.T = w @ x.T.
+    norm_chunk_bytes: x per chunk of BatchNorm's passes.
+    """
+    chunk_bytes: int = 2 << 20
+    cache_bytes: int = 16 << 20
+    rows: bool = True
+    dw_rows: int = 64
+    dw_filters: int = 8
+    winograd_chunk_bytes: int = 1 << 20
+    winograd_channels: int = 32
+    winograd_side: int = 16
+    pool_split_bytes: int = 2 << 20
+    relu_split_bytes: int = 1 << 20
+    relu_compiled: bool = True
+    linear_split_work: int = 1 << 24
+    linear_transposed_rows: int = 64
+    norm_chunk_bytes: int = 1 << 20
+
+
+DEFAULT = Tuning()
