@@ -66,7 +66,7 @@ def bench_case(name, shape, build, args):
     if is_conv:
         # the naive forward runs one Python iteration per output value: y.size of them
         mods = {m: probe if m == "im2col" else build(m) for m in args.methods
-                if m != "naive" or y.size <= args.naive_limit}
+                if (m != "naive" or y.size <= args.naive_limit) and common.applies(m, probe)}
     else:
         mods = {getattr(probe, "method", "-"): probe}
     methods = list(mods)
@@ -119,7 +119,7 @@ def main(argv=None):
     if args.quick:
         args.batch, args.repeats, args.naive_limit = 2, min(args.repeats, 2), min(args.naive_limit, 2e4)
     args.target = 0.005 if args.quick else 0.05
-    args.methods = common.conv_methods(args, naive=True)
+    args.methods = common.conv_methods(args, naive=True, layers=True)
 
     note = common.limit_threads(args.threads)
     print(common.header("cnnumpy layers vs torch (CPU, float32)", note,

@@ -41,17 +41,27 @@ def add_common_args(p, repeats):
     return p
 
 
-def conv_methods(args, naive=False, auto=False):
-    """The conv methods to time: --methods if given, else all of cnnumpy's (naive only if `naive`,
-    numba only if installed), after "auto" (Conv2d's default, numba or im2col per layer) if `auto`."""
-    from cnnumpy.nn.conv import METHODS
+def conv_methods(args, naive=False, auto=False, layers=False):
+    """The conv methods to time: --methods if given, else cnnumpy's registered ones (naive only if `naive`,
+    compiled ones only if numba is installed, those that compute only some layers, as winograd, only if
+    `layers`: a script that times single layers and asks each method whether it applies), after "auto"
+    (Conv2d's default, the fastest method per layer) if `auto`."""
+    from cnnumpy.functional.methods import CONV
     if args.methods:
-        unknown = sorted(set(args.methods) - set(METHODS) - {"auto"})
+        unknown = sorted(set(args.methods) - set(CONV) - {"auto"})
         if unknown:
-            raise SystemExit(f"--methods: expected some of {['auto'] + sorted(METHODS)}, got {unknown}")
+            raise SystemExit(f"--methods: expected some of {['auto'] + sorted(CONV)}, got {unknown}")
         return list(args.methods)
     numba = importlib.util.find_spec("numba") is not None
-    return ["auto"] * auto + [m for m in METHODS if (naive or m != "naive") and (numba or m != "numba")]
+    return ["auto"] * auto + [name for name, m in CONV.items() if (naive or name != "naive")
+                              and (numba or not m.compiled) and (layers or m.applies is None)]
+
+
+def applies(method, conv):
+    """Whether conv method `method` ("auto" included) computes the layer of nn.Conv2d `conv`."""
+    from cnnumpy.functional.methods import CONV
+    check = None if method == "auto" else CONV[method].applies
+    return check is None or check(conv.kernel_size, conv.stride, conv.dilation, conv.groups)
 
 
 # --- threads -------------------------------------------------------------------------------------
@@ -105,9 +115,9 @@ def limit_threads(n):
         numba = sys.modules["numba"]
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:  # cnnumpy's own threads, which split a batch across cores outside BLAS
-        from cnnumpy.functional import parallel
-        parallel.set_num_threads(n)
-        ours = f"; cnnumpy: {parallel.num_threads()}"
+        from cnnumpy.functional.tuned import threads
+        threads.set_num_threads(n)
+        ours = f"; cnnumpy: {threads.num_threads()}"
     except ImportError:
         ours = ""
     keep_memory()
@@ -146,7 +156,7 @@ def header(title, threads_note, extra=()):
     import numpy as np
     import torch
 
-    from cnnumpy.nn.conv import METHODS
+    from cnnumpy.functional.methods import CONV
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     par = torch.__config__.parallel_info()
     torch_libs = [line.strip() for line in par.splitlines() if "Math Kernel" in line or "MKL-DNN" in line]
@@ -161,7 +171,7 @@ def header(title, threads_note, extra=()):
         f"- numpy {np.__version__} (BLAS: {blas['name']} {blas.get('version', '')}), "
         f"torch {torch.__version__} ({'; '.join(torch_libs)}), cnnumpy {_version('cnnumpy')}, "
         f"numba {_version('numba') or 'not installed'}",
-        f"- cnnumpy conv methods: {', '.join(sorted(METHODS))}",
+        f"- cnnumpy conv methods: {', '.join(sorted(CONV))}",
         f"- threads: {threads_note}",
         f"- malloc: {keep_memory()}",
         *[f"- {e}" for e in extra],

@@ -11,7 +11,7 @@ from . import data, functional, nn, optim
 from .checkpoint import load_model
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
-from .memory import keep_freed_memory
+from .functional.tuned.memory import keep_freed_memory
 from .random import manual_seed
 
 __all__ = ["data", "nn", "functional", "optim", "gradcheck", "GradcheckError", "keep_freed_memory", "manual_seed",

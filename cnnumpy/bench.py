@@ -88,7 +88,7 @@ def set_threads(n: int) -> None:
     """The same thread count for NumPy's BLAS, cnnumpy's batch splitting and torch."""
     import torch
 
-    from .functional import parallel
+    from .functional.tuned import threads as parallel
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(n, user_api="blas")

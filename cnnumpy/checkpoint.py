@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from . import io, models, random
-from .nn.conv import METHODS
+from .functional.methods import CONV, general
 from .nn.module import Module
 
 if TYPE_CHECKING:  # for the type hints only: a checkpoint module needs no optimizer or training loop to load
@@ -377,7 +377,7 @@ ARGS = {
     "epochs": lambda v, w: _int(v, w, 1, none=True), "batch_size": lambda v, w: _int(v, w, 1),
     "lr": lambda v, w: _number(v, w, above=0, none=True), "momentum": lambda v, w: _number(v, w),
     "weight_decay": lambda v, w: _number(v, w), "optimizer": _str, "scheduler": _str, "augment": _bool,
-    "method": lambda v, w: _str(v, w, ["auto", *sorted(METHODS)]), "processes": lambda v, w: _int(v, w, 1),
+    "method": lambda v, w: _str(v, w, ["auto", *general(CONV)]), "processes": lambda v, w: _int(v, w, 1),
     "seed": lambda v, w: _int(v, w, -2 ** 63), "limit": lambda v, w: _int(v, w, 1, none=True), "data": _str,
     "data_dir": lambda v, w: _str(v, w, none=True), "model": lambda v, w: _str(v, w, sorted(models.MODELS)),
     "download": _bool, "out": lambda v, w: _str(v, w, none=True), "resume": lambda v, w: _str(v, w, none=True),
@@ -396,7 +396,7 @@ def _spec(spec):
         if k not in takes:
             raise ValueError(f"spec.kwargs: {spec['model']} takes no argument {k!r} (it takes {list(takes)})")
         if k == "method":
-            _str(v, where, ["auto", *sorted(METHODS)])
+            _str(v, where, ["auto", *general(CONV)])
         elif k in ("num_classes", "in_channels"):
             _int(v, where, 1, MAX_CLASSES)
         else:

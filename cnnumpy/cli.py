@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .memory import keep_freed_memory
+from .functional.tuned.memory import keep_freed_memory
 
 log = logging.getLogger("cnnumpy")
 
@@ -69,7 +69,7 @@ SAME_RUN = ("model", "data", "batch_size", "optimizer", "lr", "momentum", "weigh
 
 def parser():
     from .models import MODELS
-    from .nn.conv import METHODS
+    from .functional.methods import CONV, general
     p = argparse.ArgumentParser(prog="cnnumpy", description="Convolutional networks from scratch on NumPy.")
     p.add_argument("--version", action="version", version=f"cnnumpy {__version__}")
     quiet = argparse.ArgumentParser(add_help=False)
@@ -110,7 +110,7 @@ def parser():
                         "set: pick N on it and you tune on the test set)")
     t.add_argument("--augment", action="store_true",
                    help="MNIST: random shifts of up to 2 pixels; CIFAR-10: random crops (padding 4) and flips")
-    t.add_argument("--method", choices=["auto"] + sorted(METHODS),
+    t.add_argument("--method", choices=["auto"] + general(CONV),
                    help="convolution method (default auto: numba or im2col, whichever is faster for each layer; "
                         "numba needs the extra cnnumpy[numba])")
     t.add_argument("--processes", type=positive(int),
@@ -393,7 +393,7 @@ def settle(args, ckpt):
     if args.warmup and args.scheduler == "onecycle":
         raise UsageError("--warmup: the onecycle schedule warms up by itself (its first 30 % of the steps); "
                          "drop --warmup or pick another --scheduler")
-    from .functional.parallel import cores
+    from .functional.tuned.threads import cores
     if args.processes > cores():  # more would wait for each other's cores (and 1000 start 999 workers)
         raise UsageError(f"--processes: expected at most {cores()}, the cores this process may use, got "
                          f"{args.processes}")

@@ -75,7 +75,7 @@ def cifar10_jpeg_zip(real_data):
 @pytest.fixture
 def use_threads():
     """use_threads(n) runs cnnumpy on n threads for the rest of the test; the count before is restored after."""
-    from cnnumpy.functional import parallel
-    before = parallel.num_threads()
-    yield parallel.set_num_threads
-    parallel.set_num_threads(before)
+    from cnnumpy.functional.tuned import threads
+    before = threads.num_threads()
+    yield threads.set_num_threads
+    threads.set_num_threads(before)

@@ -24,7 +24,7 @@ def outputs(tmp_path_factory):
                    "linear 784"],
         "train": ["bench_train.py", "--methods", "im2col", "auto", "--models", "lenet5", "--processes", "2"],
         # a stride-2 layer (auto: numba) and the depthwise layer (auto: im2col)
-        "methods": ["bench_methods.py", "--layers", "10", "12"],
+        "methods": ["bench_methods.py", "--layers", "3", "10", "12"],
         # the memory children are tested through bench_train; each torch child costs seconds of imports
         "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
         "finetune": ["bench_finetune.py"],
@@ -103,15 +103,20 @@ def test_bench_train_tables(outputs):
 
 
 def test_bench_methods_table(outputs):
-    """Both methods timed per layer, auto's choice named, and a count of the layers where it was the faster."""
+    """Every method that computes a layer timed ("-" for one that does not: winograd off 3x3 stride 1), the
+    fastest and auto's choice named, and a count of the layers where auto picked the fastest."""
     head, rows = table(outputs["methods"], "auto picks")
-    assert head == ["layer", "cols kB/sample", "ms im2col fwd", "ms numba fwd", "ms im2col fwd+bwd",
-                    "ms numba fwd+bwd", "numba speed-up fwd+bwd", "auto picks", "auto picked the faster"]
-    assert [(r[0], r[7]) for r in rows] == [("3x3 16-32 at 32x32 p1 stride 2", "numba"),
+    methods = ["im2col", "numba", "winograd"]
+    assert head == ["layer", "cols kB/sample", *(f"ms {m} fwd" for m in methods),
+                    *(f"ms {m} fwd+bwd" for m in methods), "fastest fwd+bwd", "auto picks", "auto picked the fastest"]
+    assert [(r[0], r[9]) for r in rows] == [("3x3 32-32 at 32x32 p1", "winograd"),
+                                            ("3x3 16-32 at 32x32 p1 stride 2", "numba"),
                                             ("3x3 64-64 at 32x32 p1 groups 64", "im2col")], rows
     for r in rows:
-        assert all(number(c) > 0 for c in r[1:7]) and r[8] in ("yes", "no"), r
-    assert f"for {sum(r[8] == 'yes' for r in rows)} of 2 layers" in outputs["methods"]
+        winograd = r[0] == "3x3 32-32 at 32x32 p1"
+        assert all(number(c) > 0 for c in r[1:8] if c != "-") and r[10] in ("yes", "no"), r
+        assert (r[4] == r[7] == "-") != winograd and r[8] in methods, r
+    assert f"for {sum(r[10] == 'yes' for r in rows)} of 3 layers" in outputs["methods"]
 
 
 def test_bench_finetune_table(outputs):

@@ -245,7 +245,7 @@ def test_evaluate_says_it_uses_the_sample(tmp_path, capsys):
 
 def test_processes_are_bounded_by_the_cores(tmp_path, capsys):
     """--processes 1000 started 999 workers and hung."""
-    from cnnumpy.functional.parallel import cores
+    from cnnumpy.functional.tuned.threads import cores
     code, _, err = run(["train", *QUICK, "--processes", str(cores() + 1), "--out", str(tmp_path / "run")], capsys)
     one_line_error(code, err, f"--processes: expected at most {cores()}")
 

@@ -24,17 +24,17 @@ import pytest
 
 import cnnumpy
 
-PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.optim"]  # every public module in them
+PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.functional.tuned", "cnnumpy.optim"]  # every public module in them
 MODULES = ["cnnumpy.bench", "cnnumpy.callbacks", "cnnumpy.checkpoint", "cnnumpy.demo", "cnnumpy.gradcheck",
-           "cnnumpy.history", "cnnumpy.io", "cnnumpy.memory", "cnnumpy.models", "cnnumpy.random", "cnnumpy.summary",
+           "cnnumpy.history", "cnnumpy.io", "cnnumpy.models", "cnnumpy.random", "cnnumpy.summary",
            "cnnumpy.train", "cnnumpy.viz"]
 NOT_WALKED = {"cnnumpy.data": "its own test, tests/data/test_type_hints.py", "cnnumpy.cli": "the command line",
               "cnnumpy.__main__": "python -m cnnumpy"}
 
 
 def is_kernel_module(name):
-    """functional's *_kernels modules: loops that numba compiles (importing them imports numba)."""
-    return name.endswith("kernels")
+    """functional/tuned/loops and its modules: the loops that numba compiles (importing them imports numba)."""
+    return name == "loops" or ".loops." in name
 
 
 def walked_modules():
@@ -133,16 +133,16 @@ def test_the_walk_covers_the_api():
     walked = [c for m in walked_modules() for c in public_callables(importlib.import_module(m))]
     assert len({fn for _, fn, _ in walked}) > 350  # 378 functions when this test was written
     covered = {name for name, _, _ in walked}
-    assert {"cnnumpy.nn.conv.Conv2d.__init__", "cnnumpy.nn.conv.Conv2d.forward", "cnnumpy.nn.conv.auto_method",
+    assert {"cnnumpy.nn.conv.Conv2d.__init__", "cnnumpy.nn.conv.Conv2d.forward", "cnnumpy.functional.methods.auto_conv",
             "cnnumpy.nn.norm.BatchNorm1d.backward",  # inherited from the private _BatchNorm
             "cnnumpy.nn.activation.ReLU.compute_output_shape",  # a private function assigned as a method
             "cnnumpy.nn.module.Parameter.shape",  # a property
-            "cnnumpy.functional.jit.has_numba",  # under functools.cache
+            "cnnumpy.functional.tuned.compiled.has_numba",  # under functools.cache
             "cnnumpy.random.fork_rng",  # under contextlib.contextmanager
-            "cnnumpy.functional.conv_im2col.conv2d", "cnnumpy.functional.parallel.run", "cnnumpy.optim.sgd.SGD.step",
+            "cnnumpy.functional.tuned.conv_im2col.conv2d", "cnnumpy.functional.tuned.threads.run", "cnnumpy.optim.sgd.SGD.step",
             "cnnumpy.callbacks.Callback.on_epoch_end", "cnnumpy.train.fit", "cnnumpy.viz.plot_history",
             "cnnumpy.bench.to_torch", "cnnumpy.demo.sobel_demo", "cnnumpy.gradcheck.gradcheck"} <= covered
-    assert not any("kernels." in name for name in covered)
+    assert not any(".loops." in name for name in covered)
 
 
 def test_the_check_finds_what_is_missing(tmp_path, monkeypatch):

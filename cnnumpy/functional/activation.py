@@ -10,7 +10,7 @@ import importlib
 
 import numpy as np
 
-from . import jit, parallel
+from .tuned import compiled as jit, threads as parallel
 
 SPLIT_BYTES = 1 << 20   # relu on arrays of at least this size is split over cnnumpy's threads
 COMPILED = True         # relu_backward runs numba's loop where numba is installed (False: NumPy's passes)
@@ -61,7 +61,7 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 @functools.cache
 def _loops():
     """activation_numba_kernels, imported (and numba with it) at the first relu_backward that uses it."""
-    return importlib.import_module(f"{__package__}.activation_numba_kernels")
+    return importlib.import_module(f"{__package__}.tuned.loops.activation")
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, tuple]:

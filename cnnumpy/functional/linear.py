@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import parallel
+from .tuned import threads as parallel
 
 SPLIT_WORK = 1 << 24   # multiply-adds below which one thread does the whole product (a hand-off costs ~0.1 ms)
 TRANSPOSED_ROWS = 64   # up to this many rows, and fewer than the output features, y.T = w @ x.T (see linear)

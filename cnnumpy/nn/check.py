@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import jit
+from ..functional.tuned.compiled import compiled_dtype as compiled
 
 Shape = tuple[int, ...] | list[int]  # an array shape as the modules take it: a tuple or list of ints (see shape)
 
@@ -181,8 +181,9 @@ def dim(name: str, value: int, shape: tuple[int, ...] | None = None) -> int:
     return int(value) % n
 
 
-def compiled_dtype(name: str, dtype: npt.DTypeLike, instead: str) -> None:
-    """method="numba" takes what its loops were compiled for: float32 or float64 in native byte order."""
-    if not jit.compiled_dtype(dtype):
-        raise TypeError(f"{name}: method='numba' takes float32 or float64 in native byte order, got {np.dtype(dtype)}; "
-                        f"use method={instead!r} or 'auto', or convert with .astype(np.float32)")
+def compiled_dtype(name: str, dtype: npt.DTypeLike, method: str, instead: str) -> None:
+    """A compiled method (numba's loops) takes what its loops were compiled for: float32 or float64 in native
+    byte order."""
+    if not compiled(dtype):
+        raise TypeError(f"{name}: method={method!r} takes float32 or float64 in native byte order, got "
+                        f"{np.dtype(dtype)}; use method={instead!r} or 'auto', or convert with .astype(np.float32)")

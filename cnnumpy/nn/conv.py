@@ -1,48 +1,16 @@
-"""Conv2d: the module around functional.conv_naive, conv_im2col and conv_numba, and the default choice among them."""
+"""Conv2d: the module around the conv methods of functional/methods.py (the readable one is functional/conv.py)."""
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import conv_im2col, conv_naive, conv_numba
-from ..functional.jit import compiled_dtype, has_numba
-from ..functional.padding import out_size
-from ..functional.pool_naive import Pair
+from ..functional import methods
+from ..functional.shapes import out_size
 from . import check
 from .init import Rng, default_bound, uniform
 from .module import Module, Parameter
 from .pool import Size
-
-# One file per method, all with the same conv2d / conv2d_backward signature.
-METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
-
-
-def auto_method(stride: Pair, dilation: Pair, groups: int, dtype: npt.DTypeLike = np.float32,
-                winograd: bool = False) -> str:
-    """The method Conv2d(method="auto") uses for a layer: "numba" or "im2col", whichever was faster
-    in benchmarks/bench_methods.py (single layers) and bench_train.py (whole networks); the tables are in
-    docs/performance.md.
-
-    winograd: whether numba would compute the layer by Winograd's transforms (conv_winograd.pays: 3x3,
-    stride 1, 32 channels or more, outputs of 16x16 or more). Those layers go to numba: 1.03-1.21x im2col's
-    speed forward+backward, and the VGG net's training steps 1.10x faster.
-
-    im2col unfolds a layer of height stride 1 along the width only ("rows"); with a height stride above 1
-    it unfolds the full windows, and numba's compiled unfolding won there (1.35-1.47x forward+backward,
-    batch 64, 2 threads). On stride-1 layers im2col won or tied, except first layers with 1-3 input
-    channels, where numba won the single-layer timing (which includes dx) but im2col won the whole networks,
-    where a first layer computes no dx (LeNet-5 training 0.89x torch against 0.85x, the VGG net 0.76x
-    against 0.69x). Dilated and grouped layers: im2col.
-    Without numba installed, or for dtypes numba's loops do not take (float16, float128): always im2col.
-    """
-    if not has_numba() or not compiled_dtype(dtype):
-        return "im2col"
-    if winograd:
-        return "numba"
-    if groups != 1 or dilation != (1, 1):
-        return "im2col"
-    return "numba" if stride[0] != 1 else "im2col"
 
 
 class Conv2d(Module):
@@ -54,12 +22,13 @@ class Conv2d(Module):
 
     padding: int, pair, "valid" (0) or "same" (output size = input size; stride 1 only;
     odd total padding puts the extra row/column at the bottom/right, as PyTorch does).
-    method: "auto" (the default: numba or im2col, whichever is faster for the layer's shapes, see
-    auto_method; im2col without numba), "im2col" (NumPy), "numba" (compiled loops around the same
-    GEMMs, or around Winograd's 16 smaller ones for 3x3 stride-1 layers with 32+ channels on 16x16+
-    outputs; needs the extra cnnumpy[numba]) or "naive" (loops over the definition). The methods agree to
-    float rounding (~1e-7 relative in float32), on finite inputs: Winograd spreads an inf or NaN pixel to
-    the whole 2x2 output block of each tile that holds it.
+    method: "auto" (the default: whichever method is fastest for the layer's shapes, see
+    functional.methods.auto_conv; im2col without numba), "im2col" (NumPy GEMMs), "numba" (compiled loops
+    around the same GEMMs; needs the extra cnnumpy[numba]), "winograd" (Winograd's F(2x2, 3x3): 3x3 kernels of
+    stride 1, no dilation, one group; needs numba) or "naive" (loops over the definition, functional/conv.py):
+    the names in functional.methods.CONV. The methods agree to float rounding (~1e-7 relative in float32),
+    on finite inputs: Winograd spreads an inf or NaN pixel to the whole 2x2 output block of each tile that
+    holds it.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
@@ -78,8 +47,13 @@ class Conv2d(Module):
                              f"out_channels ({out_channels}), got {groups}")
         self.padding = padding
         self.pad = self._pad(padding)
-        if method != "auto" and method not in METHODS:
-            raise ValueError(f"method: expected 'auto' or one of {sorted(METHODS)}, got {method!r}")
+        if method != "auto" and method not in methods.CONV:
+            raise ValueError(f"method: expected 'auto' or one of {sorted(methods.CONV)}, got {method!r}")
+        applies = method != "auto" and methods.CONV[method].applies
+        if applies and not applies(self.kernel_size, self.stride, self.dilation, self.groups):
+            raise ValueError(f"method: {method!r} computes 3x3 kernels of stride 1, dilation 1 and one group; got "
+                             f"kernel_size {self.kernel_size}, stride {self.stride}, dilation {self.dilation}, "
+                             f"groups {self.groups} (use method='auto')")
         self.method = method
         kh, kw = self.kernel_size
         bound = default_bound(in_channels // groups * kh * kw)
@@ -108,28 +82,26 @@ class Conv2d(Module):
         self._output_shape(x.shape)  # the kernel must fit the padded input
         b = self.bias.data if self.bias is not None else None
         method = self.resolved_method(x.shape)
-        if method == "numba":
-            check.compiled_dtype("x", x.dtype, "im2col")
+        if methods.CONV[method].compiled:
+            check.compiled_dtype("x", x.dtype, method, "im2col")
         # the last step's columns go before this step's are made (half the peak, and their memory is reused);
         # in eval mode none are kept: a backward then (gradients of an input) unfolds x again. Nor for a frozen
         # weight: only dW reads them
         self.cache = None
-        y, fcache = METHODS[method].conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups,
+        y, fcache = methods.CONV[method].module.conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups,
                                            keep=self.training and self.weight.requires_grad)
         self.cache = (fcache, y.shape, method)
         return y
 
     def resolved_method(self, x_shape: Sequence[int] | None = None) -> str:
-        """The method a forward pass of x: x_shape uses: self.method, or auto_method's choice for "auto" (kept
-        with the cache, so that backward uses the same one). Without x_shape, the choice for inputs too small
-        for Winograd's transforms to pay."""
+        """The method a forward pass of x: x_shape uses: self.method, or methods.auto_conv's choice for "auto"
+        (kept with the cache, so that backward uses the same one). Without x_shape, the choice for inputs too
+        small for Winograd's transforms to pay."""
         if self.method != "auto":
             return self.method
-        winograd = False
-        if x_shape is not None:
-            winograd = conv_numba.winograd(self.kernel_size, self.stride, self.dilation, self.groups,
-                                           self.in_channels, self.out_channels, self._output_shape(x_shape)[2:])
-        return auto_method(self.stride, self.dilation, self.groups, self.weight.dtype, winograd)
+        out_hw = None if x_shape is None else self._output_shape(x_shape)[2:]
+        return methods.auto_conv(self.kernel_size, self.stride, self.dilation, self.groups, self.in_channels,
+                                 self.out_channels, out_hw, self.weight.dtype)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
@@ -138,7 +110,7 @@ class Conv2d(Module):
         fcache, y_shape, method = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
         bias_grad = self.bias is not None and self.bias.requires_grad
-        dx, dw, db = METHODS[method].conv2d_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
+        dx, dw, db = methods.CONV[method].module.conv2d_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
         if dw is not None:
             self.weight.grad += dw
         if db is not None:

@@ -45,8 +45,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..functional import parallel
-from ..memory import keep_freed_memory
+from ..functional.tuned import threads as parallel
+from ..functional.tuned.memory import keep_freed_memory
 from . import check
 from .module import Module, Parameter, run_backward
 

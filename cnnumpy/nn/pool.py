@@ -1,37 +1,30 @@
-"""MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: the modules around functional.pool_naive / functional.pool."""
+"""MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: the modules around the pooling methods of functional/methods.py
+(the readable one is functional/pool.py)."""
 import numbers
+import warnings
 
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import pool, pool_naive, pool_numba
-from ..functional.jit import compiled_dtype, has_numba
-from ..functional.pool_naive import Pair, pool_out_size
+from ..functional import methods
+from ..functional.shapes import Pair, pool_out_size
 from . import check
 from .module import Module
 
-# One file per method, all with the same function names and signatures; pool_numba has max pooling only.
 Size = int | tuple[int, int]  # an int for both axes, or (along H, along W), as torch
 
-METHODS = {"naive": pool_naive, "fast": pool, "numba": pool_numba}
-MAX_METHODS = ("auto", "fast", "naive", "numba")
 
-
-def _method(method, allowed=("fast", "naive")):
+def _method(method, op):
+    """method checked against the pooling methods that implement `op`, "auto" included; the old name "fast"
+    of "im2col" still accepted, with a DeprecationWarning."""
+    allowed = ["auto"] + sorted(methods.pool_methods(op))
+    if isinstance(method, str) and method in methods.ALIASES:
+        new = methods.ALIASES[method]
+        warnings.warn(f"method: {method!r} is now called {new!r}", DeprecationWarning, stacklevel=3)
+        method = new
     if not isinstance(method, str) or method not in allowed:
-        raise ValueError(f"method: expected one of {sorted(allowed)}, got {method!r}")
+        raise ValueError(f"method: expected one of {allowed}, got {method!r}")
     return method
-
-
-def auto_max_method(kernel: Pair, stride: Pair, pad: Pair, dilation: Pair,
-                    dtype: npt.DTypeLike = np.dtype(np.float32)) -> str:
-    """The method MaxPool2d(method="auto") uses: "numba" for 2x2 windows of stride 2 without padding or
-    dilation when numba is installed and takes the dtype (its written-out loops: 1.3-4x faster than "fast"
-    forward, 1.2-1.9x backward, see functional/pool_numba.py), else "fast" (numba's general loops were slower
-    forward on 3x3 windows of stride 2: 0.96 against 0.48 ms, batch 32, 16 channels, 15x15)."""
-    if has_numba() and compiled_dtype(dtype) and pool_numba.two_by_two(kernel, stride, pad, dilation):
-        return "numba"
-    return "fast"
 
 
 def _flag(name, value):
@@ -100,9 +93,12 @@ def _padding_only(shape, out_hw, kernel, stride, pad, dilation):
 
 
 def _forward(module, fn, x, *args, method=None):
-    """Run `fn` of `method` (default: the module's) and cache what backward needs, the method included."""
+    """Run `fn` of `method` (default: the module's, "auto" meaning "im2col") and cache what backward needs, the
+    method included."""
     method = method or module.method
-    y, fcache = getattr(METHODS[method], fn)(x, *args)
+    if method == "auto":
+        method = "im2col"
+    y, fcache = getattr(methods.POOL[method].module, fn)(x, *args)
     module.cache = (fn, fcache, y.shape, x.dtype, method)
     return y
 
@@ -114,7 +110,7 @@ def _backward(module, dout, input_grad=True):
     dout = check.dout_like(y_shape, dout, dtype)
     if not input_grad:
         return None
-    return getattr(METHODS[method], fn + "_backward")(dout, fcache)
+    return getattr(methods.POOL[method].module, fn + "_backward")(dout, fcache)
 
 
 class MaxPool2d(Module):
@@ -126,8 +122,9 @@ class MaxPool2d(Module):
     Padding counts as -inf. Backward sends each output's gradient to one input: the first
     maximum of its window in row-major order, as PyTorch (ties are common, e.g. zeros after ReLU).
     stride=None means stride=kernel_size. method: "auto" (the default: "numba" for 2x2 windows of
-    stride 2 when numba is installed, else "fast"; see auto_max_method), "fast" (vectorized NumPy),
-    "numba" (compiled loops; needs the extra cnnumpy[numba]) or "naive" (loops over the definition).
+    stride 2 when numba is installed, else "im2col"; see functional.methods.auto_max_pool), "im2col" (NumPy on
+    the strided view of the windows), "numba" (compiled loops; needs the extra cnnumpy[numba]) or "naive"
+    (loops over the definition, functional/pool.py).
     All give the same y and dx, bit for bit.
     """
 
@@ -141,19 +138,20 @@ class MaxPool2d(Module):
         self.padding = padding
         self.dilation = dilation
         self.ceil_mode = _flag("ceil_mode", ceil_mode)
-        self.method = _method(method, MAX_METHODS)
+        self.method = _method(method, "max_pool2d")
 
     def resolved_method(self, dtype: npt.DTypeLike = np.dtype(np.float32)) -> str:
-        """The method a forward pass on x of this dtype uses: self.method, or auto_max_method's choice for "auto"."""
-        return auto_max_method(*self.args, np.dtype(dtype)) if self.method == "auto" else self.method
+        """The method a forward pass on x of this dtype uses: self.method, or methods.auto_max_pool's choice for
+        "auto"."""
+        return methods.auto_max_pool(*self.args, np.dtype(dtype)) if self.method == "auto" else self.method
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad, dilation = self.args
         check.image_batch("x", x)
         self._output_shape(x.shape)
         method = self.resolved_method(x.dtype)
-        if method == "numba":
-            check.compiled_dtype("x", x.dtype, "fast")
+        if methods.POOL[method].compiled:
+            check.compiled_dtype("x", x.dtype, method, "im2col")
         stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
         return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
 
@@ -186,11 +184,12 @@ class AvgPool2d(Module):
     x: (N, C, H, W) -> y: (N, C, H_out, W_out), H_out as MaxPool2d with dilation 1.
     y = (sum of the window's values inside x) / divisor, where divisor is divisor_override if
     given, else the window's area clipped to the padded input (count_include_pad=True) or to x.
-    stride=None means stride=kernel_size. method: "fast" (vectorized) or "naive" (loops).
+    stride=None means stride=kernel_size. method: "auto" (the default, "im2col"), "im2col" (vectorized) or
+    "naive" (loops).
     """
 
     def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: int | None = None, method: str = "fast") -> None:
+                 count_include_pad: bool = True, divisor_override: int | None = None, method: str = "auto") -> None:
         super().__init__()
         self.args = _window_args(kernel_size, stride, padding, 1)[:3]
         self.kernel_size = kernel_size
@@ -206,7 +205,7 @@ class AvgPool2d(Module):
                 raise ValueError("divisor_override: expected a nonzero int or None, got 0")
             divisor_override = int(divisor_override)
         self.divisor_override = divisor_override
-        self.method = _method(method)
+        self.method = _method(method, "avg_pool2d")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         kernel, stride, pad = self.args
@@ -237,7 +236,7 @@ class AdaptiveAvgPool2d(Module):
     ceil((i+1)*H/H_out) - 1, and likewise for columns; output size 1 is global average pooling.
     """
 
-    def __init__(self, output_size: int | None | tuple[int | None, int | None], method: str = "fast") -> None:
+    def __init__(self, output_size: int | None | tuple[int | None, int | None], method: str = "auto") -> None:
         super().__init__()
         items = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
         if len(items) != 2:
@@ -250,7 +249,7 @@ class AdaptiveAvgPool2d(Module):
                 raise ValueError(f"output_size: expected values in [1, {np.iinfo(np.intp).max}], got {output_size!r}")
         self.output_size = output_size
         self.sizes = tuple(None if v is None else int(v) for v in items)
-        self.method = _method(method)
+        self.method = _method(method, "adaptive_avg_pool2d")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.image_batch("x", x)

@@ -18,7 +18,9 @@ from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
 from cnnumpy import nn  # noqa: E402
 from cnnumpy.data import MNIST  # noqa: E402
-from cnnumpy.functional import activation, conv_naive, dropout, im2col, norm, pool  # noqa: E402
+from cnnumpy.functional import activation, dropout, norm, pool  # noqa: E402
+from cnnumpy.functional import conv as conv_naive  # noqa: E402
+from cnnumpy.functional.tuned import engine  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -136,7 +138,8 @@ def conv_backward(out):
 
 def im2col_figure(out):
     """The worked example unfolded: 9 windows of 3 channels x 2 x 2 -> the (12, 9) matrix, column 5 marked."""
-    cols = im2col.im2col(A, (2, 2), (1, 1), (1, 1), (3, 3))[0]
+    v = engine.windows(A, (2, 2), (1, 1), (1, 1), (3, 3))  # (1, C, 3, 3, 2, 2): the columns, as im2col.md unfolds them
+    cols = v.transpose(0, 1, 4, 5, 2, 3).reshape(12, 9)
     col = 5  # window (1, 2)
     i, j = divmod(col, 3)
     fig, ax = canvas(9.6, 6.0, (-0.3, 20.8), (-14.6, 1.4))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cnnumpy.functional import activation as F
-from cnnumpy.functional import jit
+from cnnumpy.functional.tuned import compiled as jit
 from tests.util import assert_close, max_err, t
 
 # name -> (forward, backward, torch function, does it take a dim)

@@ -1,49 +1,67 @@
 """The conv methods against each other and against the worked example of the reference derivation."""
+import functools
 import itertools
 import sys
+import types
 
 import numpy as np
 import pytest
 
-from cnnumpy.functional import parallel
-from cnnumpy.functional import conv_im2col, conv_naive, conv_numba
-from cnnumpy.functional.im2col import im2col
+from cnnumpy.functional import conv as conv_naive
+from cnnumpy.functional.methods import CONV
+from cnnumpy.functional.tuned import conv_im2col, conv_numba, conv_winograd, engine, threads
+from cnnumpy.functional.tuned.config import Tuning
 
-METHODS = {"naive": conv_naive, "im2col": conv_im2col, "numba": conv_numba}
+METHODS = {name: m.module for name, m in CONV.items()}
 
-# The paths of the fast methods, forced through their tuning constants: (module, constants, threads).
+# Every path of the tuned methods, forced through their tuning: (module, tuning, threads).
 # im2col: rows (height stride 1) and full windows, one-sample chunks whose columns backward unfolds again, two
-# threads, and dW in its other orientation (conv_im2col.add_weight_grad, numba's too);
-# numba: columns kept, one-sample chunks unfolded again, and two threads.
+# threads, and dW in its other orientation (engine.add_weight_grad, numba's too); numba: columns kept,
+# one-sample chunks unfolded again, and two threads; winograd: one thread, and one-sample chunks on two.
+# A registered method without an entry here runs its default path (test_every_method_has_a_path).
 PATHS = {
-    "im2col rows": (conv_im2col, {}, 1),
-    "im2col full windows": (conv_im2col, {"ROWS": False}, 1),
-    "im2col rows, chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 1),
-    "im2col full windows, chunks, unfold again": (conv_im2col, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0, "ROWS": False}, 1),
-    "im2col 2 threads": (conv_im2col, {"CHUNK_BYTES": 1}, 2),
-    "im2col uneven chunks, 2 threads": (conv_im2col, {"CHUNK_BYTES": 2 * 8 * 125 * 8}, 2),
-    "im2col dW as cols @ D.T": (conv_im2col, {"DW_ROWS": 0, "DW_FILTERS": 0}, 1),
-    "numba": (conv_numba, {}, 1),
-    "numba chunks, unfold again, 2 threads": (conv_numba, {"CHUNK_BYTES": 1, "CACHE_BYTES": 0}, 2),
-    "numba 2 threads": (conv_numba, {"CHUNK_BYTES": 1}, 2),
+    "im2col rows": (conv_im2col, Tuning(), 1),
+    "im2col full windows": (conv_im2col, Tuning(rows=False), 1),
+    "im2col rows, chunks, unfold again": (conv_im2col, Tuning(chunk_bytes=1, cache_bytes=0), 1),
+    "im2col full windows, chunks, unfold again": (conv_im2col, Tuning(chunk_bytes=1, cache_bytes=0, rows=False), 1),
+    "im2col 2 threads": (conv_im2col, Tuning(chunk_bytes=1), 2),
+    "im2col uneven chunks, 2 threads": (conv_im2col, Tuning(chunk_bytes=2 * 8 * 125 * 8), 2),
+    "im2col dW as cols @ D.T": (conv_im2col, Tuning(dw_rows=0, dw_filters=0), 1),
+    "numba": (conv_numba, Tuning(), 1),
+    "numba chunks, unfold again, 2 threads": (conv_numba, Tuning(chunk_bytes=1, cache_bytes=0), 2),
+    "numba 2 threads": (conv_numba, Tuning(chunk_bytes=1), 2),
+    "winograd": (conv_winograd, Tuning(), 1),
+    "winograd one-sample chunks, 2 threads": (conv_winograd, Tuning(winograd_chunk_bytes=1), 2),
 }
+PATHS.update({name: (m.module, Tuning(), 1) for name, m in CONV.items()
+              if name != "naive" and all(p[0] is not m.module for p in PATHS.values())})
+
+
+def test_every_method_has_a_path():
+    """The registry's tuned methods are all exercised by PATHS, and PATHS names no unregistered module."""
+    registered = {m.module for name, m in CONV.items() if name != "naive"}
+    assert {p[0] for p in PATHS.values()} == registered
+
+
+def bound(module, tuning):
+    """module's conv2d and conv2d_backward with `tuning` passed (naive takes none)."""
+    return types.SimpleNamespace(conv2d=functools.partial(module.conv2d, tuning=tuning),
+                                 conv2d_backward=functools.partial(module.conv2d_backward, tuning=tuning),
+                                 __name__=module.__name__)
 
 
 @pytest.fixture
-def path(monkeypatch, request):
-    """Set one PATHS entry for the test; monkeypatch and the finalizer restore the defaults."""
-    module, constants, threads = PATHS[request.param]
-    for name, value in constants.items():
-        monkeypatch.setattr(module, name, value)
-    before = parallel.num_threads()
-    parallel.set_num_threads(threads)
-    request.addfinalizer(lambda: parallel.set_num_threads(before))
-    return module
+def path(request, use_threads):
+    """One PATHS entry for the test, its thread count set (use_threads restores the count after)."""
+    module, tuning, n = PATHS[request.param]
+    use_threads(n)
+    return bound(module, tuning)
 
 
 def random_case(seed):
     """A random conv configuration: shapes, stride, asymmetric padding, dilation, groups, bias; batches of
-    1 to 3, and of 7 for every fifth seed (chunks of uneven sizes)."""
+    1 to 3, and of 7 for every fifth seed (chunks of uneven sizes). Seeds from 100 on are the common layer
+    (3x3, stride 1, no dilation, one group; paddings 0..3, above 2 on purpose), which every method computes."""
     rng = np.random.default_rng(seed)
     groups = int(rng.choice([1, 2, 3]))
     cg, fg = int(rng.integers(1, 4)), int(rng.integers(1, 4))
@@ -51,6 +69,9 @@ def random_case(seed):
     stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
     dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
     pad = tuple(int(p) for p in rng.integers(0, 3, size=4))
+    if seed >= 100:
+        groups, kh, kw, stride, dilation = 1, 3, 3, (1, 1), (1, 1)
+        pad = tuple(int(p) for p in rng.integers(0, 4, size=4))
     h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - pad[0] - pad[1]), 10))
     w = int(rng.integers(max(1, dilation[1] * (kw - 1) + 1 - pad[2] - pad[3]), 10))
     n = int(rng.integers(1, 4)) if seed % 5 else 7
@@ -58,6 +79,25 @@ def random_case(seed):
     wt = rng.standard_normal((groups * fg, cg, kh, kw))
     b = rng.standard_normal(groups * fg) if rng.random() < 0.7 else None
     return x, wt, b, stride, pad, dilation, groups
+
+
+SEEDS = list(range(40)) + list(range(100, 120))
+
+
+def computes(module, seed):
+    """Whether the method `module` computes random_case(seed)'s layer (its registry entry's applies)."""
+    applies = next(m.applies for m in CONV.values() if m.module is module)
+    if applies is None:
+        return True
+    x, w, _, stride, _, dilation, groups = random_case(seed)
+    return applies(w.shape[2:], stride, dilation, groups)
+
+
+def cases(seeds, modules=None):
+    """pytest params (name, seed): every name of `modules` (name -> method module; default the PATHS) with every
+    seed of `seeds` whose layer its method computes."""
+    modules = modules or {name: p[0] for name, p in PATHS.items()}
+    return [(n, s) for n, module in modules.items() for s in seeds if computes(module, s)]
 
 
 NAIVE = {}
@@ -73,8 +113,7 @@ def naive_result(seed):
     return NAIVE[seed]
 
 
-@pytest.mark.parametrize("seed", range(40))
-@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("path, seed", cases(SEEDS), indirect=["path"])
 def test_fast_paths_agree_with_naive_float64(path, seed):
     """Every path of every fast method: y, dx, dw, db within 1e-10 of the loops, over strides, asymmetric
     padding, dilation, groups, with and without bias."""
@@ -89,8 +128,7 @@ def test_fast_paths_agree_with_naive_float64(path, seed):
         assert err < 1e-10, f"{label}: naive and {path.__name__} differ by {err:.3e} (case {seed})"
 
 
-@pytest.mark.parametrize("seed", range(0, 40, 4))
-@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("path, seed", cases(SEEDS[::4]), indirect=["path"])
 def test_skipping_the_input_gradient(path, seed):
     """input_grad=False returns dx as None and the same dw and db."""
     case, d, (_, _, dw, db) = naive_result(seed)
@@ -115,8 +153,7 @@ def check_asked(label, asked, expected, got):
         assert err < 1e-10, f"{label}: {name} differs from the full backward by {err:.3e}"
 
 
-@pytest.mark.parametrize("seed", range(0, 40, 5))
-@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("path, seed", cases(SEEDS[::5]), indirect=["path"])
 @pytest.mark.parametrize("asked", ASKED)
 def test_only_the_gradients_asked_for(path, seed, asked):
     """input_grad, weight_grad, bias_grad False (a first layer, a frozen weight or bias) return None there and
@@ -134,22 +171,22 @@ def test_naive_computes_only_what_is_asked(seed, asked):
     check_asked(f"naive case {seed}", asked, expected, conv_naive.conv2d_backward(d, cache, *asked))
 
 
-@pytest.mark.parametrize("name", ["im2col", "numba"])
+@pytest.mark.parametrize("name, seed", [("im2col", 3), ("numba", 3), ("winograd", 100)])
 @pytest.mark.parametrize("keep", [True, False])
-def test_frozen_weight_skips_the_dw_gemm(monkeypatch, name, keep):
+def test_frozen_weight_skips_the_dw_gemm(monkeypatch, name, seed, keep):
     """weight_grad=False never reaches dW's product (nor, without kept columns, the unfolding of x for it)."""
     calls = []
-    real = conv_im2col.add_weight_grad
+    real = engine.add_weight_grad
     for module in (conv_im2col, conv_numba):
         monkeypatch.setattr(module, "add_weight_grad", lambda *a: calls.append(1) or real(*a))
-    case, d, _ = naive_result(3)
+    case, d, _ = naive_result(seed)
     _, cache = METHODS[name].conv2d(*case, keep=keep)
     METHODS[name].conv2d_backward(d, cache, True, True, True)
     assert calls, "the spy sees dW's product when dw is asked for"
     calls.clear()
     unfolds = []
-    real_unfold = conv_im2col._unfold
-    monkeypatch.setattr(conv_im2col, "_unfold", lambda *a: unfolds.append(1) or real_unfold(*a))
+    real_unfold = engine.unfold
+    monkeypatch.setattr(conv_im2col, "unfold", lambda *a: unfolds.append(1) or real_unfold(*a))
     METHODS[name].conv2d_backward(d, cache, True, False, True)
     assert not calls and not unfolds
 
@@ -169,7 +206,7 @@ def test_stride_one_input_gradient_both_routes(monkeypatch, pad, kernel, dilatio
     y, cache = conv_naive.conv2d(x, w, None, *args)
     d = rng.standard_normal(y.shape)
     dx = conv_naive.conv2d_backward(d, cache)[0]
-    calls, real = [], conv_im2col.flipped
+    calls, real = [], engine.flipped
     monkeypatch.setattr(conv_im2col, "flipped", lambda *a: calls.append(a) or real(*a))
     _, cache = conv_im2col.conv2d(x, w, None, *args)
     assert np.abs(conv_im2col.conv2d_backward(d, cache)[0] - dx).max() < 1e-12
@@ -187,8 +224,7 @@ def test_numba_missing_names_the_extra(monkeypatch):
         conv_numba.kernels.cache_clear()
 
 
-@pytest.mark.parametrize("seed", range(10))
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name, seed", cases(list(range(10)) + list(range(100, 105)), METHODS))
 def test_float32_follows_float64(name, seed):  # the default paths of each method
     """float32 in, float32 out, and within 1e-5 (relative to the output's scale) of the float64 result."""
     x, w, b, stride, pad, dilation, groups = random_case(seed)
@@ -218,7 +254,7 @@ Z = np.array([[[296, 250, 288], [277, 280, 294], [302, 297, 315]],
               [[291, 252, 263], [230, 267, 239], [223, 283, 257]]], dtype=np.float64)[None]
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", [n for n, m in CONV.items() if m.applies is None or m.applies((2, 2), (1, 1), (1, 1), 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_worked_example_exact(name, dtype):
     y, _ = METHODS[name].conv2d(A.astype(dtype), W.astype(dtype), np.array([1, 2], dtype=dtype))
@@ -227,7 +263,10 @@ def test_worked_example_exact(name, dtype):
 
 def test_worked_example_unfolded_matrix():
     """The 3x4x4 input unfolds to 12 rows (3 channels x 2x2 kernel) by 9 windows; row 0 is the top-left of channel 0."""
-    cols = im2col(A, (2, 2), (1, 1), (1, 1), (3, 3))
+    g = engine.geometry(A.shape, W.shape, (1, 1), (0, 0, 0, 0), (1, 1), rows=False)
+    cols = np.empty((1, 1, g.kc, g.lc))
+    engine.unfold(A, 0, 1, g, (0, 0, 0, 0), (1, 1), (1, 1), 1, {}, cols)
+    cols = cols[:, 0]
     assert cols.shape == (1, 12, 9)
     np.testing.assert_array_equal(cols[0, 0], [1, 6, 6, 4, 3, 4, 3, 6, 7])
     np.testing.assert_array_equal(cols[0, 3], A[0, 0, 1:, 1:].ravel())

@@ -4,10 +4,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnumpy.functional import pool, pool_naive
+from cnnumpy.functional import pool as naive
+from cnnumpy.functional.methods import POOL, pool_methods
+from cnnumpy.functional.tuned import pool_im2col
+from cnnumpy.functional.tuned.config import Tuning
 from tests.util import assert_close, t
 
-METHODS = {"naive": pool_naive, "fast": pool}
+METHODS = {name: m.module for name, m in POOL.items()}
+
+
+def implementing(op):
+    """The names of the methods that implement op ("max", "avg", "adaptive"), from the registry."""
+    return list(pool_methods({"adaptive": "adaptive_avg_pool2d"}.get(op, op + "_pool2d")))
 
 
 def valid_window(rng, dilated):
@@ -22,7 +30,7 @@ def valid_window(rng, dilated):
 def has_padding_only_window(shape, kernel, stride, pad, dilation, ceil_mode):
     """A window whose taps all fall in the padding (possible with dilation); the modules refuse it."""
     for size, k, s, p, d in zip(shape, kernel, stride, pad, dilation):
-        n = pool_naive.pool_out_size(size, k, s, p, d, ceil_mode)
+        n = naive.pool_out_size(size, k, s, p, d, ceil_mode)
         taps = (np.arange(n) * s - p)[:, None] + np.arange(k) * d
         if not ((taps >= 0) & (taps < size)).any(axis=1).all():
             return True
@@ -50,7 +58,7 @@ def random_case(seed, op):
         kernel, stride, pad, dilation = valid_window(rng, op == "max")
         ceil_mode = bool(rng.integers(2))
         shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 10)), int(rng.integers(1, 10)))
-        sizes = [pool_naive.pool_out_size(s, k, st, p, d, ceil_mode)
+        sizes = [naive.pool_out_size(s, k, st, p, d, ceil_mode)
                  for s, k, st, p, d in zip(shape[2:], kernel, stride, pad, dilation)]
         if min(sizes) >= 1 and not has_padding_only_window(shape[2:], kernel, stride, pad, dilation, ceil_mode):
             break
@@ -60,35 +68,39 @@ def random_case(seed, op):
     return x, (kernel, stride, pad, ceil_mode, bool(rng.integers(2)), [None, None, 3, -2][seed % 4])
 
 
-def forward_backward(module, op, x, args, seed):
-    """y and dx of module's op on x, with a fixed random dout."""
-    y, cache = getattr(module, op)(x, *args)
+def forward_backward(module, op, x, args, seed, tuning=None):
+    """y and dx of module's op on x, with a fixed random dout (and the tuning, if given)."""
+    kw = {} if tuning is None else {"tuning": tuning}
+    y, cache = getattr(module, op)(x, *args, **kw)
     dout = np.random.default_rng(seed).standard_normal(y.shape).astype(x.dtype)
-    return y, getattr(module, op + "_backward")(dout, cache)
+    return y, getattr(module, op + "_backward")(dout, cache, **kw)
 
 
-def assert_methods_agree(op, x, args, seed, tol=1e-10):
-    (y1, dx1), (y2, dx2) = (forward_backward(m, op, x, args, seed) for m in (pool_naive, pool))
+def assert_methods_agree(op, x, args, seed, tol=1e-10, method="im2col", tuning=None):
+    """`method` (from the registry; its tuning, if given) gives the naive loops' y and dx within tol."""
+    (y1, dx1) = forward_backward(naive, op, x, args, seed)
+    (y2, dx2) = forward_backward(METHODS[method], op, x, args, seed, tuning)
     for name, a, b in (("y", y1, y2), ("dx", dx1, dx2)):
         assert a.shape == b.shape, f"{op} {name}: shapes {a.shape} != {b.shape}"
         err = np.abs(a - b).max(initial=0.0)
-        assert err < tol, f"{op} {name}: naive and fast differ by {err:.3e} (args {args}, seed {seed})"
+        assert err < tol, f"{op} {name}: naive and {method} differ by {err:.3e} (args {args}, seed {seed})"
 
 
 @pytest.mark.parametrize("seed", range(40))
-@pytest.mark.parametrize("op", ["max", "avg"])
-def test_fast_agrees_with_naive_float64(op, seed):
+@pytest.mark.parametrize("op, method", [(op, m) for op in ("max", "avg") for m in implementing(op) if m != "naive"])
+def test_methods_agree_with_naive_float64(op, method, seed):
     x, args = random_case(seed, op)
-    assert_methods_agree(op + "_pool2d", x, args, seed)
+    assert_methods_agree(op + "_pool2d", x, args, seed, method=method)
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_adaptive_fast_agrees_with_naive_float64(seed):
+@pytest.mark.parametrize("method", [m for m in implementing("adaptive") if m != "naive"])
+def test_adaptive_methods_agree_with_naive_float64(method, seed):
     """Output sizes smaller, equal and larger than the input (overlapping windows), and 1 (global mean)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((int(rng.integers(1, 4)), 2, int(rng.integers(1, 10)), int(rng.integers(1, 10))))
     out = (1, 1) if seed % 4 == 0 else tuple(int(v) for v in rng.integers(1, 12, 2))
-    assert_methods_agree("adaptive_avg_pool2d", x, (out,), seed)
+    assert_methods_agree("adaptive_avg_pool2d", x, (out,), seed, method=method)
 
 
 def test_output_sizes_match_torch():
@@ -102,7 +114,7 @@ def test_output_sizes_match_torch():
                 for p in range(k // 2 + 1):
                     for d in (1, 2):
                         for ceil_mode in (False, True):
-                            ours = pool_naive.pool_out_size(w, k, s, p, d, ceil_mode)
+                            ours = naive.pool_out_size(w, k, s, p, d, ceil_mode)
                             if ours < 1:
                                 with pytest.raises(RuntimeError, match="Output size is too small"):
                                     F.max_pool2d(x[..., :w], (1, k), (1, s), (0, p), (1, d), ceil_mode)
@@ -151,8 +163,7 @@ def test_max_pool_nan_and_inf_like_torch(name):
     np.testing.assert_array_equal(dx, xt.grad.numpy())
 
 
-@pytest.mark.parametrize("name", METHODS)
-@pytest.mark.parametrize("op", ["max", "avg", "adaptive"])
+@pytest.mark.parametrize("op, name", [(op, m) for op in ("max", "avg", "adaptive") for m in implementing(op)])
 def test_float32_stays_float32_and_follows_float64(op, name):
     """float32 in, float32 out (forward and backward), within 1e-6 (relative to scale) of float64."""
     if op == "adaptive":
@@ -168,11 +179,11 @@ def test_float32_stays_float32_and_follows_float64(op, name):
 
 
 def test_global_average_is_one_mean():
-    """Output size (1, 1) takes the global-mean path of the fast method; it equals x.mean over H, W."""
+    """Output size (1, 1) takes the global-mean path of the im2col method; it equals x.mean over H, W."""
     x = np.random.default_rng(3).standard_normal((3, 4, 5, 6))
-    y, cache = pool.adaptive_avg_pool2d(x, (1, 1))
+    y, cache = pool_im2col.adaptive_avg_pool2d(x, (1, 1))
     np.testing.assert_allclose(y, x.mean(axis=(2, 3), keepdims=True), rtol=0, atol=1e-15)
-    dx = pool.adaptive_avg_pool2d_backward(np.ones_like(y), cache)
+    dx = pool_im2col.adaptive_avg_pool2d_backward(np.ones_like(y), cache)
     np.testing.assert_allclose(dx, np.full(x.shape, 1 / 30), rtol=0, atol=1e-15)
     dx[0, 0, 0, 0] = 7.0  # a real array, not a read-only broadcast view
 
@@ -191,9 +202,9 @@ def tiles_case(seed):
 
 @pytest.mark.parametrize("seed", range(30))
 def test_tiles_path_agrees_with_naive(seed):
-    """The non-overlapping fast path is taken and gives exactly the loops' y and dx (ties included)."""
+    """The non-overlapping path of im2col is taken and gives exactly the loops' y and dx (ties included)."""
     x, args = tiles_case(seed)
-    assert pool.max_pool2d(x, *args)[1][0] == "tiles"
+    assert pool_im2col.max_pool2d(x, *args)[1][0] == "tiles"
     assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300)
 
 
@@ -210,8 +221,8 @@ def test_tiles_ties_and_nan_like_torch(dtype):
     yt = F.max_pool2d(xt, 2)
     dout = np.random.default_rng(0).standard_normal(yt.shape).astype(dtype)
     yt.backward(t(dout))
-    y, cache = pool.max_pool2d(x, (2, 2), (2, 2), (0, 0))
-    dx = pool.max_pool2d_backward(dout, cache)
+    y, cache = pool_im2col.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+    dx = pool_im2col.max_pool2d_backward(dout, cache)
     assert cache[0] == "tiles" and y.dtype == dx.dtype == dtype
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(dx, xt.grad.numpy())
@@ -220,26 +231,24 @@ def test_tiles_ties_and_nan_like_torch(dtype):
 
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("seed", range(0, 30, 3))
-def test_tiles_path_split_over_threads(monkeypatch, use_threads, threads, seed):
-    """The tiles path split by batch over threads (forced by SPLIT_BYTES = 0) gives exactly the loops' y and dx,
+def test_tiles_path_split_over_threads(use_threads, threads, seed):
+    """The tiles path split by batch over threads (forced by pool_split_bytes = 0) gives exactly the loops' y and dx,
     batches smaller than the thread count included; and the NaN/tie case still matches torch."""
-    monkeypatch.setattr(pool, "SPLIT_BYTES", 0)
     use_threads(threads)
     x, args = tiles_case(seed)
-    assert pool.max_pool2d(x, *args)[1][0] == "tiles"
-    assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300)
+    assert pool_im2col.max_pool2d(x, *args)[1][0] == "tiles"
+    assert_methods_agree("max_pool2d", x, args, seed, tol=1e-300, tuning=Tuning(pool_split_bytes=0))
     if seed == 0:
         test_tiles_ties_and_nan_like_torch(np.float32)
 
 
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("seed", range(0, 40, 4))
-def test_taps_path_split_over_threads(monkeypatch, use_threads, threads, seed):
+def test_taps_path_split_over_threads(use_threads, threads, seed):
     """Max pooling through the strided taps (padding, dilation, ceil mode, overlapping windows), split by batch
-    over threads (forced by SPLIT_BYTES = 0): exactly the loops' y and dx."""
-    monkeypatch.setattr(pool, "SPLIT_BYTES", 0)
+    over threads (forced by pool_split_bytes = 0): exactly the loops' y and dx."""
     use_threads(threads)
     x, args = random_case(seed, "max")
-    assert_methods_agree("max_pool2d", x, args, seed)
+    assert_methods_agree("max_pool2d", x, args, seed, tuning=Tuning(pool_split_bytes=0))
     if seed == 0:
-        test_max_pool_nan_and_inf_like_torch("fast")
+        test_max_pool_nan_and_inf_like_torch("im2col")

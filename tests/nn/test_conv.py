@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import cnnumpy
 from cnnumpy import nn
+from cnnumpy.functional import methods
 from tests.nn.test_linear import assert_parameter_dtype_is_checked
 from tests.util import assert_close, t
 
@@ -216,7 +217,8 @@ def test_other_construction_errors():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match=r"padding: 'same' needs stride 1"):
         nn.Conv2d(1, 1, 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match=r"method: expected 'auto' or one of \['im2col', 'naive', 'numba'\], got 'fft'"):
+    with pytest.raises(ValueError, match=r"method: expected 'auto' or one of \['im2col', 'naive', 'numba', 'winograd'\], "
+                                         r"got 'fft'"):
         nn.Conv2d(1, 1, 3, method="fft")
     with pytest.raises(ValueError, match=r"in_channels: expected an int >= 1, got 0"):
         nn.Conv2d(0, 1, 3)
@@ -280,11 +282,11 @@ def test_lenet_and_vgg_shapes_float32(method):
     (dict(in_channels=8, out_channels=8, kernel_size=3, padding=2, dilation=2), "im2col"),
 ])
 def test_auto_picks_the_faster_method(monkeypatch, layer, expected):
-    """method="auto" (the default) chooses per layer as auto_method's measurements say, and
+    """method="auto" (the default) chooses per layer as methods.auto_conv's measurements say, and
     im2col for every layer when numba is not installed."""
     conv = nn.Conv2d(**layer)
     assert conv.method == "auto" and conv.resolved_method() == expected
-    monkeypatch.setattr(nn.conv, "has_numba", lambda: False)
+    monkeypatch.setattr(methods, "has_numba", lambda: False)
     assert conv.resolved_method() == "im2col"
 
 
@@ -307,7 +309,7 @@ def test_dtypes_numba_does_not_take(monkeypatch):
 
 def test_auto_backward_uses_the_forward_method(monkeypatch):
     """The method is chosen at forward and kept with the cache: backward uses it even if the choice changes."""
-    from cnnumpy.functional import conv_im2col, conv_numba
+    from cnnumpy.functional.tuned import conv_im2col, conv_numba
     calls = []
     for module in (conv_im2col, conv_numba):
         real = module.conv2d_backward
@@ -315,9 +317,9 @@ def test_auto_backward_uses_the_forward_method(monkeypatch):
                             lambda *a, real=real, name=module.__name__: calls.append(name) or real(*a))
     conv = nn.Conv2d(1, 6, 5, stride=2, padding=2)
     y = conv(x32(2, 1, 14, 14))
-    monkeypatch.setattr(nn.conv, "has_numba", lambda: False)  # auto would now pick im2col
+    monkeypatch.setattr(methods, "has_numba", lambda: False)  # auto would now pick im2col
     conv.backward(np.ones_like(y))
-    assert calls == ["cnnumpy.functional.conv_numba"]
+    assert calls == ["cnnumpy.functional.tuned.conv_numba"]
 
 
 @pytest.mark.parametrize("method", ["im2col", "numba"])

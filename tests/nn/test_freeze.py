@@ -12,7 +12,7 @@ import torch
 import cnnumpy
 from cnnumpy import models, nn
 from cnnumpy.bench import to_torch
-from cnnumpy.functional import conv_numba, conv_winograd
+from cnnumpy.functional.tuned import conv_winograd
 from cnnumpy.nn.module import run_backward
 from tests.util import assert_close, t
 
@@ -28,7 +28,7 @@ LAYERS = {
                              lambda: torch.nn.Conv2d(3, 4, 3, stride=2, padding=1), (2, 3, 7, 7)),
     "conv numba": (lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1, method="numba"),
                    lambda: torch.nn.Conv2d(3, 4, 3, stride=2, padding=1), (2, 3, 7, 7)),
-    "conv numba winograd": (lambda: nn.Conv2d(32, 32, 3, padding=1, method="numba"),
+    "conv winograd": (lambda: nn.Conv2d(32, 32, 3, padding=1, method="winograd"),
                             lambda: torch.nn.Conv2d(32, 32, 3, padding=1), (2, 32, 16, 16)),
     "conv auto": (lambda: nn.Conv2d(2, 4, 3, groups=2, method="auto"), lambda: torch.nn.Conv2d(2, 4, 3, groups=2),
                   (2, 2, 6, 5)),
@@ -120,8 +120,8 @@ def test_frozen_conv_weight_keeps_no_columns():
 
 
 def test_winograd_case_takes_the_winograd_path():
-    ours, _, shape = twin("conv numba winograd")
-    assert conv_numba.winograd(ours.kernel_size, ours.stride, ours.dilation, ours.groups, 32, 32, shape[2:])
+    ours, _, shape = twin("conv winograd")
+    assert ours.resolved_method(shape) == "winograd"
     ours(np.zeros(shape))
     assert isinstance(ours.cache[0], conv_winograd.Cache)
 

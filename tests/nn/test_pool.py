@@ -6,13 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnnumpy
-from cnnumpy.functional.pool_naive import pool_out_size
+from cnnumpy.functional import methods
+from cnnumpy.functional.shapes import pool_out_size
 from cnnumpy.nn.module import BackwardBeforeForward
 from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tests.functional.test_pool import data, has_padding_only_window, valid_window
 from tests.util import assert_close, assert_close_nonfinite, t
 
-METHODS = ["fast", "naive"]
+METHODS = ["im2col", "naive"]
 CLASSES = {"max": (MaxPool2d, torch.nn.MaxPool2d), "avg": (AvgPool2d, torch.nn.AvgPool2d)}
 
 
@@ -119,14 +120,13 @@ def test_max_pool_numba_and_auto_parity_with_torch(method, seed):
 
 
 def test_auto_picks_numba_for_two_by_two_windows(monkeypatch):
-    """auto: numba for 2x2 windows of stride 2 (when installed), fast otherwise and without numba; backward
+    """auto: numba for 2x2 windows of stride 2 (when installed), im2col otherwise and without numba; backward
     runs the method its forward ran, even if .method changed in between."""
-    import cnnumpy.nn.pool as module
     assert MaxPool2d(2).resolved_method() == "numba"
     assert MaxPool2d(2, stride=2).resolved_method() == "numba"
     for other in (MaxPool2d(3, 2, 1), MaxPool2d(2, 1), MaxPool2d(2, padding=1), MaxPool2d(2, dilation=2),
                   MaxPool2d((2, 3))):
-        assert other.resolved_method() == "fast", other
+        assert other.resolved_method() == "im2col", other
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
     pool = MaxPool2d(2)
     y = pool(x)
@@ -136,19 +136,19 @@ def test_auto_picks_numba_for_two_by_two_windows(monkeypatch):
     naive = MaxPool2d(2, method="naive")
     naive(x)
     np.testing.assert_array_equal(dx, naive.backward(np.ones_like(y)))
-    monkeypatch.setattr(module, "has_numba", lambda: False)
-    assert MaxPool2d(2).resolved_method() == "fast"
+    monkeypatch.setattr(methods, "has_numba", lambda: False)
+    assert MaxPool2d(2).resolved_method() == "im2col"
     check_parity(MaxPool2d(2), torch.nn.MaxPool2d(2), x, 1e-12, "auto without numba")
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.dtype(">f4"), np.longdouble])
 def test_auto_max_pool_falls_back_for_dtypes_numba_does_not_take(dtype):
-    """float16, big-endian float32 and long double: auto runs "fast" (the same y and dx as naive), and
+    """float16, big-endian float32 and long double: auto runs "im2col" (the same y and dx as naive), and
     method="numba" says what it takes instead of numba's typing error."""
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(dtype)
     pool, naive = MaxPool2d(2), MaxPool2d(2, method="naive")
     y = pool(x)
-    assert pool.cache[-1] == "fast" and y.dtype == x.dtype
+    assert pool.cache[-1] == "im2col" and y.dtype == x.dtype
     np.testing.assert_array_equal(y, naive(x))
     dout = np.ones_like(y)
     np.testing.assert_array_equal(pool.backward(dout), naive.backward(dout))
@@ -184,8 +184,8 @@ def poison(rng, a, count):
 
 
 @pytest.mark.parametrize("seed", range(30))
-@pytest.mark.parametrize("op, method", [("max", "fast"), ("max", "naive"), ("max", "numba"), ("avg", "fast"),
-                                        ("avg", "naive"), ("adaptive", "fast"), ("adaptive", "naive")])
+@pytest.mark.parametrize("op, method", [("max", "im2col"), ("max", "naive"), ("max", "numba"), ("avg", "im2col"),
+                                        ("avg", "naive"), ("adaptive", "im2col"), ("adaptive", "naive")])
 def test_nan_and_inf_stay_in_their_windows(op, method, seed):
     """A NaN or inf reaches the outputs whose windows hold it and nothing else, forward (in x) and backward (in
     dout), as in torch: the random windows above (padding, dilation, ceil mode, count_include_pad,
@@ -266,8 +266,7 @@ def test_modules_look_like_torch():
                        torch.nn.MaxPool2d((2, 3), padding=1, ceil_mode=True)),
                       (AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
                       (AdaptiveAvgPool2d((None, 3)), torch.nn.AdaptiveAvgPool2d((None, 3)))):
-        method = "auto" if isinstance(ours, MaxPool2d) else "fast"
-        assert repr(ours) == repr(ref)[:-1] + f", method='{method}')"
+        assert repr(ours) == repr(ref)[:-1] + ", method='auto')"
         assert ours.parameters() == [] and ours.state_dict() == {}
     m = AvgPool2d(3, count_include_pad=False, divisor_override=4)
     assert (m.stride, m.count_include_pad, m.divisor_override) == (3, False, 4)
@@ -415,7 +414,7 @@ def test_sizes_beyond_an_intp_name_the_argument(make, arg, value):
         make(**kwargs)
 
 
-@pytest.mark.parametrize("method", ["fast", "naive", "numba"])
+@pytest.mark.parametrize("method", ["im2col", "naive", "numba"])
 @pytest.mark.parametrize("op", ["max", "avg"])
 def test_huge_stride_and_dilation_of_a_single_tap_as_torch(op, method):
     """A stride past the input leaves one window, and a 1-tap kernel has no use for its dilation, however large
@@ -443,12 +442,13 @@ def test_bad_method_and_padding_only_windows():
             with pytest.raises(ValueError, match=r"method: expected one of \[.*\], got "):
                 make(2, method=method)
     for make in (AvgPool2d, AdaptiveAvgPool2d):
-        with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'im2col'"):
-            make(2, method="im2col")
-        with pytest.raises(ValueError, match=r"method: expected one of \['fast', 'naive'\], got 'numba'"):
+        with pytest.raises(ValueError, match=r"method: expected one of \['auto', 'im2col', 'naive'\], got 'winograd'"):
+            make(2, method="winograd")
+        with pytest.raises(ValueError, match=r"method: expected one of \['auto', 'im2col', 'naive'\], got 'numba'"):
             make(2, method="numba")  # numba pools max only
-    with pytest.raises(ValueError, match=r"method: expected one of \['auto', 'fast', 'naive', 'numba'\], got 'im2col'"):
-        MaxPool2d(2, method="im2col")
+    with pytest.raises(ValueError, match=r"method: expected one of \['auto', 'im2col', 'naive', 'numba'\], "
+                                         r"got 'winograd'"):
+        MaxPool2d(2, method="winograd")
     # dilation 3 puts both taps of the first window (rows -1 and 2) outside a 2-row input
     with pytest.raises(ValueError, match=r"x: some pooling windows hold only padding .*got x of shape \(1, 1, 2, 2\)"):
         MaxPool2d(2, stride=1, padding=1, dilation=3)(x32(1, 1, 2, 2))
@@ -483,3 +483,13 @@ def test_non_overlapping_max_pool_matches_torch(kernel, shape, dtype):
     assert y.dtype == dx.dtype == dtype
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(dx, xt.grad.numpy())
+
+
+@pytest.mark.parametrize("make", [MaxPool2d, AvgPool2d, AdaptiveAvgPool2d])
+def test_old_method_name_fast_still_works(make):
+    """method="fast", im2col's name before it took conv's: the same layer, with a DeprecationWarning."""
+    with pytest.warns(DeprecationWarning, match=r"method: 'fast' is now called 'im2col'"):
+        layer = make(2, method="fast")
+    assert layer.method == "im2col"
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4))
+    np.testing.assert_allclose(layer(x), make(2, method="naive")(x), rtol=1e-12, atol=1e-12)

@@ -19,7 +19,7 @@ and the sum over input channels happens inside the brackets, since everything el
 
 16 GEMMs of depth C where im2col has one of depth 9C, on 2.25x fewer multiplications. Tiles start every
 2 pixels, so th x tw = ceil(H_out/2) x ceil(W_out/2) tiles cover the output; the padded input gets zeros up
-to 2*th + 2 rows and 2*tw + 2 columns. The transforms are compiled loops (winograd_kernels), the GEMMs BLAS.
+to 2*th + 2 rows and 2*tw + 2 columns. The transforms are compiled loops (loops/winograd.py), the GEMMs BLAS.
 The transformed weights and tiles are sums of products with factors 1/2 and +-1, so the rounding stays
 close to the direct sum's (float32 ~3e-7 relative in tests); but a tile mixes its 16 pixels, so an inf or
 NaN in the input spreads to the whole 2x2 block of outputs of every tile that holds it, where a direct
@@ -28,6 +28,9 @@ sum (and PyTorch) makes NaN only of the outputs whose windows hold it.
 Backward (see conv_im2col for the derivations): dx is a stride-1 3x3 convolution of dout padded by
 2 - pad with the kernel turned by 180 degrees and transposed, so it goes through the same transforms
 (paddings above 2 fold through im2col); dW and db come from conv_im2col, which unfolds x again.
+
+Where it pays (pays, used by methods.auto_conv): with few channels the 16 GEMMs are too shallow, and on small
+images the padding of the tiles is a large share of the work (docs/performance.md#winograd).
 
 x: (N, C, H, W), w: (F, C, 3, 3), b: (F,) or None, pad = (top, bottom, left, right); stride 1, dilation 1,
 one group (see applies).
@@ -41,16 +44,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import conv_im2col, jit, parallel
-from .conv_im2col import scratch
-from .padding import Pad
-from .pool_naive import Pair
+from ..shapes import Pad, Pair
+from . import compiled, conv_im2col, threads
+from .config import DEFAULT, Tuning
+from .engine import flipped, full_pad, scratch
 
-CHUNK_BYTES = 1 << 20   # the transformed tiles of one chunk (V or M, the larger): VGG steps 7 % slower with 2 MB
-PLANE_GAP = 16          # elements between the 16 planes of V and of M: planes a multiple of 4 kB apart
-#                         share the L1 cache's sets, and 16 of them ran the output transform 2-3x slower
-# Where the transforms pay for themselves (see pays): both channel counts and both output sides at least these
-CHANNELS, SIDE = 32, 16
+# elements between the 16 planes of V and of M: planes a multiple of 4 kB apart share the L1 cache's sets
+PLANE_GAP = 16
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 Cache = namedtuple("Cache", "x w has_bias pad")
@@ -58,8 +58,8 @@ Cache = namedtuple("Cache", "x w has_bias pad")
 
 @functools.cache
 def kernels() -> types.ModuleType:
-    """winograd_kernels, imported (and numba with it) on first use."""
-    return jit.kernels("winograd_kernels", "Conv2d", "im2col")
+    """loops/winograd.py, imported (and numba with it) on first use."""
+    return compiled.kernels("winograd", "Conv2d", "im2col")
 
 
 def applies(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int) -> bool:
@@ -68,14 +68,12 @@ def applies(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int
 
 
 def pays(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int, channels: int,
-         filters: int, out_hw: Sequence[int]) -> bool:
-    """Whether the numba method computes a layer this way: where it applies, with at least CHANNELS input
-    channels and filters and an output of at least SIDE x SIDE. Forward+backward at 2 threads, batch 64,
-    against im2col: 32->32 at 32x32 1.21x, 64->64 at 16x16 1.15x, 32->64 at 16x16 1.03x; slower with fewer
-    channels (3->32 at 32x32 0.86x, 16->16 0.85x: GEMMs of depth 3 or 16) or small images (64->64 at 8x8
-    0.89x, 128->128 0.81x: padding a side of 8 to 10 is a quarter more tiles to transform)."""
-    return (applies(kernel, stride, dilation, groups) and min(channels, filters) >= CHANNELS
-            and min(out_hw) >= SIDE)
+         filters: int, out_hw: Sequence[int], tuning: Tuning = DEFAULT) -> bool:
+    """Whether this method beats the unfolding for a layer (Conv2d's "auto" asks): where it applies, with at
+    least tuning.winograd_channels input channels and filters and an output of at least tuning.winograd_side
+    on each side (docs/performance.md#winograd)."""
+    return (applies(kernel, stride, dilation, groups) and min(channels, filters) >= tuning.winograd_channels
+            and min(out_hw) >= tuning.winograd_side)
 
 
 def transformed_weights(w: np.ndarray) -> np.ndarray:
@@ -94,7 +92,7 @@ def planes(s: dict[str, Any], key: str, size: int, rows: int, cols: int,
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
            pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1,
-           keep: bool = True) -> tuple[np.ndarray, Cache]:
+           keep: bool = True, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, Cache]:
     """Forward. Returns (y, cache); `keep` is accepted for the methods' common signature (the cache is x)."""
     if not applies(w.shape[2:], stride, dilation, groups):
         raise ValueError(f"conv_winograd: expected a 3x3 kernel, stride 1, dilation 1 and 1 group, got kernel "
@@ -108,7 +106,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
     u = transformed_weights(w)
     bias = np.zeros(f, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     y = np.empty((n, f, ho, wo), x.dtype)
-    size = parallel.chunk_size(n, 16 * max(c, f) * tiles * x.itemsize, CHUNK_BYTES)
+    size = threads.chunk_size(n, 16 * max(c, f) * tiles * x.itemsize, tuning.winograd_chunk_bytes)
 
     def chunk(s, lo, hi):
         m = hi - lo
@@ -121,19 +119,21 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
         np.matmul(u, v, out=mt)
         loops.output_tiles(mbuf, bias, y[lo:hi], th, tw)
 
-    parallel.run(chunk, n, size)
+    threads.run(chunk, n, size)
     return y, Cache(x, w, b is not None, pad)
 
 
 def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, weight_grad: bool = True,
-                    bias_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+                    bias_grad: bool = True, *,
+                    tuning: Tuning = DEFAULT) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C, 3, 3), db: (F,) or None; each None when not
     asked for (input_grad, weight_grad, bias_grad False: see conv_im2col.conv2d_backward)."""
     x, w, has_bias, pad = cache
-    full = conv_im2col.full_pad(w.shape, pad, (1, 1))
+    full = full_pad(w.shape, pad, (1, 1))
     by_tiles = input_grad and min(full) >= 0
-    im2col_cache = conv_im2col.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1)
-    dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles, weight_grad, bias_grad)
+    im2col_cache = conv_im2col.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1, tuning.rows)
+    dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles, weight_grad, bias_grad,
+                                             tuning=tuning)
     if by_tiles:
-        dx = conv2d(dout, conv_im2col.flipped(w, 1), None, (1, 1), full)[0]
+        dx = conv2d(dout, flipped(w, 1), None, (1, 1), full, tuning=tuning)[0]
     return dx, dw, db

@@ -57,10 +57,13 @@ def test_training_steps_reuse_memory_without_page_faults():
 
 def test_answer_is_kept_per_process(monkeypatch):
     """The first call decides; later calls return its answer without asking malloc again."""
-    from cnnumpy import memory
-    monkeypatch.setattr(memory, "_state", {})
+    from cnnumpy.functional.tuned import memory
+    memory.keep_freed_memory.cache_clear()
     calls = []
     monkeypatch.setattr(memory, "_mallopt", lambda: calls.append(1) or True)
     expected = sys.platform.startswith("linux")
-    assert memory.keep_freed_memory() is expected and memory.keep_freed_memory() is expected
-    assert len(calls) == (1 if expected else 0)
+    try:
+        assert memory.keep_freed_memory() is expected and memory.keep_freed_memory() is expected
+        assert len(calls) == (1 if expected else 0)
+    finally:
+        memory.keep_freed_memory.cache_clear()  # the next call asks the real malloc again

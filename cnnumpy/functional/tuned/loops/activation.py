@@ -2,9 +2,9 @@
 
 Imported by activation only where numba is installed. A plain loop without the GIL (nogil), a whole share of
 the array per call on one of cnnumpy's threads, at module level so that numba's on-disk cache finds it again
-in the next process (as numba_kernels and pool_numba_kernels).
+in the next process (as loops/conv.py and loops/pool.py).
 """
-from .jit import compiled
+from ..compiled import compiled
 
 
 @compiled(nogil=True)

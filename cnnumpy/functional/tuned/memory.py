@@ -6,9 +6,7 @@ operating system and hands it back when the block is freed, unless an earlier fr
 its threshold; it adapts, so whether it does depends on what the process did before. When it does not, every step
 touches fresh pages, and each first touch is a page fault that zero-fills 4 kB.
 
-Measured on the project's 2-core machines: LeNet-5's training step at batch 64 took 559 page faults in one process
-on two threads, and each step of a DataParallel worker 360 (its share of batch 64), against 0.1 and 10 with the
-thresholds set below; the step split over two processes went from 5.9-7.7 ms to 5.3-5.6 (three runs each).
+Setting the thresholds takes most page faults out of a training step (docs/performance.md#memory).
 
 keep_freed_memory() raises the threshold for a block's own mapping to MMAP_THRESHOLD and keeps up to
 TRIM_THRESHOLD of free memory at the top of the heap, glibc's own ceiling and its ratio of the two. The cost: up to
@@ -16,23 +14,22 @@ that much memory freed by the program stays with the process for reuse instead o
 The command line, the benchmarks and DataParallel's worker processes call it; a script can call it first thing.
 """
 import ctypes
+import functools
 import sys
 
 MMAP_THRESHOLD = 32 << 20   # bytes: blocks above this still get their own mapping (glibc's cap when it adapts)
 TRIM_THRESHOLD = 64 << 20   # bytes of free memory kept at the top of the heap (twice the above, as glibc's rule)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers, from glibc's malloc.h
-_state = {}
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed blocks up to MMAP_THRESHOLD for reuse (see the module's docstring).
 
     Returns True if set; False where there is no glibc mallopt to ask (macOS, Windows, musl), where it does nothing.
     Once per process: later calls return the first one's answer.
     """
-    if "set" not in _state:
-        _state["set"] = sys.platform.startswith("linux") and _mallopt()
-    return _state["set"]
+    return sys.platform.startswith("linux") and _mallopt()
 
 
 def _mallopt():

@@ -1,9 +1,9 @@
 """Loading numba's compiled loops on first use, with a clear error when numba is not installed, and keeping
 their on-disk cache in the user's cache folder.
 
-numba is optional (pip install 'cnnumpy[numba]'), so the modules of compiled loops (numba_kernels,
-pool_numba_kernels, winograd_kernels, activation_numba_kernels) are imported only when a layer first runs
-its "numba" method: importing numba takes ~0.3 s and ~60 MiB, which a model that never uses it should not pay.
+numba is optional (pip install 'cnnumpy[numba]'), so the modules of compiled loops (loops/) are imported
+only when a layer first runs a compiled method: importing numba takes time and memory that a model that never
+uses it should not pay (docs/performance.md#tuning-knobs).
 
 numba's `cache=True` writes the compiled code next to the source, into the installed package's __pycache__,
 unless told otherwise. The package must never be written to at run time (a later `pip install` uninstalls
@@ -43,14 +43,14 @@ def compiled_dtype(dtype: npt.DTypeLike) -> bool:
 
 
 def kernels(module: str, layer: str, instead: str) -> types.ModuleType:
-    """cnnumpy.functional.<module>, imported (and numba with it); without numba, an ImportError that says
+    """loops/<module>.py, imported (and numba with it); without numba, an ImportError that says
     how to get it and which method of `layer` (e.g. "Conv2d") to use `instead`."""
     try:
         import numba  # noqa: F401  (imported here for its error message)
     except ImportError as e:
         raise ImportError(f"{layer}(method='numba') needs numba: pip install 'cnnumpy[numba]' "
                           f"(or use method='{instead}')") from e
-    return importlib.import_module(f"{__package__}.{module}")
+    return importlib.import_module(f"{__package__}.loops.{module}")
 
 
 def cache_dir() -> Path:

@@ -1,21 +1,21 @@
 """The compiled loops of conv_winograd: the transforms of the input tiles and of the output tiles.
 
-Imported by conv_winograd.kernels() only. As in numba_kernels: plain loops without the GIL (nogil), a whole
+Imported by conv_winograd.kernels() only. As in loops/conv.py: plain loops without the GIL (nogil), a whole
 chunk of samples per call on one of cnnumpy's threads, at module level so that numba's on-disk cache finds
 them again in the next process. Each transform is split in two passes, rows then columns, so that every
 inner loop runs along one contiguous row (the compiler vectorizes those); one pass doing a 4x4 tile at a
-time wrote 16 planes scattered per tile and ran 4x slower.
+time wrote 16 planes scattered per tile and ran several times slower (docs/performance.md#winograd).
 """
 import numpy as np
 
-from .jit import compiled
+from ..compiled import compiled
 
 
 @compiled(nogil=True)
 def input_tiles(xp, v, th, tw):
     """xp: (m, C, 2*th + 2, 2*tw + 2), zero-padded images -> v: (16, >= C*L), L = m*th*tw, written in place:
     v[k, c*L + j] is entry [k, c, j] of V: (16, C, L). (A C-contiguous buffer, read as V by the GEMM; numba's
-    loops over a strided 3-D view ran 1.5x slower.)
+    loops over a strided 3-D view were slower: docs/performance.md#winograd.)
 
     Tile (ty, tx) of sample n is the 4x4 patch d = xp[n, c, 2*ty : 2*ty + 4, 2*tx : 2*tx + 4]; it is column
     j = (n*th + ty)*tw + tx of V, and V[4*a + b, c, j] = (B^T d B)[a, b] with

@@ -9,27 +9,27 @@ The thread pool is made once and kept: starting threads costs more than a small 
 
 What a chunk should look like: a few long NumPy calls, not many short ones. Every call gives the
 GIL up and takes it back, and a thread that finds the GIL taken goes to sleep until it is handed
-over. On the project's virtual machines waking a sleeping thread takes ~30 us, so a thread whose
-calls last less than that keeps taking the GIL back before the other one wakes, and the other
-one waits, up to the 5 ms switch interval: two threads looping over 40 us np.add calls ran at
-0.3-1.7x the speed of one. Hence the conv methods' dx as a second convolution (im2col) and numba
+over; waking it takes long enough that a thread whose calls are shorter keeps taking the GIL back
+before the other one wakes, and two threads can then run slower than one
+(docs/performance.md#threads). Hence the conv methods' dx as a second convolution (im2col) and numba
 loops over a whole chunk that run without the GIL (numba), instead of kh*kw small additions.
 
 From the first `run` with more than one thread on, NumPy's BLAS is held to one thread for the
 whole process (through threadpoolctl, if installed), until set_num_threads(1) gives it back:
-- two threads of ours that each start two BLAS threads would put four busy threads on two
-  cores (measured on a shared 2-core machine: a LeNet training step 5x slower);
-- OpenBLAS's own threads, once they have worked, spin for a while waiting for more work; after
-  any BLAS call on two threads (a Linear layer, or merely setting its thread count back to two
-  between our calls) they took a core from our threads, and from torch's in the benchmarks: the
-  VGG-style net's training step took 156-175 ms instead of 117, LeNet's 10.1-10.3 instead of 8.4.
+- two threads of ours that each start two BLAS threads would put four busy threads on two cores;
+- OpenBLAS's own threads, once they have worked, spin for a while waiting for more work, and take a
+  core from our threads (and from torch's in the benchmarks) (docs/performance.md#threads).
 So the layers that multiply big matrices (Linear) split their products over `run` as well.
 Code outside cnnumpy that wants BLAS on several threads again can call set_num_threads(1),
 or threadpoolctl itself.
 The thread count is, in order: `set_num_threads(n)`, the environment variable
 CNNUMPY_NUM_THREADS, OMP_NUM_THREADS (which torch and the BLAS libraries read too), or
 the number of cores this process may use -- but 1 if threadpoolctl is not installed, since
-then the BLAS threads cannot be held back (see below).
+then the BLAS threads cannot be held back (see above).
+
+All of this is one object per process, STATE (the thread count, the pool, the hold on BLAS): like BLAS's own
+thread count it belongs to the process, not to a call. Tuning knobs that are not per process are arguments
+(config.Tuning).
 """
 import os
 import threading
@@ -38,19 +38,33 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-_state: dict[str, Any] = {"threads": None, "pool": None, "blas": None, "held": None}
 _PREFIX = "cnnumpy-pool"  # the names of the pool's threads
+
+
+class State:
+    """The process's threads: `threads` the count `run` uses (None: not decided yet), `pool` the executor of the
+    threads beyond the caller's, `blas` threadpoolctl's handle on BLAS (False without threadpoolctl), `held`
+    the limit that holds BLAS to one thread while cnnumpy splits batches (None: not held)."""
+
+    def __init__(self) -> None:
+        self.threads: int | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.blas: Any = None
+        self.held: Any = None
+
+
+STATE = State()
 
 
 def num_threads() -> int:
     """The number of threads `run` uses."""
-    if _state["threads"] is None:
+    if STATE.threads is None:
         env = os.environ.get("CNNUMPY_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
         if env and env.isdigit():
-            _state["threads"] = max(1, int(env))
+            STATE.threads = max(1, int(env))
         else:
-            _state["threads"] = cores() if _blas() else 1
-    return _state["threads"]
+            STATE.threads = cores() if _blas() else 1
+    return STATE.threads
 
 
 def set_num_threads(n: int) -> None:
@@ -58,10 +72,10 @@ def set_num_threads(n: int) -> None:
     the thread count it had before cnnumpy held it to one)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected an int >= 1, got {n!r}")
-    _state["threads"] = n
-    if n == 1 and _state["held"] is not None:
-        _state["held"].restore_original_limits()
-        _state["held"] = None
+    STATE.threads = n
+    if n == 1 and STATE.held is not None:
+        STATE.held.restore_original_limits()
+        STATE.held = None
 
 
 @contextmanager
@@ -70,34 +84,34 @@ def limited(n: int) -> Iterator[None]:
     that shares the cores with others (nn.DataParallel's), where more threads would only take cores
     from them. The thread count is restored after the block; the BLAS hold stays, as after any `run`."""
     old = num_threads()
-    _state["threads"] = min(old, n)
+    STATE.threads = min(old, n)
     _hold_blas()
     try:
         yield
     finally:
-        _state["threads"] = old
+        STATE.threads = old
 
 
 def _blas():
     """threadpoolctl's handle on the loaded BLAS libraries, or False without threadpoolctl."""
-    if _state["blas"] is None:
+    if STATE.blas is None:
         try:
             from threadpoolctl import ThreadpoolController
-            _state["blas"] = ThreadpoolController().select(user_api="blas")
+            STATE.blas = ThreadpoolController().select(user_api="blas")
         except ImportError:
-            _state["blas"] = False
-    return _state["blas"]
+            STATE.blas = False
+    return STATE.blas
 
 
 def blas_held() -> bool:
     """True while cnnumpy holds NumPy's BLAS to one thread (see the module's docstring)."""
-    return _state["held"] is not None
+    return STATE.held is not None
 
 
 def _hold_blas():
     """Hold NumPy's BLAS to one thread from now on (a no-op without threadpoolctl, or if already held)."""
-    if _state["held"] is None and _blas():
-        _state["held"] = _blas().limit(limits=1)
+    if STATE.held is None and _blas():
+        STATE.held = _blas().limit(limits=1)
 
 
 def chunks(n: int, size: int, multiple: int = 1) -> list[tuple[int, int]]:
@@ -175,8 +189,8 @@ def run(fn: Callable[[Any, int, int], object], n: int, size: int,
         return [work(runs[0])]
     if threading.current_thread().name.startswith(_PREFIX):
         return [work(r) for r in runs]
-    if _state["pool"] is None or _state["pool"]._max_workers < len(runs) - 1:
-        _state["pool"] = ThreadPoolExecutor(max_workers=len(runs) - 1, thread_name_prefix=_PREFIX)
-    futures = [_state["pool"].submit(work, r) for r in runs[1:]]
+    if STATE.pool is None or STATE.pool._max_workers < len(runs) - 1:
+        STATE.pool = ThreadPoolExecutor(max_workers=len(runs) - 1, thread_name_prefix=_PREFIX)
+    futures = [STATE.pool.submit(work, r) for r in runs[1:]]
     first = work(runs[0])
     return [first] + [f.result() for f in futures]

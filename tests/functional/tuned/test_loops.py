@@ -1,4 +1,4 @@
-"""numba_kernels, winograd_kernels, pool_numba_kernels and activation_numba_kernels: the compiled loops are loaded from
+"""loops/conv, loops/winograd, loops/pool and loops/activation: the compiled loops are loaded from
 numba's on-disk cache by the next process, not compiled again."""
 import json
 import os
@@ -14,7 +14,8 @@ import cnnumpy
 CHILD = """
 import json, time
 import numpy as np
-from cnnumpy.functional import activation, conv_numba, conv_winograd, pool_numba
+from cnnumpy.functional import activation
+from cnnumpy.functional.tuned import conv_numba, conv_winograd, pool_numba
 x = np.ones((2, 3, 8, 8), np.float32)
 w = np.ones((4, 3, 3, 3), np.float32)
 t = time.perf_counter()
@@ -90,17 +91,17 @@ def test_compiled_loops_are_cached_in_the_user_cache_folder_not_the_package(tmp_
     written = sorted(str(p) for p, stat in package_files().items() if before.get(p) != stat)
     assert not written, f"compiling wrote into the package: {written}"
     cached = [p.name for p in (tmp_path / "numba").rglob("*.nbi")]
-    assert {"numba_kernels", "pool_numba_kernels", "winograd_kernels", "activation_numba_kernels"} <= \
+    assert {"conv", "pool", "winograd", "activation"} <= \
         {name.partition(".")[0] for name in cached}, cached
 
 
 def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
-    from cnnumpy.functional import jit
+    from cnnumpy.functional.tuned import compiled
     monkeypatch.delenv("CNNUMPY_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert jit.cache_dir() == tmp_path / "xdg" / "cnnumpy"
+    assert compiled.cache_dir() == tmp_path / "xdg" / "cnnumpy"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert jit.cache_dir() == tmp_path / "home" / ".cache" / "cnnumpy"
+    assert compiled.cache_dir() == tmp_path / "home" / ".cache" / "cnnumpy"
     monkeypatch.setenv("CNNUMPY_CACHE_DIR", str(tmp_path / "mine"))
-    assert jit.cache_dir() == tmp_path / "mine"
+    assert compiled.cache_dir() == tmp_path / "mine"

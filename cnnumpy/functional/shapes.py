@@ -1,7 +1,23 @@
-"""Zero padding and the output-size formula shared by convolution and pooling."""
+"""Output sizes and zero padding: the window arithmetic that convolution and pooling share."""
 import numpy as np
 
 Pad = tuple[int, int, int, int]  # (top, bottom, left, right)
+Pair = tuple[int, int]  # (along H, along W): a window size, stride, padding or dilation
+
+
+def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int = 1, ceil_mode: bool = False) -> int:
+    """H_out of a pooling layer, PyTorch's rule (see functional/pool.py)."""
+    span = size + 2 * pad - dilation * (k - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def adaptive_bounds(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Window i of an adaptive pool covers [floor(i*size/out), ceil((i+1)*size/out)): two int arrays (out,)."""
+    i = np.arange(out)
+    return (i * size) // out, -(-(i + 1) * size // out)
 
 
 def out_size(size: int, k: int, stride: int, pad_lo: int, pad_hi: int, dilation: int = 1) -> int:

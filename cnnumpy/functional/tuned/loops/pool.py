@@ -1,19 +1,20 @@
 """The compiled loops of pool_numba: max pooling forward (value and winning tap) and backward.
 
-Imported by pool_numba.kernels() only. As in numba_kernels (the convolution's loops): plain loops without the
+Imported by pool_numba.kernels() only. As in loops/conv.py (the convolution's loops): plain loops without the
 GIL (nogil), a whole chunk of samples per call on one of cnnumpy's threads, at module level so that numba's
 on-disk cache finds them again in the next process.
 
 Two pairs: any window (max_pool, max_pool_backward), and 2x2 windows of stride 2 without padding (the pooling
 of LeNet, VGG and most CNNs), whose four taps are written out. numba compiles a loop for the types of its
 arguments, not their values, so the general loops cannot unroll a window they only know at run time: on
-2x2 windows they ran 2-5x slower than NumPy's passes (pool.py), the written-out ones 1.6-3x faster.
+2x2 windows they lost to NumPy's passes (pool_im2col.py), and the written-out ones won
+(docs/performance.md#pooling).
 """
 import numba
 import numpy as np
 
-from .jit import compiled
-from .numba_kernels import span
+from ..compiled import compiled
+from .conv import span
 
 
 @compiled(nogil=True)

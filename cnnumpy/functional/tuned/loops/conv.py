@@ -1,7 +1,7 @@
 """The compiled loops of conv_numba: unfold (x -> columns) and fold (columns -> dx), see conv_numba for the math.
 
 Imported by conv_numba.kernels() only. The loops are plain (no prange) and run without the GIL (nogil): each
-call does a whole chunk of samples on one of cnnumpy's own threads (cnnumpy.functional.parallel), so two
+call does a whole chunk of samples on one of cnnumpy's own threads (threads.py), so two
 threads hand the GIL over once per chunk instead of once per NumPy call. The functions live at module
 level so that numba's on-disk cache (cache=True) finds them again in the next process: a function nested in
 another carries a closure, whose pickled cells differ in every process, and numba's cache key hashes them, so a
@@ -9,7 +9,7 @@ nested kernel was compiled again (seconds) in every process and left one more ca
 """
 import numba
 
-from .jit import compiled
+from ..compiled import compiled
 
 
 @compiled(inline="always")

@@ -1,18 +1,18 @@
-"""cnnumpy.functional.parallel: chunks cover the batch once, per-thread scratch, errors propagate, thread count checks."""
+"""cnnumpy.functional.tuned.threads: chunks cover the batch once, per-thread scratch, errors propagate, thread count checks."""
 import threading
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnumpy.functional import parallel
+from cnnumpy.functional.tuned import threads
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 50), st.integers(1, 60), st.integers(1, 3))
 def test_every_sample_once_and_scratch_per_thread(n, size, count):
-    before = parallel.num_threads()
-    parallel.set_num_threads(count)
+    before = threads.num_threads()
+    threads.set_num_threads(count)
     try:
         seen = []
 
@@ -22,14 +22,14 @@ def test_every_sample_once_and_scratch_per_thread(n, size, count):
             s.setdefault("chunks", []).append((lo, hi))
             seen.extend(range(lo, hi))
 
-        parts = parallel.run(fn, n, size)
+        parts = threads.run(fn, n, size)
         assert sorted(seen) == list(range(n))
         assert 1 <= len(parts) <= min(count, n)
         # scratches come back in batch order, each holding a contiguous run of chunks
         flat = [c for s in parts for c in s["chunks"]]
-        assert flat == parallel.chunks(n, size, count)
+        assert flat == threads.chunks(n, size, count)
     finally:
-        parallel.set_num_threads(before)
+        threads.set_num_threads(before)
 
 
 def test_exceptions_propagate(use_threads):
@@ -40,20 +40,20 @@ def test_exceptions_propagate(use_threads):
             raise ValueError(f"chunk {lo}")
 
     with pytest.raises(ValueError, match="chunk"):
-        parallel.run(fn, 4, 1)
+        threads.run(fn, 4, 1)
 
 
 def test_chunk_size_gives_every_thread_work(use_threads):
     use_threads(2)
-    assert parallel.chunk_size(64, 1000, 10**9) == 32
-    assert parallel.chunk_size(64, 1000, 8000) == 8
-    assert parallel.chunk_size(64, 10**9, 1) == 1
+    assert threads.chunk_size(64, 1000, 10**9) == 32
+    assert threads.chunk_size(64, 1000, 8000) == 8
+    assert threads.chunk_size(64, 10**9, 1) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
 def test_set_num_threads_rejects(bad):
     with pytest.raises(ValueError, match=r"n: expected an int >= 1, got"):
-        parallel.set_num_threads(bad)
+        threads.set_num_threads(bad)
 
 
 def test_blas_held_to_one_thread_while_ours_run(use_threads):
@@ -67,12 +67,12 @@ def test_blas_held_to_one_thread_while_ours_run(use_threads):
     with threadpool_limits(limits=2, user_api="blas"):
         assert blas_counts() and set(blas_counts()) == {2}
         use_threads(2)
-        parallel.run(lambda s, lo, hi: None, 4, 1)
-        assert parallel.blas_held() and set(blas_counts()) == {1}
-        parallel.run(lambda s, lo, hi: None, 1, 1)  # one run only: still held
+        threads.run(lambda s, lo, hi: None, 4, 1)
+        assert threads.blas_held() and set(blas_counts()) == {1}
+        threads.run(lambda s, lo, hi: None, 1, 1)  # one run only: still held
         assert set(blas_counts()) == {1}
         use_threads(1)
-        assert not parallel.blas_held() and set(blas_counts()) == {2}
+        assert not threads.blas_held() and set(blas_counts()) == {2}
 
 
 @settings(max_examples=80, deadline=None)
@@ -80,7 +80,7 @@ def test_blas_held_to_one_thread_while_ours_run(use_threads):
 def test_chunks_even_and_a_multiple_of_threads(n, size, count):
     """Chunks cover range(n) in order, none above size, sizes within 1 of each other, and their number a
     multiple of the thread count whenever there are at least that many samples."""
-    parts = parallel.chunks(n, size, count)
+    parts = threads.chunks(n, size, count)
     assert parts[0][0] == 0 and parts[-1][1] == n and all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
     sizes = [hi - lo for lo, hi in parts]
     assert max(sizes) <= size and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
@@ -98,12 +98,12 @@ def test_a_run_inside_a_chunk_does_not_wait_for_itself(use_threads):
         seen.extend(range(lo, hi))
 
     def outer(s, lo, hi):
-        parallel.run(inner, 10, 2)
+        threads.run(inner, 10, 2)
 
-    caller = threading.Thread(target=parallel.run, args=(outer, 4, 1), daemon=True)
+    caller = threading.Thread(target=threads.run, args=(outer, 4, 1), daemon=True)
     caller.start()
     caller.join(timeout=30)
     if caller.is_alive():
-        parallel._state["pool"] = None  # the stuck pool is abandoned; later tests get a new one
+        threads.STATE.pool = None  # the stuck pool is abandoned; later tests get a new one
         pytest.fail("a run inside a chunk waited for itself")
     assert sorted(seen) == sorted(list(range(10)) * 4)

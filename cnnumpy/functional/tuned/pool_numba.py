@@ -1,4 +1,4 @@
-"""Max pooling with compiled loops (numba): the same math and tie rule as pool_naive and pool, one pass.
+"""Max pooling with compiled loops (numba): the math and tie rule of functional/pool.py, in one pass.
 
 Forward scans each window's taps in row-major order, as PyTorch: y starts at -inf and idx at the window's
 first tap inside x, and tap k = a*kw + b wins where it is larger than y so far, or NaN. Backward sends each
@@ -7,33 +7,29 @@ output's gradient to its one winner:
     dx[n, c, i*sh + a*dh - pt, j*sw + b*dw - pl] += dout[n, c, i, j]     where idx[n, c, i, j] = a*kw + b
 
 Padding is never read (its -inf never wins), so there is no padded copy of x. NumPy's vectorized pooling
-(pool.py) needs several passes over strided views, which run without SIMD; these loops read x once.
+(pool_im2col.py) needs several passes over strided views, which run without SIMD; these loops read x once.
 2x2 windows of stride 2 without padding have loops of their own, with the four taps written out (see
-pool_numba_kernels): one thread, batch 32, LeNet-5's two pools forward 51-60 and 65-75 us against pool.py's
-117-120 and 101-103, backward 71-74 and 73-89 against 137-141 and 110-116; a whole LeNet-5 training step 4 %
-faster at one thread (batch 32), 7 % at two (batch 64; one compiled call per share holds the GIL once).
-The batch is split over cnnumpy's threads above SPLIT_BYTES, each call a whole share without the GIL.
+loops/pool.py), which is what makes this method pay there (docs/performance.md#pooling).
+The batch is split over cnnumpy's threads above tuning.pool_split_bytes, each call a whole share without the GIL.
 
 numba is optional (pip install 'cnnumpy[numba]'): imported at the first call, which compiles the loops
-(pool_numba_kernels) in the first process and loads them from numba's on-disk cache in the next ones.
+(loops/pool.py) in the first process and loads them from numba's on-disk cache in the next ones.
 """
 import functools
 import types
 
 import numpy as np
 
-from . import jit, parallel
-from .pool_naive import Pair, pool_out_size
+from ..shapes import Pair, pool_out_size
+from . import compiled, threads
+from .config import DEFAULT, Tuning
 
-# inputs of at least this size are split over cnnumpy's threads; interleaved at 2 threads, LeNet-5 trained 6 %
-# faster at batch 64 than with 1 MB (whose 1.2 MB first pool then split), and inferred at batch 256 within 2 %
-SPLIT_BYTES = 2 << 20
 
 
 @functools.cache
 def kernels() -> types.ModuleType:
-    """pool_numba_kernels, imported (and numba with it) on first use."""
-    return jit.kernels("pool_numba_kernels", "MaxPool2d", "fast")
+    """loops/pool.py, imported (and numba with it) on first use."""
+    return compiled.kernels("pool", "MaxPool2d", "im2col")
 
 
 def two_by_two(kernel: Pair, stride: Pair, pad: Pair, dilation: Pair) -> bool:
@@ -42,7 +38,7 @@ def two_by_two(kernel: Pair, stride: Pair, pad: Pair, dilation: Pair) -> bool:
 
 
 def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair = (1, 1),
-               ceil_mode: bool = False) -> tuple[np.ndarray, tuple]:
+               ceil_mode: bool = False, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]:
     """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest tap of each window. Returns (y, cache)."""
     loops = kernels()
     n, c, h, w = x.shape
@@ -61,11 +57,11 @@ def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: P
         else:
             loops.max_pool(x[lo:hi], y[lo:hi], idx[lo:hi], *sizes)
 
-    parallel.run(chunk, n, parallel.split(n, x.nbytes, SPLIT_BYTES))
+    threads.run(chunk, n, threads.split(n, x.nbytes, tuning.pool_split_bytes))
     return y, (x.shape, idx, sizes)
 
 
-def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+def max_pool2d_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): each output's gradient goes to its one winner."""
     loops = kernels()
     x_shape, idx, sizes = cache
@@ -78,5 +74,5 @@ def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         else:
             loops.max_pool_backward(dout[lo:hi], idx[lo:hi], dx[lo:hi], *sizes)
 
-    parallel.run(chunk, len(dout), parallel.split(len(dout), dx.nbytes, SPLIT_BYTES))
+    threads.run(chunk, len(dout), threads.split(len(dout), dx.nbytes, tuning.pool_split_bytes))
     return dx

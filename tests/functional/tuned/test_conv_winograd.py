@@ -1,12 +1,14 @@
-"""conv_winograd (the numba method's 3x3 stride-1 layers): the naive loops, torch, the numerical gradient,
-its transforms, and when the numba method and auto use it."""
+"""conv_winograd (method "winograd", 3x3 stride-1 layers): the naive loops, torch, the numerical gradient,
+its transforms, and when auto uses it."""
 import numpy as np
 import pytest
 import torch
 
 import cnnumpy
 from cnnumpy import nn
-from cnnumpy.functional import conv_naive, conv_numba, conv_winograd, parallel
+from cnnumpy.functional import conv as conv_naive
+from cnnumpy.functional.tuned import conv_winograd, threads
+from cnnumpy.functional.tuned.config import Tuning
 from tests.util import assert_close, t
 
 
@@ -26,41 +28,43 @@ def random_case(seed):
 
 
 @pytest.fixture(params=["one thread", "one-sample chunks on 2 threads"])
-def threads(request, monkeypatch, use_threads):
+def tuning(request, use_threads):
+    """The Tuning of the test's path, its threads set."""
     if request.param == "one thread":
         use_threads(1)
-    else:
-        monkeypatch.setattr(conv_winograd, "CHUNK_BYTES", 1)
-        use_threads(2)
+        return Tuning()
+    use_threads(2)
+    return Tuning(winograd_chunk_bytes=1)
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_agrees_with_naive_float64(seed, threads):
+def test_agrees_with_naive_float64(seed, tuning):
     """y, dx, dw, db within 1e-10 of the loops over the definition: odd sizes (half tiles), asymmetric
     padding, paddings above 2, with and without bias."""
     x, w, b, stride, pad = random_case(seed)
     expected, cache = conv_naive.conv2d(x, w, b, stride, pad)
     d = np.random.default_rng(seed + 1000).standard_normal(expected.shape)
     expected = (expected, *conv_naive.conv2d_backward(d, cache))
-    y, cache = conv_winograd.conv2d(x, w, b, stride, pad)
-    for label, a, c in zip(("y", "dx", "dw", "db"), expected, (y, *conv_winograd.conv2d_backward(d, cache))):
+    y, cache = conv_winograd.conv2d(x, w, b, stride, pad, tuning=tuning)
+    backward = conv_winograd.conv2d_backward(d, cache, tuning=tuning)
+    for label, a, c in zip(("y", "dx", "dw", "db"), expected, (y, *backward)):
         if a is None:
             assert c is None and b is None
             continue
         assert c.shape == a.shape, f"{label}: shape {c.shape} != {a.shape}"
         assert np.abs(a - c).max() < 1e-10, f"{label}: differs from naive by {np.abs(a - c).max():.3e} (case {seed})"
-    dx, dw, _ = conv_winograd.conv2d_backward(d, cache, input_grad=False)
+    dx, dw, _ = conv_winograd.conv2d_backward(d, cache, input_grad=False, tuning=tuning)
     assert dx is None and np.abs(dw - expected[2]).max() < 1e-10
     # a frozen weight (and bias): dx alone, by the transforms or (paddings above 2) by im2col's fold
-    dx, dw, db = conv_winograd.conv2d_backward(d, cache, True, False, False)
+    dx, dw, db = conv_winograd.conv2d_backward(d, cache, True, False, False, tuning=tuning)
     assert dw is None and db is None and np.abs(dx - expected[1]).max() < 1e-10
-    dx, dw, db = conv_winograd.conv2d_backward(d, cache, False, False, True)
+    dx, dw, db = conv_winograd.conv2d_backward(d, cache, False, False, True, tuning=tuning)
     assert dx is None and dw is None and (b is None) == (db is None)
     assert b is None or np.abs(db - expected[3]).max() < 1e-10
 
 
 @pytest.mark.parametrize("shape", [(4, 32, 32, 32, 32), (3, 64, 64, 15, 17), (2, 32, 64, 16, 16), (5, 3, 8, 9, 6)])
-def test_float32_matches_torch(shape, threads):
+def test_float32_matches_torch(shape, tuning):
     """float32 in and out on the VGG net's layers (and odd sizes): y and dx (through the transforms) within
     2e-6 of torch's float32 relative to their scale, as a direct sum's rounding; dw and db (im2col's sums
     over the batch and every pixel) within 1e-5, as test_conv's float32 parity."""
@@ -69,9 +73,9 @@ def test_float32_matches_torch(shape, threads):
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((f, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
-    y, cache = conv_winograd.conv2d(x, wt, b, (1, 1), (1, 1, 1, 1))
+    y, cache = conv_winograd.conv2d(x, wt, b, (1, 1), (1, 1, 1, 1), tuning=tuning)
     d = rng.standard_normal(y.shape).astype(np.float32)
-    dx, dw, db = conv_winograd.conv2d_backward(d, cache)
+    dx, dw, db = conv_winograd.conv2d_backward(d, cache, tuning=tuning)
     xt, wtt, bt = t(x, grad=True), t(wt, grad=True), t(b, grad=True)
     yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=1)
     yt.backward(t(d))
@@ -121,36 +125,33 @@ def test_where_it_pays(layer, out_hw, expected):
     assert conv_winograd.pays(*layer, out_hw) is expected
 
 
-def test_numba_method_and_auto_route_paying_layers(monkeypatch):
-    """conv_numba sends a paying layer to conv_winograd (its cache says so, and backward follows it) unless
-    WINOGRAD is False; Conv2d's auto picks numba for it, im2col for the same layer on small images."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 32, 16, 16)).astype(np.float32)
-    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
-    y, cache = conv_numba.conv2d(x, w, None, (1, 1), (1, 1, 1, 1))
-    assert isinstance(cache, conv_winograd.Cache)
-    dx, dw, _ = conv_numba.conv2d_backward(np.ones_like(y), cache)
-    monkeypatch.setattr(conv_numba, "WINOGRAD", False)
-    y2, cache2 = conv_numba.conv2d(x, w, None, (1, 1), (1, 1, 1, 1))
-    assert not isinstance(cache2, conv_winograd.Cache)
-    dx2, dw2, _ = conv_numba.conv2d_backward(np.ones_like(y), cache2)
-    for a, b in ((y, y2), (dx, dx2), (dw, dw2)):
-        assert_close("winograd against unfolding", a, b, 2e-6)
-    monkeypatch.undo()
+def test_auto_routes_paying_layers():
+    """Conv2d's auto picks winograd for a paying layer, im2col for the same layer on small images and for an RGB
+    input; method "numba" never goes through Winograd's transforms (one method, one algorithm)."""
     conv = nn.Conv2d(32, 32, 3, padding=1)
-    assert conv.resolved_method(x.shape) == "numba"
+    assert conv.resolved_method((2, 32, 16, 16)) == "winograd"
     assert conv.resolved_method((2, 32, 8, 8)) == "im2col"
     assert nn.Conv2d(3, 32, 3, padding=1).resolved_method((2, 3, 32, 32)) == "im2col"
+    numba = nn.Conv2d(32, 32, 3, padding=1, method="numba")
+    assert numba.resolved_method((2, 32, 16, 16)) == "numba"
+    numba(np.zeros((2, 32, 16, 16), np.float32))
+    assert not isinstance(numba.cache[0], conv_winograd.Cache)
+
+
+def test_method_refuses_other_layers():
+    """Conv2d(method="winograd") names what it computes when the layer is not that."""
+    with pytest.raises(ValueError, match=r"method: 'winograd' computes 3x3 kernels of stride 1, dilation 1 and one "
+                                         r"group; got kernel_size \(5, 5\), stride \(1, 1\)"):
+        nn.Conv2d(4, 4, 5, method="winograd")
+    with pytest.raises(ValueError, match=r"stride \(2, 2\)"):
+        nn.Conv2d(4, 4, 3, stride=2, method="winograd")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_gradcheck_through_conv2d(monkeypatch, seed):
-    """float64 numerical gradients of Conv2d(method="numba") on small layers sent through Winograd's
-    transforms (thresholds lowered to 1: the real ones would make the check slow)."""
-    monkeypatch.setattr(conv_winograd, "CHANNELS", 1)
-    monkeypatch.setattr(conv_winograd, "SIDE", 1)
+    """float64 numerical gradients of Conv2d(method="winograd") on small layers."""
     x, w, b, _, pad = random_case(seed)
-    conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=(pad[0], pad[2]), bias=b is not None, method="numba",
+    conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=(pad[0], pad[2]), bias=b is not None, method="winograd",
                      dtype=np.float64)
     x = x[:2, :, :max(x.shape[2], 2), :]
     calls = []
@@ -161,16 +162,15 @@ def test_gradcheck_through_conv2d(monkeypatch, seed):
     assert max(errors.values()) < 1e-6, errors
 
 
-def test_threads_split_the_batch(use_threads, monkeypatch):
+def test_threads_split_the_batch(use_threads):
     """Chunks on 2 and 3 threads give the same bits as one thread: each tile is computed the same way."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((9, 5, 11, 10)).astype(np.float32)
     w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
-    monkeypatch.setattr(conv_winograd, "CHUNK_BYTES", 1)
     results = []
     for n in (1, 2, 3):
         use_threads(n)
-        results.append(conv_winograd.conv2d(x, w, None, (1, 1), (1, 0, 2, 1))[0])
+        results.append(conv_winograd.conv2d(x, w, None, (1, 1), (1, 0, 2, 1), tuning=Tuning(winograd_chunk_bytes=1))[0])
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
-    assert parallel.num_threads() == 3
+    assert threads.num_threads() == 3

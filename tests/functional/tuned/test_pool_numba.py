@@ -4,13 +4,16 @@ import numpy as np
 import pytest
 import torch.nn.functional as F
 
-from cnnumpy.functional import pool_naive, pool_numba
+from cnnumpy.functional import pool as pool_naive
+from cnnumpy.functional.tuned import compiled, pool_numba
+from cnnumpy.functional.tuned.config import Tuning
 from tests.functional.test_pool import data, forward_backward, random_case, tiles_case
 from tests.util import t
 
 
-def assert_same_as_naive(x, args, seed):
-    (y1, dx1), (y2, dx2) = (forward_backward(m, "max_pool2d", x, args, seed) for m in (pool_naive, pool_numba))
+def assert_same_as_naive(x, args, seed, tuning=None):
+    y1, dx1 = forward_backward(pool_naive, "max_pool2d", x, args, seed)
+    y2, dx2 = forward_backward(pool_numba, "max_pool2d", x, args, seed, tuning)
     assert y2.dtype == dx2.dtype == x.dtype
     np.testing.assert_array_equal(y2, y1, err_msg=f"y, args {args}")
     np.testing.assert_array_equal(dx2, dx1, err_msg=f"dx, args {args}")
@@ -71,13 +74,12 @@ def test_ties_nan_and_inf_like_torch(dtype, args):
 
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("seed", range(0, 30, 5))
-def test_split_over_threads(monkeypatch, use_threads, threads, seed):
-    """Split by batch over threads (forced by SPLIT_BYTES = 0), batches smaller than the thread count included:
+def test_split_over_threads(use_threads, threads, seed):
+    """Split by batch over threads (forced by pool_split_bytes = 0), batches smaller than the thread count included:
     exactly the naive y and dx, for 2x2 windows and others."""
-    monkeypatch.setattr(pool_numba, "SPLIT_BYTES", 0)
     use_threads(threads)
     for x, args in (two_by_two(seed), random_case(seed, "max")):
-        assert_same_as_naive(x, args, seed)
+        assert_same_as_naive(x, args, seed, Tuning(pool_split_bytes=0))
 
 
 def test_non_contiguous_input_and_dout():
@@ -92,16 +94,15 @@ def test_non_contiguous_input_and_dout():
     np.testing.assert_array_equal(dx, pool_naive.max_pool2d_backward(np.ascontiguousarray(dout), cache0))
 
 
-@pytest.mark.parametrize("module, layer, instead", [("pool_numba_kernels", "MaxPool2d", "fast"),
-                                                    ("numba_kernels", "Conv2d", "im2col")])
+@pytest.mark.parametrize("module, layer, instead", [("pool", "MaxPool2d", "im2col"),
+                                                    ("conv", "Conv2d", "im2col")])
 def test_without_numba_the_error_says_what_to_do(monkeypatch, module, layer, instead):
     """With numba not importable, loading the compiled loops raises an ImportError naming the layer, the extra
     to install and the method to use instead; with it, the module of loops comes back."""
     import sys
 
-    from cnnumpy.functional import jit
-    assert jit.kernels(module, layer, instead).__name__ == f"cnnumpy.functional.{module}"
+    assert compiled.kernels(module, layer, instead).__name__ == f"cnnumpy.functional.tuned.loops.{module}"
     monkeypatch.setitem(sys.modules, "numba", None)
     with pytest.raises(ImportError, match=rf"{layer}\(method='numba'\) needs numba: pip install 'cnnumpy\[numba\]' "
                                           rf"\(or use method='{instead}'\)"):
-        jit.kernels(module, layer, instead)
+        compiled.kernels(module, layer, instead)

@@ -10,12 +10,12 @@ the channels each filter sees. Shapes:
     x: (N, C, H, W), w: (F, C/G, kh, kw), b: (F,) or None -> y: (N, F, H_out, W_out)
     H_out = (H + pad_top + pad_bottom - dh*(kh-1) - 1) // sh + 1
 
-Every method of this package must agree with these loops (see tests).
+This is the "naive" method of nn.Conv2d; the tuned methods (functional/tuned/, listed in functional/methods.py)
+compute the same numbers faster, and the tests hold each of them to these loops.
 """
 import numpy as np
 
-from .padding import Pad, out_size, pad2d, unpad2d
-from .pool_naive import Pair
+from .shapes import Pad, Pair, out_size, pad2d, unpad2d
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
