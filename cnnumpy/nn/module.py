@@ -8,15 +8,14 @@ and *adds* dL/dparam into each trainable parameter's `.grad`, as PyTorch accumul
 import functools
 import inspect
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import check
-
-if TYPE_CHECKING:
-    from ..summary import Summary
+from .summary import Summary
+from .summary import summary as layer_table
 
 _M = TypeVar("_M", bound="Module")  # methods that return self return the caller's own class
 
@@ -156,23 +155,25 @@ class Module:
     def modules(self) -> list["Module"]:
         return [m for _, m in self.named_modules()]
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) of this module's parameters, then (recurse=True) its children's, as torch's."""
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, Parameter):
                 yield full, value
-            elif isinstance(value, Module):
+            elif recurse and isinstance(value, Module):
                 yield from value.named_parameters(full)
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Any]]:
+        """(dotted name, buffer) of this module's buffers, then (recurse=True) its children's, as torch's."""
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if name in self._buffers:
                 yield full, value
-            elif isinstance(value, Module):
+            elif recurse and isinstance(value, Module):
                 yield from value.named_buffers(full)
 
     # --- modes and housekeeping -----------------------------------------
@@ -265,11 +266,10 @@ class Module:
         return missing, unexpected
 
     # --- display --------------------------------------------------------
-    def summary(self, input_shape: check.Shape) -> "Summary":
+    def summary(self, input_shape: check.Shape) -> Summary:
         """The layer table for one input of `input_shape` (no batch axis, e.g. (1, 28, 28)): output shapes,
         parameters, multiply-adds, memory. See cnnumpy.summary.summary; print the result to see it."""
-        from ..summary import summary  # imported here: nn does not depend on the rest of the package
-        return summary(self, input_shape)
+        return layer_table(self, input_shape)
 
     def extra_repr(self) -> str:
         return ""
