@@ -42,10 +42,12 @@ def _reduction(value):
 class _Loss(Module):
     """The shared backward: check the upstream gradient against forward's output, call `functional_backward`."""
 
-    def backward(self, dout: float | np.ndarray | None = None) -> np.ndarray:
+    def backward(self, dout: float | np.ndarray | None = None, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dinput from the upstream gradient dout (None: ones); None when input_grad=False (a loss has no
+        parameters, so there is nothing else to compute)."""
         fcache, out_shape, dtype = self.saved()
         dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
-        return self.functional_backward(dout, fcache)
+        return self.functional_backward(dout, fcache) if input_grad else None
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
