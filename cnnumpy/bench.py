@@ -54,8 +54,7 @@ def orders(names: Iterable[str], rounds: int, seed: int = 0) -> Iterator[list[st
 
     Not a rotation: rotating keeps the cyclic order, so each contender would run right after the same other one
     in every round, in whatever state it leaves the cores (torch's idle OpenMP threads keep spinning for a
-    while). In benchmarks/bench_train.py "auto" followed torch in every round and measured 2-4 % slower than
-    "im2col", which runs the same code on the VGG net.
+    while), which skews that one's times (docs/performance.md#shuffled-rounds-in-benchmarks).
     """
     rng = random.Random(seed)
     for _ in range(rounds):

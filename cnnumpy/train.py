@@ -19,7 +19,6 @@ import numpy as np
 from .callbacks import Callback, keras_logs
 from .history import History
 from .nn.loss import CrossEntropyLoss
-from .nn.module import run_backward
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
@@ -141,7 +140,7 @@ def train_epoch(model: Module, loss_fn: Module, optimizer: Optimizer, loader: It
                     "try a lower learning rate (the last checkpoint was not overwritten)")
             optimizer.zero_grad()
             # the input is data: its gradient is not needed, so the first conv can skip computing it
-            run_backward(model, loss_fn.backward(), input_grad=False)
+            model.backward(loss_fn.backward(), input_grad=False)
             if clip_grad_norm is not None:
                 clip_grad_norm_(params, clip_grad_norm)
             optimizer.step()

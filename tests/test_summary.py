@@ -249,10 +249,26 @@ def test_running_out_of_memory_is_an_error_naming_input_shape():
 
 
 def test_summary_imports_no_layer():
-    """The layers carry their own multiply-adds and views: summary.py imports nn.module only, not conv, linear
-    or norm (which made an import circle through nn.module's summary method)."""
+    """The layers carry their own multiply-adds and views, and every module provides what summary uses: nn/summary.py
+    imports nothing of the package, not conv, linear or norm (whose isinstance ladder made a circle through
+    nn.module's summary method) and not nn.module itself (which imports it for Module.summary)."""
     import ast
-    import cnnumpy.summary
-    tree = ast.parse(open(cnnumpy.summary.__file__).read())
+
+    import cnnumpy.nn.summary
+    tree = ast.parse(open(cnnumpy.nn.summary.__file__).read())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported == {"collections.abc", "dataclasses", "nn.module"}, imported
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert imported == {"math", "collections.abc", "dataclasses", "typing", "numpy"}, imported
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level], "a relative import"
+    # no isinstance ladder: the only classes summary tests for are the protocol and the types of input_shape
+    classes = {ast.unparse(n.args[1]) for n in ast.walk(tree)
+               if isinstance(n, ast.Call) and ast.unparse(n.func) == "isinstance"}
+    assert classes == {"ModuleLike", "(tuple, list)", "(int, np.integer)", "bool"}, classes
+
+
+def test_the_package_name_is_the_nn_summary():
+    """cnnumpy.summary, the name the docs give, is cnnumpy/nn/summary.py's table."""
+    import cnnumpy.nn.summary
+    import cnnumpy.summary
+    assert cnnumpy.summary.summary is cnnumpy.nn.summary.summary is summary
+    assert cnnumpy.summary.Summary is cnnumpy.nn.summary.Summary is Summary

@@ -13,8 +13,8 @@ root is a folder, a .zip file, or a folder inside a zip written as a path throug
     ImageFolder("data/cifar10-jpeg", split="test")           # an extracted copy
 The zip is read in place (members are read, never extracted, so their names cannot point outside it).
 
-Decoding is the slow part (0.2-0.4 ms per 32x32 JPEG on this machine: 10-20 s for CIFAR-10's 50,000), so the
-decoded images are saved once as an uncompressed .npz (plain arrays, no pickle) and read back from it afterwards:
+Decoding is the slow part (docs/performance.md#decoding-jpeg-images), so the decoded images are saved once as an
+uncompressed .npz (plain arrays, no pickle) and read back from it afterwards:
     next to the data:  <the folder holding the zip or the image folder>/<name>-<key>.npz,
                        e.g. data/cifar10-jpeg-train-<key>.npz
     or, when that folder is read-only:  $CNNUMPY_DATA/cache/, else ~/.cache/cnnumpy/cache/

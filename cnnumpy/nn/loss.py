@@ -42,10 +42,12 @@ def _reduction(value):
 class _Loss(Module):
     """The shared backward: check the upstream gradient against forward's output, call `functional_backward`."""
 
-    def backward(self, dout: float | np.ndarray | None = None) -> np.ndarray:
+    def backward(self, dout: float | np.ndarray | None = None, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dinput from the upstream gradient dout (None: ones); None when input_grad=False (a loss has no
+        parameters, so there is nothing else to compute)."""
         fcache, out_shape, dtype = self.saved()
         dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
-        return self.functional_backward(dout, fcache)
+        return self.functional_backward(dout, fcache) if input_grad else None
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -73,7 +75,8 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"logits: expected a non-empty (N, K) array, got shape {logits.shape}")
         if not isinstance(target, np.ndarray):
             raise TypeError(f"target: expected a numpy.ndarray of class indices, got {type(target).__name__}")
-        if target.dtype.kind not in "iu":  # np.issubdtype(target.dtype, np.integer), faster
+        # np.issubdtype(target.dtype, np.integer), for a fraction of its time (docs/performance.md#dtype-checks-by-kind)
+        if target.dtype.kind not in "iu":
             raise TypeError(f"target: expected an integer dtype (class indices), got {target.dtype}")
         if target.shape != (n,):
             raise ValueError(f"target: expected shape ({n},) (one class index per row of logits), got {target.shape}")

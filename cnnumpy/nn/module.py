@@ -4,19 +4,20 @@ A module's `forward(x)` returns the output and keeps in `self.cache` what its
 `backward(dout, input_grad=True)` needs; `backward` returns dL/dx (None when told input_grad=False)
 and *adds* dL/dparam into each trainable parameter's `.grad`, as PyTorch accumulates, so call
 `zero_grad()` between steps. A frozen parameter (requires_grad False) gets nothing added.
+That is every module's one backward signature; Module's docstring says what becomes of a
+`backward(self, dout)` written without input_grad.
 """
 import functools
 import inspect
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import check
-
-if TYPE_CHECKING:
-    from ..summary import Summary
+from .summary import Summary
+from .summary import summary as layer_table
 
 _M = TypeVar("_M", bound="Module")  # methods that return self return the caller's own class
 
@@ -84,7 +85,28 @@ class Module:
     Subclasses set parameters (`Parameter`), child modules and buffers
     (`self.register_buffer(name, array)`) as attributes; their order of
     assignment is the order of `state_dict()` keys, as in PyTorch.
+
+    Subclasses define `forward(x)` and `backward(dout, input_grad=True)`, and callers always call
+    `backward(dout, input_grad=...)`. A subclass may write its backward as CS231n does, `backward(self, dout)`,
+    without input_grad: when the class is defined, that backward is wrapped once into the full signature,
+    which calls it with dout alone (it computes dL/dx whether asked or not) and returns None when
+    input_grad=False, as every backward does. A backward that cannot take dout is a TypeError when its class
+    is defined, naming the class and the expected signature.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        backward = vars(cls).get("backward")
+        if not inspect.isfunction(backward):
+            return
+        signature = inspect.signature(backward)  # once per class, never per call
+        try:
+            signature.bind(None, None)  # self, dout
+        except TypeError:
+            raise TypeError(f"{cls.__name__}.backward{signature}: expected backward(self, dout, input_grad=True) "
+                            "or backward(self, dout)") from None
+        if "input_grad" not in signature.parameters:
+            cls.backward = _with_input_grad(backward)
 
     def __init__(self) -> None:
         self.training = True
@@ -156,23 +178,25 @@ class Module:
     def modules(self) -> list["Module"]:
         return [m for _, m in self.named_modules()]
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) of this module's parameters, then (recurse=True) its children's, as torch's."""
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, Parameter):
                 yield full, value
-            elif isinstance(value, Module):
+            elif recurse and isinstance(value, Module):
                 yield from value.named_parameters(full)
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Any]]:
+        """(dotted name, buffer) of this module's buffers, then (recurse=True) its children's, as torch's."""
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if name in self._buffers:
                 yield full, value
-            elif isinstance(value, Module):
+            elif recurse and isinstance(value, Module):
                 yield from value.named_buffers(full)
 
     # --- modes and housekeeping -----------------------------------------
@@ -265,11 +289,10 @@ class Module:
         return missing, unexpected
 
     # --- display --------------------------------------------------------
-    def summary(self, input_shape: check.Shape) -> "Summary":
+    def summary(self, input_shape: check.Shape) -> Summary:
         """The layer table for one input of `input_shape` (no batch axis, e.g. (1, 28, 28)): output shapes,
         parameters, multiply-adds, memory. See cnnumpy.summary.summary; print the result to see it."""
-        from ..summary import summary  # imported here: nn does not depend on the rest of the package
-        return summary(self, input_shape)
+        return layer_table(self, input_shape)
 
     def extra_repr(self) -> str:
         return ""
@@ -359,7 +382,7 @@ class Sequential(Module):
         layers = self._layers()
         first = 0 if input_grad else next((i for i, m in enumerate(layers) if _trains(m)), len(layers))
         for i in range(len(layers) - 1, first - 1, -1):
-            dout = run_backward(layers[i], dout, input_grad or i > first)
+            dout = layers[i].backward(dout, input_grad=input_grad or i > first)
         return dout if input_grad else None
 
 
@@ -368,15 +391,16 @@ def _trains(module: Module) -> bool:
     return any(p.requires_grad for p in module.parameters())
 
 
+def _with_input_grad(backward):
+    """backward(self, dout) -> backward(self, dout, input_grad=True): the one signature every caller uses."""
+    @functools.wraps(backward)
+    def with_input_grad(self, dout, input_grad=True):
+        dx = backward(self, dout)
+        return dx if input_grad else None
+    return with_input_grad
+
+
 def run_backward(module: Module, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-    """module.backward(dout, input_grad), for every module of the package; a user's module whose backward takes
-    only dout gets backward(dout), and computes the dL/dx nobody asked for."""
-    if _takes_input_grad(type(module).backward):
-        return module.backward(dout, input_grad=input_grad)
-    return module.backward(dout)
-
-
-@functools.lru_cache(maxsize=None)
-def _takes_input_grad(backward):
-    # inspect.signature costs ~15 us: once per class, not once per training step
-    return "input_grad" in inspect.signature(backward).parameters
+    """module.backward(dout, input_grad=input_grad). Kept for the callers written when backward signatures
+    differed (nn.data_parallel, benchmarks/common.py, tests/nn/test_freeze.py); new code calls backward."""
+    return module.backward(dout, input_grad=input_grad)

@@ -12,7 +12,7 @@ In a ResNet the ReLU comes after the addition: build that as Sequential(Residual
 import numpy as np
 
 from . import check
-from .module import Module, run_backward
+from .module import Module
 
 
 class Residual(Module):
@@ -69,10 +69,10 @@ class Residual(Module):
         shape, dtype = self.saved()
         dout = check.dout_like(shape, dout, dtype)
         if not input_grad:
-            run_backward(self.body, dout, False)
+            self.body.backward(dout, input_grad=False)
             if self.shortcut is not None:
-                run_backward(self.shortcut, dout, False)
+                self.shortcut.backward(dout, input_grad=False)
             return None
-        ds = dout if self.shortcut is None else run_backward(self.shortcut, dout)
+        ds = dout if self.shortcut is None else self.shortcut.backward(dout)
         # a new array, not +=: a branch may hand back dout itself (identity, Dropout in eval)
-        return run_backward(self.body, dout) + ds
+        return self.body.backward(dout) + ds

@@ -229,3 +229,86 @@ def test_sequential_setitem_replaces_a_layer_as_torch():
 def test_to_refuses_what_is_not_a_native_float(dtype, message):
     with pytest.raises(TypeError, match=f"dtype: expected a floating dtype.*{message}"):
         nn.Linear(2, 3).to(dtype)
+
+
+# --- one backward protocol: backward(dout, input_grad=True) -------------------------------------------------------
+def package_modules():
+    """Every Module class of the package: those cnnumpy.nn exports, their bases (_Loss, _BatchNorm, ...), and any
+    other subclass defined in cnnumpy (models, demo, ...)."""
+    import cnnumpy.demo
+    import cnnumpy.models  # noqa: F401  (imported for the subclasses it may define)
+    found = {c for name in nn.__all__ for c in getattr(getattr(nn, name), "__mro__", ())
+             if isinstance(c, type) and issubclass(c, nn.Module)}
+    todo = [nn.Module]
+    while todo:
+        cls = todo.pop()
+        found.add(cls)
+        todo += [c for c in cls.__subclasses__() if c.__module__.startswith("cnnumpy.")]
+    return sorted(found, key=lambda c: c.__qualname__)
+
+
+def test_every_module_of_the_package_has_the_one_backward_signature():
+    import inspect
+    classes = package_modules()
+    assert len(classes) >= 20 and nn.Conv2d in classes and nn.CrossEntropyLoss in classes
+    wrong = []
+    for cls in classes:
+        params = list(inspect.signature(cls.backward).parameters.values())
+        names = [p.name for p in params]
+        if names != ["self", "dout", "input_grad"] or params[2].default is not True \
+                or hasattr(cls.backward, "__wrapped__"):
+            wrong.append(f"{cls.__module__}.{cls.__qualname__}.backward{inspect.signature(cls.backward)}")
+    assert not wrong, "expected backward(self, dout, input_grad=True), got:\n" + "\n".join(wrong)
+
+
+def test_a_backward_without_input_grad_is_wrapped_once_at_class_definition(monkeypatch):
+    """A user's backward(self, dout) gets the one signature when its class is defined: then nothing inspects a
+    signature per call, dL/dx comes back when asked, None when not (as from every backward)."""
+    import inspect
+
+    class Double(nn.Module):
+        def forward(self, x):
+            self.cache = True
+            return 2 * x
+
+        def backward(self, dout):
+            """dx = 2 dout."""
+            return 2 * dout
+
+    assert list(inspect.signature(Double.backward, follow_wrapped=False).parameters) == ["self", "dout",
+                                                                                         "input_grad"]
+    assert Double.backward.__name__ == "backward" and Double.backward.__doc__ == "dx = 2 dout."
+    model = nn.Sequential(nn.Linear(3, 2), Double())
+    x = np.ones((4, 3), np.float32)
+    dout = np.ones((4, 2), np.float32)
+    model(x)
+
+    def no_inspection(*args, **kwargs):
+        raise AssertionError("a signature inspected during backward")
+    monkeypatch.setattr(inspect, "signature", no_inspection)
+    np.testing.assert_array_equal(Double().backward(dout), 2 * dout)
+    assert Double().backward(dout, input_grad=False) is None
+    dx = model.backward(dout)
+    np.testing.assert_allclose(dx, 2 * dout @ model[0].weight.data, rtol=1e-6)
+    assert model.backward(dout, input_grad=False) is None
+    np.testing.assert_allclose(model[0].weight.grad, 2 * 2 * dout.T @ x, rtol=1e-6)  # two passes, accumulated
+
+
+def test_a_backward_with_input_grad_is_left_as_written():
+    class Identity(nn.Module):
+        def backward(self, dout, input_grad=True):
+            return dout if input_grad else None
+
+    assert Identity.backward is vars(Identity)["backward"] and not hasattr(Identity.backward, "__wrapped__")
+
+
+def test_a_backward_that_cannot_take_dout_is_refused_at_class_definition():
+    with pytest.raises(TypeError, match=r"^NoDout\.backward\(self\): expected backward\(self, dout, "
+                                        r"input_grad=True\) or backward\(self, dout\)$"):
+        class NoDout(nn.Module):
+            def backward(self):
+                return None
+    with pytest.raises(TypeError, match=r"^TwoArrays\.backward\(self, dout, cache\): expected"):
+        class TwoArrays(nn.Module):
+            def backward(self, dout, cache):
+                return dout
