@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy import nn
 from tests.nn.test_linear import assert_parameter_dtype_is_checked
-from tests.util import assert_close, t
+from tests.parity import assert_matches_torch
+from tests.util import t
 
 
 def random_conv(seed):
@@ -41,22 +42,11 @@ CASES = range(60)
 @pytest.mark.parametrize("method", ["naive", "im2col", "numba", "auto"])
 def test_parity_with_torch_float64(method, seed):
     kwargs, shape = random_conv(seed)
-    ours = nn.Conv2d(**kwargs, method=method).to(np.float64)
-    ref = torch.nn.Conv2d(**kwargs).double()
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    ours = nn.Conv2d(**kwargs, method=method)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    assert_close(f"y {kwargs}", y, yt, 1e-12)
-    dout = rng.standard_normal(y.shape)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert_close(f"dx {kwargs}", dx, xt.grad, 1e-12)
-    assert_close(f"dweight {kwargs}", ours.weight.grad, ref.weight.grad, 1e-12)
-    if kwargs["bias"]:
-        assert_close(f"dbias {kwargs}", ours.bias.grad, ref.bias.grad, 1e-12)
-    else:
+    assert_matches_torch(ours, torch.nn.Conv2d(**kwargs), rng.standard_normal(shape), np.float64, tol=1e-12, rng=rng,
+                         label=f"{kwargs}")
+    if not kwargs["bias"]:
         assert ours.bias is None and "bias" not in ours.state_dict()
 
 
@@ -65,20 +55,9 @@ def test_parity_with_torch_float64(method, seed):
 def test_parity_with_torch_float32(method, seed):
     """float32 end to end: output and grads within 1e-5 of torch's float32 (relative to scale)."""
     kwargs, shape = random_conv(seed)
-    ours = nn.Conv2d(**kwargs, method=method)
-    ref = torch.nn.Conv2d(**kwargs)
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
-    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    assert y.dtype == np.float32
-    dout = np.ones_like(y)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert dx.dtype == np.float32 and ours.weight.grad.dtype == np.float32
-    assert_close("y", y, yt, 1e-5)
-    assert_close("dx", dx, xt.grad, 1e-5)
-    assert_close("dweight", ours.weight.grad, ref.weight.grad, 1e-5)
+    rng = np.random.default_rng(seed)
+    assert_matches_torch(nn.Conv2d(**kwargs, method=method), torch.nn.Conv2d(**kwargs),
+                         rng.standard_normal(shape).astype(np.float32), tol=1e-5, rng=rng, label=f"{kwargs}")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 5, 7, 11])
@@ -255,19 +234,9 @@ def test_lenet_and_vgg_shapes_float32(method):
     backward within 1e-5 of torch."""
     rng = np.random.default_rng(0)
     for cin, cout, size, k, p in ((1, 6, 28, 5, 2), (6, 16, 14, 5, 2), (16, 32, 32, 3, 1)):
-        ours = nn.Conv2d(cin, cout, k, padding=p, method=method)
-        ref = torch.nn.Conv2d(cin, cout, k, padding=p)
-        ref.load_state_dict({k_: torch.tensor(v) for k_, v in ours.state_dict().items()})
+        ours, ref = nn.Conv2d(cin, cout, k, padding=p, method=method), torch.nn.Conv2d(cin, cout, k, padding=p)
         x = rng.standard_normal((8, cin, size, size)).astype(np.float32)
-        xt = t(x, grad=True)
-        y, yt = ours(x), ref(xt)
-        dout = rng.standard_normal(y.shape).astype(np.float32)
-        yt.backward(t(dout))
-        dx = ours.backward(dout)
-        assert y.dtype == dx.dtype == ours.weight.grad.dtype == np.float32
-        for name, a, b in (("y", y, yt), ("dx", dx, xt.grad), ("dweight", ours.weight.grad, ref.weight.grad),
-                           ("dbias", ours.bias.grad, ref.bias.grad)):
-            assert_close(f"{name} {cin}->{cout} {size}x{size}", a, b, 1e-5)
+        assert_matches_torch(ours, ref, x, tol=1e-5, rng=rng, label=f"{cin}->{cout} {size}x{size}")
 
 
 @pytest.mark.parametrize("layer, expected", [
