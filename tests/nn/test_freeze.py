@@ -255,6 +255,7 @@ def test_parameter_free_layers_return_none_without_input_grad():
         assert layer.backward(np.ones_like(y)).shape == x.shape
 
 
+@pytest.mark.slow  # worker processes
 def test_data_parallel_respects_freezing():
     """Frozen parameters get nothing from either process, even when frozen after the workers started; the
     trainable gradients equal the module's alone."""
