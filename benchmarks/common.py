@@ -310,15 +310,14 @@ def cnnumpy_step(model, x, y, params=None):
     """A callable that runs one training step of `model` on (x, y), as cnnumpy.train does, and returns the loss:
     SGD (lr 0.01, momentum 0.9) over `params` (default: the model's parameters)."""
     from cnnumpy import nn, optim
-    from cnnumpy.nn.module import run_backward
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters() if params is None else params, lr=0.01, momentum=0.9)
 
     def step():
         loss = loss_fn(model(x), y)
         opt.zero_grad()
-        # as torch, whose input does not require grad: no dL/dx for the first layer, when the model can skip it
-        run_backward(model, loss_fn.backward(), input_grad=False)
+        # as torch, whose input does not require grad: no dL/dx for the first layer
+        model.backward(loss_fn.backward(), input_grad=False)
         opt.step()
         return float(loss)
     return step

@@ -1,11 +1,13 @@
 """`cnnumpy bench` runs and prints the comparison table (its numbers are speed, so they are not asserted)."""
 import numpy as np
+import pytest
 import torch
 
 from cnnumpy import cli, models
 from cnnumpy.bench import interleaved, orders, to_torch
 
 
+@pytest.mark.slow  # times real training steps
 def test_bench_prints_training_and_inference_rows(capsys):
     assert cli.main(["bench", "--threads", "1", "--rounds", "1", "--seconds", "0.01", "--batch", "8"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -17,6 +19,7 @@ def test_bench_prints_training_and_inference_rows(capsys):
     torch.set_num_threads(1)
 
 
+@pytest.mark.slow  # and in a worker process
 def test_bench_times_training_on_several_processes(capsys):
     assert cli.main(["bench", "--threads", "1", "--processes", "2", "--rounds", "1", "--seconds", "0.01",
                      "--batch", "8"]) == 0

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+# Every test here reads the outputs of the scripts, which take most of a minute to run: the slow tier.
+pytestmark = pytest.mark.slow
+
 HEADER = ["## cnnumpy", "- date:", "- machine:", "- numpy ", "BLAS:", "torch 2.13.0", "- threads: 1 (NumPy BLAS: 1",
           "- machine at start:", "- machine at end:", "cores busy with other work"]
 

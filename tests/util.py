@@ -11,13 +11,16 @@ def max_err(ours, ref):
     return diff, diff / max(np.abs(ref).max(initial=0.0), 1e-12)
 
 
-def assert_close(name, ours, ref, tol):
-    """Fail with the worst absolute and relative error when the relative error exceeds tol."""
+def assert_close(name, ours, ref, tol, scale=None):
+    """Fail with the worst absolute and relative error when the relative error exceeds tol: relative to `scale`
+    if given, else to the reference's largest value."""
     diff, rel = max_err(ours, ref)
+    if scale is not None:
+        rel = diff / scale
     assert rel <= tol, f"{name}: worst abs error {diff:.3e}, relative {rel:.3e} > {tol:.1e}"
 
 
-def assert_close_nonfinite(name, ours, ref, tol):
+def assert_close_nonfinite(name, ours, ref, tol, scale=None):
     """assert_close for arrays that hold NaN or +-inf: those must sit at exactly the reference's positions
     (with the same sign for inf), and the finite entries must agree within tol as in assert_close."""
     ours = np.asarray(ours, dtype=np.float64)
@@ -28,7 +31,7 @@ def assert_close_nonfinite(name, ours, ref, tol):
         assert (a == b).all(), (f"{name}: {kind} at {np.argwhere(a & ~b)[:4].tolist()} only in ours, "
                                 f"at {np.argwhere(b & ~a)[:4].tolist()} only in the reference")
     finite = np.isfinite(ref)
-    assert_close(name, ours[finite], ref[finite], tol)
+    assert_close(name, ours[finite], ref[finite], tol, scale)
 
 
 def t(x, grad=False):

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from cnnumpy.nn.module import BackwardBeforeForward
-from tests.functional.test_activation import assert_scaled
-from tests.util import assert_close, assert_close_nonfinite, t
+from tests.parity import assert_matches_torch
 
 # name -> (our class, torch class, does it take a dim)
 LAYERS = {
@@ -68,71 +67,45 @@ def test_gradcheck(name, shape, dim):
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_parity_with_torch_float64(name, seed):
     kwargs, shape = random_case(name, seed)
-    ours, ref = make(name, **kwargs)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape) * 4
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    assert y.dtype == np.float64
-    assert_close(f"{name}{kwargs} y {shape}", y, yt, 1e-14)
-    dout = rng.standard_normal(shape)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert dx.dtype == np.float64
-    assert_close(f"{name}{kwargs} dx {shape}", dx, xt.grad, 1e-13)
+    assert_matches_torch(*make(name, **kwargs), rng.standard_normal(shape) * 4, tol={"y": 1e-14, "dx": 1e-13},
+                         rng=rng, label=f"{name}{kwargs} {shape}")
 
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_parity_with_torch_float32(name, seed):
     """float32 in, float32 out (dx too, even for a float64 dout), within 2e-6 of torch's float32 and of
-    float64 on the natural scales, max(1, max|y|) for y and max|dout| for dx (see assert_scaled)."""
+    float64 on the natural scales, max(1, max|y|) for y and max|dout| for dx: tanh' = 1 - y^2 of a saturated
+    y is a difference of nearly equal float32 numbers, which the reference's own size would not allow for."""
     kwargs, shape = random_case(name, 50 + seed)
     ours, ref = make(name, **kwargs)
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 4).astype(np.float32)
     dout = rng.standard_normal(shape)
-    y, dx = ours(x), ours.backward(dout)
-    assert y.dtype == dx.dtype == np.float32
-    for dtype in [torch.float32, torch.float64]:
-        xt = torch.tensor(x, dtype=dtype, requires_grad=True)
-        yt = ref(xt)
-        yt.backward(torch.tensor(dout.astype(np.float32), dtype=dtype))
-        assert_scaled(f"{name}{kwargs} y {shape} vs {dtype}", y, yt, max(1, np.abs(yt.detach().numpy()).max()), 2e-6)
-        assert_scaled(f"{name}{kwargs} dx {shape} vs {dtype}", dx, xt.grad, np.abs(dout).max(), 2e-6)
+    for ref_dtype in [np.float32, np.float64]:
+        assert_matches_torch(ours, ref, x, tol=2e-6, dout=dout, ref_dtype=ref_dtype,
+                             scale={"y": lambda y: max(1, np.abs(y).max()), "dx": np.abs(dout).max()},
+                             label=f"{name}{kwargs} {shape} vs torch {np.dtype(ref_dtype)}")
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_logits_of_1e4_match_torch(name):
     kwargs = {"dim": 1} if LAYERS[name][2] else {}
-    ours, ref = make(name, **kwargs)
     x = np.random.default_rng(1).standard_normal((3, 10)) * 1e4
-    xt = t(x, grad=True)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        y = ours(x)
-        dx = ours.backward(np.ones_like(y))
-    yt = ref(xt)
-    yt.backward(torch.ones_like(yt))
-    assert np.isfinite(y).all() and np.isfinite(dx).all()
-    assert_close(f"{name} y", y, yt, 1e-14)
-    assert_close(f"{name} dx", dx, xt.grad, 1e-14)
+        got = assert_matches_torch(*make(name, **kwargs), x, tol=1e-14, dout=np.ones((3, 10)), label=name)
+    assert np.isfinite(got["y"][0]).all() and np.isfinite(got["dx"][0]).all()
 
 
 @pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
 def test_float32_logits_whose_shift_overflows_match_torch(name):
     """float32 logits -3e38 and 3e38: the shift x - max overflows to -inf, whose exp 0 and log -inf are the
     right limits; y and dx equal torch's in float32, without NumPy's overflow warning."""
-    ours, ref = make(name, dim=1)
     x = np.array([[-3e38, 0, 3e38], [1, 2, 3]], np.float32)
     dout = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        y = ours(x)
-        dx = ours.backward(dout)
-    xt = t(x, grad=True)
-    yt = ref(xt)
-    yt.backward(t(dout))
-    assert_close_nonfinite(f"{name} y", y, yt, 1e-6)
-    assert_close_nonfinite(f"{name} dx", dx, xt.grad, 1e-6)
+        assert_matches_torch(*make(name, dim=1), x, tol=1e-6, dout=dout, label=name)
 
 
 @pytest.mark.parametrize("dim", [0, -1])
@@ -140,15 +113,8 @@ def test_float32_logits_whose_shift_overflows_match_torch(name):
 def test_zero_dim_input_as_torch(name, dim):
     """torch treats a 0-d tensor as 1-d: softmax of a scalar is 1, log_softmax 0; the shape stays ()."""
     kwargs = {"dim": dim} if LAYERS[name][2] else {}
-    ours, ref = make(name, **kwargs)
-    x = np.array(-0.7)
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    yt.backward()
-    dx = ours.backward(np.array(1.0))
-    assert y.shape == dx.shape == ()
-    assert_close(f"{name} y", y, yt, 1e-15)
-    assert_close(f"{name} dx", dx, xt.grad, 1e-15)
+    got = assert_matches_torch(*make(name, **kwargs), np.array(-0.7), tol=1e-15, dout=np.array(1.0), label=name)
+    assert got["y"][0].shape == got["dx"][0].shape == ()
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

@@ -9,12 +9,18 @@ import cnnumpy
 from cnnumpy import nn
 from cnnumpy.functional import methods
 from tests.nn.test_linear import assert_parameter_dtype_is_checked
-from tests.util import assert_close, t
+from tests.parity import assert_matches_torch
+from tests.util import t
 
 
-def random_conv(seed):
+METHODS = ["auto", *methods.CONV]  # every registered method, and the default's choice
+
+
+def random_conv(seed, method="auto"):
     """(kwargs for Conv2d, input shape): kernel 1..5, stride 1..3, padding 0..2 or 'same', dilation 1..2,
-    groups 1 / 2 / depthwise, bias or not, batch 1..3, odd and even sizes."""
+    groups 1 / 2 / depthwise, bias or not, batch 1..3, odd and even sizes. For a method that computes some
+    layers only (its registry entry's applies, as winograd's), the draw is moved onto the common layer: 3x3,
+    stride 1, no dilation, one group."""
     rng = np.random.default_rng(seed)
     kind = ["1", "2", "depthwise"][seed % 3]
     cin = {"1": int(rng.integers(1, 5)), "2": 2 * int(rng.integers(1, 3)), "depthwise": int(rng.integers(2, 5))}[kind]
@@ -32,6 +38,11 @@ def random_conv(seed):
     w = int(rng.integers(max(1, dilation[1] * (k[1] - 1) + 1 - 2 * pad[1]), 11))
     kwargs = dict(in_channels=cin, out_channels=cout, kernel_size=k, stride=stride, padding=padding,
                   dilation=dilation, groups=groups, bias=bool(rng.random() < 0.7))
+    applies = None if method == "auto" else methods.CONV[method].applies
+    if applies is not None and not applies(k, (1, 1) if padding == "same" else stride, dilation, groups):
+        kwargs.update(kernel_size=(3, 3), stride=1, dilation=(1, 1), groups=1, out_channels=int(rng.integers(1, 5)))
+        h, w = max(h, 3), max(w, 3)
+        assert applies((3, 3), (1, 1), (1, 1), 1), f"random_conv draws no layer that {method} computes"
     return kwargs, (int(rng.integers(1, 4)), cin, h, w)
 
 
@@ -39,53 +50,31 @@ CASES = range(60)
 
 
 @pytest.mark.parametrize("seed", CASES)
-@pytest.mark.parametrize("method", ["naive", "im2col", "numba", "auto"])
+@pytest.mark.parametrize("method", METHODS)
 def test_parity_with_torch_float64(method, seed):
-    kwargs, shape = random_conv(seed)
-    ours = nn.Conv2d(**kwargs, method=method).to(np.float64)
-    ref = torch.nn.Conv2d(**kwargs).double()
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    kwargs, shape = random_conv(seed, method)
+    ours = nn.Conv2d(**kwargs, method=method)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    assert_close(f"y {kwargs}", y, yt, 1e-12)
-    dout = rng.standard_normal(y.shape)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert_close(f"dx {kwargs}", dx, xt.grad, 1e-12)
-    assert_close(f"dweight {kwargs}", ours.weight.grad, ref.weight.grad, 1e-12)
-    if kwargs["bias"]:
-        assert_close(f"dbias {kwargs}", ours.bias.grad, ref.bias.grad, 1e-12)
-    else:
+    assert_matches_torch(ours, torch.nn.Conv2d(**kwargs), rng.standard_normal(shape), np.float64, tol=1e-12, rng=rng,
+                         label=f"{kwargs}")
+    if not kwargs["bias"]:
         assert ours.bias is None and "bias" not in ours.state_dict()
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))
-@pytest.mark.parametrize("method", ["im2col", "numba", "auto"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "naive"])
 def test_parity_with_torch_float32(method, seed):
     """float32 end to end: output and grads within 1e-5 of torch's float32 (relative to scale)."""
-    kwargs, shape = random_conv(seed)
-    ours = nn.Conv2d(**kwargs, method=method)
-    ref = torch.nn.Conv2d(**kwargs)
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
-    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    assert y.dtype == np.float32
-    dout = np.ones_like(y)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert dx.dtype == np.float32 and ours.weight.grad.dtype == np.float32
-    assert_close("y", y, yt, 1e-5)
-    assert_close("dx", dx, xt.grad, 1e-5)
-    assert_close("dweight", ours.weight.grad, ref.weight.grad, 1e-5)
+    kwargs, shape = random_conv(seed, method)
+    rng = np.random.default_rng(seed)
+    assert_matches_torch(nn.Conv2d(**kwargs, method=method), torch.nn.Conv2d(**kwargs),
+                         rng.standard_normal(shape).astype(np.float32), tol=1e-5, rng=rng, label=f"{kwargs}")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 5, 7, 11])
-@pytest.mark.parametrize("method", ["naive", "im2col", "numba", "auto"])
+@pytest.mark.parametrize("method", METHODS)
 def test_gradcheck(method, seed):
-    kwargs, shape = random_conv(seed)
+    kwargs, shape = random_conv(seed, method)
     shape = (min(shape[0], 2),) + shape[1:]
     errors = cnnumpy.gradcheck(nn.Conv2d(**kwargs, method=method), np.random.default_rng(seed).standard_normal(shape))
     assert set(errors) == {"x", "weight"} | ({"bias"} if kwargs["bias"] else set())
@@ -235,7 +224,7 @@ def test_backward_before_forward_and_bad_dout():
         conv.backward(np.zeros((1, 2, 3), np.float32))
 
 
-@pytest.mark.parametrize("method", ["naive", "im2col", "numba"])
+@pytest.mark.parametrize("method", list(methods.CONV))
 def test_skipping_the_input_gradient_keeps_parameter_gradients(method):
     """input_grad=False (the first layer of a network, whose input is data) returns None, same dW and db."""
     model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, method=method), nn.ReLU(), nn.Conv2d(3, 2, 3))
@@ -251,25 +240,18 @@ def test_skipping_the_input_gradient_keeps_parameter_gradients(method):
     assert dx.shape == x.shape
 
 
-@pytest.mark.parametrize("method", ["im2col", "numba"])
+@pytest.mark.parametrize("method", [m for m in methods.CONV if m != "naive"])
 def test_lenet_and_vgg_shapes_float32(method):
-    """The benchmark's layers at batch 8: LeNet's 5x5 convs and a VGG 3x3 conv at 32x32, float32 forward and
-    backward within 1e-5 of torch."""
+    """The benchmark's layers at batch 8: LeNet's 5x5 convs and VGG 3x3 convs at 32x32, float32 forward and
+    backward within 1e-5 of torch (each method on the layers it computes)."""
     rng = np.random.default_rng(0)
-    for cin, cout, size, k, p in ((1, 6, 28, 5, 2), (6, 16, 14, 5, 2), (16, 32, 32, 3, 1)):
-        ours = nn.Conv2d(cin, cout, k, padding=p, method=method)
-        ref = torch.nn.Conv2d(cin, cout, k, padding=p)
-        ref.load_state_dict({k_: torch.tensor(v) for k_, v in ours.state_dict().items()})
+    applies = methods.CONV[method].applies or (lambda *layer: True)
+    for cin, cout, size, k, p in ((1, 6, 28, 5, 2), (6, 16, 14, 5, 2), (16, 32, 32, 3, 1), (32, 32, 32, 3, 1)):
+        if not applies((k, k), (1, 1), (1, 1), 1):
+            continue
+        ours, ref = nn.Conv2d(cin, cout, k, padding=p, method=method), torch.nn.Conv2d(cin, cout, k, padding=p)
         x = rng.standard_normal((8, cin, size, size)).astype(np.float32)
-        xt = t(x, grad=True)
-        y, yt = ours(x), ref(xt)
-        dout = rng.standard_normal(y.shape).astype(np.float32)
-        yt.backward(t(dout))
-        dx = ours.backward(dout)
-        assert y.dtype == dx.dtype == ours.weight.grad.dtype == np.float32
-        for name, a, b in (("y", y, yt), ("dx", dx, xt.grad), ("dweight", ours.weight.grad, ref.weight.grad),
-                           ("dbias", ours.bias.grad, ref.bias.grad)):
-            assert_close(f"{name} {cin}->{cout} {size}x{size}", a, b, 1e-5)
+        assert_matches_torch(ours, ref, x, tol=1e-5, rng=rng, label=f"{cin}->{cout} {size}x{size}")
 
 
 @pytest.mark.parametrize("layer, expected", [

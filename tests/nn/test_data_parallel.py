@@ -13,6 +13,8 @@ import pytest
 import cnnumpy
 from cnnumpy import nn, optim
 
+pytestmark = pytest.mark.slow  # worker processes: seconds each to start
+
 
 def small_net(dropout=0.0, batch_norm=False):
     """Conv-BN?-ReLU-MaxPool-Conv-ReLU-Flatten-Dropout-Linear on (N, 2, 8, 8), float64."""

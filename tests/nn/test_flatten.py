@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy.nn.flatten import Flatten
 from cnnumpy.nn.module import BackwardBeforeForward
-from tests.util import t
+from tests.parity import assert_matches_torch
 
 
 def valid_dims(ndim):
@@ -26,14 +26,8 @@ def test_parity_with_torch_for_every_valid_dim_pair(shape):
     rng = np.random.default_rng(len(shape))
     x = rng.standard_normal(shape)
     for start, end in valid_dims(len(shape)):
-        layer = Flatten(start, end)
-        xt = t(x, grad=True)
-        y, yt = layer(x), torch.nn.Flatten(start, end)(xt)
-        assert y.shape == tuple(yt.shape), f"Flatten({start}, {end}) of {shape}: {y.shape} != {tuple(yt.shape)}"
-        np.testing.assert_array_equal(y, yt.detach().numpy())
-        dout = rng.standard_normal(y.shape)
-        yt.backward(t(dout))
-        np.testing.assert_array_equal(layer.backward(dout), xt.grad.numpy())
+        assert_matches_torch(Flatten(start, end), torch.nn.Flatten(start, end), x, tol=0.0, rng=rng,
+                             label=f"Flatten({start}, {end}) of {shape}")
 
 
 def test_default_flattens_all_but_the_batch():

@@ -13,7 +13,7 @@ import cnnumpy
 from cnnumpy import models, nn
 from cnnumpy.bench import to_torch
 from cnnumpy.functional.tuned import conv_winograd
-from cnnumpy.nn.module import run_backward
+from tests.parity import assert_matches_torch
 from tests.util import assert_close, t
 
 SENTINEL = 7.0  # a frozen parameter's .grad is filled with this before backward: it must come out unchanged
@@ -54,7 +54,7 @@ def backward_with_sentinels(model, dout, input_grad=True):
     """Zero the trainable gradients, fill the frozen ones with SENTINEL, run backward; returns dx."""
     for p in model.parameters():
         p.grad = np.full_like(p.data, SENTINEL) if not p.requires_grad else np.zeros_like(p.data)
-    return run_backward(model, dout, input_grad)
+    return model.backward(dout, input_grad=input_grad)
 
 
 def assert_untouched(model):
@@ -63,44 +63,30 @@ def assert_untouched(model):
             assert (p.grad == SENTINEL).all(), f"{name} is frozen but its .grad changed"
 
 
+@pytest.mark.parametrize("input_grad", [True, False])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("frozen", [("weight",), ("bias",), ("weight", "bias")])
 @pytest.mark.parametrize("label", LAYERS)
-def test_a_frozen_parameter_gets_no_gradient_and_the_rest_match_torch(label, frozen, training):
+def test_a_frozen_parameter_gets_no_gradient_and_the_rest_match_torch(label, frozen, training, input_grad):
     """requires_grad_(False) on the same parameters here and in torch: the frozen .grad is untouched (torch's
-    stays None), the other parameter's gradient and dL/dx equal torch's."""
+    stays None), the other parameter's gradient and dL/dx (when asked for) equal torch's."""
     ours, theirs, shape = twin(label)
     ours.train(training)
-    theirs.train(training)
     for name in frozen:
         getattr(ours, name).requires_grad_(False)
-        getattr(theirs, name).requires_grad_(False)
     rng = np.random.default_rng(1)
-    x = rng.standard_normal(shape)
-    xt = t(x, grad=True)
-    y, yt = ours(x), theirs(xt)
-    assert_close(f"{label} y", y, yt, 1e-12)
-    dout = rng.standard_normal(y.shape)
-    dx = backward_with_sentinels(ours, dout)
-    yt.backward(t(dout))
-    assert_close(f"{label} dx", dx, xt.grad, 1e-12)
-    assert_untouched(ours)
-    for name, p in theirs.named_parameters():
-        if name in frozen:
-            assert p.grad is None
-        else:
-            assert_close(f"{label} d{name}", getattr(ours, name).grad, p.grad, 1e-12)
+    assert_matches_torch(ours, theirs, rng.standard_normal(shape), tol=1e-12, input_grad=input_grad, rng=rng,
+                         label=label)
 
 
 @pytest.mark.parametrize("label", ["conv im2col stride 1", "conv numba", "linear", "batchnorm2d"])
 def test_frozen_and_no_input_gradient_computes_nothing(label):
-    """Everything frozen and input_grad=False: None back, .grad untouched; the layer can still be unfrozen."""
-    ours, _, shape = twin(label)
+    """Everything frozen and input_grad=False: y as torch's, None back, .grad untouched; the layer can still be
+    unfrozen."""
+    ours, theirs, shape = twin(label)
     ours.requires_grad_(False)
     x = np.random.default_rng(2).standard_normal(shape)
-    y = ours(x)
-    assert backward_with_sentinels(ours, np.ones_like(y), input_grad=False) is None
-    assert_untouched(ours)
+    y = assert_matches_torch(ours, theirs, x, tol=1e-12, input_grad=False, label=label)["y"][0]
     ours.requires_grad_(True)
     ours.zero_grad()
     ours(x)
@@ -152,7 +138,7 @@ def step_grads(model, x, y, input_grad):
     loss = nn.CrossEntropyLoss()
     loss(model(x), y)
     model.zero_grad()
-    run_backward(model, loss.backward(), input_grad)
+    model.backward(loss.backward(), input_grad=input_grad)
     return {name: p.grad.copy() for name, p in model.named_parameters()}
 
 
@@ -194,7 +180,7 @@ def test_nothing_trainable_nothing_runs():
     model.requires_grad_(False)
     spies = [Spy(m) for m in model]
     x = np.zeros((2, 1, 28, 28))
-    assert run_backward(model, np.ones_like(model(x)), input_grad=False) is None
+    assert model.backward(np.ones_like(model(x)), input_grad=False) is None
     assert all(not s.calls for s in spies)
     # input_grad=True: dL/dx is wanted, so every layer runs (and adds to no frozen gradient)
     assert backward_with_sentinels(model, np.ones_like(model(x))).shape == x.shape
@@ -254,7 +240,7 @@ def test_residual_passes_input_grad_to_both_branches(input_grad):
     block = models.basic_block(2, 4, stride=2).double()[0]
     spies = [Spy(block.body), Spy(block.shortcut)]
     x = np.random.default_rng(5).standard_normal((2, 2, 6, 6))
-    dx = run_backward(block, np.ones_like(block(x)), input_grad)
+    dx = block.backward(np.ones_like(block(x)), input_grad=input_grad)
     assert (dx is None) == (not input_grad)
     assert [s.calls for s in spies] == [[input_grad], [input_grad]]
 
@@ -268,6 +254,7 @@ def test_parameter_free_layers_return_none_without_input_grad():
         assert layer.backward(np.ones_like(y)).shape == x.shape
 
 
+@pytest.mark.slow  # worker processes
 def test_data_parallel_respects_freezing():
     """Frozen parameters get nothing from either process, even when frozen after the workers started; the
     trainable gradients equal the module's alone."""

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy.nn.linear import Linear
 from cnnumpy.nn.module import BackwardBeforeForward
+from tests.parity import assert_matches_torch
 from tests.util import assert_close, t
 
 
@@ -22,31 +23,12 @@ def random_linear(seed):
     return dict(in_features=in_, out_features=out, bias=bool(seed % 4 != 3 or rng.random() < 0.5)), lead + (in_,)
 
 
-def pair(kwargs, dtype):
-    """Our Linear and a torch.nn.Linear holding the same weights."""
-    ours = Linear(**kwargs, dtype=dtype)
-    ref = torch.nn.Linear(**kwargs, dtype=torch.float64 if dtype == np.float64 else torch.float32)
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
-    return ours, ref
-
-
 def check_parity(kwargs, shape, dtype, tol, seed):
-    ours, ref = pair(kwargs, dtype)
+    ours = Linear(**kwargs, dtype=dtype)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(dtype)
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    assert y.dtype == dtype
-    assert_close(f"y {kwargs} {shape}", y, yt, tol)
-    dout = rng.standard_normal(y.shape).astype(dtype)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert dx.dtype == ours.weight.grad.dtype == dtype
-    assert_close(f"dx {kwargs} {shape}", dx, xt.grad, tol)
-    assert_close(f"dweight {kwargs} {shape}", ours.weight.grad, ref.weight.grad, tol)
-    if kwargs["bias"]:
-        assert_close(f"dbias {kwargs} {shape}", ours.bias.grad, ref.bias.grad, tol)
-    else:
+    assert_matches_torch(ours, torch.nn.Linear(**kwargs), rng.standard_normal(shape).astype(dtype), tol=tol, rng=rng,
+                         label=f"{kwargs} {shape}")
+    if not kwargs["bias"]:
         assert ours.bias is None and list(ours.state_dict()) == ["weight"]
 
 
@@ -79,14 +61,12 @@ def test_gradcheck(kwargs, shape):
 
 
 def test_grads_accumulate_as_in_torch():
-    ours, ref = pair(dict(in_features=3, out_features=2, bias=True), np.float64)
+    """Two backward passes without zero_grad: both sums of gradients as torch's."""
+    ours, ref = Linear(3, 2, dtype=np.float64), torch.nn.Linear(3, 2)
     x = np.random.default_rng(0).standard_normal((4, 3))
-    for _ in range(2):
-        ours(x)
-        ours.backward(np.ones((4, 2)))
-        ref(t(x)).sum().backward()
-    assert_close("dweight after two steps", ours.weight.grad, ref.weight.grad, 1e-14)
-    assert_close("dbias after two steps", ours.bias.grad, ref.bias.grad, 1e-14)
+    for step in range(2):
+        assert_matches_torch(ours, ref, x, tol=1e-14, dout=np.ones((4, 2)), load=step == 0, zero_grad=step == 0,
+                             label=f"step {step}")
     ours.zero_grad()
     assert not ours.weight.grad.any() and not ours.bias.grad.any()
 
@@ -95,13 +75,8 @@ def test_grads_accumulate_as_in_torch():
 @pytest.mark.parametrize("in_,out", [(0, 3), (3, 0)])
 def test_zero_features_as_torch(in_, out):
     """A layer with no inputs outputs its bias; with no outputs it outputs nothing."""
-    ours, ref = pair(dict(in_features=in_, out_features=out, bias=True), np.float64)
-    x = np.ones((2, in_))
-    xt = t(x, grad=True)
-    y, yt = ours(x), ref(xt)
-    yt.backward(torch.ones_like(yt))
-    np.testing.assert_array_equal(y, yt.detach().numpy())
-    np.testing.assert_array_equal(ours.backward(np.ones_like(y)), xt.grad.numpy())
+    assert_matches_torch(Linear(in_, out, dtype=np.float64), torch.nn.Linear(in_, out), np.ones((2, in_)), tol=0.0,
+                         dout=np.ones((2, out)))
 
 
 @pytest.mark.parametrize("bias", [True, False])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import cnnumpy
 from cnnumpy.nn.loss import CrossEntropyLoss, MSELoss
 from cnnumpy.nn.module import BackwardBeforeForward
-from tests.util import assert_close, assert_close_nonfinite, t
+from tests.parity import assert_matches_torch
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -34,13 +34,6 @@ def test_mse_gradcheck(shape, reduction):
     assert errors["x"] < 1e-6, errors
 
 
-def torch_module_run(module, x, target, dout=None):
-    xt = t(x, grad=True)
-    out = module(xt, torch.from_numpy(target))
-    out.backward() if dout is None else out.backward(t(dout))
-    return out, xt.grad
-
-
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
 @pytest.mark.parametrize("seed", range(20))
 def test_cross_entropy_module_matches_torch(seed, dtype, tol):
@@ -52,14 +45,14 @@ def test_cross_entropy_module_matches_torch(seed, dtype, tol):
     reduction = REDUCTIONS[seed % 3]
     eps = float(rng.choice([0.0, 0.1, rng.uniform(0, 1)]))
     ours = CrossEntropyLoss(reduction, eps)
-    out = ours(logits, target)
-    dz = ours.backward()
-    ref, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=eps),
-                                 logits, target.astype(np.int64), None if reduction != "none" else np.ones(n))
-    assert np.asarray(out).dtype == dz.dtype == dtype
-    assert np.shape(out) == ((n,) if reduction == "none" else ())
-    assert_close(f"loss ({reduction}, eps={eps})", out, ref, tol)
-    assert_close(f"dlogits ({reduction}, eps={eps})", dz, dref, tol)
+    got = assert_matches_torch(ours, torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=eps), logits,
+                               tol=tol, args=(target,), rng=rng, label=f"({reduction}, eps={eps})")
+    assert_backward_defaults_to_ones(ours, got)
+
+
+def assert_backward_defaults_to_ones(loss, got):
+    """backward() without dout is backward(1) for every output, as torch's loss.backward()."""
+    np.testing.assert_array_equal(loss.backward(), loss.backward(np.ones_like(got["y"][0])))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -69,15 +62,10 @@ def test_cross_entropy_of_logits_1e4(dtype, reduction):
     rng = np.random.default_rng(1)
     logits = (rng.uniform(-1e4, 1e4, (8, 6))).astype(dtype)
     target = rng.integers(0, 6, 8)
-    ours = CrossEntropyLoss(reduction, 0.1)
-    out = ours(logits, target)
-    dz = ours.backward()
-    assert np.all(np.isfinite(out)) and np.all(np.isfinite(dz))
-    ref, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=0.1),
-                                 logits, target, None if reduction != "none" else np.ones(8))
     tol = 1e-6 if dtype == np.float32 else 1e-15
-    assert_close("loss", out, ref, tol)
-    assert_close("dlogits", dz, dref, tol)
+    ref = torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=0.1)
+    got = assert_matches_torch(CrossEntropyLoss(reduction, 0.1), ref, logits, tol=tol, args=(target,), rng=rng)
+    assert np.all(np.isfinite(got["y"][0])) and np.all(np.isfinite(got["dx"][0]))
 
 
 NON_FINITE = {  # row 0's logits; the target is class 0 (rows 1-3 stay finite)
@@ -103,16 +91,10 @@ def test_cross_entropy_of_infinite_logits_like_torch(case, dtype, tol, eps, redu
         logits[0, 0] = logits[2, 2] = -np.inf
     else:
         logits[0] = NON_FINITE[case]
-    logits = logits.astype(dtype)
-    ours = CrossEntropyLoss(reduction, eps)
+    ref = torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=eps)
     with np.errstate(all="ignore"):  # NaN made by inf - inf, as in torch
-        out = ours(logits, target)
-        dz = ours.backward()
-    ref, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=eps),
-                                 logits, target, None if reduction != "none" else np.ones(4))
-    assert np.asarray(out).dtype == dz.dtype == dtype
-    assert_close_nonfinite(f"loss {case} ({reduction}, eps={eps})", out, ref, tol)
-    assert_close_nonfinite(f"dlogits {case} ({reduction}, eps={eps})", dz, dref, tol)
+        assert_matches_torch(CrossEntropyLoss(reduction, eps), ref, logits, dtype, tol=tol, args=(target,), rng=rng,
+                             label=f"{case} ({reduction}, eps={eps})")
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1])
@@ -130,10 +112,8 @@ def test_infinite_logits_warn_of_nothing(eps):
 def test_none_reduction_takes_an_upstream_gradient():
     rng = np.random.default_rng(2)
     logits, target, dout = rng.standard_normal((4, 3)), rng.integers(0, 3, 4), rng.standard_normal(4)
-    ours = CrossEntropyLoss("none")
-    ours(logits, target)
-    _, dref = torch_module_run(torch.nn.CrossEntropyLoss(reduction="none"), logits, target, dout)
-    assert_close("dlogits", ours.backward(dout), dref, 1e-14)
+    ours, ref = CrossEntropyLoss("none"), torch.nn.CrossEntropyLoss(reduction="none")
+    assert_matches_torch(ours, ref, logits, tol=1e-14, args=(target,), dout=dout)
     with pytest.raises(ValueError, match=r"dout: expected shape \(4,\) \(forward's output\), got \(3,\)"):
         ours.backward(np.ones(3))
 
@@ -146,13 +126,9 @@ def test_mse_module_matches_torch(seed, dtype, tol):
     x, y = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
     reduction = REDUCTIONS[seed % 3]
     ours = MSELoss(reduction)
-    out = ours(x, y)
-    dx = ours.backward()
-    ref, dref = torch_module_run(torch.nn.MSELoss(reduction=reduction), x, y,
-                                 None if reduction != "none" else np.ones(shape))
-    assert np.asarray(out).dtype == dx.dtype == dtype
-    assert_close("loss", out, ref, tol)
-    assert_close("dx", dx, dref, tol)
+    got = assert_matches_torch(ours, torch.nn.MSELoss(reduction=reduction), x, tol=tol, args=(y,), rng=rng,
+                               label=reduction)
+    assert_backward_defaults_to_ones(ours, got)
 
 
 def test_mse_float32_target_for_float64_input():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from cnnumpy import nn
+from tests.parity import assert_matches_torch
 
 
 class Scale(nn.Module):
@@ -69,9 +70,9 @@ def test_load_state_dict_errors():
 def test_state_dict_round_trip_with_torch():
     ours = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Sequential(nn.Conv2d(4, 2, 3, groups=2)))
     ref = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Sequential(torch.nn.Conv2d(4, 2, 3, groups=2)))
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})  # strict by default
     x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
-    np.testing.assert_allclose(ours(x), ref(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    got = assert_matches_torch(ours, ref, x, tol=1e-5)  # loads our state_dict into torch's, strict
+    np.testing.assert_allclose(*got["y"], rtol=1e-5, atol=1e-6)
     fresh = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Sequential(nn.Conv2d(4, 2, 3, groups=2)))
     fresh.load_state_dict(ref.state_dict())
     np.testing.assert_array_equal(fresh(x), ours(x))

@@ -9,6 +9,7 @@ import cnnumpy
 from cnnumpy.nn.module import BackwardBeforeForward
 from cnnumpy.nn.norm import BatchNorm1d, BatchNorm2d
 from tests.nn.test_linear import assert_parameter_dtype_is_checked
+from tests.parity import assert_matches_torch
 from tests.util import assert_close, t
 
 CLASSES = {"1d": BatchNorm1d, "2d": BatchNorm2d}
@@ -51,26 +52,6 @@ def pair(kind, c, rng, dtype=np.float64, **kwargs):
     return ours, theirs
 
 
-def step(ours, theirs, x, dout):
-    """One forward and backward in both; returns ({name: ours}, {name: torch's}) of everything to compare."""
-    ours.zero_grad()
-    y = ours(x)
-    dx = ours.backward(dout)
-    xt = t(x, grad=True)
-    yt = theirs(xt)
-    yt.backward(t(dout))
-    a = {"y": y, "dx": dx}
-    b = {"y": yt, "dx": xt.grad}
-    for name, p in ours.named_parameters():
-        a["d" + name] = p.grad
-        b["d" + name] = getattr(theirs, name).grad
-        getattr(theirs, name).grad = None
-    for name, v in ours.named_buffers():
-        a[name] = v
-        b[name] = getattr(theirs, name)
-    return a, b
-
-
 def settings_for(seed):
     rng = np.random.default_rng(seed)
     kind = str(rng.choice(["1d", "2d"]))
@@ -91,15 +72,11 @@ def test_matches_torch_float64_train_then_eval(seed):
     for i in range(5):
         if i == 3:
             ours.eval()
-            theirs.eval()
         x = random_x(rng, input_shape(rng, kind, c, ndim))
-        a, b = step(ours, theirs, x, rng.standard_normal(x.shape))
-        assert a.keys() == b.keys()
-        for name in a:
-            if name == "num_batches_tracked":
-                assert int(a[name]) == int(b[name]) == min(i + 1, 3)
-                continue
-            assert_close(f"step {i} {name} ({kind}, {kwargs})", a[name], b[name], 1e-10)
+        assert_matches_torch(ours, theirs, x, tol=1e-10, dout=rng.standard_normal(x.shape), load=i == 0,
+                             label=f"step {i} ({kind}, {kwargs})")
+        if kwargs["track_running_stats"]:
+            assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == min(i + 1, 3)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -113,13 +90,10 @@ def test_matches_torch_float32(seed):
     for i in range(4):
         if i == 3:
             ours.eval()
-            theirs.eval()
         shape = input_shape(rng, kind, c)
         x = random_x(rng, (8,) + shape[1:], np.float32)
-        a, b = step(ours, theirs, x, rng.standard_normal(x.shape).astype(np.float32))
-        for name in a:
-            assert np.asarray(a[name]).dtype == (np.int64 if name == "num_batches_tracked" else np.float32)
-            assert_close(f"step {i} {name}", a[name], b[name], 2e-5)
+        assert_matches_torch(ours, theirs, x, tol=2e-5, dout=rng.standard_normal(x.shape).astype(np.float32),
+                             load=i == 0, label=f"step {i} ({kind}, {kwargs})")
 
 
 GRAD_CASES = [("1d", (4, 3)), ("1d", (2, 2, 3)), ("2d", (2, 3, 2, 2)), ("2d", (3, 1, 1, 2)), ("2d", (1, 2, 2, 3))]

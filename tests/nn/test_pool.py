@@ -11,7 +11,7 @@ from cnnumpy.functional.shapes import pool_out_size
 from cnnumpy.nn.module import BackwardBeforeForward
 from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tests.functional.test_pool import data, has_padding_only_window, valid_window
-from tests.util import assert_close, assert_close_nonfinite, t
+from tests.parity import assert_matches_torch
 
 METHODS = ["im2col", "naive"]
 CLASSES = {"max": (MaxPool2d, torch.nn.MaxPool2d), "avg": (AvgPool2d, torch.nn.AvgPool2d)}
@@ -47,22 +47,6 @@ def random_pool(seed, op):
     return kwargs, data(rng, shape, ["normal", "int", "mnist"][seed % 3])
 
 
-def check_parity(ours, ref, x, tol, label, dout=None):
-    """Forward and backward of our module against torch's on the same values (torch in float64).
-
-    dout: the upstream gradient (default: standard normal). NaN and +-inf in y and dx must sit where torch's do.
-    """
-    xt = t(x.astype(np.float64), grad=True)
-    y, yt = ours(x), ref(xt)
-    assert y.dtype == x.dtype, f"{label}: output dtype {y.dtype} for input {x.dtype}"
-    assert_close_nonfinite(f"y {label}", y, yt, tol)
-    dout = np.random.default_rng(0).standard_normal(y.shape) if dout is None else dout
-    yt.backward(t(dout))
-    dx = ours.backward(dout.astype(x.dtype))
-    assert dx.dtype == x.dtype and dx.shape == x.shape
-    assert_close_nonfinite(f"dx {label}", dx, xt.grad, tol)
-
-
 CASES = range(60)
 
 
@@ -72,7 +56,8 @@ CASES = range(60)
 def test_parity_with_torch_float64(method, op, seed):
     kwargs, x = random_pool(seed, op)
     ours, ref = CLASSES[op]
-    check_parity(ours(**kwargs, method=method), ref(**kwargs), x, 1e-12, f"{kwargs} x {x.shape}")
+    assert_matches_torch(ours(**kwargs, method=method), ref(**kwargs), x,
+                         tol=1e-12, ref_dtype=np.float64, label=f"{kwargs} x {x.shape}")
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))
@@ -82,7 +67,8 @@ def test_parity_with_torch_float32(method, op, seed):
     """float32 in and out, within 1e-6 (relative to scale) of torch's float64 on the same values."""
     kwargs, x = random_pool(seed, op)
     ours, ref = CLASSES[op]
-    check_parity(ours(**kwargs, method=method), ref(**kwargs), x.astype(np.float32), 1e-6, f"{kwargs}")
+    assert_matches_torch(ours(**kwargs, method=method), ref(**kwargs), x.astype(np.float32),
+                         tol=1e-6, ref_dtype=np.float64, label=f"{kwargs}")
 
 
 EDGES = [  # ceil mode's dropped last window, and windows hanging past the padded edge (torch's divisor rules)
@@ -101,7 +87,8 @@ EDGES = [  # ceil mode's dropped last window, and windows hanging past the padde
 def test_parity_edge_cases(method, op, kwargs, shape):
     x = np.random.default_rng(4).standard_normal(shape)
     ours, ref = CLASSES[op]
-    check_parity(ours(**kwargs, method=method), ref(**kwargs), x, 1e-12, f"{kwargs} x {shape}")
+    assert_matches_torch(ours(**kwargs, method=method), ref(**kwargs), x,
+                         tol=1e-12, ref_dtype=np.float64, label=f"{kwargs} x {shape}")
 
 
 @pytest.mark.parametrize("seed", CASES)
@@ -110,13 +97,15 @@ def test_max_pool_numba_and_auto_parity_with_torch(method, seed):
     """MaxPool2d's compiled method and the default against torch, float64 (to 1e-12) and float32 (1e-6), on the
     random windows above and the edge cases."""
     kwargs, x = random_pool(seed, "max")
-    check_parity(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x, 1e-12, f"{kwargs}")
-    check_parity(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x.astype(np.float32), 1e-6,
-                 f"float32 {kwargs}")
+    assert_matches_torch(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x,
+                         tol=1e-12, ref_dtype=np.float64, label=f"{kwargs}")
+    assert_matches_torch(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x.astype(np.float32),
+                         tol=1e-6, ref_dtype=np.float64, label=f"float32 {kwargs}")
     if seed < len(EDGES) and EDGES[seed][0] == "max":
         _, kwargs, shape = EDGES[seed]
         x = np.random.default_rng(4).standard_normal(shape)
-        check_parity(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x, 1e-12, f"{kwargs}")
+        assert_matches_torch(MaxPool2d(**kwargs, method=method), torch.nn.MaxPool2d(**kwargs), x,
+                             tol=1e-12, ref_dtype=np.float64, label=f"{kwargs}")
 
 
 def test_auto_picks_numba_for_two_by_two_windows(monkeypatch):
@@ -138,7 +127,8 @@ def test_auto_picks_numba_for_two_by_two_windows(monkeypatch):
     np.testing.assert_array_equal(dx, naive.backward(np.ones_like(y)))
     monkeypatch.setattr(methods, "has_numba", lambda: False)
     assert MaxPool2d(2).resolved_method() == "im2col"
-    check_parity(MaxPool2d(2), torch.nn.MaxPool2d(2), x, 1e-12, "auto without numba")
+    assert_matches_torch(MaxPool2d(2), torch.nn.MaxPool2d(2), x,
+                         tol=1e-12, ref_dtype=np.float64, label="auto without numba")
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.dtype(">f4"), np.longdouble])
@@ -171,8 +161,10 @@ def random_adaptive(seed):
 def test_adaptive_parity_with_torch(method, seed):
     out, x = random_adaptive(seed)
     ref = torch.nn.AdaptiveAvgPool2d(out)
-    check_parity(AdaptiveAvgPool2d(out, method=method), ref, x, 1e-12, f"output_size={out} x {x.shape}")
-    check_parity(AdaptiveAvgPool2d(out, method=method), ref, x.astype(np.float32), 1e-6, f"float32 {out}")
+    assert_matches_torch(AdaptiveAvgPool2d(out, method=method), ref, x,
+                         tol=1e-12, ref_dtype=np.float64, label=f"output_size={out} x {x.shape}")
+    assert_matches_torch(AdaptiveAvgPool2d(out, method=method), ref, x.astype(np.float32),
+                         tol=1e-6, ref_dtype=np.float64, label=f"float32 {out}")
 
 
 def poison(rng, a, count):
@@ -206,9 +198,10 @@ def test_nan_and_inf_stay_in_their_windows(op, method, seed):
     dtype, tol = [(np.float64, 1e-12), (np.float32, 1e-6)][seed % 2]
     x = x.astype(dtype)
     label += f" x {x.shape} {np.dtype(dtype)}"
-    check_parity(ours, ref, poison(rng, x, int(rng.integers(1, 4))), tol, "NaN/inf in x, " + label)
+    assert_matches_torch(ours, ref, poison(rng, x, int(rng.integers(1, 4))),
+                         tol=tol, ref_dtype=np.float64, label="NaN/inf in x, " + label)
     dout = poison(rng, rng.standard_normal(ours(x).shape), int(rng.integers(1, 4)))
-    check_parity(ours, ref, x, tol, "NaN/inf in dout, " + label, dout)
+    assert_matches_torch(ours, ref, x, tol=tol, ref_dtype=np.float64, label="NaN/inf in dout, " + label, dout=dout)
 
 
 @pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
@@ -218,8 +211,10 @@ def test_max_pool_on_mnist_like_batch(method):
     rng = np.random.default_rng(5)
     x = np.maximum(0, np.round(rng.standard_normal((4, 3, 28, 28)) * 2 - 2)) / 4
     assert (x == 0).mean() > 0.8
-    check_parity(MaxPool2d(2, method=method), torch.nn.MaxPool2d(2), x, 1e-15, "mnist-like")
-    check_parity(MaxPool2d(3, 2, 1, method=method), torch.nn.MaxPool2d(3, 2, 1), x, 1e-15, "mnist-like overlap")
+    assert_matches_torch(MaxPool2d(2, method=method), torch.nn.MaxPool2d(2), x,
+                         tol=1e-15, ref_dtype=np.float64, label="mnist-like")
+    assert_matches_torch(MaxPool2d(3, 2, 1, method=method), torch.nn.MaxPool2d(3, 2, 1), x,
+                         tol=1e-15, ref_dtype=np.float64, label="mnist-like overlap")
 
 
 def distinct(rng, shape):
@@ -427,7 +422,8 @@ def test_huge_stride_and_dilation_of_a_single_tap_as_torch(op, method):
     same = dict(kernel_size=(3, 1), stride=(7, 2), padding=(1, 0))  # 7 = the padded height: one window row
     if op == "max":
         huge["dilation"], same["dilation"] = (1, 2 ** 62), (1, 1)
-    check_parity(CLASSES[op][0](**huge, method=method), CLASSES[op][1](**same), x, 1e-12, f"{huge}")
+    assert_matches_torch(CLASSES[op][0](**huge, method=method), CLASSES[op][1](**same), x,
+                         tol=1e-12, ref_dtype=np.float64, label=f"{huge}")
 
 
 @pytest.mark.parametrize("value", [1.5, "2", (1, 2, 3), True, (2, 2.0)])
@@ -474,15 +470,7 @@ def test_non_overlapping_max_pool_matches_torch(kernel, shape, dtype):
     tie at 0: output and gradient exactly as torch's."""
     rng = np.random.default_rng(0)
     x = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
-    ours = MaxPool2d(kernel)
-    xt = t(x, grad=True)
-    y, yt = ours(x), torch.nn.functional.max_pool2d(xt, kernel)
-    dout = rng.standard_normal(y.shape).astype(dtype)
-    yt.backward(t(dout))
-    dx = ours.backward(dout)
-    assert y.dtype == dx.dtype == dtype
-    np.testing.assert_array_equal(y, yt.detach().numpy())
-    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    assert_matches_torch(MaxPool2d(kernel), torch.nn.MaxPool2d(kernel), x, tol=0.0, rng=rng, label=f"{kernel} {shape}")
 
 
 @pytest.mark.parametrize("make", [MaxPool2d, AvgPool2d, AdaptiveAvgPool2d])

@@ -15,6 +15,7 @@ from cnnumpy.nn.linear import Linear
 from cnnumpy.nn.module import BackwardBeforeForward, Module, Sequential
 from cnnumpy.nn.norm import BatchNorm2d
 from cnnumpy.nn.residual import Residual
+from tests.parity import assert_matches_torch
 from tests.util import assert_close, t
 
 
@@ -62,30 +63,8 @@ def randomize(module, rng):
 
 
 def pair(c_in, c_out, stride, rng, dtype=np.float64):
-    """Our block and torch's, with equal state (copied through a strict state_dict load)."""
-    ours = randomize(block(c_in, c_out, stride, dtype), rng)
-    theirs = torch_block(c_in, c_out, stride, torch.float64 if dtype == np.float64 else torch.float32)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()}, strict=True)
-    return ours, theirs
-
-
-def step(ours, theirs, x, dout):
-    """One forward and backward in both: ({name: ours}, {name: torch's}) for y, dx, every grad and buffer."""
-    ours.zero_grad()
-    theirs.zero_grad()
-    y = ours(x)
-    dx = ours.backward(dout)
-    xt = t(x, grad=True)
-    yt = theirs(xt)
-    yt.backward(t(dout))
-    a, b = {"y": y, "dx": dx}, {"y": yt, "dx": xt.grad}
-    torch_params = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        a["d " + name], b["d " + name] = p.grad, torch_params[name].grad
-    torch_buffers = dict(theirs.named_buffers())
-    for name, v in ours.named_buffers():
-        a[name], b[name] = v, torch_buffers[name]
-    return a, b
+    """Our block with random BatchNorm state, and torch's (assert_matches_torch copies ours into it)."""
+    return randomize(block(c_in, c_out, stride, dtype), rng), torch_block(c_in, c_out, stride)
 
 
 # (N, C_in, C_out, H, W, stride): identity shortcuts (same channels, stride 1) and projections
@@ -102,14 +81,11 @@ def test_matches_torch_float64(shape, training):
     rng = np.random.default_rng(sum(shape))
     ours, theirs = pair(c_in, c_out, stride, rng)
     ours.train(training)
-    theirs.train(training)
     for i in range(2):
         x = rng.standard_normal((n, c_in, h, w)) * 2 + 1
         dout = rng.standard_normal((n, c_out, (h - 1) // stride + 1, (w - 1) // stride + 1))
-        a, b = step(ours, theirs, x, dout)
-        assert a.keys() == b.keys()
-        for name in a:
-            assert_close(f"step {i} {name} {shape} training={training}", a[name], b[name], 1e-12)
+        assert_matches_torch(ours, theirs, x, tol=1e-12, dout=dout, load=i == 0,
+                             label=f"step {i} {shape} training={training}")
 
 
 @pytest.mark.parametrize("shape", SHAPES[1::2])
@@ -121,13 +97,9 @@ def test_matches_torch_float32(shape, training):
     rng = np.random.default_rng(sum(shape))
     ours, theirs = pair(c_in, c_out, stride, rng, np.float32)
     ours.train(training)
-    theirs.train(training)
     x = (rng.standard_normal((n, c_in, h, w)) * 2 + 1).astype(np.float32)
     dout = rng.standard_normal((n, c_out, (h - 1) // stride + 1, (w - 1) // stride + 1)).astype(np.float32)
-    a, b = step(ours, theirs, x, dout)
-    for name in a:
-        assert a[name].dtype == (np.int64 if name.endswith("num_batches_tracked") else np.float32), name
-        assert_close(f"{name} {shape} training={training}", a[name], b[name], 2e-5)
+    assert_matches_torch(ours, theirs, x, tol=2e-5, dout=dout, label=f"{shape} training={training}")
 
 
 @pytest.mark.parametrize("c_in, c_out, stride, hw", [(2, 2, 1, 4), (2, 3, 1, 3), (2, 3, 2, 4), (2, 2, 2, 5)])
