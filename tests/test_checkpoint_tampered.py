@@ -12,6 +12,7 @@ from PIL import Image
 import cnnumpy
 from cnnumpy import cli, io, models, optim
 from cnnumpy.checkpoint import build_model, load_checkpoint, save_checkpoint, set_rng_states
+from cnnumpy.data.registry import DATASETS
 
 COMMANDS = [["evaluate"], ["predict"], ["summary"], ["show", "filters"]]
 
@@ -30,7 +31,7 @@ def spec(model):
             "scheduler": "step", "augment": False, "method": "auto", "processes": 1, "seed": 0, "limit": None,
             "out": "runs/x", "resume": None, "no_progress": True}
     return {"model": model, "kwargs": {"method": "auto", "in_channels": 1, "num_classes": 10},
-            "data": cli.dataset_info("mnist"), "args": args}
+            "data": DATASETS["mnist"].info(), "args": args}
 
 
 @pytest.fixture(scope="module")

@@ -208,11 +208,11 @@ def test_limit_draws_from_every_class():
     CIFAR-10 folders are) the first 50 would all be class 0."""
     from cnnumpy.data import ArrayDataset
     ordered = ArrayDataset(np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1), np.repeat(np.arange(10), 100))
-    part = cli.limited(ordered, 50, seed=0)
+    part = cli.datasets.limited(ordered, 50, seed=0)
     assert len(part) == 50 and len(set(part.targets.tolist())) >= 8
     values = part.data.ravel()
     assert len(set(values.tolist())) == 50 and np.all(np.diff(values) > 0)  # no repeats, original order
     np.testing.assert_array_equal(part.targets, ordered.targets[values.astype(int)])
-    np.testing.assert_array_equal(cli.limited(ordered, 50, seed=0).data, part.data)
-    assert not np.array_equal(cli.limited(ordered, 50, seed=1).data, part.data)
-    assert len(cli.limited(ordered, 5000, seed=0)) == 1000
+    np.testing.assert_array_equal(cli.datasets.limited(ordered, 50, seed=0).data, part.data)
+    assert not np.array_equal(cli.datasets.limited(ordered, 50, seed=1).data, part.data)
+    assert len(cli.datasets.limited(ordered, 5000, seed=0)) == 1000

@@ -2,10 +2,12 @@
 word, resumed runs that keep their own settings, warm-up, clipping, early stopping, fine-tuning from weights,
 --quiet and --version."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import cnnumpy
 from cnnumpy import cli, io, models
 
 
@@ -90,12 +92,12 @@ def test_out_is_checked(tmp_path, capsys):
 
 def test_default_run_folders_get_new_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli.time, "strftime", lambda fmt: "20261207-120000")
+    monkeypatch.setattr(cli.train.time, "strftime", lambda fmt: "20261207-120000")
     args = cli.parser().parse_args(["train"])
-    first = cli.run_folder(args, "lenet5")
-    assert first == cli.Path("runs/lenet5-20261207-120000")
+    first = cli.train.run_folder(args, "lenet5")
+    assert first == Path("runs/lenet5-20261207-120000")
     first.mkdir(parents=True)
-    assert cli.run_folder(args, "lenet5") == cli.Path("runs/lenet5-20261207-120000-2")
+    assert cli.train.run_folder(args, "lenet5") == Path("runs/lenet5-20261207-120000-2")
 
 
 def test_data_dir_must_be_a_folder_with_the_data(tmp_path, capsys):
@@ -120,7 +122,7 @@ def test_quiet_and_version(tmp_path, capsys):
     assert code == 0 and err == "", err
     assert out.splitlines()[0].startswith("test accuracy: ") and len(out.splitlines()) == 2
     code, out, _ = run(["--version"], capsys)
-    assert code == 0 and out.strip() == f"cnnumpy {cli.__version__}"
+    assert code == 0 and out.strip() == f"cnnumpy {cnnumpy.__version__}"
 
 
 def test_the_sample_notice_names_the_flags(tmp_path, capsys):

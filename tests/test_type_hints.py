@@ -24,7 +24,7 @@ import pytest
 
 import cnnumpy
 
-PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.functional.tuned", "cnnumpy.optim"]  # every public module in them
+PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.optim"]  # every public module in them, at any depth
 MODULES = ["cnnumpy.bench", "cnnumpy.callbacks", "cnnumpy.checkpoint", "cnnumpy.demo", "cnnumpy.gradcheck",
            "cnnumpy.history", "cnnumpy.io", "cnnumpy.models", "cnnumpy.random", "cnnumpy.summary",
            "cnnumpy.train", "cnnumpy.viz"]
@@ -34,15 +34,15 @@ NOT_WALKED = {"cnnumpy.data": "its own test, tests/data/test_type_hints.py", "cn
 
 def is_kernel_module(name):
     """functional/tuned/loops and its modules: the loops that numba compiles (importing them imports numba)."""
-    return name == "loops" or ".loops." in name
+    return name.rpartition(".")[2] == "loops" or ".loops." in name
 
 
 def walked_modules():
     names = list(MODULES)
     for package in PACKAGES:
         path = importlib.import_module(package).__path__
-        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(path)
-                  if not m.name.startswith("_") and not is_kernel_module(m.name)]
+        names += [m.name for m in pkgutil.walk_packages(path, f"{package}.")  # subpackages too (functional.tuned)
+                  if not m.name.rpartition(".")[2].startswith("_") and not is_kernel_module(m.name)]
     return sorted(names)
 
 

@@ -8,6 +8,8 @@
     augment = Compose([RandomCrop(32, padding=4), RandomHorizontalFlip(), ToFloat(),
                        Normalize(CIFAR10_MEAN, CIFAR10_STD)])
     train = load_cifar10("../shared/data", train=True, transform=augment)   # x: (B, 3, 32, 32) float32
+
+The data sets the `cnnumpy` command trains on, one entry each, are in cnnumpy.data.registry.
 """
 from .cifar import CIFAR10, CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from .download import DownloadError, download_file

@@ -398,9 +398,3 @@ def _with_input_grad(backward):
         dx = backward(self, dout)
         return dx if input_grad else None
     return with_input_grad
-
-
-def run_backward(module: Module, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-    """module.backward(dout, input_grad=input_grad). Kept for the callers written when backward signatures
-    differed (nn.data_parallel, benchmarks/common.py, tests/nn/test_freeze.py); new code calls backward."""
-    return module.backward(dout, input_grad=input_grad)

@@ -148,8 +148,8 @@ def chunk_size(n: int, per_sample: int, budget: int) -> int:
 
 def split(n: int, work: int, minimum: int) -> int:
     """Items per chunk for work that is cheap per item (elementwise, one matrix product): all n in one
-    chunk (no thread hand-off, which costs ~50-80 us) when `work` is below `minimum`, else an equal share
-    per thread."""
+    chunk (no thread hand-off, which costs more than small work: docs/performance.md#threads) when `work` is below
+    `minimum`, else an equal share per thread."""
     return max(1, n if work < minimum else -(-n // num_threads()))
 
 

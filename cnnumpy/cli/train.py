@@ -1,0 +1,208 @@
+"""`cnnumpy train`: the run's settings (a resumed run's own, then the defaults), its folder, optimizer and
+schedule, and the fit loop with a checkpoint at each epoch's end."""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .args import SAME_RUN, TRAIN_DEFAULTS, UsageError
+from .datasets import data_dir_checked, limited
+
+
+def make_optimizer(args, params):
+    from .. import optim
+    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
+    if args.optimizer == "sgd":
+        return optim.SGD(params, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=args.weight_decay or 0.01)
+    return optim.Adam(params, lr=lr, weight_decay=args.weight_decay)
+
+
+def make_scheduler(args, optimizer, steps_per_epoch):
+    """(scheduler, when it steps). Without --warmup: OneCycle per batch, the others per epoch. With it: a linear
+    warm-up over its epochs, then the schedule over the remaining ones, everything stepped per batch."""
+    from ..optim import lr_scheduler
+    if args.warmup:
+        steps = steps_per_epoch
+        warm = lr_scheduler.LinearLR(optimizer, start_factor=0.1, end_factor=1.0, total_iters=args.warmup * steps)
+        rest = args.epochs - args.warmup
+        if args.scheduler == "none":
+            return warm, "batch"
+        if args.scheduler == "step":
+            main = lr_scheduler.StepLR(optimizer, step_size=max(1, rest // 3) * steps, gamma=0.1)
+        else:
+            main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=rest * steps)
+        return lr_scheduler.SequentialLR(optimizer, [warm, main], milestones=[args.warmup * steps]), "batch"
+    if args.scheduler == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1), "epoch"
+    if args.scheduler == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs), "epoch"
+    if args.scheduler == "onecycle":
+        max_lr = optimizer.param_groups[0]["lr"]
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, epochs=args.epochs,
+                                       steps_per_epoch=steps_per_epoch), "batch"
+    return None, "epoch"
+
+
+def settle(args, ckpt, defaults=TRAIN_DEFAULTS):
+    """The run's settings: a resumed run's own (a flag given again must agree), then `defaults`. Checks the
+    flags that depend on each other. Returns args."""
+    if ckpt is not None:
+        saved = ckpt["spec"].get("args") if ckpt["spec"] else None
+        if saved is None:
+            raise UsageError(f"--resume: {args.resume} was not written by cnnumpy train (it does not record the run's "
+                             "settings); to train its weights further start a new run from them: --weights")
+        for key in SAME_RUN:
+            given, own = getattr(args, key, None), saved.get(key, defaults.get(key))
+            if key == "lr" and own is None:  # the run used the optimizer's default lr
+                own = 0.01 if saved.get("optimizer", "sgd") == "sgd" else 0.001
+            if given not in (None, False) and given != own:
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(
+                    f"{flag}: a resumed run keeps its own settings ({flag} {own} in {args.resume}), so that it goes "
+                    f"on as if never stopped; to train these weights with {flag} {given}, start a new run from "
+                    f"them: --weights {args.resume}")
+            setattr(args, key, own)
+        for key in ("early_stop", "method", "data_dir"):
+            if getattr(args, key) is None and saved.get(key) is not None:
+                setattr(args, key, Path(saved[key]) if key == "data_dir" else saved[key])
+        planned, done = saved.get("epochs", defaults["epochs"]), int(ckpt["epoch"])
+        args.epochs = args.epochs or planned
+        if args.epochs <= done:
+            raise UsageError(f"--epochs: the checkpoint has already done {done} epochs; ask for more than that")
+        if args.epochs != planned and args.scheduler in ("cosine", "onecycle"):
+            what = {"cosine": "anneals the lr to 0 at its end; going on past it raises the lr again",
+                    "onecycle": "ends at its last planned batch; it cannot step further"}[args.scheduler]
+            raise UsageError(
+                f"--epochs: this run's {args.scheduler} schedule was planned for {planned} epochs and {what}. "
+                f"Resume it to its end with --epochs {planned}, or train these weights further in a new run with a "
+                f"schedule of its own: --weights {args.resume} --epochs {args.epochs - done}")
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.warmup and args.scheduler == "onecycle":
+        raise UsageError("--warmup: the onecycle schedule warms up by itself (its first 30 % of the steps); "
+                         "drop --warmup or pick another --scheduler")
+    from ..functional.tuned.threads import cores
+    if args.processes > cores():  # more would wait for each other's cores (and 1000 start 999 workers)
+        raise UsageError(f"--processes: expected at most {cores()}, the cores this process may use, got "
+                         f"{args.processes}")
+    if args.warmup >= args.epochs:
+        raise UsageError(f"--warmup: expected fewer warm-up epochs than --epochs ({args.epochs}), got {args.warmup}")
+    return args
+
+
+def run_folder(args, model_name):
+    """The folder a run writes into: --out, the resumed run's own, or runs/MODEL-DATE-TIME (a new name)."""
+    if args.out is None and args.resume is not None:
+        return args.resume.parent
+    if args.out is None:
+        base = Path("runs") / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out, k = base, 2
+        while out.exists():
+            out, k = base.with_name(f"{base.name}-{k}"), k + 1
+        return out
+    out = args.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file; expected a folder for the run (checkpoint.npz, history.json, "
+                         "curves.png)")
+    resuming_here = args.resume is not None and out.resolve() == args.resume.parent.resolve()
+    if (out / "checkpoint.npz").exists() and not resuming_here and not args.overwrite:
+        raise UsageError(f"--out: {out} already holds a run (checkpoint.npz); pass --overwrite to replace it, "
+                         f"--resume {out / 'checkpoint.npz'} to continue it, or another --out")
+    return out
+
+
+def train(args, datasets):
+    """`cnnumpy train`; datasets: the registry --data names an entry of."""
+    import cnnumpy
+
+    from .. import checkpoint, models, nn
+    from ..callbacks import EarlyStopping
+    from ..data import Compose, DataLoader
+    from ..data.registry import normalize
+    from ..train import History, fit
+
+    ckpt = checkpoint.load_checkpoint(args.resume) if args.resume is not None else None
+    start_from = checkpoint.load_checkpoint(args.weights) if args.weights is not None else None
+    if start_from is not None and not start_from["spec"]:
+        raise UsageError(f"--weights: {args.weights} does not say which model its weights are for (no spec)")
+    if start_from is not None:  # the same model and data as the checkpoint's, unless asked otherwise
+        args.model = args.model or start_from["spec"]["model"]
+        args.data = args.data or start_from["spec"]["data"]["name"]
+    args = settle(args, ckpt, {"data": next(iter(datasets)), **TRAIN_DEFAULTS})
+    dataset = datasets[args.data]
+    args.model = args.model or dataset.model
+    quiet, progress = args.quiet, not (args.quiet or args.no_progress)
+    say = (lambda *a, **k: None) if quiet else print
+    cnnumpy.manual_seed(args.seed)
+    info = dataset.info()
+    spec = {"model": args.model,
+            "kwargs": {"method": args.method, "in_channels": info["shape"][0], "num_classes": len(info["classes"])},
+            "data": info,
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}}
+    model = models.build(args.model, **spec["kwargs"])
+    try:  # one blank image through the model before any data is read: a shape mismatch is a user mistake
+        model.eval()(np.zeros([1] + info["shape"], np.float32))
+    except ValueError as e:
+        raise UsageError(f"--model: {args.model} does not take {args.data} images of shape "
+                         f"{tuple(info['shape'])}: {e}") from None
+    model.train()
+    if start_from is not None:
+        try:
+            model.load_state_dict(start_from["model"])
+        except (KeyError, ValueError) as e:
+            raise UsageError(f"--weights: the weights in {args.weights} do not fit {args.model} for {args.data}: "
+                             f"{e}") from None
+    out = run_folder(args, args.model)
+    transform = normalize(spec["data"])
+    data_dir = data_dir_checked(dataset, args.data_dir)
+    train_set, test_set, source = dataset.splits(data_dir, args.download, transform, progress)
+    spec["data"].update(source)
+    if args.limit:
+        train_set = limited(train_set, args.limit, args.seed, transform)
+    augment = dataset.augment(args.seed) if args.augment else []
+    if augment:
+        train_set.transform = Compose(augment + [transform])
+    loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
+    test_loader = DataLoader(test_set, 256)
+    optimizer = make_optimizer(args, model.parameters())
+    scheduler, scheduler_step = make_scheduler(args, optimizer, len(loader))
+    history, start = History(), 0
+    if ckpt is not None:
+        checkpoint.restore(ckpt, model, optimizer, scheduler, {f"augment{i}": t.rng for i, t in enumerate(augment)})
+        history, start = History(ckpt["history"]), ckpt["epoch"]
+    spec["args"]["out"] = str(out)  # the folder is made by the first save: a run that fails before leaves nothing
+    split = f", {args.processes} processes" if args.processes > 1 else ""
+    from_ = f", from epoch {start}" if start else (f", from the weights of {args.weights}" if start_from else "")
+    say(f"cnnumpy: training {args.model} ({sum(p.data.size for p in model.parameters()):,} parameters, "
+        f"method {args.method}{split}) on {len(train_set):,} images, testing on {len(test_set):,}{from_}; "
+        f"run folder {out}")
+
+    def save(epoch, hist):
+        checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
+                                   data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)})
+        hist.save(out / "history.json")
+        hist.plot(out / "curves.png", val_label="test")
+        r = hist.records[-1]
+        # printed as each epoch ends, so a run without the progress bar still shows how it goes
+        say(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "
+            f"test loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | {r['seconds']:.1f} s, "
+            f"{r['images_per_s']:.0f} images/s", flush=True)
+
+    callbacks = [EarlyStopping("val_loss", patience=args.early_stop)] if args.early_stop else []
+    # the checkpoints keep the module itself, so a run trained on several processes loads anywhere
+    runner = nn.DataParallel(model, processes=args.processes) if args.processes > 1 else model
+    try:
+        history = fit(runner, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
+                      scheduler_step, start_epoch=start, history=history, on_epoch_end=save, progress=progress,
+                      callbacks=callbacks, clip_grad_norm=args.clip_grad)
+    finally:
+        if runner is not model:
+            runner.close()
+    print(f"test accuracy: {history.records[-1]['val_acc']:.4f}")
+    print(f"wrote {out / 'checkpoint.npz'}, {out / 'history.json'}, {out / 'curves.png'}")
+    return 0
