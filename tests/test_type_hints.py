@@ -138,7 +138,7 @@ def test_the_walk_covers_the_api():
             "cnnumpy.nn.activation.ReLU.compute_output_shape",  # a private function assigned as a method
             "cnnumpy.nn.module.Parameter.shape",  # a property
             "cnnumpy.functional.tuned.compiled.has_numba",  # under functools.cache
-            "cnnumpy.random.fork_rng",  # under contextlib.contextmanager
+            "cnnumpy.nn.random.fork_rng",  # under contextlib.contextmanager
             "cnnumpy.functional.tuned.conv_im2col.conv2d", "cnnumpy.functional.tuned.threads.run", "cnnumpy.optim.sgd.SGD.step",
             "cnnumpy.callbacks.Callback.on_epoch_end", "cnnumpy.train.fit", "cnnumpy.viz.plot_history",
             "cnnumpy.bench.to_torch", "cnnumpy.demo.sobel_demo", "cnnumpy.gradcheck.gradcheck"} <= covered

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .. import random
+from ..nn import random
 from ..nn import check
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import DTypeLike
 
-from .. import random
+from ..nn import random
 from ..nn import check
 from .loader import Transform
 

@@ -8,7 +8,7 @@ copy of the module replays the same masks (which cnnumpy.gradcheck relies on).
 """
 import numpy as np
 
-from .. import random
+from . import random
 from ..functional import dropout
 from . import check
 from .init import Rng

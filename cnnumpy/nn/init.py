@@ -29,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from .. import random
+from . import random
 from .module import Parameter
 
 Tensor = TypeVar("Tensor", Parameter, np.ndarray)
