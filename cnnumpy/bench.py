@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:  # torch is optional (the test extra): imported for the annotations only by a type checker
     import torch
 
-    from .nn.module import Sequential
+    from .nn.container import Sequential
 
 
 def to_torch(model: "Sequential") -> "torch.nn.Sequential":

@@ -21,7 +21,7 @@ import numpy as np
 
 from .nn.activation import ReLU
 from .nn.conv import Conv2d
-from .nn.module import Sequential
+from .nn.container import Sequential
 from .nn.pool import MaxPool2d
 
 if TYPE_CHECKING:  # Pillow is optional: imported for the annotations only when a type checker reads them

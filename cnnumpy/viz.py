@@ -173,7 +173,7 @@ def plot_filters(conv: Module, path: str | Path, max_cols: int = 8) -> Path:
 # --- feature maps ---------------------------------------------------------------------------------------
 def _steps(module, prefix=""):
     """(name, layer) pairs that applied in order compute module(x): nested Sequentials are opened up."""
-    from .nn.module import Sequential
+    from .nn.container import Sequential
     if not isinstance(module, Sequential):
         yield prefix, module
         return

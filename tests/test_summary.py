@@ -10,7 +10,8 @@ from cnnumpy.nn.activation import ReLU
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.flatten import Flatten
 from cnnumpy.nn.linear import Linear
-from cnnumpy.nn.module import Module, Sequential
+from cnnumpy.nn.container import Sequential
+from cnnumpy.nn.module import Module
 from cnnumpy.nn.norm import BatchNorm2d
 from cnnumpy.nn.residual import Residual
 from cnnumpy.summary import Summary, summary

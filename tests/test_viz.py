@@ -9,7 +9,8 @@ from cnnumpy import models, viz
 from cnnumpy.nn.activation import ReLU
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.dropout import Dropout
-from cnnumpy.nn.module import Module, Sequential
+from cnnumpy.nn.container import Sequential
+from cnnumpy.nn.module import Module
 from cnnumpy.nn.pool import MaxPool2d
 from cnnumpy.train import History
 from tests.util import png

@@ -7,7 +7,8 @@ from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss
-from .module import BackwardBeforeForward, Module, Parameter, Sequential
+from .container import Sequential
+from .module import BackwardBeforeForward, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual

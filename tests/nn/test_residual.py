@@ -12,7 +12,8 @@ from cnnumpy.nn.activation import ReLU
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.linear import Linear
-from cnnumpy.nn.module import BackwardBeforeForward, Module, Sequential
+from cnnumpy.nn.container import Sequential
+from cnnumpy.nn.module import BackwardBeforeForward, Module
 from cnnumpy.nn.norm import BatchNorm2d
 from cnnumpy.nn.residual import Residual
 from tests.parity import assert_matches_torch
