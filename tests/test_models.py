@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from cnnumpy import models
+from cnnumpy.functional import methods
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.linear import Linear
@@ -29,7 +30,7 @@ def torch_mnist_cnn():
 
 
 @pytest.mark.parametrize("name, ref", [("lenet5", torch_lenet5), ("mnist_cnn", torch_mnist_cnn)])
-@pytest.mark.parametrize("method", ["im2col", "naive"])
+@pytest.mark.parametrize("method", [m for m in methods.general(methods.CONV) if not methods.CONV[m].compiled])
 def test_same_as_torch(name, ref, method):
     ours, theirs = models.build(name, method=method).to(np.float64).eval(), ref().double().eval()
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})  # strict: same keys

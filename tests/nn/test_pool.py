@@ -13,7 +13,8 @@ from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tests.functional.test_pool import data, has_padding_only_window, valid_window
 from tests.parity import assert_matches_torch
 
-METHODS = ["im2col", "naive"]
+METHODS = sorted(set(methods.pool_methods("avg_pool2d")) & set(methods.pool_methods("adaptive_avg_pool2d")))  # every op
+MAX_METHODS = [*methods.pool_methods("max_pool2d"), "auto"]
 CLASSES = {"max": (MaxPool2d, torch.nn.MaxPool2d), "avg": (AvgPool2d, torch.nn.AvgPool2d)}
 
 
@@ -204,7 +205,7 @@ def test_nan_and_inf_stay_in_their_windows(op, method, seed):
     assert_matches_torch(ours, ref, x, tol=tol, ref_dtype=np.float64, label="NaN/inf in dout, " + label, dout=dout)
 
 
-@pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
+@pytest.mark.parametrize("method", MAX_METHODS)
 def test_max_pool_on_mnist_like_batch(method):
     """LeNet's pool on ReLU'd, quantized images: mostly exact zeros, so nearly every window has ties;
     each output's gradient must reach exactly the input torch picks."""
@@ -222,7 +223,7 @@ def distinct(rng, shape):
     return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.05 + rng.uniform(0, 0.01, shape))
 
 
-@pytest.mark.parametrize("method", METHODS + ["numba", "auto"])
+@pytest.mark.parametrize("method", MAX_METHODS)
 @pytest.mark.parametrize("kwargs, shape", [
     (dict(kernel_size=2), (2, 2, 4, 4)),
     (dict(kernel_size=3, stride=1, padding=1), (1, 2, 5, 4)),
