@@ -41,6 +41,7 @@ def test_train_prints_progress_and_accuracy(tmp_path, capsys):
     assert "test accuracy: 0." in out and "curves.png" in out
 
 
+@pytest.mark.slow
 def test_train_on_two_processes_gives_the_weights_of_one(tmp_path, capsys):
     """--processes 2 splits each batch over a worker process; LeNet-5 has no dropout or batch norm, so the run
     is the one-process run up to float rounding, and the checkpoint holds the model's own keys."""
@@ -54,6 +55,7 @@ def test_train_on_two_processes_gives_the_weights_of_one(tmp_path, capsys):
         np.testing.assert_allclose(m2[k], m1[k], rtol=1e-4, atol=1e-5, err_msg=k)
 
 
+@pytest.mark.slow
 def test_resume_on_two_processes_is_bit_for_bit_without_dropout(tmp_path):
     """The split and the order of the gradients' sums are the same in every run: without dropout (whose worker
     streams are not in the checkpoint), resuming on two processes repeats the uninterrupted run exactly."""
@@ -72,6 +74,7 @@ def state(path):
     return ckpt["model"], ckpt["optimizer"]
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights_bit_for_bit(tmp_path):
     base = ["train", "--model", "mnist_cnn", "--limit", "192", "--batch-size", "64", "--optimizer", "adam",
             "--augment", "--seed", "3", "--no-progress"]

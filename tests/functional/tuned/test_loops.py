@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cnnumpy
 
 # One small forward + backward of conv_numba, conv_winograd, pool_numba (2x2 and 3x3 windows) and relu in a fresh
@@ -58,6 +60,7 @@ def cache_files(cache_dir):
     return {p.relative_to(cache_dir): p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_second_process_loads_kernels_from_disk_cache(tmp_path):
     """The first process compiles and saves the kernels; the second finds every one, writes nothing, and is fast.
 
@@ -83,6 +86,7 @@ def package_files():
     return {p.relative_to(root): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_compiled_loops_are_cached_in_the_user_cache_folder_not_the_package(tmp_path):
     """numba's cache=True alone writes .nbi/.nbc files into the package's __pycache__; a later pip install then
     leaves that folder behind and it shadows the new install. The cache goes to $CNNUMPY_CACHE_DIR/numba."""
