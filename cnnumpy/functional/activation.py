@@ -5,63 +5,26 @@ Every forward takes x of any shape and returns (y, cache) with y of x's shape an
 backward takes dout of y's shape and returns dx = dL/dx. An elementwise y = f(x) has the diagonal
 Jacobian f'(x), so dx = dout * f'(x); softmax couples the entries along `dim`, see its docstring.
 """
-import functools
-import importlib
-
 import numpy as np
-
-from .tuned import compiled as jit, threads as parallel
-
-SPLIT_BYTES = 1 << 20   # relu on arrays of at least this size is split over cnnumpy's threads
-COMPILED = True         # relu_backward runs numba's loop where numba is installed (False: NumPy's passes)
 
 
 def relu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """y = max(x, 0). The cache is y itself: y > 0 exactly where x > 0 (for NaN both are false), as torch keeps."""
-    y = np.empty(x.shape, np.result_type(x, 0))
-    xf, yf = x.reshape(-1), y.reshape(-1)
-
-    def chunk(s, lo, hi):
-        # np.maximum, not x * (x > 0): NaN stays NaN, as in torch
-        np.maximum(xf[lo:hi], 0, out=yf[lo:hi])
-
-    parallel.run(chunk, xf.size, parallel.split(xf.size, x.nbytes, SPLIT_BYTES))
+    # np.maximum, not x * (x > 0): NaN stays NaN, as in torch
+    y = np.maximum(x, 0)
     return y, y
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dx = dout * [y != 0], torch's rule: 0 where x <= 0 (the slope at x == 0 exactly is 0), dout where
     x > 0, and dout where x is NaN. y = max(x, 0) is 0 exactly where x <= 0 and NaN where x is NaN (NaN != 0),
-    so one comparison gives the mask (not y <= 0 took two passes).
+    so one comparison gives the mask.
 
-    With numba installed (and float32 or float64 arrays) one compiled loop selects dout or 0 in a single pass
-    (activation_numba_kernels): on the VGG net's 8 MB maps 0.37-0.51 ms against 1.24-1.27 at 2 threads.
-    NumPy's way is a mask, a product (~5x faster than np.where) and a check: only where the product made NaN
-    from an infinite dout times 0 (torch gives 0 there) is np.where needed, and finding out costs a pass.
+    A selection, not a product: where the mask is 0, dx is 0 even if dout is infinite (inf * 0 would be NaN;
+    torch gives 0).
     """
     y = cache
-    dx = np.empty(dout.shape, dout.dtype.newbyteorder("="))  # native order, as every ufunc's output (and y)
-    df, yf, dxf = dout.reshape(-1), y.reshape(-1), dx.reshape(-1)
-    loops = _loops() if COMPILED and jit.has_numba() and all(jit.compiled_dtype(a.dtype) for a in (dout, y)) else None
-
-    def chunk(s, lo, hi):
-        if loops is not None:
-            loops.relu_backward(df[lo:hi], yf[lo:hi], dxf[lo:hi])
-            return
-        mask = np.not_equal(yf[lo:hi], 0)
-        with np.errstate(invalid="ignore"):  # inf * 0: repaired just below
-            out = np.multiply(df[lo:hi], mask, out=dxf[lo:hi], dtype=dx.dtype)
-        if not np.isfinite(out).all():
-            np.copyto(out, np.where(mask, df[lo:hi], 0))
-
-    parallel.run(chunk, df.size, parallel.split(df.size, dout.nbytes, SPLIT_BYTES))
-    return dx
-
-
-@functools.cache
-def _loops():
-    """activation_numba_kernels, imported (and numba with it) at the first relu_backward that uses it."""
-    return importlib.import_module(f"{__package__}.tuned.loops.activation")
+    return np.where(y != 0, dout, 0)
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, tuple]:

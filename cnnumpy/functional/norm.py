@@ -11,16 +11,8 @@ the axes after C) values per channel:
 In training the mean and variance are the batch's own (from `moments`), so the
 gradient flows through them; in evaluation they are the running estimates,
 constants of the forward pass.
-
-For speed every pass walks the batch a chunk of samples at a time (CHUNK_BYTES of x, so that the
-temporaries stay in the cache and no array of x's size is allocated for them) on cnnumpy's threads,
-summing per channel within each chunk; the partial sums are added at the end.
 """
 import numpy as np
-
-from .tuned import threads as parallel
-
-CHUNK_BYTES = 1 << 20   # x per chunk
 
 
 def _axes(x):
@@ -33,34 +25,14 @@ def _per_channel(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _run(fn, x):
-    """fn(s, lo, hi) over chunks of x's samples on cnnumpy's threads; returns the threads' scratch dicts."""
-    n = len(x)
-    per_sample = x.nbytes // max(n, 1)
-    return parallel.run(fn, n, parallel.chunk_size(n, per_sample, CHUNK_BYTES))
-
-
-def _sums(a):
-    """Per-channel sums of a: (m, C, ...) -> (C,): the contiguous inner axes first, then the samples."""
-    return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=2).sum(axis=0)
-
-
 def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The batch statistics of each channel: x: (N, C, ...) -> mean: (C,), var: (C,) (biased, divided by m)."""
-    m = x.size // x.shape[1]
+    """The batch statistics of each channel: x: (N, C, ...) -> mean: (C,), var: (C,) (biased, divided by m).
 
-    def total(s, lo, hi):
-        parallel.add(s, "sum", _sums(x[lo:hi]))
-
-    mean = sum(t["sum"] for t in _run(total, x)) / x.dtype.type(m)
-    mb = _per_channel(mean, x.ndim)
-
-    def squares(s, lo, hi):  # sum (x - mean)^2: two passes over x, but no cancellation as in E[x^2] - mean^2
-        d = np.subtract(x[lo:hi], mb)
-        parallel.add(s, "sq", _sums(np.square(d, out=d)))
-
-    var = sum(t["sq"] for t in _run(squares, x)) / x.dtype.type(m)
-    return mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
+    var is the mean of (x - mean)^2, not E[x^2] - mean^2, which cancels badly when mean^2 >> var.
+    """
+    mean = x.mean(axis=_axes(x))
+    var = np.square(x - _per_channel(mean, x.ndim)).mean(axis=_axes(x))
+    return mean, var
 
 
 def batch_norm(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.ndarray | None = None,
@@ -71,26 +43,12 @@ def batch_norm(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.ndar
     backward pass differentiates through them; training=False treats them as
     constants (running statistics). weight/bias None means gamma = 1 / beta = 0.
     """
-    inv_std = 1.0 / np.sqrt(var + eps)
     nd = x.ndim
-    mb, ib = _per_channel(mean, nd), _per_channel(inv_std, nd)
-    wb = _per_channel(weight, nd) if weight is not None else None
-    bb = _per_channel(bias, nd) if bias is not None else None
-    xhat = np.empty(x.shape, np.result_type(x, mean, inv_std))
-    y = np.empty(x.shape, np.result_type(xhat, *(v for v in (weight, bias) if v is not None)))
-
-    def chunk(s, lo, hi):
-        xh, yc = xhat[lo:hi], y[lo:hi]
-        np.subtract(x[lo:hi], mb, out=xh)
-        np.multiply(xh, ib, out=xh)
-        if wb is not None:
-            np.multiply(xh, wb, out=yc)
-        else:
-            np.copyto(yc, xh)
-        if bb is not None:
-            np.add(yc, bb, out=yc)
-
-    _run(chunk, x)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = (x - _per_channel(mean, nd)) * _per_channel(inv_std, nd)
+    gamma = 1 if weight is None else _per_channel(weight, nd)
+    beta = 0 if bias is None else _per_channel(bias, nd)
+    y = gamma * xhat + beta
     return y, (xhat, inv_std, weight, bias is not None, training)
 
 
@@ -112,42 +70,20 @@ def batch_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
         dx = (gamma * inv_std / m) * (m * dout - dbeta - xhat * dgamma)
 
     A gradient not asked for (input_grad, weight_grad or bias_grad False: frozen gamma or beta) comes back as
-    None; its sum is still taken when the training dx above needs it, and skipped in evaluation.
+    None.
     """
     xhat, inv_std, weight, has_bias, training = cache
     nd = dout.ndim
-    through_stats = training and input_grad  # the training dx needs both sums
-    need_dbeta = through_stats or (bias_grad and has_bias)
-    need_dgamma = through_stats or (weight_grad and weight is not None)
-
-    def sums(s, lo, hi):
-        d = dout[lo:hi]
-        if need_dbeta:
-            parallel.add(s, "dbeta", _sums(d))
-        if need_dgamma:
-            parallel.add(s, "dgamma", _sums(np.multiply(d, xhat[lo:hi])))
-
-    parts = _run(sums, dout) if need_dbeta or need_dgamma else []
-    dbeta = sum(t["dbeta"] for t in parts) if need_dbeta else None
-    dgamma = sum(t["dgamma"] for t in parts) if need_dgamma else None
+    dbeta = dout.sum(axis=_axes(dout))
+    dgamma = (dout * xhat).sum(axis=_axes(dout))
     dweight = dgamma if weight_grad and weight is not None else None
     dbias = dbeta if bias_grad and has_bias else None
     if not input_grad:
         return None, dweight, dbias
-    scale = inv_std if weight is None else weight * inv_std
-    dx = np.empty(dout.shape, np.result_type(dout, scale))
+    scale = inv_std if weight is None else weight * inv_std  # gamma * inv_std
     if training:
-        # dx = (scale / m) * (m * dout - dbeta - xhat * dgamma) = dout * scale - xhat * (scale * dgamma / m) - scale * dbeta / m
         m = dout.size // dout.shape[1]
-        a, b, c = (_per_channel(v, nd) for v in (scale, scale * dgamma / m, scale * dbeta / m))
+        dx = _per_channel(scale / m, nd) * (m * dout - _per_channel(dbeta, nd) - xhat * _per_channel(dgamma, nd))
     else:
-        a, b, c = _per_channel(scale, nd), None, None
-
-    def grad(s, lo, hi):
-        out = np.multiply(dout[lo:hi], a, out=dx[lo:hi])
-        if b is not None:
-            out -= np.multiply(xhat[lo:hi], b)
-            out -= c
-
-    _run(grad, dout)
+        dx = _per_channel(scale, nd) * dout
     return dx, dweight, dbias

@@ -1,11 +1,13 @@
 """Activation modules, as torch.nn.ReLU, LeakyReLU, Sigmoid, Tanh, Softmax and LogSoftmax.
 
-They hold no parameters: each validates x, calls its pair in functional.activation and caches what
-the backward needs. x: any floating array of any shape -> y: same shape and dtype.
+They hold no parameters: each validates x, calls its pair in functional.activation (ReLU its tuned twin in
+functional.tuned.activation) and caches what the backward needs. x: any floating array of any shape -> y: same
+shape and dtype.
 """
 import numpy as np
 
 from ..functional import activation as F
+from ..functional.tuned import activation as tuned
 from . import check
 from .module import Module
 
@@ -57,10 +59,10 @@ class ReLU(Module):
     """y = max(x, 0); dx = dout * [x > 0], and dout where x is NaN (as torch)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.relu, x)
+        return _forward(self, tuned.relu, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.relu_backward, dout, input_grad)
+        return _backward(self, tuned.relu_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
 

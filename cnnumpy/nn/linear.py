@@ -1,10 +1,10 @@
-"""Linear: the fully connected layer around functional.linear, as torch.nn.Linear."""
+"""Linear: the fully connected layer around functional.linear (through its tuned twin), as torch.nn.Linear."""
 import math
 
 import numpy as np
 import numpy.typing as npt
 
-from ..functional.linear import linear, linear_backward
+from ..functional.tuned.linear import linear, linear_backward
 from . import check
 from .init import Rng, default_bound, uniform
 from .module import Module, Parameter

@@ -1,4 +1,5 @@
-"""BatchNorm1d and BatchNorm2d: the modules around functional.norm, with PyTorch's train/eval semantics.
+"""BatchNorm1d and BatchNorm2d: the modules around functional.norm (through its tuned twin in functional.tuned),
+with PyTorch's train/eval semantics.
 
 Training normalises by the batch's mean and biased variance and updates the running estimates
 
@@ -15,7 +16,7 @@ import numbers
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import norm
+from ..functional.tuned import norm
 from . import check
 from .module import Module, Parameter
 

@@ -1,10 +1,16 @@
-"""functional.norm: moments, the forward against PyTorch, the compact backward against the step-by-step chain rule."""
+"""functional.norm: moments, the forward against PyTorch, the compact backward against the step-by-step chain rule;
+its tuned twin (functional.tuned.norm) against it and PyTorch, on every path its Tuning forces."""
+import functools
+import types
+
 import numpy as np
 import pytest
 import torch.nn.functional as F
 
 from cnnumpy.functional import norm
-from tests.util import assert_close, t
+from cnnumpy.functional.tuned import norm as tuned
+from cnnumpy.functional.tuned.config import Tuning
+from tests.util import assert_close, assert_close_nonfinite, t
 
 
 def random_case(seed, dtype=np.float64):
@@ -23,8 +29,14 @@ def random_case(seed, dtype=np.float64):
     return cast(x), cast(w), cast(b), cast(dout)
 
 
+def with_tuning(tuning):
+    """The tuned moments, batch_norm and batch_norm_backward run with `tuning`, as a stand-in for the module norm."""
+    return types.SimpleNamespace(**{f: functools.partial(getattr(tuned, f), tuning=tuning)
+                                    for f in ("moments", "batch_norm", "batch_norm_backward")})
+
+
 @pytest.mark.parametrize("seed", range(5))
-def test_moments_are_per_channel_mean_and_biased_variance(seed):
+def test_moments_are_per_channel_mean_and_biased_variance(seed, norm=norm):
     x, *_ = random_case(seed)
     mean, var = norm.moments(x)
     flat = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
@@ -45,7 +57,7 @@ def torch_batch_norm(x, w, b, mean, var, training, dout, eps=1e-5):
 
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("seed", range(25))
-def test_forward_backward_match_torch_float64(seed, training):
+def test_forward_backward_match_torch_float64(seed, training, norm=norm):
     x, w, b, dout = random_case(seed)
     if training:
         mean, var = norm.moments(x)
@@ -151,13 +163,13 @@ def test_training_output_is_normalised():
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("seed", range(0, 25, 4))
-def test_chunks_on_threads_match_torch(monkeypatch, use_threads, seed, training, threads):
-    """One sample per chunk (CHUNK_BYTES = 1) on 2 or 3 threads: partial sums added across threads, the same
-    results as torch's."""
-    monkeypatch.setattr(norm, "CHUNK_BYTES", 1)
+def test_chunks_on_threads_match_torch(use_threads, seed, training, threads):
+    """The tuned functions with one sample per chunk (norm_chunk_bytes=1) on 2 or 3 threads: partial sums added
+    across threads, the same results as torch's."""
     use_threads(threads)
-    test_forward_backward_match_torch_float64(seed, training)
-    test_moments_are_per_channel_mean_and_biased_variance(seed % 5)
+    one_sample = with_tuning(Tuning(norm_chunk_bytes=1))
+    test_forward_backward_match_torch_float64(seed, training, norm=one_sample)
+    test_moments_are_per_channel_mean_and_biased_variance(seed % 5, norm=one_sample)
 
 
 def test_float32_stays_float32():
@@ -176,3 +188,91 @@ def test_float32_stays_float32():
             continue
         assert c.dtype == np.float32, name
         assert np.abs(a - c).max() <= 1e-5 * max(1.0, np.abs(a).max()), name
+
+
+# Every path of the tuned functions: the default chunks, one sample per chunk, the whole batch in one chunk.
+TUNED = {"default": Tuning(), "one sample": Tuning(norm_chunk_bytes=1), "one chunk": Tuning(norm_chunk_bytes=1 << 40)}
+NAMES = ("mean", "var", "y", "dx", "dweight", "dbias")
+
+
+def both(x, w, b, dout, training, tuning, asked=(True, True, True)):
+    """(readable, tuned) results (mean, var, y, dx, dweight, dbias) of the same inputs; in evaluation the
+    statistics are those of x + 1, as constants."""
+    out = []
+    for f in (norm, with_tuning(tuning)):
+        mean, var = f.moments(x if training else x + 1)
+        y, cache = f.batch_norm(x, mean, var, w, b, 1e-5, training)
+        out.append((mean, var, y, *f.batch_norm_backward(dout, cache, *asked)))
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tuning", TUNED)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("seed", range(10))
+def test_tuned_equals_readable(use_threads, threads, tuning, training, dtype, tol, seed):
+    """The tuned mean, var, y, dx, dweight, dbias equal the readable ones: same shapes and dtypes, float64 to
+    1e-12 and float32 to 1e-5 (the same sums in another order and dx by an expanded formula, each measured
+    against the size of its terms as in test_float32_in_float32_out_close_to_float64), None where the readable
+    gives None."""
+    x, w, b, dout = random_case(seed, dtype)
+    use_threads(threads)
+    readable, fast = both(x, w, b, dout, training, TUNED[tuning])
+    xhat = norm.batch_norm(x, *readable[:2], w, b)[1][0].astype(np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    gamma = np.ones(x.shape[1]) if w is None else w.astype(np.float64)
+    inv_std = 1 / np.sqrt(readable[1].astype(np.float64) + 1e-5)
+    d64, x64 = dout.astype(np.float64), x.astype(np.float64)
+    scales = {"mean": np.abs(x64).max(), "var": np.square(x64).max(), "y": np.abs(readable[2]).max(),
+              "dx": np.abs(d64 * (gamma * inv_std).reshape((1, -1) + (1,) * (x.ndim - 2))).max(),
+              "dweight": np.abs(d64 * xhat).sum(axis=axes).max(), "dbias": np.abs(d64).sum(axis=axes).max()}
+    for name, a, c in zip(NAMES, readable, fast):
+        if a is None:
+            assert c is None, f"{name}: the readable function gives None"
+            continue
+        assert c.shape == a.shape and c.dtype == a.dtype == dtype, f"{name}: {c.shape} {c.dtype} vs {a.shape} {a.dtype}"
+        err = np.abs(c.astype(np.float64) - a).max() / scales[name]
+        assert err <= tol, f"{name} ({tuning}, training={training}): tuned differs by {err:.3e} relative to " \
+                           f"{scales[name]:.3e}"
+
+
+@pytest.mark.parametrize("tuning", TUNED)
+@pytest.mark.parametrize("asked", [(True, False, True), (True, True, False), (False, True, True), (False, False, False)])
+@pytest.mark.parametrize("training", [True, False])
+def test_tuned_computes_only_the_gradients_asked_for(use_threads, tuning, asked, training):
+    """input_grad, weight_grad, bias_grad False: None in the tuned functions exactly where the readable ones give
+    None, the readable values elsewhere."""
+    x, w, b, dout = random_case(4)
+    w, b = np.ones(x.shape[1]) * 1.5, np.zeros(x.shape[1]) - 0.5
+    use_threads(2)
+    readable, fast = both(x, w, b, dout, training, TUNED[tuning], asked)
+    for name, a, c in zip(NAMES, readable, fast):
+        assert (a is None) == (c is None), f"{name}: readable {a is None and 'None'}, tuned {c is None and 'None'}"
+        if a is not None:
+            np.testing.assert_allclose(c, a, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN made on purpose
+@pytest.mark.parametrize("tuning", TUNED)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tuned_nan_and_inf_as_readable_and_torch(use_threads, tuning, training, dtype):
+    """NaN and inf in x and dout land where the readable functions and torch put them (a NaN in x spoils its
+    channel's statistics in training; an inf in dout spoils its channel's sums), and the finite values agree."""
+    x, w, b, dout = random_case(7, dtype)  # (N, C, ...) with C >= 2
+    x[0, 0].flat[0], dout[1, 1].flat[0] = np.nan, np.inf
+    x[-1, -1].flat[-1] = np.inf
+    use_threads(2)
+    readable, fast = both(x, w, b, dout, training, TUNED[tuning])
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    for name, a, c in zip(NAMES, readable, fast):
+        if a is not None:
+            assert_close_nonfinite(f"{name} tuned vs readable", c, a, tol)
+    if training:
+        ref = torch_batch_norm(x, w, b, None, None, True, dout)
+    else:
+        ref = torch_batch_norm(x, w, b, readable[0], readable[1], False, dout)
+    for name, a, r in zip(NAMES[2:], readable[2:], ref):
+        if r is not None:
+            assert_close_nonfinite(f"{name} readable vs torch", a, r, tol)

@@ -16,8 +16,7 @@ import cnnumpy
 CHILD = """
 import json, time
 import numpy as np
-from cnnumpy.functional import activation
-from cnnumpy.functional.tuned import conv_numba, conv_winograd, pool_numba
+from cnnumpy.functional.tuned import activation, conv_numba, conv_winograd, pool_numba
 x = np.ones((2, 3, 8, 8), np.float32)
 w = np.ones((4, 3, 3, 3), np.float32)
 t = time.perf_counter()
