@@ -195,7 +195,7 @@ class _Replica:
     def start(self, rank, state, grads):
         """state: arrays over the block of the main process's parameters and buffers, in state_dict order;
         grads: arrays over the block this worker writes its parameter gradients into."""
-        keep_freed_memory()  # this process only runs steps: see cnnumpy.memory
+        keep_freed_memory()  # this process only runs steps: see functional/tuned/memory.py
         self.state, self.grads = state, grads
         self.slots = _slots(self.module)
         self.params = self.module.parameters()
