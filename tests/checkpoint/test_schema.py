@@ -1,71 +1,16 @@
-"""Checkpoints altered by hand, cut short or not checkpoints at all: every command that reads one ends with one line
-naming the file and what is wrong, exit code 2, and no traceback."""
+"""Checkpoints altered by hand: every command that reads one ends with one line naming the file and what is wrong,
+exit code 2, and no traceback; and the library calls that check a checkpoint (saving, building a model)."""
 import copy
-import json
-import pickle
-import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import cnnumpy
-from cnnumpy import cli, io, models, optim
-from cnnumpy.checkpoint import build_model, load_checkpoint, save_checkpoint, set_rng_states
-from cnnumpy.data.registry import DATASETS
+from cnnumpy import io, models
+from cnnumpy.checkpoint import build_model, load_checkpoint, save_checkpoint
+from tests.checkpoint.util import COMMANDS, assert_one_line_errors, run, spec
 
-COMMANDS = [["evaluate"], ["predict"], ["summary"], ["show", "filters"]]
-
-
-@pytest.fixture(autouse=True)
-def no_full_mnist(tmp_path_factory, monkeypatch):
-    """The embedded MNIST sample everywhere, and one-line errors (no CNNUMPY_DEBUG)."""
-    monkeypatch.setenv("CNNUMPY_DATA", str(tmp_path_factory.mktemp("empty-data")))
-    monkeypatch.delenv("CNNUMPY_DEBUG", raising=False)
-
-
-def spec(model):
-    """A spec as `cnnumpy train` writes it."""
-    args = {"command": "train", "model": model, "data": "mnist", "data_dir": None, "download": False, "epochs": 1,
-            "batch_size": 64, "optimizer": "sgd", "lr": None, "momentum": 0.9, "weight_decay": 0.0,
-            "scheduler": "step", "augment": False, "method": "auto", "processes": 1, "seed": 0, "limit": None,
-            "out": "runs/x", "resume": None, "no_progress": True}
-    return {"model": model, "kwargs": {"method": "auto", "in_channels": 1, "num_classes": 10},
-            "data": DATASETS["mnist"].info(), "args": args}
-
-
-@pytest.fixture(scope="module")
-def genuine(tmp_path_factory):
-    """{model name: (path, contents)} of untouched checkpoints: LeNet-5 (no generators) and mnist_cnn (dropout)."""
-    from cnnumpy.optim.lr_scheduler import StepLR
-    from cnnumpy.train import History
-    out = {}
-    for name in ("lenet5", "mnist_cnn"):
-        cnnumpy.manual_seed(0)
-        model = models.build(name)
-        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        for p in model.parameters():  # a step, so that every parameter has a momentum buffer
-            p.grad = np.full_like(p.data, 1e-3)
-        opt.step()
-        history = History([dict(epoch=1, train_loss=0.5, train_acc=0.9, val_loss=0.4, val_acc=0.9, lr=0.01,
-                                seconds=1.0, images_per_s=100.0)])
-        path = save_checkpoint(tmp_path_factory.mktemp(name) / "checkpoint.npz", model, opt, StepLR(opt, 1), 1,
-                               spec(name), history, data_rngs={"augment0": np.random.default_rng(1)})
-        out[name] = path, io.load(path)
-    return out
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    path = tmp_path_factory.mktemp("image") / "digit.png"
-    Image.fromarray(cnnumpy.data.MNIST.sample(False).data[0]).save(path)
-    return path
-
-
-def run(argv, capsys):
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("no_full_mnist")
 
 
 def test_the_genuine_checkpoints_pass(genuine, image, capsys, tmp_path):
@@ -258,109 +203,6 @@ def test_tampered_contents(genuine, image, tmp_path, capsys, model, tamper, mess
     path = io.save(contents, tmp_path / "checkpoint.npz", bare="model")
     assert_one_line_errors(path, message, image, capsys)
 
-
-def members(path):
-    with zipfile.ZipFile(path) as z:
-        return {name: z.read(name) for name in z.namelist()}
-
-
-def rezip(path, members):
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-
-
-def npy_header(descr, shape):
-    import io as stdio
-    f = stdio.BytesIO()
-    np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
-    return f.getvalue()
-
-
-def meta_npy(text):
-    return npy_header(f"<U{len(text)}", ()) + text.encode("utf-32-le")
-
-
-def object_weight(path, original):
-    m = members(original)
-    m["0.weight.npy"] = npy_header("|O", (6, 1, 5, 5)) + pickle.dumps(np.zeros((6, 1, 5, 5), object))
-    rezip(path, m)
-
-
-def missing_entry(path, original):
-    m = members(original)
-    del m["0.weight.npy"]
-    rezip(path, m)
-
-
-def deep_meta(path, original):
-    m = members(original)
-    m["__meta__.npy"] = meta_npy("[" * 100_000 + "]" * 100_000)
-    rezip(path, m)
-
-
-def raw_meta(path, original):
-    """The report of issue #15: a JSON document of our own instead of save's encoding."""
-    np.savez(path, __meta__=np.array(json.dumps({"format": 1})))
-
-
-def bomb(path, original):
-    """A deflated member of 256 MiB of zeros in a file of a few hundred KB."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        with z.open("0.weight.npy", "w") as f:
-            f.write(npy_header("<f4", (1 << 26,)))
-            for _ in range(16):
-                f.write(bytes(1 << 24))
-
-
-def torch_file(path, original):
-    import torch
-    torch.save({"0.weight": torch.zeros(6, 1, 5, 5)}, path)
-
-
-def cut(path, original):
-    data = original.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
-
-
-FILES = [
-    ("object array", object_weight, "its entry '0.weight' holds Python objects (dtype object), which only pickle "
-                                    "reads"),
-    ("missing entry", missing_entry,
-     "__meta__ is not what cnnumpy.save writes: at model/0.weight: refers to the entry '0.weight', which the file "
-     "does not have"),
-    ("meta 100000 deep", deep_meta, "__meta__ is nested 100,000 deep; at most 100"),
-    ("issue 15", raw_meta, "__meta__ is not what cnnumpy.save writes: at the top: expected an object with one key"),
-    ("bomb", bomb, "its entries declare 268,435,584 bytes uncompressed, more than the 67,108,864 allowed"),
-    ("pickle", lambda p, o: p.write_bytes(pickle.dumps({"0.weight": np.zeros(3)})),
-     "is not an .npz file: it is a pickle (such as torch.save's legacy format), which cnnumpy never loads"),
-    ("torch", torch_file, "it is a PyTorch file (torch.save's zip of pickles), which cnnumpy never loads"),
-    ("text", lambda p, o: p.write_text("0.weight: [0.1, 0.2]\n"), "is not an .npz file: it is a text file"),
-    ("empty", lambda p, o: p.write_bytes(b""), "is not an .npz file: it is empty"),
-    ("cut short", cut, "is not a readable .npz file: it is damaged or cut short"),
-    ("state_dict alone", lambda p, o: cnnumpy.save(models.lenet5().state_dict(), p),
-     "has no '__meta__' entry: it is an .npz of arrays alone"),
-]
-
-
-@pytest.mark.parametrize("make, message", [f[1:] for f in FILES], ids=[f[0] for f in FILES])
-def test_tampered_files(genuine, image, tmp_path, capsys, make, message):
-    path = tmp_path / "checkpoint.npz"
-    make(path, genuine["lenet5"][0])
-    assert_one_line_errors(path, message, image, capsys)
-
-
-def assert_one_line_errors(path, message, image, capsys):
-    for command in COMMANDS:
-        argv = command + [str(path)] + ([str(image)] if command == ["predict"] else [])
-        code, out, err = run(argv, capsys)
-        assert code == 2 and out == "", (command, code, out, err)
-        lines = err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"cnnumpy: error: checkpoint: {path}"), (command, err)
-        assert message in lines[0], (command, lines[0])
-        assert "allow_pickle" not in lines[0]
-
-
 # --- the library calls ---------------------------------------------------------------------------------------------
 
 def test_save_refuses_a_diverged_model(genuine, tmp_path):
@@ -407,19 +249,3 @@ def test_build_model_checks_a_dict_from_elsewhere(genuine):
     with pytest.raises(ValueError, match=r"^checkpoint: model\['0.weight'\]: expected shape \(6, 1, 5, 5\) "
                                          r"\(lenet5\), got \(3, 1, 5, 5\)$"):
         build_model(contents)
-
-
-def test_set_rng_states_names_the_key_and_sets_nothing_on_error(genuine):
-    model = models.mnist_cnn()
-    good = genuine["mnist_cnn"][1]["rng"]
-    before = model[9].rng.bit_generator.state
-    with pytest.raises(ValueError, match=r"^rng\['3.rng'\]: the model has no random generator there \(it has "
-                                         r"\['12.rng', '9.rng'\]\)$"):
-        set_rng_states(model, {"9.rng": good["9.rng"], "3.rng": good["9.rng"]})
-    with pytest.raises(ValueError, match=r"^rng\['12.rng'\]: not a state of numpy's PCG64 \(KeyError: 'state'\)$"):
-        set_rng_states(model, {"9.rng": good["9.rng"], "12.rng": {"bit_generator": "PCG64"}})
-    with pytest.raises(ValueError, match=r"^rng\['nope.rng'\]: the model has no random generator there"):
-        set_rng_states(model, {"nope.rng": good["9.rng"]})
-    assert model[9].rng.bit_generator.state == before
-    set_rng_states(model, good)
-    assert model[9].rng.bit_generator.state == good["9.rng"]

@@ -63,8 +63,9 @@ def test_weights_are_entries_with_torchs_keys(tmp_path):
 
 
 def test_reads_checkpoints_of_format_1(tmp_path):
-    """tests/fixtures/checkpoint-v1.npz was written by save_checkpoint at 713e72e (arrays "a0", "a1", ...): a small
-    Sequential with BatchNorm and Dropout, SGD with momentum after one step, StepLR, a data generator, no spec."""
+    """tests/checkpoint/fixtures/checkpoint-v1.npz was written by save_checkpoint at 713e72e (arrays "a0", "a1",
+    ...): a small Sequential with BatchNorm and Dropout, SGD with momentum after one step, StepLR, a data generator,
+    no spec."""
     path = Path(__file__).parent / "fixtures" / "checkpoint-v1.npz"
     with np.load(path, allow_pickle=False) as z:
         assert z.files[:2] == ["a0", "a1"]
@@ -115,8 +116,11 @@ def test_load_model_from_a_path(tmp_path):
 def test_the_public_api_has_type_hints(module):
     import importlib
     import inspect
+    import pkgutil
     mod = importlib.import_module(f"cnnumpy.{module}")
-    public = [f for name, f in vars(mod).items() if inspect.isfunction(f) and f.__module__ == mod.__name__
+    mods = [mod] + [importlib.import_module(m.name)  # a package: the modules it is made of
+                    for m in pkgutil.iter_modules(getattr(mod, "__path__", []), f"{mod.__name__}.")]
+    public = [f for m in mods for name, f in vars(m).items() if inspect.isfunction(f) and f.__module__ == m.__name__
               and not name.startswith("_")]
     assert len(public) >= 5
     import typing
