@@ -126,8 +126,8 @@ def sobel_demo(image: Image | np.ndarray | str | os.PathLike | None = None,
     the arrays x, conv, relu, pool. The panels: the image; the conv output on a blue-white-red scale centred
     on 0 (red: brighter to the right); the ReLU output and the pooled map on one white-to-red scale from 0.
     """
-    from .viz import DPI, _pyplot, _save
-    plt = _pyplot()
+    from .viz.figure import DPI, pyplot, save_png
+    plt = pyplot()
     x = to_input(image)
     conv, relu, pool = sobel_net()
     c = conv(x)
@@ -157,4 +157,4 @@ def sobel_demo(image: Image | np.ndarray | str | os.PathLike | None = None,
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    return SobelDemo(_save(plt, fig, path), x, c, r, p)
+    return SobelDemo(save_png(plt, fig, path), x, c, r, p)
