@@ -117,6 +117,13 @@ def png_of_zeros(width, height, rows=None):
     return b"\x89PNG\r\n\x1a\n" + chunks
 
 
+@pytest.fixture
+def user_cache(monkeypatch, tmp_path):
+    """The user's cache folder inside tmp_path."""
+    monkeypatch.setenv("CNNUMPY_DATA", str(tmp_path / "user"))
+    return tmp_path / "user" / "cache"
+
+
 @pytest.fixture(scope="session")
 def png_bomb():
     """A complete, valid 109 kB PNG of 30000x30000 pixels (900 million: 2.5 GiB as RGB), built once (0.5 s)."""
