@@ -19,22 +19,22 @@ window row (kw-1 steps over x's columns) then across the rows (kh-1 steps); each
 index of its winner, the column ci and the row ri, and backward routes dout through them: one
 pass per window row and one per window column, each writing its pixels exactly once.
 
-Adaptive average pooling is linear and separable: y[n, c] = R @ x[n, c] @ S.T, where row i of
-R: (H_out, H) holds 1 / (length of row window i) on that window and 0 elsewhere (S likewise for
-columns), so its backward is the transpose, dx[n, c] = R.T @ dout[n, c] @ S. Output size 1 is a
-plain global mean. The zeros of R and S multiply every pixel, and 0 * inf = NaN: one inf or NaN
-turns its whole channel into NaN, where the definition keeps it in its windows. So the channels
-whose result is not finite are summed again window by window (_window_sums), without the zeros.
+Adaptive average pooling, a matrix product rather than windows, is in pool_adaptive.py; this module lends
+it its name (one method, every pooling op).
 
 Shapes and output sizes as in functional/pool.py. Max pooling splits inputs of at least
 tuning.pool_split_bytes over cnnumpy's threads, a share of the batch each.
 """
 import numpy as np
 
-from ..shapes import Pair, adaptive_bounds, pad2d, pool_out_size, unpad2d
+from ..shapes import Pair, pad2d, pool_out_size, unpad2d
 from . import threads
 from .config import DEFAULT, Tuning
 from .engine import windows
+from .pool_adaptive import adaptive_avg_pool2d, adaptive_avg_pool2d_backward
+
+__all__ = ["adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "max_pool2d",
+           "max_pool2d_backward"]
 
 
 def _edges(shape, kernel, stride, pad, dilation, out_hw):
@@ -280,82 +280,3 @@ def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         for b in range(kw):
             dxp[_slice(a, b, stride, (1, 1), share.shape[2:])] += share
     return unpad2d(dxp, edges)
-
-
-def _average_matrix(size, out, dtype):
-    """P: (out, size), P[i, k] = 1 / (length of window i) for k in window i, else 0."""
-    lo, hi = adaptive_bounds(size, out)
-    k = np.arange(size)
-    inside = (lo[:, None] <= k) & (k < hi[:, None])
-    return (inside / (hi - lo)[:, None]).astype(dtype)
-
-
-def _window_sums(x, out_hw):
-    """x: (K, H, W) -> (K, H_out, W_out), the sum of each adaptive window, one slice sum per window row
-    and per window column: no product with the zeros of R and S, so an inf or NaN stays in its windows."""
-    (h, w), (ho, wo) = x.shape[1:], out_hw
-    rows = np.stack([x[:, lo:hi].sum(axis=1) for lo, hi in zip(*adaptive_bounds(h, ho))], axis=1)
-    return np.stack([rows[:, :, lo:hi].sum(axis=2) for lo, hi in zip(*adaptive_bounds(w, wo))], axis=2)
-
-
-def _window_spread(g, x_hw):
-    """The transpose of _window_sums: g: (K, H_out, W_out) -> (K, H, W), each window's g added to its pixels."""
-    (k, ho, wo), (h, w) = g.shape, x_hw
-    rows = np.zeros((k, ho, w), g.dtype)
-    for j, (lo, hi) in enumerate(zip(*adaptive_bounds(w, wo))):
-        rows[:, :, lo:hi] += g[:, :, j, None]
-    dx = np.zeros((k, h, w), g.dtype)
-    for i, (lo, hi) in enumerate(zip(*adaptive_bounds(h, ho))):
-        dx[:, lo:hi] += rows[:, i, None]
-    return dx
-
-
-def _window_areas(x_hw, out_hw, dtype):
-    """(H_out, W_out): the number of pixels of each adaptive window."""
-    (h, w), (ho, wo) = x_hw, out_hw
-    (r0, r1), (s0, s1) = adaptive_bounds(h, ho), adaptive_bounds(w, wo)
-    return np.outer(r1 - r0, s1 - s0).astype(dtype)
-
-
-def _not_finite(a):
-    """Boolean (N, C): the channels of a that hold an inf or NaN (None if none does, after one cheap pass)."""
-    if np.isfinite(a).all():
-        return None
-    return ~np.isfinite(a).all(axis=(2, 3))
-
-
-def adaptive_avg_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
-    """x: (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_size. Returns (y, cache).
-
-    y = R @ x @ S.T; the channels where that is not finite are summed again by _window_sums (see the top).
-    """
-    h, w = x.shape[2:]
-    if tuple(output_size) == (1, 1):
-        return x.mean(axis=(2, 3), keepdims=True), (x.shape, None, None)  # global average pooling
-    rows = _average_matrix(h, output_size[0], x.dtype)
-    cols = _average_matrix(w, output_size[1], x.dtype)
-    with np.errstate(invalid="ignore"):  # 0 * inf: that channel is redone below
-        y = rows @ x @ cols.T
-    # every pixel is in some window (a nonzero of R and S), so a channel of y that came out finite had a finite x
-    bad = _not_finite(y)
-    if bad is not None:
-        y[bad] = _window_sums(x[bad], output_size) / _window_areas((h, w), output_size, x.dtype)
-    return y, (x.shape, rows, cols)
-
-
-def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W), the transpose of the forward map.
-
-    dx = R.T @ dout @ S; the channels of a non-finite dout are spread again by _window_spread.
-    """
-    x_shape, rows, cols = cache
-    if rows is None:
-        dx = np.empty(x_shape, dtype=dout.dtype)
-        dx[...] = dout / (x_shape[2] * x_shape[3])
-        return dx
-    with np.errstate(invalid="ignore"):  # 0 * inf: that channel is redone below
-        dx = rows.T @ dout @ cols
-    bad = _not_finite(dout)
-    if bad is not None:
-        dx[bad] = _window_spread(dout[bad] / _window_areas(x_shape[2:], dout.shape[2:], dout.dtype), x_shape[2:])
-    return dx
