@@ -13,8 +13,8 @@ two threads the number of NumPy calls counts, since each one hands the GIL over.
 
 The batch goes in chunks whose columns fit tuning.chunk_bytes (still in the cache when the GEMM reads them),
 spread over cnnumpy's threads (threads.run); the whole batch's columns are kept for backward only up to
-tuning.cache_bytes, beyond that backward unfolds each chunk again, which also avoids the page faults of a
-fresh buffer of tens of MB (docs/performance.md#tuning-knobs).
+tuning.cache_bytes, beyond that backward unfolds each chunk again, which also spares the first
+touch of every page of a fresh buffer of tens of MB (docs/performance.md#tuning-knobs).
 
 Shapes as in functional/conv.py: x (N, C, H, W), w (F, C/G, kh, kw), b (F,) or None, pad (top, bottom, left, right).
 """

@@ -6,7 +6,7 @@ operating system and hands it back when the block is freed, unless an earlier fr
 its threshold; it adapts, so whether it does depends on what the process did before. When it does not, every step
 touches fresh pages, and each first touch is a page fault that zero-fills 4 kB.
 
-Setting the thresholds takes most page faults out of a training step (docs/performance.md#memory).
+Setting the thresholds lets a training step reuse the pages of the last one (docs/performance.md#memory).
 
 keep_freed_memory() raises the threshold for a block's own mapping to MMAP_THRESHOLD and keeps up to
 TRIM_THRESHOLD of free memory at the top of the heap, glibc's own ceiling and its ratio of the two. The cost: up to
