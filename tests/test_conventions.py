@@ -123,3 +123,40 @@ def test_the_code_points_at_sections_that_exist():
                 if anchor not in anchors:
                     broken.append(f"{path.relative_to(ROOT).as_posix()}:{number}: #{anchor}")
     assert not broken, "no such section in docs/performance.md:\n" + "\n".join(broken)
+
+
+# the layers of the package, bottom up: a file may import its own layer and the ones below it, never one above
+LAYERS = {"functional": 0, "nn": 1, "optim": 2, "data": 2}
+
+
+def layer_of(module):
+    """The layer of a dotted module name inside cnnumpy ("cnnumpy.nn.conv" -> 1), the top level above them all."""
+    parts = module.split(".")
+    return LAYERS.get(parts[1], 3) if len(parts) > 1 else 3
+
+
+def test_no_upward_imports():
+    """Data flows cli -> train -> nn -> functional: nothing in functional/ imports from the rest of the package,
+    nothing in nn/ from above it (optim, data, the top level), optim/ and data/ not from the top level."""
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if path.name == "__init__.py":
+            module = module.rpartition(".")[0]
+        here = layer_of(module)
+        if here == 3:
+            continue
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import) or isinstance(node, ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            else:
+                continue
+            for name in names:
+                if name.startswith("cnnumpy.") and layer_of(name) > here:
+                    upward.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {module} imports {name}")
+    assert not upward, "imports against the flow cli -> train -> nn -> functional:\n" + "\n".join(upward)
