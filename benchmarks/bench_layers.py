@@ -26,8 +26,19 @@ def conv_flops(n, m, out_hw):
     return 2 * n * m.out_channels * out_hw[0] * out_hw[1] * (m.in_channels // m.groups) * kh * kw
 
 
+def twin(make_torch):
+    """A twin builder for cases(): make_torch() -> a torch module, loaded with the cnnumpy module's weights
+    (strict, so the state_dict keys must match)."""
+    def build(m):
+        t = make_torch()
+        t.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in m.state_dict().items()})
+        return t
+    return build
+
+
 def cases(n):
-    """(name, input shape, builder method -> cnnumpy module). Sizes follow LeNet-5 and the CIFAR VGG net."""
+    """(name, input shape, builder method -> cnnumpy module[, its torch twin from the cnnumpy module]). Sizes follow
+    LeNet-5 and the CIFAR VGG net. Without a twin, cnnumpy.bench.to_torch makes it (conv, pool, linear, norm)."""
     def conv(*args, **kw):
         return lambda method: nn.Conv2d(*args, method=method, rng=np.random.default_rng(0), **kw)
 
@@ -49,12 +60,13 @@ def cases(n):
     ]
 
 
-def bench_case(name, shape, build, args):
-    """Table rows of one layer: (name, shape, pass, method, ms, ms torch, ratio, GFLOP/s, GFLOP/s torch, diff)."""
+def bench_case(name, shape, build, args, twin=None):
+    """Table rows of one layer: (name, shape, pass, method, ms, ms torch, ratio, GFLOP/s, GFLOP/s torch, diff).
+    twin(module) -> its torch twin with the same weights; None: common.to_torch."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape, dtype=np.float32)
     probe = build("im2col")
-    tnet = common.to_torch(nn.Sequential(probe))
+    tnet = common.to_torch(nn.Sequential(probe)) if twin is None else twin(probe)
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
     y = probe(x)
     dout = rng.standard_normal(y.shape, dtype=np.float32)
@@ -128,10 +140,10 @@ def main(argv=None):
     size = 256 if args.quick else 2048
     print(f"- float32 np.matmul {size}x{size}: {ceiling:.1f} GFLOP/s (the practical ceiling)\n")
     rows = []
-    for name, shape, build in cases(args.batch):
+    for name, shape, build, *twin in cases(args.batch):
         if args.layers and not any(s in name for s in args.layers):
             continue
-        rows += bench_case(name, shape, build, args)
+        rows += bench_case(name, shape, build, args, *twin)
     print(common.table(["layer", "input", "pass", "method", "ms cnnumpy", "ms torch", "torch/cnnumpy",
                         "GFLOP/s cnnumpy", "GFLOP/s torch", "max rel diff"], rows))
     print("\ntorch/cnnumpy above 1 means cnnumpy is faster; 'max rel diff' compares the forward outputs "
