@@ -16,9 +16,10 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from . import conv, pool
+from . import conv, conv_transpose, pool
 from .shapes import Pair
 from .tuned import conv_im2col, conv_numba, conv_winograd, pool_im2col, pool_numba
+from .tuned import conv_transpose as conv_transpose_im2col
 from .tuned.compiled import compiled_dtype, has_numba
 from .tuned.config import DEFAULT, Tuning
 
@@ -35,6 +36,9 @@ CONV = {
     "numba": Method(conv_numba, compiled=True),
     "winograd": Method(conv_winograd, compiled=True, applies=conv_winograd.applies),
 }
+
+# transposed convolution (functional/conv_transpose.py); "auto" is "im2col", which runs conv_im2col backwards
+CONV_TRANSPOSE = {"naive": Method(conv_transpose), "im2col": Method(conv_transpose_im2col)}
 
 POOL = {
     "naive": Method(pool),

@@ -2,6 +2,8 @@
 from . import utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
+from .conv1d import Conv1d
+from .conv_transpose import ConvTranspose2d
 from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
@@ -17,3 +19,4 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm
            "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
            "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
 __all__ += ["Residual"]
+__all__ += ["Conv1d", "ConvTranspose2d"]
