@@ -1,6 +1,7 @@
 """Modules that hold parameters and cache what backward needs; the math is in cnnumpy.functional."""
 from . import utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation_modern import ELU, GELU, Hardsigmoid, Hardswish, Mish, PReLU, ReLU6, SELU, SiLU, Softmax2d, Softplus
 from .conv import Conv2d
 from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
@@ -17,3 +18,4 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm
            "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
            "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
 __all__ += ["Residual"]
+__all__ += ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Mish", "PReLU", "ReLU6", "SELU", "SiLU", "Softmax2d", "Softplus"]
