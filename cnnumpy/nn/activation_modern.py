@@ -252,10 +252,6 @@ class PReLU(Module):
         self._check_shape("x", shape)
         return shape
 
-    def macs(self, input_shape: check.Shape) -> int:
-        """One multiply per entry (w x; where x > 0 it is skipped, but a count from shapes cannot know where)."""
-        return int(np.prod(input_shape))
-
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
 
