@@ -1,6 +1,7 @@
 """Modules that hold parameters and cache what backward needs; the math is in cnnumpy.functional."""
 from . import utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation_modern import ELU, GELU, Hardsigmoid, Hardswish, Mish, PReLU, ReLU6, SELU, SiLU, Softmax2d, Softplus
 from .conv import Conv2d
 from .conv1d import Conv1d
 from .conv_transpose import ConvTranspose2d
@@ -20,3 +21,4 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm
            "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
 __all__ += ["Residual"]
 __all__ += ["Conv1d", "ConvTranspose2d"]
+__all__ += ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Mish", "PReLU", "ReLU6", "SELU", "SiLU", "Softmax2d", "Softplus"]

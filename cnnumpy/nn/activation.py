@@ -55,8 +55,23 @@ def _softmax_shape(module: "Softmax | LogSoftmax", input_shape: check.Shape) -> 
     return shape
 
 
+def _inplace(value: bool) -> bool:
+    """torch's inplace flag, True or False. Accepted for torch's signature; cnnumpy returns a new array either way,
+    so an array the caller holds is never overwritten behind its back (and backward still has its input)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"inplace: expected True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 class ReLU(Module):
-    """y = max(x, 0); dx = dout * [x > 0], and dout where x is NaN (as torch)."""
+    """y = max(x, 0); dx = dout * [x > 0], and dout where x is NaN (as torch).
+
+    inplace: accepted as torch's; the output is a new array either way (x is left unchanged).
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, tuned.relu, x)
@@ -66,13 +81,20 @@ class ReLU(Module):
 
     compute_output_shape = _same_shape
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class LeakyReLU(Module):
-    """y = x if x > 0 else negative_slope * x; dx = dout if x > 0 else negative_slope * dout."""
+    """y = x if x > 0 else negative_slope * x; dx = dout if x > 0 else negative_slope * dout.
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    inplace: accepted as torch's; the output is a new array either way (x is left unchanged).
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = check.real("negative_slope", negative_slope)
+        self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.leaky_relu, x, self.negative_slope)
@@ -83,7 +105,7 @@ class LeakyReLU(Module):
     compute_output_shape = _same_shape
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Module):
