@@ -6,7 +6,9 @@ from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .linear import Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .binary_loss import BCELoss, BCEWithLogitsLoss
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
 from .container import Sequential
 from .module import BackwardBeforeForward, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
@@ -17,3 +19,4 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm
            "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
            "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
 __all__ += ["Residual"]
+__all__ += ["BCELoss", "BCEWithLogitsLoss", "HuberLoss", "L1Loss", "NLLLoss", "SmoothL1Loss"]
