@@ -152,7 +152,8 @@ def cross_entropy_backward(dout: float | np.ndarray, cache: tuple) -> np.ndarray
     dloss/dlog p: for class indices without weights nor ignored targets, dout * (p - q) [/ N for "mean"]."""
     if cache[0] == "probabilities":
         _, logp, wq, count, reduction = cache
-        g = -wq * _scale(dout, reduction, count, logp)[:, None]
+        a = _scale(dout, reduction, count, logp[:, 0])
+        g = -wq * (a[:, None] if a.ndim else a)
     else:
         _, logp, nll, eps, weight = cache
         g = nll_loss_backward(dout, nll)
@@ -160,7 +161,7 @@ def cross_entropy_backward(dout: float | np.ndarray, cache: tuple) -> np.ndarray
             g *= 1 - eps
             _, _, t, ignored, wt, total, reduction = nll
             a = _masked(_scale(dout, reduction, total, wt), ignored)
-            a = np.broadcast_to(a, wt.shape)[:, None]
+            a = np.broadcast_to(a, wt.shape)[:, None]  # (N, 1, d1, ...): the same for every class
             w = 1 if weight is None else weight.astype(logp.dtype, copy=False).reshape(_classes(logp))
             g -= (eps / logp.shape[1]) * w * a
     return g - np.exp(logp) * g.sum(axis=1, keepdims=True)

@@ -84,7 +84,7 @@ class _Loss(Module):
             return None
         dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
         if unbatched:
-            return self.functional_backward(dout.reshape((1,) + out_shape), fcache)[0]
+            return self.functional_backward(dout[None] if self.reduction == "none" else dout, fcache)[0]
         return self.functional_backward(dout, fcache)
 
     def _keep(self, fcache, out, dtype, unbatched=False):
