@@ -248,7 +248,9 @@ def binary_cross_entropy_backward(dout: float | np.ndarray, cache: tuple) -> np.
     """dx = w * dout * (x - y) / max(x (1 - x), 1e-12): dloss/dx = -y/x + (1 - y)/(1 - x) on one denominator,
     which torch keeps at least 1e-12 (so x = 0 or 1 gives a large finite slope, not a division by zero)."""
     x, y, weight, reduction = cache
-    dx = (x - y) / np.maximum((1 - x) * x, 1e-12) * _scale(dout, reduction, x.size, x)
+    # torch's floor is the float32 number nearest 1e-12 (9.99999996e-13), in float64 too: the same 1e12-ish slopes
+    floor = np.asarray(np.float32(1e-12), dtype=x.dtype)
+    dx = (x - y) / np.maximum((1 - x) * x, floor) * _scale(dout, reduction, x.size, x)
     return dx if weight is None else dx * weight
 
 
