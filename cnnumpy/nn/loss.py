@@ -80,9 +80,9 @@ class _Loss(Module):
         """dL/dinput from the upstream gradient dout (None: ones); None when input_grad=False (a loss has no
         parameters, so there is nothing else to compute)."""
         fcache, out_shape, dtype, unbatched = self.saved()
+        dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
         if not input_grad:
             return None
-        dout = np.ones(out_shape, dtype=dtype) if dout is None else _upstream(dout, out_shape)
         if unbatched:
             return self.functional_backward(dout[None] if self.reduction == "none" else dout, fcache)[0]
         return self.functional_backward(dout, fcache)
