@@ -129,8 +129,8 @@ def _class_targets(name, x, target, ignore_index, probabilities_allowed):
     if target.shape != expected:
         raise ValueError(f"target: expected shape {expected} ({what}), got {target.shape}")
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
-    bad = np.argwhere(((target < 0) | (target >= c)) & (target != ignore_index))
-    if bad.size:
+    bad = (target < 0) | (target >= c)
+    if bad.any() and (bad := np.argwhere(bad & (target != ignore_index))).size:
         i = tuple(int(j) for j in bad[0])
         where = i[0] if len(i) == 1 else i
         raise ValueError(f"target: expected class indices in [0, {c}), got {target[i]} at position {where}")
