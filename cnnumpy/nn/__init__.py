@@ -9,7 +9,9 @@ from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .linear import Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .binary_loss import BCELoss, BCEWithLogitsLoss
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
 from .container import Sequential
 from .module import BackwardBeforeForward, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
@@ -22,3 +24,4 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm
 __all__ += ["Residual"]
 __all__ += ["Conv1d", "ConvTranspose2d"]
 __all__ += ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Mish", "PReLU", "ReLU6", "SELU", "SiLU", "Softmax2d", "Softplus"]
+__all__ += ["BCELoss", "BCEWithLogitsLoss", "HuberLoss", "L1Loss", "NLLLoss", "SmoothL1Loss"]

@@ -125,3 +125,40 @@ def test_mse_matches_torch(seed, reduction, dtype):
     tol = 1e-14 if dtype == np.float64 else 1e-6
     assert_close("loss", out, ref, tol)
     assert_close("dx", dx, xt.grad, tol)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cross_entropy_is_nll_of_log_softmax_with_weights_and_ignores(seed):
+    """Without smoothing, cross_entropy = nll_loss(log_softmax(z)), loss and gradient (the chain written out:
+    dz = g - p sum_c g with g nll's gradient), on (N, C, d1, d2) logits."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((3, 4, 2, 5))
+    target = rng.integers(-1, 4, (3, 2, 5))  # -1: ignored
+    w = rng.uniform(0.1, 2, 4)
+    for reduction in REDUCTIONS:
+        out, cache = loss.cross_entropy(z, target, reduction, weight=w, ignore_index=-1)
+        logp = loss.log_softmax(z)
+        ref, ncache = loss.nll_loss(logp, target, reduction, weight=w, ignore_index=-1)
+        dout = rng.standard_normal(np.shape(out))
+        g = loss.nll_loss_backward(dout, ncache)
+        np.testing.assert_allclose(out, ref, rtol=1e-14)
+        np.testing.assert_allclose(loss.cross_entropy_backward(dout, cache),
+                                   g - np.exp(logp) * g.sum(axis=1, keepdims=True), rtol=1e-13, atol=1e-16)
+        zt = t(logp, grad=True)
+        F.nll_loss(zt, torch.from_numpy(target), weight=t(w), ignore_index=-1, reduction=reduction).backward(t(dout))
+        assert_close("nll dx", g, zt.grad, 1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_losses_keep_the_dtype(dtype):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((3, 4)).astype(dtype), rng.random((3, 4)).astype(dtype)
+    for fn, back, args in ((loss.l1_loss, loss.l1_loss_backward, ()),
+                           (loss.smooth_l1_loss, loss.smooth_l1_loss_backward, (0.5,)),
+                           (loss.huber_loss, loss.huber_loss_backward, (2.0,))):
+        out, cache = fn(x, y, "mean", *args)
+        assert np.asarray(out).dtype == back(1.0, cache).dtype == dtype, fn.__name__
+    for fn, back in ((loss.binary_cross_entropy, loss.binary_cross_entropy_backward),
+                     (loss.binary_cross_entropy_with_logits, loss.binary_cross_entropy_with_logits_backward)):
+        out, cache = fn(y if fn is loss.binary_cross_entropy else x, y)
+        assert np.asarray(out).dtype == back(1.0, cache).dtype == dtype, fn.__name__
