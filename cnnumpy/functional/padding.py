@@ -13,10 +13,14 @@ dout (where y held `value`, which does not depend on x) is dropped and the cropp
 reflection every pixel of x collects dout from each place it was copied to. Written as matrices, the
 reflection is y = S_H x S_Wᵀ with one-hot rows S_n[i] = e_{r_n(i - pad)}, so dx = S_Hᵀ dout S_W.
 """
+from typing import Any
+
 import numpy as np
 
+Padding = tuple[int, int, int, int]  # (left, right, top, bottom)
 
-def constant_pad2d(x: np.ndarray, padding: tuple[int, int, int, int], value: float = 0.0):
+
+def constant_pad2d(x: np.ndarray, padding: Padding, value: float = 0.0) -> tuple[np.ndarray, Any]:
     """x: (..., H, W), padding (left, right, top, bottom) -> (y: (..., H_out, W_out), cache)."""
     left, right, top, bottom = padding
     h, w = x.shape[-2:]
@@ -27,7 +31,7 @@ def constant_pad2d(x: np.ndarray, padding: tuple[int, int, int, int], value: flo
     return y, (x.shape, padding)
 
 
-def constant_pad2d_backward(dout: np.ndarray, cache) -> np.ndarray:
+def constant_pad2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dout: (..., H_out, W_out) -> dx: (..., H, W): the inner part of dout, zeros where forward cropped."""
     x_shape, (left, right, top, bottom) = cache
     h_out, w_out = dout.shape[-2:]
@@ -43,7 +47,7 @@ def reflect_index(n: int, before: int, after: int) -> np.ndarray:
     return np.where(p >= n, 2 * (n - 1) - p, p)  # p >= n: mirrored about n - 1
 
 
-def reflection_pad2d(x: np.ndarray, padding: tuple[int, int, int, int]):
+def reflection_pad2d(x: np.ndarray, padding: Padding) -> tuple[np.ndarray, Any]:
     """x: (..., H, W), padding (left, right, top, bottom), each < its axis' size -> (y, cache)."""
     left, right, top, bottom = padding
     h, w = x.shape[-2:]
@@ -52,7 +56,7 @@ def reflection_pad2d(x: np.ndarray, padding: tuple[int, int, int, int]):
     return y, (x.shape, rows, cols)
 
 
-def reflection_pad2d_backward(dout: np.ndarray, cache) -> np.ndarray:
+def reflection_pad2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dout: (..., H_out, W_out) -> dx = S_Hᵀ dout S_W: each input pixel sums dout over its copies."""
     x_shape, rows, cols = cache
     h, w = x_shape[-2:]

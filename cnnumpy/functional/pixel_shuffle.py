@@ -9,7 +9,7 @@ backward is the other applied to dout (a permutation's transpose is its inverse)
 import numpy as np
 
 
-def pixel_shuffle(x: np.ndarray, r: int):
+def pixel_shuffle(x: np.ndarray, r: int) -> tuple[np.ndarray, int]:
     """x: (..., C r², H, W) -> (y: (..., C, H r, W r), cache)."""
     *lead, cr2, h, w = x.shape
     c = cr2 // (r * r)
@@ -19,12 +19,12 @@ def pixel_shuffle(x: np.ndarray, r: int):
     return y.reshape(*lead, c, h * r, w * r), r
 
 
-def pixel_shuffle_backward(dout: np.ndarray, cache) -> np.ndarray:
+def pixel_shuffle_backward(dout: np.ndarray, cache: int) -> np.ndarray:
     """dout: (..., C, H r, W r) -> dx: (..., C r², H, W), the inverse permutation."""
     return pixel_unshuffle(dout, cache)[0]
 
 
-def pixel_unshuffle(x: np.ndarray, r: int):
+def pixel_unshuffle(x: np.ndarray, r: int) -> tuple[np.ndarray, int]:
     """x: (..., C, H r, W r) -> (y: (..., C r², H, W), cache)."""
     *lead, c, hr, wr = x.shape
     h, w = hr // r, wr // r
@@ -34,6 +34,6 @@ def pixel_unshuffle(x: np.ndarray, r: int):
     return y.reshape(*lead, c * r * r, h, w), r
 
 
-def pixel_unshuffle_backward(dout: np.ndarray, cache) -> np.ndarray:
+def pixel_unshuffle_backward(dout: np.ndarray, cache: int) -> np.ndarray:
     """dout: (..., C r², H, W) -> dx: (..., C, H r, W r)."""
     return pixel_shuffle(dout, cache)[0]

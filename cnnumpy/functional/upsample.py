@@ -19,9 +19,14 @@ output pixel that read it, with the weight it was read with (the transpose of th
 import math
 
 import numpy as np
+import numpy.typing as npt
+
+Size = int | tuple[int, int] | None  # (H_out, W_out), one int for both
+Scale = float | tuple[float, float] | None
+Matrices = tuple[np.ndarray, np.ndarray]  # (A_H, A_W), the cache
 
 
-def output_size(in_size: tuple[int, int], size=None, scale_factor=None) -> tuple[int, int]:
+def output_size(in_size: tuple[int, int], size: Size = None, scale_factor: Scale = None) -> tuple[int, int]:
     """(H_out, W_out) from `size` (int or pair) or `scale_factor` (float or pair): floor(n_in * scale)."""
     if size is not None:
         return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
@@ -30,7 +35,7 @@ def output_size(in_size: tuple[int, int], size=None, scale_factor=None) -> tuple
 
 
 def interpolation_matrix(n_in: int, n_out: int, mode: str, align_corners: bool = False,
-                         scale: float | None = None, dtype=np.float64) -> np.ndarray:
+                         scale: float | None = None, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     """A: (n_out, n_in), the weights of one axis (see the module's docstring); dtype is x's dtype.
 
     The weights are computed in the precision torch computes them in (float32 for nearest's source index,
@@ -64,8 +69,8 @@ def interpolation_matrix(n_in: int, n_out: int, mode: str, align_corners: bool =
     return a
 
 
-def interpolate(x: np.ndarray, size=None, scale_factor=None, mode: str = "nearest",
-                align_corners: bool | None = None):
+def interpolate(x: np.ndarray, size: Size = None, scale_factor: Scale = None, mode: str = "nearest",
+                align_corners: bool | None = None) -> tuple[np.ndarray, Matrices]:
     """x: (N, C, H, W) -> (y: (N, C, H_out, W_out), cache); torch's arguments (exactly one of size, scale_factor).
 
     The inputs are trusted (nn.Upsample checks them); align_corners None means False, as in torch.
@@ -83,7 +88,7 @@ def interpolate(x: np.ndarray, size=None, scale_factor=None, mode: str = "neares
     return y, (a_h, a_w)
 
 
-def interpolate_backward(dout: np.ndarray, cache) -> np.ndarray:
+def interpolate_backward(dout: np.ndarray, cache: Matrices) -> np.ndarray:
     """dout: (N, C, H_out, W_out) -> dx = A_Hᵀ dout A_W: (N, C, H, W)."""
     a_h, a_w = cache
     return a_h.T @ dout @ a_w
