@@ -2,6 +2,8 @@
 from . import utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .activation_modern import ELU, GELU, Hardsigmoid, Hardswish, Mish, PReLU, ReLU6, SELU, SiLU, Softmax2d, Softplus
+from .binary_loss import BCELoss, BCEWithLogitsLoss
+from .container import Identity, ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
 from .conv1d import Conv1d
 from .conv_transpose import ConvTranspose2d
@@ -9,19 +11,28 @@ from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .linear import Linear
-from .binary_loss import BCELoss, BCEWithLogitsLoss
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
-from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
-from .container import Sequential
 from .module import BackwardBeforeForward, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from .padding import ConstantPad2d, ReflectionPad2d, ZeroPad2d
+from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
 from .residual import Residual
+from .upsample import Upsample
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-           "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
-           "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
-__all__ += ["Residual"]
-__all__ += ["Conv1d", "ConvTranspose2d"]
-__all__ += ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Mish", "PReLU", "ReLU6", "SELU", "SiLU", "Softmax2d", "Softplus"]
-__all__ += ["BCELoss", "BCEWithLogitsLoss", "HuberLoss", "L1Loss", "NLLLoss", "SmoothL1Loss"]
+__all__ = [
+    # containers and the base
+    "BackwardBeforeForward", "Identity", "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential", "Residual",
+    "DataParallel",
+    # convolution, pooling, reshaping
+    "Conv1d", "Conv2d", "ConvTranspose2d", "AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "Flatten", "Linear",
+    "ConstantPad2d", "ReflectionPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle", "Upsample",
+    # normalization and dropout
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout2d",
+    # activations
+    "ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU",
+    "SiLU", "Sigmoid", "Softmax", "Softmax2d", "Softplus", "Tanh",
+    # losses
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss", "NLLLoss", "SmoothL1Loss",
+]
