@@ -8,11 +8,13 @@ from .conv_transpose import ConvTranspose2d
 from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
+from .instancenorm import InstanceNorm2d
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .container import Sequential
 from .module import BackwardBeforeForward, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from .normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
@@ -22,3 +24,4 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BackwardBeforeForward", "BatchNorm
 __all__ += ["Residual"]
 __all__ += ["Conv1d", "ConvTranspose2d"]
 __all__ += ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Mish", "PReLU", "ReLU6", "SELU", "SiLU", "Softmax2d", "Softplus"]
+__all__ += ["GroupNorm", "InstanceNorm2d", "LayerNorm", "LocalResponseNorm"]
