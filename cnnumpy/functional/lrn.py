@@ -37,12 +37,12 @@ def local_response_norm(x: np.ndarray, size: int, alpha: float = 1e-4, beta: flo
     Returns (y, cache)."""
     s = k + (alpha / size) * window_sum(np.square(x), size // 2, (size - 1) // 2)
     s_beta = s ** beta
-    y = x / s_beta
-    return y, (x, y, s, s_beta, size, alpha, beta)
+    # y itself is not cached: the caller may change it in place; dout * y / s is recomputed from x
+    return x / s_beta, (x, s, s_beta, size, alpha, beta)
 
 
 def local_response_norm_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dout: shaped as x -> dx: shaped as x (the formula of the module docstring)."""
-    x, y, s, s_beta, size, alpha, beta = cache
-    back = window_sum(dout * y / s, (size - 1) // 2, size // 2)
+    x, s, s_beta, size, alpha, beta = cache
+    back = window_sum(dout * x / (s * s_beta), (size - 1) // 2, size // 2)   # dout_c * y_c / s_c
     return dout / s_beta - (2 * alpha * beta / size) * x * back

@@ -204,9 +204,10 @@ def layer_norm(x: np.ndarray, normalized_ndim: int, weight: np.ndarray | None = 
     rows = x.size // max(int(np.prod(x.shape[x.ndim - normalized_ndim:])), 1)
     mean, var = row_moments(x, rows)
     xhat, ncache = normalize(x, mean, var, eps)
-    y = xhat if weight is None else xhat * weight
+    # a new array even without gamma and beta: an in-place change of y must not reach the cached xhat
+    y = xhat.copy() if weight is None else xhat * weight
     if bias is not None:
-        y = y + bias
+        y += bias
     return y, (xhat, ncache, normalized_ndim, weight, bias is not None)
 
 
@@ -228,8 +229,11 @@ def layer_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
 
 def _channel_affine(xhat, weight, bias):
     """y = gamma_c * xhat + beta_c over axis 1 (None: gamma = 1, beta = 0)."""
-    y = xhat if weight is None else xhat * _per_channel(weight, xhat.ndim)
-    return y if bias is None else y + _per_channel(bias, xhat.ndim)
+    # a new array even without gamma and beta: an in-place change of y must not reach the cached xhat
+    y = xhat.copy() if weight is None else xhat * _per_channel(weight, xhat.ndim)
+    if bias is not None:
+        y += _per_channel(bias, xhat.ndim)
+    return y
 
 
 def _channel_affine_backward(dout, xhat, weight, has_bias, input_grad, weight_grad, bias_grad, xhat_backward):

@@ -232,3 +232,21 @@ def test_local_response_norm_errors():
     layer = nn.LocalResponseNorm(2)
     layer(np.ones((1, 2, 3), np.float32))
     assert layer.backward(np.ones((1, 2, 3), np.float32), input_grad=False) is None
+
+
+@pytest.mark.parametrize("make,shape", [(lambda: nn.GroupNorm(2, 4, affine=False), (2, 4, 3)),
+                                        (lambda: nn.LayerNorm(3, elementwise_affine=False), (2, 3)),
+                                        (lambda: nn.InstanceNorm2d(2), (1, 2, 2, 2)),
+                                        (lambda: nn.GroupNorm(2, 4), (2, 4, 3)),
+                                        (lambda: nn.LocalResponseNorm(3), (2, 4, 3))])
+def test_output_is_not_the_cache(make, shape):
+    """Changing y in place (an in-place activation after the layer) leaves backward's answer as it was."""
+    rng = np.random.default_rng(7)
+    x, dout = random_x(rng, shape, np.float32), rng.standard_normal(shape).astype(np.float32)
+    layer = make()
+    layer(x)
+    expected = layer.backward(dout)
+    y = layer(x)
+    y[...] = 0
+    np.testing.assert_array_equal(layer.backward(dout), expected)
+    assert not layer.output_is_view()
