@@ -10,10 +10,12 @@ from .conv_transpose import ConvTranspose2d
 from .data_parallel import DataParallel
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
+from .instancenorm import InstanceNorm2d
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import BackwardBeforeForward, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from .normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from .padding import ConstantPad2d, ReflectionPad2d, ZeroPad2d
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
@@ -29,7 +31,7 @@ __all__ = [
     "Conv1d", "Conv2d", "ConvTranspose2d", "AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "Flatten", "Linear",
     "ConstantPad2d", "ReflectionPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle", "Upsample",
     # normalization and dropout
-    "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout2d",
+    "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm", "LocalResponseNorm", "Dropout", "Dropout2d",
     # activations
     "ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU",
     "SiLU", "Sigmoid", "Softmax", "Softmax2d", "Softplus", "Tanh",

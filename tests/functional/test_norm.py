@@ -276,3 +276,93 @@ def test_tuned_nan_and_inf_as_readable_and_torch(use_threads, tuning, training, 
     for name, a, r in zip(NAMES[2:], readable[2:], ref):
         if r is not None:
             assert_close_nonfinite(f"{name} readable vs torch", a, r, tol)
+
+
+# --- the rest of the family: GroupNorm, InstanceNorm, LayerNorm through the shared normalize ---------------
+
+def family_case(seed, dtype=np.float64):
+    """x: (N, C, ...) with 3+ values per group, G dividing C, per-channel gamma/beta, dout."""
+    rng = np.random.default_rng(seed)
+    g = int(rng.integers(1, 4))
+    shape = (int(rng.integers(1, 4)), g * int(rng.integers(1, 4))) + (3,) + tuple(
+        int(s) for s in rng.integers(1, 4, int(rng.integers(0, 2))))
+    x = rng.standard_normal(shape) * rng.uniform(0.5, 3) + rng.normal(0, 2)
+    w = rng.standard_normal(shape[1]) if rng.random() < 0.8 else None
+    # beta without gamma, as no module has it: torch's F.group_norm backward fails on it ("tensor does not have a
+    # device", torch 2.13)
+    b = rng.standard_normal(shape[1]) if rng.random() < 0.8 and w is not None else None
+    cast = (lambda a: None if a is None else a.astype(dtype))
+    return g, cast(x), cast(w), cast(b), cast(rng.standard_normal(shape))
+
+
+def torch_grads(f, x, w, b, dout):
+    xt, wt, bt = t(x, grad=True), None if w is None else t(w, grad=True), None if b is None else t(b, grad=True)
+    y = f(xt, wt, bt)
+    y.backward(t(dout))
+    return y, xt.grad, None if w is None else wt.grad, None if b is None else bt.grad
+
+
+def assert_family(name, ours, theirs, tol):
+    for what, a, b in zip(("y", "dx", "dweight", "dbias"), ours, theirs):
+        assert (a is None) == (b is None), what
+        if a is not None:
+            assert a.dtype == ours[0].dtype, f"{name} {what}: dtype {a.dtype}"
+            assert_close(f"{name} {what}", a, b, tol)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 3e-5)])
+@pytest.mark.parametrize("seed", range(15))
+def test_group_instance_layer_norm_match_torch(seed, dtype, tol):
+    g, x, w, b, dout = family_case(seed, dtype)
+    y, cache = norm.group_norm(x, g, w, b)
+    assert_family("group_norm", (y,) + norm.group_norm_backward(dout, cache),
+                  torch_grads(lambda xt, wt, bt: F.group_norm(xt, g, wt, bt), x, w, b, dout), tol)
+    mean, var = norm.instance_moments(x)
+    y, cache = norm.instance_norm(x, mean, var, w, b)
+    assert_family("instance_norm", (y,) + norm.instance_norm_backward(dout, cache),
+                  torch_grads(lambda xt, wt, bt: F.instance_norm(xt, weight=wt, bias=bt), x, w, b, dout), tol)
+    k = int(np.random.default_rng(seed).integers(1, x.ndim))   # normalise over the last k axes
+    lw = None if w is None else np.resize(w, x.shape[x.ndim - k:]).astype(dtype)
+    lb = None if b is None else np.resize(b, x.shape[x.ndim - k:]).astype(dtype)
+    y, cache = norm.layer_norm(x, k, lw, lb)
+    assert_family("layer_norm", (y,) + norm.layer_norm_backward(dout, cache),
+                  torch_grads(lambda xt, wt, bt: F.layer_norm(xt, x.shape[x.ndim - k:], wt, bt), x, lw, lb, dout),
+                  tol)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_normalize_backward_is_the_chain_rule_per_row(seed):
+    """normalize_backward against the step-by-step chain rule through mean and var, row by row (3+ values per row:
+    with 2, dx is all cancellation)."""
+    rng = np.random.default_rng(seed)
+    rows, m = int(rng.integers(1, 5)), int(rng.integers(3, 8))
+    x, dxhat = rng.standard_normal((rows, m)) * 3 + 1, rng.standard_normal((rows, m))
+    mean, var = norm.row_moments(x, rows)
+    xhat, cache = norm.normalize(x, mean, var, 1e-5)
+    dx = norm.normalize_backward(dxhat, cache)
+    for r in range(rows):
+        mu, v = x[r].mean(), x[r].var()
+        np.testing.assert_allclose(xhat[r], (x[r] - mu) / np.sqrt(v + 1e-5), rtol=1e-12)
+        dvar = np.sum(dxhat[r] * (x[r] - mu)) * -0.5 * (v + 1e-5) ** -1.5
+        dmean = -np.sum(dxhat[r]) / np.sqrt(v + 1e-5) + dvar * np.mean(-2 * (x[r] - mu))
+        expected = dxhat[r] / np.sqrt(v + 1e-5) + dvar * 2 * (x[r] - mu) / m + dmean / m
+        assert_close(f"row {r}", dx[r], expected, 1e-12)
+
+
+def test_instance_norm_with_running_stats_is_batch_norm_in_eval():
+    _, x, w, b, dout = family_case(3)
+    c = x.shape[1]
+    mean, var = np.linspace(-1, 1, c), np.linspace(0.5, 2, c)
+    y, cache = norm.instance_norm(x, mean, var, w, b, use_input_stats=False)
+    y_bn, cache_bn = norm.batch_norm(x, mean, var, w, b, training=False)
+    np.testing.assert_array_equal(y, y_bn)
+    for a, b_ in zip(norm.instance_norm_backward(dout, cache), norm.batch_norm_backward(dout, cache_bn)):
+        assert (a is None and b_ is None) or np.array_equal(a, b_)
+
+
+def test_frozen_gradients_come_back_as_none():
+    g, x, w, b, dout = family_case(1)
+    w, b = np.ones(x.shape[1]), np.zeros(x.shape[1])
+    _, cache = norm.group_norm(x, g, w, b)
+    dx, dw, db = norm.group_norm_backward(dout, cache, input_grad=False, weight_grad=False, bias_grad=True)
+    assert dx is None and dw is None and db is not None
