@@ -156,6 +156,14 @@ def cross_entropy_backward(dout: float | np.ndarray, cache: tuple) -> np.ndarray
         g = -wq * (a[:, None] if a.ndim else a)
     else:
         _, logp, nll, eps, weight = cache
+        _, _, t, ignored, _, total, reduction = nll
+        if weight is None and ignored is None and logp.ndim == 2:
+            # the textbook case, dout * (p - q) [/ N], q the smoothed one-hot: one pass over the logits
+            n, k = logp.shape
+            g = np.exp(logp)
+            g[np.arange(n), t] -= 1 - eps
+            g -= eps / k
+            return g * _scale(dout, reduction, total, g)
         g = nll_loss_backward(dout, nll)
         if eps:
             g *= 1 - eps

@@ -162,3 +162,21 @@ def test_elementwise_losses_keep_the_dtype(dtype):
                      (loss.binary_cross_entropy_with_logits, loss.binary_cross_entropy_with_logits_backward)):
         out, cache = fn(y if fn is loss.binary_cross_entropy else x, y)
         assert np.asarray(out).dtype == back(1.0, cache).dtype == dtype, fn.__name__
+
+
+@pytest.mark.parametrize("n, reduction, eps", [(48, "mean", 0.0), (7, "mean", 0.1), (64, "sum", 0.0), (5, "none", 0.2)])
+def test_plain_cross_entropy_backward_is_the_textbook_formula_to_the_bit(n, reduction, eps):
+    """Without class weights or ignored targets, dlogits is exactly dout * (softmax(z) - q) [/ N], q the smoothed
+    one-hot, in that order of operations: training runs (README's) keep their numbers across refactors."""
+    rng = np.random.default_rng(n)
+    z = (5 * rng.standard_normal((n, 10))).astype(np.float32)
+    t = rng.integers(0, 10, n)
+    _, cache = loss.cross_entropy(z, t, reduction, label_smoothing=eps)
+    dout = np.float32(1.0) if reduction != "none" else rng.standard_normal(n).astype(np.float32)
+    shifted = z - z.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    g = np.exp(logp)
+    g[np.arange(n), t] -= 1 - eps
+    g -= eps / 10
+    scale = dout / np.float32(n) if reduction == "mean" else (dout[:, None] if reduction == "none" else dout)
+    np.testing.assert_array_equal(loss.cross_entropy_backward(dout, cache), g * scale)
