@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from ..functional import norm
 from . import check
+from .norm import input_dtype, running_stats
 from .normalization import _Affine, _eps, _flag, _nonempty
 
 
@@ -40,17 +41,10 @@ class InstanceNorm2d(_Affine):
         self.affine = _flag("affine", affine)
         self.track_running_stats = _flag("track_running_stats", track_running_stats)
         dtype = self._parameters(num_features, affine, _flag("bias", bias), dtype)
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        running_stats(self, num_features, track_running_stats, dtype)
 
     def _dtype(self):
-        if self.weight is not None:
-            return self.weight.dtype
-        return self.running_mean.dtype if self.running_mean is not None else None
+        return input_dtype(self)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self._dtype())

@@ -21,6 +21,24 @@ from . import check
 from .module import Module, Parameter
 
 
+def running_stats(module: Module, num_features: int, track: bool, dtype: npt.DTypeLike) -> None:
+    """module.running_mean (zeros), running_var (ones) and num_batches_tracked (0) as buffers when `track`; else
+    all three None, as PyTorch: no buffers at all, so nothing in state_dict."""
+    if track:
+        module.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+        module.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+        module.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+    else:
+        module.running_mean = module.running_var = module.num_batches_tracked = None
+
+
+def input_dtype(module: Module) -> np.dtype | None:
+    """The dtype a normalization layer's inputs must have: its weight's, else its running stats', else any."""
+    if module.weight is not None:
+        return module.weight.dtype
+    return module.running_mean.dtype if module.running_mean is not None else None
+
+
 class _BatchNorm(Module):
     """The shared body; subclasses only say which input shapes they take (`_check`)."""
 
@@ -43,19 +61,10 @@ class _BatchNorm(Module):
         # Assignment order = state_dict order: weight, bias, running_mean, running_var, num_batches_tracked
         self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine and bias else None
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
-        else:
-            # as PyTorch: no buffers at all, so nothing in state_dict
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        running_stats(self, num_features, track_running_stats, dtype)
 
     def _dtype(self):
-        """The dtype inputs must have: the parameters', else the buffers', else any."""
-        if self.weight is not None:
-            return self.weight.dtype
-        return self.running_mean.dtype if self.running_mean is not None else None
+        return input_dtype(self)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
