@@ -1,4 +1,4 @@
-"""Ready-made networks, looked up by name (the CLI's --model).
+"""The classic chains: LeNet-5, a small MNIST CNN, a CIFAR VGG and the CIFAR ResNets.
 
 Each builder takes `method` (the convolution method of every Conv2d) and
 `num_classes`, and returns an nn.Sequential whose state_dict keys match the same
@@ -6,7 +6,7 @@ stack of layers in torch.nn.Sequential. The ResNets' nn.Residual blocks have no 
 twin: their keys match a torch.nn.Module with attributes `body` and `shortcut` whose forward
 is body(x) + shortcut(x).
 """
-from . import nn
+from .. import nn
 
 
 def lenet5(method: str = "auto", num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
@@ -100,12 +100,3 @@ def resnet20(method: str = "auto", num_classes: int = 10, in_channels: int = 3) 
     """ResNet-20 for CIFAR (three blocks per stage): about 40.8 M multiply-adds per image, 0.27 M parameters."""
     return cifar_resnet(3, method, num_classes, in_channels)
 
-
-MODELS = {"cifar_vgg": cifar_vgg, "lenet5": lenet5, "mnist_cnn": mnist_cnn, "resnet20": resnet20, "resnet8": resnet8}
-
-
-def build(name: str, **kwargs) -> nn.Module:
-    """The model called `name` (see MODELS), built with `kwargs`."""
-    if name not in MODELS:
-        raise ValueError(f"model: expected one of {sorted(MODELS)}, got {name!r}")
-    return MODELS[name](**kwargs)
