@@ -5,8 +5,10 @@ state_dict keys match the same network written in torch.nn (see each file's docs
 """
 from .. import nn
 from .classic import basic_block, cifar_resnet, cifar_vgg, lenet5, mnist_cnn, resnet8, resnet20
+from .unet import unet
 
-MODELS = {"cifar_vgg": cifar_vgg, "lenet5": lenet5, "mnist_cnn": mnist_cnn, "resnet20": resnet20, "resnet8": resnet8}
+MODELS = {"cifar_vgg": cifar_vgg, "lenet5": lenet5, "mnist_cnn": mnist_cnn, "resnet20": resnet20, "resnet8": resnet8,
+          "unet": unet}
 
 
 def build(name: str, **kwargs) -> nn.Module:
@@ -17,4 +19,4 @@ def build(name: str, **kwargs) -> nn.Module:
 
 
 __all__ = ["MODELS", "build", "basic_block", "cifar_resnet", "cifar_vgg", "lenet5", "mnist_cnn", "resnet8",
-           "resnet20"]
+           "resnet20", "unet"]
