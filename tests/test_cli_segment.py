@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnumpy import checkpoint, cli, models, nn
+from cnnumpy import checkpoint, models
 from cnnumpy.data.registry import DATASETS
 from tests.test_cli_train import one_line_error, run
 
 TINY = ["--depth", "2", "--width", "4", "--limit", "64", "--batch-size", "32", "--no-progress", "--method", "im2col"]
-HAS_GRAPH = hasattr(nn, "cat")
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +74,6 @@ def test_predict_refuses_an_image_smaller_than_the_unet_takes(segment_checkpoint
     one_line_error(code, err, "tiny.png: x: expected H and W >= 2**depth = 4")
 
 
-@pytest.mark.skipif(not HAS_GRAPH, reason="the U-Net's backward comes with the graph mechanism")
 def test_train_evaluate_predict_and_resume(tmp_path, capsys):
     out_dir = tmp_path / "run"
     code, out, err = run(["train", "--task", "segment", "--data", "mnist-canvas", "--model", "unet", *TINY,

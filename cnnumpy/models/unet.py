@@ -18,12 +18,6 @@ from ..nn import check
 from ..functional.methods import CONV_TRANSPOSE
 
 
-def _cat(tensors, dim):
-    """torch.cat: nn.cat, the graph mechanism's, when there is one."""
-    cat = getattr(nn, "cat", None)
-    return cat(tensors, dim=dim) if cat is not None else np.concatenate(tensors, axis=dim)
-
-
 class DoubleConv(nn.Module):
     """(Conv3x3(padding=1, no bias) - BatchNorm - ReLU) x 2: (N, C_in, H, W) -> (N, C_out, H, W), sizes kept."""
 
@@ -76,7 +70,7 @@ class Up(nn.Module):
         dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
         if dy or dx:
             x = nn.ZeroPad2d((dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))(x)
-        return self.conv(_cat([skip, x], dim=1))
+        return self.conv(nn.cat([skip, x], dim=1))
 
 
 class OutConv(nn.Module):
