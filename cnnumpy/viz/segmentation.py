@@ -66,7 +66,7 @@ def plot_segmentation(images: np.ndarray, predicted: np.ndarray, path: str | Pat
         raise ValueError(f"titles: expected {len(x)} (one per image), got {len(titles)}")
     colors = class_colors(len(names))
     panels = 3 if truth is not None else 2
-    legend_band, title_band = 0.7, 0.45 if title else 0.1
+    legend_band, title_band = 0.7, 0.5 if title else 0.3
     fig = plt.figure(figsize=(1.8 * panels + 0.4, 1.8 * len(x) + legend_band + title_band), dpi=DPI)
     height = fig.get_figheight()
     axes = fig.subplots(len(x), panels, squeeze=False,
