@@ -470,3 +470,20 @@ def test_a_graph_module_trains_in_data_parallel():
     twin.backward(dout, input_grad=False)
     for (name, p), q in zip(net.named_parameters(), twin.parameters()):
         np.testing.assert_allclose(p.grad, q.grad, rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_torch_method_spellings_split_and_chunk_match_torch():
+    def build(lib):
+        class Glu(lib.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = lib.Conv2d(2, 6, 1)
+
+            def forward(self, x):
+                a, b, c = self.conv(x).chunk(3, dim=1)
+                p, q = x.split([1, 1], dim=1)
+                return a.mul(b).add(c).sub(p).div(2.0) + q * x.split(1, 1)[0]
+        return Glu()
+
+    x = np.random.default_rng(17).standard_normal((2, 2, 3, 3))
+    assert_matches_torch(build(nn), build(torch.nn), x, np.float64, tol=TOL)
