@@ -60,16 +60,18 @@ class Model(Module):
         tape = graph.tape_of("Model", ins + outs)
         self._many = isinstance(outputs, (list, tuple))
         self._inputs, self._outputs = ins, outs  # the placeholders: their keys name the tensors of a replay
-        self._calls = self._needed(tape, ins, outs)
+        calls = self._needed(tape, ins, outs)
         names: dict[int, str] = {}
         counts: dict[str, int] = {}
-        for _, fn, _, _, _ in self._calls:
+        for _, fn, _, _, _ in calls:
             if isinstance(fn, Module) and id(fn) not in names:
                 base = _snake(type(fn).__name__)
                 names[id(fn)] = base if base not in counts else f"{base}_{counts[base]}"
                 counts[base] = counts.get(base, 0) + 1
                 setattr(self, names[id(fn)], fn)
-        self._names = names
+        # a layer is kept by its child's name, so that model.conv2d = ... replaces it in the graph too
+        self._calls = [(names[id(fn)] if isinstance(fn, Module) else fn, args, kwargs, out)
+                       for _, fn, args, kwargs, out in calls]
 
     @staticmethod
     def _needed(tape, ins, outs):
@@ -96,9 +98,8 @@ class Model(Module):
         if len(xs) != len(self._inputs):
             raise TypeError(f"Model.forward: expected {len(self._inputs)} inputs, got {len(xs)}")
         env = {t.key: x for t, x in zip(self._inputs, xs)}
-        for _, fn, args, kwargs, out in self._calls:
-            if isinstance(fn, Module):  # the child of that name, which may have been replaced since
-                fn = getattr(self, self._names[id(fn)]) if id(fn) in self._names else fn
+        for fn, args, kwargs, out in self._calls:
+            fn = getattr(self, fn) if isinstance(fn, str) else fn
             result = fn(*_bind(args, env), **_bind(kwargs, env))
             for old, new in zip(graph._traced_in(out, []), graph._traced_in(result, [])):
                 env[old.key] = new

@@ -6,7 +6,8 @@ operation below is written on the tape as a node, and the result is a new Traced
 tape from the end.
 
 The operations: `+ - * /` with broadcasting (with a Traced, a Parameter, an array or a number on the other side),
-unary `-`, basic indexing `x[:, a:b]`, `reshape`/`view`, `flatten`, `permute`, `transpose`, `sum`, `mean`, and
+unary `-` (and torch's spellings add, sub, mul, div), basic indexing `x[:, a:b]`, `split`, `chunk`, `reshape`/`view`,
+`flatten`, `permute`, `transpose`, `sum`, `mean`, and
 nn.cat. A raw NumPy function applied to a Traced (np.exp(x), np.concatenate([x, y]), np.asarray(x)) raises a
 TypeError: its gradient would be unknown, and a silently wrong gradient is worse than an error.
 """
@@ -80,6 +81,28 @@ class Traced:
     def __rtruediv__(self, other): return apply(Divide(), other, self)
     def __neg__(self): return apply(Multiply(), self, -1.0)
     def __pos__(self): return self
+    add, sub, mul, div = __add__, __sub__, __mul__, __truediv__  # torch's x.add(y), ...
+
+    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple["Traced", ...]:
+        """Pieces along dim, as torch.split: of split_size each (the last may be smaller), or of the given sizes."""
+        d = _axis(dim, self.ndim, "dim")
+        n = self.shape[d]
+        if isinstance(split_size, (list, tuple)):
+            sizes = [int(k) for k in split_size]
+            if sum(sizes) != n or min(sizes, default=0) < 0:
+                raise ValueError(f"split_size: expected sizes >= 0 adding up to {n} (dim {dim}), got {split_size}")
+        elif isinstance(split_size, (int, np.integer)) and not isinstance(split_size, bool) and split_size > 0:
+            sizes = [min(split_size, n - i) for i in range(0, n, split_size)]
+        else:
+            raise ValueError(f"split_size: expected an int > 0 or a list of sizes, got {split_size!r}")
+        starts = np.cumsum([0] + sizes[:-1])
+        return tuple(self[(slice(None),) * d + (slice(int(a), int(a) + k),)] for a, k in zip(starts, sizes))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple["Traced", ...]:
+        """chunks pieces along dim (as torch.chunk: each of ceil(size / chunks), the last smaller)."""
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise ValueError(f"chunks: expected an int >= 1, got {chunks!r}")
+        return self.split(-(-self.shape[_axis(dim, self.ndim, "dim")] // chunks) or 1, dim)
 
     # --- reshaping and reducing ------------------------------------------------------
     def __getitem__(self, index: Any) -> "Traced":

@@ -417,3 +417,73 @@ def test_residual_is_a_graph_module_and_keeps_its_keys():
     block = nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.ReLU()), nn.Conv2d(2, 2, 1))
     assert type(block).is_graph()
     assert list(block.state_dict()) == ["body.0.weight", "body.0.bias", "shortcut.weight", "shortcut.bias"]
+
+
+def test_keras_model_copies_and_passes_gradcheck_and_a_replaced_layer_is_used():
+    x = nn.Input((2, 4, 4))
+    h = nn.Conv2d(2, 3, 3, padding=1)(x)
+    model = nn.Model(x, nn.cat([nn.Tanh()(h), x * h[:, :1]], 1))
+    assert max(gradcheck(model, np.random.default_rng(12).standard_normal((2, 2, 4, 4))).values()) < 1e-6
+    model.tanh = nn.Sigmoid()
+    data = np.random.default_rng(13).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    conv = model.conv2d(data)
+    np.testing.assert_allclose(model(data)[:, :3], 1 / (1 + np.exp(-conv)), rtol=1e-6)
+
+
+def test_summary_and_feature_maps_list_the_layers_of_a_graph():
+    from cnnumpy.viz.feature_maps import feature_maps
+    net = tiny_unet(nn)
+    table = str(net.summary((2, 8, 8)))
+    for row in ["down1 (Sequential)", "down1.0 (Conv2d)", "pool (MaxPool2d)", "up (ConvTranspose2d)",
+                "dec.0 (Conv2d)", "head (Conv2d)"]:
+        assert row in table
+    assert net.compute_output_shape((4, 2, 8, 8)) == (4, 2, 8, 8)
+    maps = feature_maps(net, np.random.default_rng(14).standard_normal((2, 8, 8)).astype(np.float32))
+    labels = [label for label, _ in maps]
+    assert labels[0] == "input (2, 8, 8)"
+    assert "up ConvTranspose2d (3, 8, 8)" in labels and labels[-1] == "head Conv2d (2, 8, 8)"
+    assert len([label for label in labels if label.startswith("down1.")]) == 3  # conv, batch norm, ReLU
+
+
+class Gated(nn.Module):
+    """A graph module at module level, so that DataParallel's workers can import it."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Sigmoid())
+
+    def forward(self, x):
+        h = self.bn(self.conv(x))
+        return nn.cat([h * self.gate(h), x], 1)
+
+
+def test_a_graph_module_trains_in_data_parallel():
+    net, twin = Gated().double().eval(), Gated().double().eval()
+    twin.load_state_dict(net.state_dict())
+    x = np.random.default_rng(15).standard_normal((4, 2, 6, 6))
+    dout = np.random.default_rng(16).standard_normal((4, 5, 6, 6))
+    with nn.DataParallel(net, processes=2) as parallel:
+        y = parallel(x)
+        parallel.backward(dout, input_grad=False)
+    np.testing.assert_allclose(y, twin(x), rtol=0, atol=1e-12)
+    twin.backward(dout, input_grad=False)
+    for (name, p), q in zip(net.named_parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_torch_method_spellings_split_and_chunk_match_torch():
+    def build(lib):
+        class Glu(lib.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = lib.Conv2d(2, 6, 1)
+
+            def forward(self, x):
+                a, b, c = self.conv(x).chunk(3, dim=1)
+                p, q = x.split([1, 1], dim=1)
+                return a.mul(b).add(c).sub(p).div(2.0) + q * x.split(1, 1)[0]
+        return Glu()
+
+    x = np.random.default_rng(17).standard_normal((2, 2, 3, 3))
+    assert_matches_torch(build(nn), build(torch.nn), x, np.float64, tol=TOL)
