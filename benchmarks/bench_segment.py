@@ -159,6 +159,7 @@ def main():
                    help="folder holding mnist/ (default ../shared/data; else the embedded sample)")
     p.add_argument("--picture", type=Path, help="write input, truth and prediction of 8 test canvases here")
     p.add_argument("--no-train", action="store_true", help="the speed table only")
+    p.add_argument("--no-speed", action="store_true", help="the training run only")
     args = p.parse_args()
     if args.quick:
         args.repeats, args.epochs, args.depth, args.width, args.batch = 2, 1, 2, 4, 8
@@ -167,9 +168,10 @@ def main():
     print(common.header("cnnumpy U-Net on MNIST canvases against PyTorch", threads,
                         [f"data: mnist-canvas made from {what}"]))
     x, y = train_set.batch(np.arange(args.batch))
-    print("\n### Training step (forward, per-pixel cross-entropy, backward, SGD), images/s\n")
-    print(common.table(["network", "batch", "cnnumpy", "torch", "ratio", "first loss diff"], [speed(args, x, y)]),
-          flush=True)
+    if not args.no_speed:
+        print("\n### Training step (forward, per-pixel cross-entropy, backward, SGD), images/s\n")
+        print(common.table(["network", "batch", "cnnumpy", "torch", "ratio", "first loss diff"], [speed(args, x, y)]),
+              flush=True)
     if args.no_train:
         return
     print(f"\n### Training: {args.epochs} epochs of {len(train_set):,} canvases, Adam (one-cycle, peak lr "
@@ -180,7 +182,7 @@ def main():
     ev = evaluate(model, DataLoader(test_set, 100), num_classes=11)
     print(f"\nmean IoU {ev.mean_iou:.4f}, pixel accuracy {ev.accuracy:.4f} on {len(test_set):,} held-out canvases, "
           f"after {args.epochs * len(train_set):,} training images in {seconds / 60:.1f} min\n")
-    print(common.table(["class"] + test_set.classes, [["IoU"] + [f"{v:.3f}" for v in ev.iou]]))
+    print(common.table(["class"] + test_set.classes, [["IoU"] + ["-" if np.isnan(v) else f"{v:.3f}" for v in ev.iou]]))
     if args.picture is not None:
         from cnnumpy.train import predict
         from cnnumpy.viz import plot_segmentation

@@ -14,7 +14,6 @@ chain, and its backward comes from the graph mechanism (see docs/segmentation.md
 import numpy as np
 
 from .. import nn
-from ..nn import check
 from ..functional.methods import CONV_TRANSPOSE
 
 
@@ -30,7 +29,7 @@ class DoubleConv(nn.Module):
             nn.Conv2d(mid, out_channels, 3, padding=1, bias=False, method=method), nn.BatchNorm2d(out_channels),
             nn.ReLU())
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return self.double_conv(x)
 
 
@@ -41,7 +40,7 @@ class Down(nn.Module):
         super().__init__()
         self.maxpool_conv = nn.Sequential(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels, method=method))
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return self.maxpool_conv(x)
 
 
@@ -65,7 +64,7 @@ class Up(nn.Module):
             self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2, method=up_method)
             self.conv = DoubleConv(in_channels, out_channels, method=method)
 
-    def forward(self, x, skip):
+    def forward(self, x: np.ndarray, skip: np.ndarray) -> np.ndarray:
         x = self.up(x)
         dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
         if dy or dx:
@@ -80,7 +79,7 @@ class OutConv(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 1, method=method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return self.conv(x)
 
 
@@ -114,7 +113,7 @@ class UNet(nn.Module):
             setattr(self, f"up{i}", Up(c[level + 1], out, bilinear, method=method))
         self.outc = OutConv(c[0], num_classes, method=method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         if len(x.shape) == 4:  # the first conv checks the rest
             self._check_size("x", x.shape)
         skips = [self.inc(x)]
@@ -125,13 +124,7 @@ class UNet(nn.Module):
             x = getattr(self, f"up{i}")(x, skips.pop())
         return self.outc(x)
 
-    def compute_output_shape(self, input_shape):
-        """(N, in_channels, H, W) -> (N, num_classes, H, W); the error forward would raise for a smaller image."""
-        shape = check.image_shape("input_shape", check.shape("input_shape", input_shape), self.in_channels)
-        self._check_size("input_shape", shape)
-        return (shape[0], self.num_classes) + shape[2:]
-
-    def _check_size(self, name, shape):
+    def _check_size(self, name: str, shape: tuple[int, ...]) -> None:
         if min(shape[2:]) < 2 ** self.depth:
             raise ValueError(f"{name}: expected H and W >= 2**depth = {2 ** self.depth} (each of the {self.depth} "
                              f"down steps halves them), got shape {tuple(shape)}")

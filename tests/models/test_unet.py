@@ -154,5 +154,5 @@ def test_bad_input():
     m = unet(1, 2, depth=3, width=2)
     with pytest.raises(ValueError, match=r"x: expected H and W >= 2\*\*depth = 8 .* got shape \(1, 1, 7, 9\)"):
         m(np.zeros((1, 1, 7, 9), np.float32))
-    with pytest.raises(ValueError, match=r"input_shape: expected 1 channels"):
+    with pytest.raises(ValueError, match=r"x: expected 1 channels"):
         m.compute_output_shape((1, 3, 16, 16))
