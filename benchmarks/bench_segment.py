@@ -1,7 +1,7 @@
 """The U-Net on MNIST canvases: training-step speed against the same U-Net in torch, then a training run within a
 fixed budget of images, scored by the mean IoU on held-out canvases.
 
-    python benchmarks/bench_segment.py                      # ~15-25 min on 2 cores: speed, then 4 epochs
+    python benchmarks/bench_segment.py                      # ~15 min on 2 cores: speed, then 2 epochs
     python benchmarks/bench_segment.py --no-train           # the speed table alone, ~1 min
     python benchmarks/bench_segment.py --picture docs/results/segmentation.png
     python benchmarks/bench_segment.py --quick              # seconds: checks that it runs, numbers mean nothing
@@ -153,7 +153,7 @@ def main():
     p.add_argument("--depth", type=int, default=3, help="U-Net depth (default 3)")
     p.add_argument("--width", type=int, default=16, help="U-Net width, channels of its first level (default 16)")
     p.add_argument("--batch", type=int, default=32, help="batch of the speed table and of training (default 32)")
-    p.add_argument("--epochs", type=int, default=4, help="training epochs over the 10,000 canvases (default 4)")
+    p.add_argument("--epochs", type=int, default=2, help="training epochs over the 10,000 canvases (default 2)")
     p.add_argument("--lr", type=float, default=0.01, help="Adam's peak learning rate (default 0.01)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
                    help="folder holding mnist/ (default ../shared/data; else the embedded sample)")
