@@ -1,4 +1,5 @@
-"""Adaptive average pooling, vectorized (method "im2col"): the math of functional/pool.py as matrix products.
+"""Adaptive pooling, vectorized (method "im2col"): the math of functional/pool.py, average as matrix products,
+max as two sweeps of NumPy's maximum.
 
 Adaptive average pooling is linear and separable: y[n, c] = R @ x[n, c] @ S.T, where row i of
 R: (H_out, H) holds 1 / (length of row window i) on that window and 0 elsewhere (S likewise for
@@ -6,6 +7,13 @@ columns), so its backward is the transpose, dx[n, c] = R.T @ dout[n, c] @ S. Out
 plain global mean. The zeros of R and S multiply every pixel, and 0 * inf = NaN: one inf or NaN
 turns its whole channel into NaN, where the definition keeps it in its windows. So the channels
 whose result is not finite are summed again window by window (_window_sums), without the zeros.
+
+Adaptive max pooling is separable too, as max pooling's tiles (pool_im2col.py): sweep 1 takes, for every input
+row, the max over each column window (ci: the winner's column), sweep 2 the max of those over each row window
+(ri: the winning row). A window of up to K taps along an axis is scanned as K gathers of all windows at once; a
+shorter window repeats its last tap, which never wins a strict comparison again (a repeated NaN wins with the
+same index). Row-major first maximum (last NaN), as torch: the earliest row holding the maximum, its first column.
+Backward adds each dout at its winner's flat index with one np.bincount.
 
 Shapes and output sizes as in functional/pool.py.
 """
@@ -91,3 +99,57 @@ def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     if bad is not None:
         dx[bad] = _window_spread(dout[bad] / _window_areas(x_shape[2:], dout.shape[2:], dout.dtype), x_shape[2:])
     return dx
+
+
+def _taps(size, out):
+    """(out, K) int: the positions of window i's taps along one axis, the last repeated up to K, the longest."""
+    lo, hi = adaptive_bounds(size, out)
+    k = int((hi - lo).max())
+    return np.minimum(lo[:, None] + np.arange(k), hi[:, None] - 1)
+
+
+
+def _sweep(x, taps, axis, nan):
+    """Max of x: (N, C, A, B) over each window of `taps` along `axis` (3: columns, 2: rows) -> (y, pos), pos the
+    winning tap's position along that axis: one gather and one comparison per tap, all windows at once."""
+    def position(k):  # tap k's position, broadcast against y: along the last axis (columns) or the one before
+        return taps[:, k] if axis == 3 else taps[:, k, None]
+    y = np.take(x, taps[:, 0], axis=axis)
+    pos = np.broadcast_to(position(0), y.shape).copy()
+    won = np.empty(y.shape, dtype=bool)
+    for k in range(1, taps.shape[1]):
+        tap = np.take(x, taps[:, k], axis=axis)
+        np.greater(tap, y, out=won)  # strict: a tie keeps the first maximum
+        if nan:
+            won |= np.isnan(tap)
+        np.maximum(y, tap, out=y)
+        np.copyto(pos, position(k), where=won)
+    return y, pos
+
+
+def adaptive_max_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest value of each adaptive window. Returns (y, cache).
+
+    Sweep 1 over columns, then sweep 2 over rows (see the top); the cache holds the winners' flat indices.
+    """
+    h, w = x.shape[2:]
+    nan = np.isnan(x).any()  # the NaN test costs a pass per tap: only when there is one
+    r, col = _sweep(x, _taps(w, output_size[1]), 3, nan)  # (N, C, H, W_out)
+    y, row = _sweep(r, _taps(h, output_size[0]), 2, nan)  # (N, C, H_out, W_out)
+    index = row * w + np.take_along_axis(col, row, axis=2)  # the winning row's winning column
+    return y, (x.shape, index.astype(np.int64, copy=False))
+
+
+def adaptive_max_pool2d_indices(cache: tuple) -> np.ndarray:
+    """The flat index r*W + s of each window's maximum, int64 (N, C, H_out, W_out)."""
+    return cache[1]
+
+
+def adaptive_max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): dx[n, c].flat[index] += dout, one np.bincount over all
+    planes (overlapping windows add up; bincount sums in float64, then dout's dtype is restored)."""
+    x_shape, index = cache
+    n, c, h, w = x_shape
+    bins = index + (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+    dx = np.bincount(bins.ravel(), weights=dout.ravel(), minlength=n * c * h * w)
+    return dx.reshape(x_shape).astype(dout.dtype, copy=False)
