@@ -3,8 +3,8 @@
 torch's image layers take (N, C, H, W) or one sample (C, H, W) (Conv2d, the pools, MaxUnpool2d); a layer here is
 written for the batch only, and `@unbatched(4, "(N, C, H, W)")` adds the other case once, around its methods:
 
-    forward(x, *args):         x of 3 dims -> the layer's forward on x[None] (and on every further array argument
-                               of 3 dims, MaxUnpool2d's indices), then the batch axis dropped from each output
+    forward(x, *args):         x of 3 dims -> the layer's forward on x[None] (and every further array argument
+                               with a batch axis too, MaxUnpool2d's indices), then the axis dropped from each output
     backward(dout, ...):       dout of the sample's output shape -> the layer's backward on dout[None], dx[0]
     compute_output_shape(s):   (C, H, W) -> the layer's answer for (1, C, H, W), without the 1
 
@@ -47,7 +47,7 @@ def unbatched(ndim: int, dims: str):
             rank("x", x.shape)
             if x.ndim == ndim:
                 return forward(self, x, *args, **kwargs)
-            args = tuple(a[None] if isinstance(a, np.ndarray) and a.ndim == ndim - 1 else a for a in args)
+            args = tuple(a[None] if isinstance(a, np.ndarray) else a for a in args)
             out = forward(self, x[None], *args, **kwargs)
             out = tuple(o[0] for o in out) if isinstance(out, tuple) else out[0]
             self.cache = Unbatched(self.cache, (out[0] if isinstance(out, tuple) else out).shape)
