@@ -13,7 +13,7 @@ row, the max over each column window (the winner's column), sweep 2 the max of t
 winning row). A window of up to K taps along an axis is scanned as K gathers of all windows at once; a
 shorter window repeats its last tap, which never wins a strict comparison again (a repeated NaN wins with the
 same index). Row-major first maximum (last NaN), as torch: the earliest row holding the maximum, its first column.
-Backward adds each dout at its winner's flat index with one np.bincount.
+Backward adds each dout at its winner's flat index with one np.add.at.
 
 Shapes and output sizes as in functional/pool.py.
 """
@@ -163,10 +163,11 @@ def adaptive_max_pool2d_indices(cache: tuple) -> np.ndarray:
 
 
 def adaptive_max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): dx[n, c].flat[index] += dout, one np.bincount over all
-    planes (overlapping windows add up; bincount sums in float64, then dout's dtype is restored)."""
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): dx[n, c].flat[index] += dout, one np.add.at over the flat
+    planes (overlapping windows add up, in the loops' order)."""
     x_shape, index = cache
     n, c, h, w = x_shape
-    bins = index + (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
-    dx = np.bincount(bins.ravel(), weights=dout.ravel(), minlength=n * c * h * w)
-    return dx.reshape(x_shape).astype(dout.dtype, copy=False)
+    flat = index + (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    np.add.at(dx.reshape(-1), flat.reshape(-1), dout.reshape(-1))
+    return dx
