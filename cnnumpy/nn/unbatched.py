@@ -53,8 +53,7 @@ def unbatched(ndim: int, dims: str):
             self.cache = Unbatched(self.cache, (out[0] if isinstance(out, tuple) else out).shape)
             return out
 
-        @functools.wraps(backward)
-        def backward_any(self, dout, input_grad=True):
+        def backward_any(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
             saved = self.saved()
             if not isinstance(saved, Unbatched):
                 return backward(self, dout, input_grad)
@@ -65,6 +64,11 @@ def unbatched(ndim: int, dims: str):
             finally:
                 self.cache = saved  # a second backward sees the same record
             return None if dx is None else dx[0]
+
+        # backward keeps its own signature, the one protocol's (no __wrapped__: it is no adapter of another
+        # signature, as Module's for a backward without input_grad is), and takes the layer's name and docstring
+        backward_any.__name__, backward_any.__qualname__ = "backward", f"{cls.__qualname__}.backward"
+        backward_any.__doc__ = backward.__doc__
 
         @functools.wraps(output_shape)
         def output_shape_any(self, input_shape):
