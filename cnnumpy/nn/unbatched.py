@@ -13,11 +13,15 @@ call gives exactly the numbers of a batch of one. What forward cached is kept in
 mechanism that saves and restores a module's cache between calls keeps the two cases apart).
 """
 import functools
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from . import check
+
+
+_C = TypeVar("_C", bound=type)  # the decorated class, returned as it came
 
 
 class Unbatched(NamedTuple):
@@ -27,7 +31,7 @@ class Unbatched(NamedTuple):
     y_shape: tuple[int, ...]
 
 
-def unbatched(ndim: int, dims: str):
+def unbatched(ndim: int, dims: str) -> Callable[[_C], _C]:
     """Class decorator: the layer, written for inputs of `ndim` dimensions named `dims` ("(N, C, H, W)"), also
     takes one sample of ndim - 1 dimensions, as torch. Other ranks get an error naming both."""
     sample_dims = "(" + dims.split(",", 1)[1].strip()  # "(N, C, H, W)" -> "(C, H, W)"
