@@ -8,6 +8,7 @@ import torch
 import cnnumpy
 from cnnumpy.functional import methods
 from cnnumpy.functional import pool as naive
+from cnnumpy import nn
 from cnnumpy.nn import MaxPool2d, MaxUnpool2d
 from tests.nn.test_pool import MAX_METHODS, distinct, random_pool
 from tests.parity import assert_matches_torch
@@ -247,3 +248,41 @@ def test_empty_output_and_bad_arguments():
     unpool(*pooled())
     with pytest.raises(ValueError, match=r"dout: expected shape \(1, 2, 4, 4\) \(forward's output\), got \(1, 2, 2, 2\)"):
         unpool.backward(np.ones((1, 2, 2, 2)))
+
+
+class SegNetBlock(nn.Module):
+    """SegNet's encoder-decoder step written PyTorch-style: pool with indices, unpool with them (a graph module)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.unpool = nn.MaxUnpool2d(2)
+        self.conv3 = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x):
+        y, indices = self.pool(self.conv1(x))
+        return self.conv3(self.unpool(self.conv2(y), indices, output_size=x.shape[-2:]))
+
+
+class TorchSegNetBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(2, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(2, return_indices=True)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.unpool = torch.nn.MaxUnpool2d(2)
+        self.conv3 = torch.nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x):
+        y, indices = self.pool(self.conv1(x))
+        return self.conv3(self.unpool(self.conv2(y), indices, output_size=x.shape[-2:]))
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 7, 6), (2, 8, 9)])
+def test_pool_and_unpool_in_a_graph_module_match_torch(shape):
+    """Forward and every gradient of a SegNet step through the graph mechanism, batched and one sample (odd sizes:
+    output_size restores them), float64 to 1e-12."""
+    x = np.random.default_rng(8).standard_normal(shape)
+    assert_matches_torch(SegNetBlock(), TorchSegNetBlock(), x, np.float64, tol=1e-12, label=f"x {shape}")
