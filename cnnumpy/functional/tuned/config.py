@@ -26,6 +26,10 @@ class Tuning:
     linear_split_work: multiply-adds below which one thread does a Linear layer's whole product.
     linear_transposed_rows: up to this many rows (and fewer than the output features) Linear computes y.T = w @ x.T.
     norm_chunk_bytes: x per chunk of BatchNorm's passes.
+    act_split_bytes: the modern activations, the normalization family and padding split arrays of at least
+                     this size over the threads (smaller ones run in the calling thread).
+    act_chunk_bytes: input per chunk of the modern activations' in-place passes, small enough for the cache.
+    act_compiled:    GELU's erf runs numba's branch-free loop where numba is installed.
     """
     chunk_bytes: int = 2 << 20
     cache_bytes: int = 16 << 20
@@ -41,6 +45,9 @@ class Tuning:
     linear_split_work: int = 1 << 24
     linear_transposed_rows: int = 64
     norm_chunk_bytes: int = 1 << 20
+    act_split_bytes: int = 1 << 20
+    act_chunk_bytes: int = 256 << 10
+    act_compiled: bool = True
 
 
 DEFAULT = Tuning()
