@@ -29,6 +29,9 @@ class Tuning:
     act_split_bytes: the modern activations, the normalization family and padding split arrays of at least
                      this size over the threads (smaller ones run in the calling thread).
     act_chunk_bytes: input per chunk of the modern activations' in-place passes, small enough for the cache.
+    depthwise:       conv_numba computes depthwise layers (one input channel per group) by conv_depthwise's
+                     loops over the taps instead of unfolding.
+    depthwise_last_width: below this output width (one filter per channel) those loops run channels last.
     act_compiled:    GELU's erf runs numba's branch-free loop where numba is installed.
     """
     chunk_bytes: int = 2 << 20
@@ -48,6 +51,8 @@ class Tuning:
     act_split_bytes: int = 1 << 20
     act_chunk_bytes: int = 256 << 10
     act_compiled: bool = True
+    depthwise: bool = True
+    depthwise_last_width: int = 32
 
 
 DEFAULT = Tuning()
