@@ -10,7 +10,8 @@ import numbers
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import lrn, norm
+from ..functional import lrn
+from ..functional.tuned import norm_family as tuned
 from . import check
 from .module import Module, Parameter
 
@@ -85,14 +86,14 @@ class GroupNorm(_Affine):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self._dtype())
         self.compute_output_shape(x.shape)
-        y, fcache = norm.group_norm(x, self.num_groups, *self._data(), self.eps)
+        y, fcache = tuned.group_norm(x, self.num_groups, *self._data(), self.eps)
         self.cache = (fcache, y.shape, y.dtype)
         return y
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad and bias.grad unless frozen."""
         fcache, shape, dtype = self.saved()
-        dx, dw, db = norm.group_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
+        dx, dw, db = tuned.group_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
                                               *self._grads())
         self._accumulate(dw, db)
         return dx
@@ -138,14 +139,14 @@ class LayerNorm(_Affine):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self._dtype())
         self.compute_output_shape(x.shape)
-        y, fcache = norm.layer_norm(x, len(self.normalized_shape), *self._data(), self.eps)
+        y, fcache = tuned.layer_norm(x, len(self.normalized_shape), *self._data(), self.eps)
         self.cache = (fcache, y.shape, y.dtype)
         return y
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad and bias.grad unless frozen."""
         fcache, shape, dtype = self.saved()
-        dx, dw, db = norm.layer_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
+        dx, dw, db = tuned.layer_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
                                               *self._grads())
         self._accumulate(dw, db)
         return dx
