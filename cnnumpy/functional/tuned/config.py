@@ -33,6 +33,7 @@ class Tuning:
                      loops over the taps instead of unfolding.
     depthwise_last_width: below this output width (one filter per channel) those loops run channels last.
     act_compiled:    GELU's erf runs numba's branch-free loop where numba is installed.
+    norm_compiled:   GroupNorm, InstanceNorm and LayerNorm run numba's row loops where numba is installed.
     """
     chunk_bytes: int = 2 << 20
     cache_bytes: int = 16 << 20
@@ -51,6 +52,7 @@ class Tuning:
     act_split_bytes: int = 1 << 20
     act_chunk_bytes: int = 256 << 10
     act_compiled: bool = True
+    norm_compiled: bool = True
     depthwise: bool = True
     depthwise_last_width: int = 32
 

@@ -10,16 +10,40 @@ gamma, the per-group sum of dxhat * xhat:
     with s1 = sum_row gamma_c dout, s2 = sum_row gamma_c dout xhat, M the row's length, r = 1 / sqrt(var + eps),
     dx = r gamma_c dout - xhat (r s2 / M) - r s1 / M      (functional.norm.normalize_backward, gamma folded in)
 
+With numba installed (tuning.norm_compiled), each row (a sample's group, or LayerNorm's row) goes through
+loops/norm_family.py instead: three passes over the row, forward and backward, while it is in the cache.
+
 Same signatures, results (to rounding: the sums are taken in another order) and dtypes as the readable functions,
 plus `tuning`; the caches are the tuned functions' own. Running statistics (InstanceNorm in evaluation with
 track_running_stats) go to tuned/norm.py's batch_norm.
 """
+import functools
+import importlib
 import math
 
 import numpy as np
 
-from . import norm, threads
+from . import compiled, norm, threads
 from .config import DEFAULT, Tuning
+
+
+@functools.cache
+def _loops():
+    """loops/norm_family.py, imported (and numba with it) at the first layer that uses it."""
+    return importlib.import_module(f"{__package__}.loops.norm_family")
+
+
+def _use_loops(tuning, *arrays):
+    """Whether numba's loops run: tuning.norm_compiled, numba installed, every array of a dtype they take."""
+    return (tuning.norm_compiled and compiled.has_numba()
+            and all(compiled.compiled_dtype(a.dtype) for a in arrays if a is not None))
+
+
+def _affine(weight, bias, shape, dtype):
+    """gamma and beta as contiguous arrays of `shape` and dtype (ones and zeros where None)."""
+    g = np.ones(shape, dtype) if weight is None else np.ascontiguousarray(weight, dtype).reshape(shape)
+    b = np.zeros(shape, dtype) if bias is None else np.ascontiguousarray(bias, dtype).reshape(shape)
+    return g, b
 
 
 def _run(fn, x, tuning):
@@ -43,6 +67,15 @@ def grouped_moments(x: np.ndarray, groups: int, *, tuning: Tuning = DEFAULT) -> 
     x3 = x.reshape(n, groups, -1)
     mean = np.empty((n, groups), x.dtype)
     var = np.empty((n, groups), x.dtype)
+    if _use_loops(tuning, x) and x.size:
+        loops = _loops()
+        xr = np.ascontiguousarray(x).reshape(n * groups, -1)
+
+        def rows(s, lo, hi):
+            loops.moments(xr, mean.reshape(-1), var.reshape(-1), lo * groups, hi * groups)
+
+        _run(rows, x3, tuning)
+        return mean, var
 
     def chunk(s, lo, hi):
         xc = x3[lo:hi]
@@ -68,6 +101,9 @@ def _normalize(x, groups, mean, var, weight, bias, eps, tuning):
         r = 1.0 / np.sqrt(var + eps)
     xhat = np.empty(x3.shape, np.result_type(x, mean, r))
     y = np.empty(x.shape, np.result_type(xhat, *(v for v in (weight, bias) if v is not None)))
+    if _use_loops(tuning, x, mean, y) and x.size:
+        _normalize_loops(x, groups, mean, var, r, own, weight, bias, eps, xhat, y, tuning)
+        return y, xhat.reshape(x.shape), r
     yc3 = y.reshape(n, c, -1)
     wb = None if weight is None else weight.reshape(1, c, 1)
     bb = None if bias is None else bias.reshape(1, c, 1)
@@ -94,6 +130,25 @@ def _normalize(x, groups, mean, var, weight, bias, eps, tuning):
     return y, xhat.reshape(x.shape), r
 
 
+def _normalize_loops(x, groups, mean, var, r, own, weight, bias, eps, xhat, y, tuning):
+    """_normalize by loops/norm_family.group_forward, a chunk of samples (their groups' rows) at a time."""
+    n, c = x.shape[:2]
+    cg = c // groups
+    rows = (n * groups, cg, x.size // (n * c))
+    xr = np.ascontiguousarray(x).reshape(rows)
+    gamma, beta = _affine(weight, bias, (groups, cg), y.dtype)
+    mf, rf = mean.reshape(-1), r.reshape(-1)
+    if not own:
+        np.copyto(rf, 1.0 / np.sqrt(var.reshape(-1) + eps))
+    loops = _loops()
+
+    def chunk(s, lo, hi):
+        loops.group_forward(xr, gamma, beta, eps, mf, rf, xhat.reshape(rows), y.reshape(rows), own,
+                            lo * groups, hi * groups)
+
+    _run(chunk, x, tuning)
+
+
 def group_norm(x: np.ndarray, num_groups: int, weight: np.ndarray | None = None, bias: np.ndarray | None = None,
                eps: float = 1e-5, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]:
     """functional.norm.group_norm: x: (N, C, ...) -> y shaped as x, each sample's group of C/G channels
@@ -117,6 +172,8 @@ def group_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
     d3, xh3 = dout.reshape(n, c, -1), xhat.reshape(n, c, -1)
     m = xh3.shape[2] * cg  # entries per group
     dx = np.empty(dout.shape, np.result_type(dout, xhat, r)) if input_grad else None
+    if dx is not None and dout.size and _use_loops(tuning, dout, xhat, dx, r):
+        return _group_backward_loops(dout, xhat, r, weight, dx, want_w, want_b, tuning)
     dx3 = None if dx is None else dx.reshape(n, c, -1)
     gamma = np.ones(c, dout.dtype) if weight is None else weight
 
@@ -146,6 +203,29 @@ def group_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
     parts = _run(chunk, dout, tuning)
     dw = sum((p["dw"] for p in parts if "dw" in p), np.zeros(c, dout.dtype)) if want_w else None
     db = sum((p["db"] for p in parts if "db" in p), np.zeros(c, dout.dtype)) if want_b else None
+    return dx, dw, db
+
+
+def _group_backward_loops(dout, xhat, r, weight, dx, want_w, want_b, tuning):
+    """group_norm_backward by loops/norm_family.group_backward, a chunk of samples at a time."""
+    n, c = dout.shape[:2]
+    groups = r.shape[1]
+    cg = c // groups
+    rows = (n * groups, cg, dout.size // (n * c))
+    dr = np.ascontiguousarray(dout).reshape(rows)
+    gamma, _ = _affine(weight, None, (groups, cg), dx.dtype)
+    rf = np.ascontiguousarray(r).reshape(-1)
+    loops = _loops()
+
+    def chunk(s, lo, hi):
+        if "dw" not in s:
+            s["dw"], s["db"] = np.zeros((groups, cg), dx.dtype), np.zeros((groups, cg), dx.dtype)
+        loops.group_backward(dr, xhat.reshape(rows), gamma, rf, dx.reshape(rows), s["dw"], s["db"],
+                             lo * groups, hi * groups)
+
+    parts = _run(chunk, dout, tuning)
+    dw = sum(p["dw"] for p in parts).reshape(c) if want_w else None
+    db = sum(p["db"] for p in parts).reshape(c) if want_b else None
     return dx, dw, db
 
 
@@ -189,6 +269,16 @@ def layer_norm(x: np.ndarray, normalized_ndim: int, weight: np.ndarray | None = 
     y = np.empty(x2.shape, np.result_type(xhat, *(v for v in (weight, bias) if v is not None)))
     wf = None if weight is None else weight.reshape(1, size)
     bf = None if bias is None else bias.reshape(1, size)
+    if _use_loops(tuning, x, y) and x.size:
+        loops = _loops()
+        xc2 = np.ascontiguousarray(x2)
+        gamma, beta = _affine(weight, bias, (size,), y.dtype)
+
+        def chunk(s, lo, hi):
+            loops.layer_forward(xc2, gamma, beta, eps, r, xhat, y, lo, hi)
+
+        _run(chunk, x2, tuning)
+        return y.reshape(x.shape), (xhat, r, x.shape, normalized_ndim, weight, bias is not None)
 
     def chunk(s, lo, hi):
         xh, yc = xhat[lo:hi], y[lo:hi]
@@ -224,6 +314,21 @@ def layer_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
     dx = np.empty(xhat.shape, np.result_type(dout, xhat, r)) if input_grad else None
     wf = None if weight is None else weight.reshape(1, size)
     dtype = dx.dtype if dx is not None else dout.dtype
+    if dout.size and _use_loops(tuning, dout, xhat, r):
+        loops = _loops()
+        dc2 = np.ascontiguousarray(d2)
+        gamma, _ = _affine(weight, None, (size,), dtype)
+        out = dx if dx is not None else np.empty((1, 1), dtype)
+
+        def chunk(s, lo, hi):
+            if "dw" not in s:
+                s["dw"], s["db"] = np.zeros(size, dtype), np.zeros(size, dtype)
+            loops.layer_backward(dc2, xhat, gamma, r, out, s["dw"], s["db"], dx is not None, lo, hi)
+
+        parts = _run(chunk, xhat, tuning)
+        dw = sum(p["dw"] for p in parts).reshape(norm_shape) if want_w else None
+        db = sum(p["db"] for p in parts).reshape(norm_shape) if want_b else None
+        return (None if dx is None else dx.reshape(shape)), dw, db
 
     def chunk(s, lo, hi):
         dc, xc = d2[lo:hi], xhat[lo:hi]

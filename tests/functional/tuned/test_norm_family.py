@@ -1,6 +1,7 @@
 """GroupNorm's, InstanceNorm's and LayerNorm's tuned twins (functional.tuned.norm_family) against the readable
-functions of functional.norm in float64, on every path: one chunk or one sample (row) per chunk, one thread or
-two, with and without gamma and beta, each gradient asked for or not, running statistics."""
+functions of functional.norm in float64, on every path: numba's row loops or NumPy's passes, one chunk or one
+sample (row) per chunk, one thread or two, with and without gamma and beta, each gradient asked for or not,
+running statistics."""
 import numpy as np
 import pytest
 
@@ -9,7 +10,8 @@ from cnnumpy.functional.tuned import norm_family as tuned
 from cnnumpy.functional.tuned.config import Tuning
 from tests.util import assert_close
 
-TUNINGS = {"default": Tuning(), "chunks": Tuning(norm_chunk_bytes=1)}
+TUNINGS = {"default": Tuning(), "chunks": Tuning(norm_chunk_bytes=1), "numpy": Tuning(norm_compiled=False),
+           "numpy-chunks": Tuning(norm_compiled=False, norm_chunk_bytes=1)}
 FLAGS = [(True, True, True), (True, False, False), (False, True, False), (False, False, True), (False, False, False)]
 
 
@@ -107,3 +109,19 @@ def test_float32_stays_float32():
     y, _ = tuned.instance_norm(x, *tuned.instance_moments(x), w, b)
     assert y.dtype == np.float32
     assert_close("float32 group_norm", tuned.group_norm(x, 2, w, b)[0], F.group_norm(x, 2, w, b)[0], 1e-6)
+
+
+def test_loops_run_only_when_asked(monkeypatch):
+    """norm_compiled runs numba's row loops where numba is installed; norm_compiled=False never imports them."""
+    from cnnumpy.functional.tuned import compiled
+    calls = []
+    loops = tuned._loops
+    monkeypatch.setattr(tuned, "_loops", lambda: calls.append(1) or loops())  # a spy: counts, changes nothing
+    x = np.random.default_rng(0).standard_normal((2, 4, 3, 3))
+    for on in (True, False):
+        calls.clear()
+        t = Tuning(norm_compiled=on)
+        tuned.group_norm_backward(x, tuned.group_norm(x, 2, tuning=t)[1], tuning=t)
+        tuned.layer_norm_backward(x, tuned.layer_norm(x, 2, tuning=t)[1], tuning=t)
+        tuned.instance_moments(x, tuning=t)
+        assert len(calls) == (5 if on and compiled.has_numba() else 0)
