@@ -11,7 +11,8 @@ erf, see erf.py). Arrays of at least tuning.act_split_bytes are split over the t
 Selections (np.where, np.copyto(where=)) cost ten times an arithmetic pass on a random mask, so each piecewise
 formula is first computed as a sum of products with the masks (x > 0 as 0 or 1), which equals the selection
 wherever every value is finite; a chunk whose result is not all finite (inf * 0 is NaN) is computed again the
-exact way, by selections.
+exact way, by selections. With numba installed (tuning.act_compiled), the piecewise formulas are one compiled
+pass each instead (loops/activation_modern.py), around NumPy's vectorised exp where they need one (SiLU, ELU).
 
 Same signatures and dtypes as the readable pairs, plus `tuning`; the caches are the tuned functions' own (each
 backward takes its own forward's). Why: docs/performance.md (the layers of issue 17).
@@ -118,6 +119,11 @@ def _map_backward(dout, cached, fn, tuning):
 
 def relu6(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
     """functional.activation.relu6: y = min(max(x, 0), 6); cache x."""
+    loops = _loops_for(tuning, x)
+    if loops is not None:
+        k = _consts(x.dtype, 0, 6)
+        y, = _map(x, lambda s, xc, yc: loops.relu6(xc, yc, *k), tuning)
+        return y, x
     y, = _map(x, lambda s, xc, yc: np.clip(xc, 0, 6, out=yc), tuning)
     return y, x
 
@@ -148,6 +154,10 @@ def relu6_backward(dout: np.ndarray, cache: np.ndarray, *, tuning: Tuning = DEFA
     def exact(s, dc, xc, dxc):
         np.copyto(dxc, dc)
         np.copyto(dxc, 0, where=_outside(s, xc, 0, 6))
+    loops = _loops_for(tuning, dout, cache)
+    if loops is not None:
+        k = _consts(dout.dtype, 0, 6)
+        return _map_backward(dout, [cache], lambda s, dc, xc, dxc: loops.relu6_backward(dc, xc, dxc, *k), tuning)
     return _map_backward(dout, [cache], checked(fast, exact), tuning)
 
 
@@ -159,6 +169,11 @@ def _hardsigmoid_chunk(s, xc, yc):
 
 def hardsigmoid(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
     """functional.activation.hardsigmoid: y = relu6(x + 3) / 6; cache x."""
+    loops = _loops_for(tuning, x)
+    if loops is not None:
+        k = _consts(x.dtype, 0, 3, 6)
+        y, = _map(x, lambda s, xc, yc: loops.hardsigmoid(xc, yc, *k), tuning)
+        return y, x
     y, = _map(x, _hardsigmoid_chunk, tuning)
     return y, x
 
@@ -174,6 +189,11 @@ def hardsigmoid_backward(dout: np.ndarray, cache: np.ndarray, *, tuning: Tuning 
     def exact(s, dc, xc, dxc):
         np.multiply(dc, sixth, out=dxc)
         np.copyto(dxc, 0, where=_outside(s, xc, -3, 3))
+    loops = _loops_for(tuning, dout, cache)
+    if loops is not None:
+        k = _consts(dout.dtype, 0, 3, _ONE_SIXTH_F32)
+        return _map_backward(dout, [cache], lambda s, dc, xc, dxc: loops.hardsigmoid_backward(dc, xc, dxc, *k),
+                             tuning)
     return _map_backward(dout, [cache], checked(fast, exact), tuning)
 
 
@@ -182,6 +202,11 @@ def hardswish(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, n
     def chunk(s, xc, yc):
         _hardsigmoid_chunk(s, xc, yc)
         np.multiply(xc, yc, out=yc)
+    loops = _loops_for(tuning, x)
+    if loops is not None:
+        k = _consts(x.dtype, 0, 3, 6)
+        y, = _map(x, lambda s, xc, yc: loops.hardswish(xc, yc, *k), tuning)
+        return y, x
     y, = _map(x, chunk, tuning)
     return y, x
 
@@ -204,6 +229,11 @@ def hardswish_backward(dout: np.ndarray, cache: np.ndarray, *, tuning: Tuning = 
         np.copyto(dxc, 1, where=np.greater_equal(xc, 3, out=m))
         dxc *= dc
         np.copyto(dxc, 0, where=np.less_equal(xc, -3, out=m))
+    loops = _loops_for(tuning, dout, cache)
+    if loops is not None:
+        k = _consts(dout.dtype, 0, 1, 3, 0.5)
+        return _map_backward(dout, [cache], lambda s, dc, xc, dxc: loops.hardswish_backward(dc, xc, dxc, *k),
+                             tuning)
     return _map_backward(dout, [cache], checked(fast, exact), tuning)
 
 
@@ -223,12 +253,27 @@ def silu(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]
     def chunk(s, xc, yc, sc):
         _sigmoid_into(xc, sc)
         np.multiply(xc, sc, out=yc)
-    y, sig = _map(x, chunk, tuning, outs=2)
+    loops = _loops_for(tuning, x)
+    one = x.dtype.type(1)
+
+    def compiled_chunk(s, xc, yc, sc):
+        # a scratch buffer for exp(-x): a loop that writes the array it reads runs many times slower
+        e = np.negative(xc, out=_buffer(s, "e", xc.size, xc.dtype))
+        with np.errstate(over="ignore"):
+            np.exp(e, out=e)
+        loops.silu(xc, e, sc, yc, one)
+    y, sig = _map(x, chunk if loops is None else compiled_chunk, tuning, outs=2)
     return y, (x, sig)
 
 
 def silu_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -> np.ndarray:
     """functional.activation.silu_backward: dx = dout * (s * (1 + x * (1 - s)))."""
+    loops = _loops_for(tuning, dout, *cache)
+    if loops is not None:
+        one = dout.dtype.type(1)
+        return _map_backward(dout, list(cache), lambda s, dc, xc, sc, dxc: loops.silu_backward(dc, xc, sc, dxc, one),
+                             tuning)
+
     def chunk(s, dc, xc, sc, dxc):
         np.subtract(1, sc, out=dxc)
         with np.errstate(invalid="ignore"):  # x = +inf: inf * 0 is NaN, as torch's
@@ -237,6 +282,25 @@ def silu_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -
             dxc *= sc
             dxc *= dc
     return _map_backward(dout, list(cache), chunk, tuning)
+
+
+@functools.cache
+def _act_loops():
+    """loops/activation_modern.py, imported (and numba with it) at the first layer that uses it."""
+    return importlib.import_module(f"{__package__}.loops.activation_modern")
+
+
+def _loops_for(tuning, *arrays):
+    """loops/activation_modern.py where tuning.act_compiled, numba is installed and every array has a dtype its
+    loops take; else None (NumPy's passes)."""
+    if tuning.act_compiled and compiled.has_numba() and all(compiled.compiled_dtype(a.dtype) for a in arrays):
+        return _act_loops()
+    return None
+
+
+def _consts(dtype, *values):
+    """values as scalars of dtype (the loops' constants)."""
+    return tuple(dtype.type(v) for v in values)
 
 
 @functools.cache
@@ -353,6 +417,17 @@ def elu(x: np.ndarray, alpha: float = 1.0, scale: float = 1.0, *,
         yc *= a
         m = np.greater(xc, 0, out=_buffer(s, "maskb", xc.size, np.bool_))
         np.copyto(yc, np.multiply(xc, sc, out=_buffer(s, "b", xc.size, xc.dtype)), where=m)
+    loops = _loops_for(tuning, x)
+    if loops is not None:
+        zero = x.dtype.type(0)
+
+        def compiled_chunk(s, xc, yc):
+            e = _buffer(s, "e", xc.size, xc.dtype)  # not y's chunk: see silu
+            loops.nonpositive(xc, e, zero)
+            np.expm1(e, out=e)
+            loops.elu(xc, e, yc, zero, a, sc)
+        y, = _map(x, compiled_chunk, tuning)
+        return y, (x, alpha, scale)
     y, = _map(x, checked(fast, exact), tuning)
     return y, (x, alpha, scale)
 
@@ -379,6 +454,16 @@ def elu_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) ->
         dxc *= a
         np.copyto(dxc, sc, where=np.greater(xc, 0, out=_buffer(s, "maskb", xc.size, np.bool_)))
         dxc *= dc
+    loops = _loops_for(tuning, dout, x)
+    if loops is not None:
+        zero = x.dtype.type(0)
+
+        def compiled_chunk(s, dc, xc, dxc):
+            e = _buffer(s, "e", xc.size, xc.dtype)  # not dx's chunk: see silu
+            loops.nonpositive(xc, e, zero)
+            np.exp(e, out=e)
+            loops.elu_backward(dc, xc, e, dxc, zero, a, sc)
+        return _map_backward(dout, [x], compiled_chunk, tuning)
     return _map_backward(dout, [x], checked(fast, exact), tuning)
 
 

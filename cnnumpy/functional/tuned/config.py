@@ -32,7 +32,8 @@ class Tuning:
     depthwise:       conv_numba computes depthwise layers (one input channel per group) by conv_depthwise's
                      loops over the taps instead of unfolding.
     depthwise_last_width: below this output width (one filter per channel) those loops run channels last.
-    act_compiled:    GELU's erf runs numba's branch-free loop where numba is installed.
+    act_compiled:    GELU's erf, and ReLU6's, Hardsigmoid's, Hardswish's and SiLU's piecewise passes, run numba's
+                     loops where numba is installed.
     norm_compiled:   GroupNorm, InstanceNorm and LayerNorm run numba's row loops where numba is installed.
     """
     chunk_bytes: int = 2 << 20

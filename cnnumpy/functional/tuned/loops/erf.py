@@ -23,18 +23,21 @@ def _poly(c, z):
 @compiled(nogil=True, error_model="numpy")
 def fractions(u, r, e):
     """u: 1-D (float32 or float64); r, e: float64 of u's length. r[i]: erf(|u[i]|) where |u[i]| < 1.25;
-    e[i]: the tail's exponent -u^2 - 0.5625 + R/S (at most 0) for the others (values unused elsewhere)."""
+    e[i]: the tail's exponent -u^2 - 0.5625 + R/S (at most 0) for the others (values unused elsewhere).
+    Every range's numerator and denominator are evaluated, the entry's range picks one pair, and one division
+    follows (divisions, not multiply-adds, bound this loop)."""
     for i in range(u.size):
         a = abs(np.float64(u[i]))
         z = a * a
-        small = a + a * (_poly(PP, z) / _poly(QQ, z))
         s = a - 1
-        mid = ERX + _poly(PA, s) / _poly(QA, s)
         zi = 1 / z
-        qa = _poly(RA, zi) / _poly(SA, zi)
-        qb = _poly(RB, zi) / _poly(SB, zi)
-        q = qa if a < NEAR else qb
-        r[i] = small if a < 0.84375 else mid
+        near = a < NEAR
+        small = a < 0.84375
+        mid = a < 1.25
+        num = _poly(PP, z) if small else (_poly(PA, s) if mid else (_poly(RA, zi) if near else _poly(RB, zi)))
+        den = _poly(QQ, z) if small else (_poly(QA, s) if mid else (_poly(SA, zi) if near else _poly(SB, zi)))
+        q = num / den
+        r[i] = a + a * q if small else ERX + q
         e[i] = min(-z - 0.5625 + q, 0.0)
 
 
