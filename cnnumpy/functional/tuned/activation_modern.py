@@ -555,18 +555,29 @@ def mish_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -
 
 # --- prelu: a learned slope per channel --------------------------------------------------------------------
 
-def _channels(x, w):
-    """x as (N, C, M) for per-channel slopes, or (x.size, 1, 1) for one slope; w as (1, C, 1)."""
-    if w.size == 1:  # every entry its own row: chunks of any size
-        return x.reshape(-1, 1, 1), w.reshape(1, 1, 1)
+def _channels(x, w, row=1):
+    """x as (N, C, M) for per-channel slopes, or (x.size / row, 1, row) for one slope (rows of `row` entries, if
+    it divides x.size, else 1); w as (1, C, 1)."""
+    if w.size == 1:  # rows of one slope: chunks of any number of rows
+        row = row if x.size % row == 0 else 1
+        return x.reshape(-1, 1, row), w.reshape(1, 1, 1)
     return x.reshape(x.shape[0], w.size, math.prod(x.shape[2:])), w.reshape(1, -1, 1)
+
+
+# rows of a one-slope PReLU for the compiled loops (which run along a row)
+_PRELU_ROW = 1024
 
 
 def prelu(x: np.ndarray, w: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]:
     """functional.activation.prelu: y = x where x > 0, else w x (w per channel on axis 1); cache (x, w)."""
-    x3, w3 = _channels(x, w)
+    loops = _loops_for(tuning, x, w)
+    x3, w3 = _channels(x, w, _PRELU_ROW if loops is not None else 1)
     y = np.empty(x.shape, np.result_type(x, w))
     y3 = y.reshape(x3.shape)
+    if loops is not None and y.dtype == x.dtype:
+        wf, zero = np.ascontiguousarray(w.reshape(-1)), x.dtype.type(0)
+        _rows(lambda s, lo, hi: loops.prelu(x3[lo:hi], wf, y3[lo:hi], zero), x3, tuning)
+        return y, (x, w)
 
     def chunk(s, lo, hi):
         xc, yc = x3[lo:hi], y3[lo:hi]
@@ -592,10 +603,23 @@ def prelu_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) 
     """functional.activation.prelu_backward: dx = dout where x > 0, else w dout; dw_c = sum over channel c where
     x <= 0 of x dout. Returns (dx, dw of w's shape)."""
     x, w = cache
-    x3, w3 = _channels(x, w)
+    loops = _loops_for(tuning, x, w, dout)
+    x3, w3 = _channels(x, w, _PRELU_ROW if loops is not None else 1)
     d3 = dout.reshape(x3.shape)
     dx = np.empty(dout.shape, np.result_type(dout, w))
     dx3 = dx.reshape(x3.shape)
+    if loops is not None and dx.dtype == x.dtype == dout.dtype:
+        wf, zero = np.ascontiguousarray(w.reshape(-1)), x.dtype.type(0)
+        dc3 = np.ascontiguousarray(d3)
+
+        def compiled_chunk(s, lo, hi):
+            if "dw" not in s:
+                s["dw"] = np.zeros(w.size, dx.dtype)
+            loops.prelu_backward(dc3[lo:hi], x3[lo:hi], wf, dx3[lo:hi], s["dw"], zero)
+
+        parts = _rows(compiled_chunk, x3, tuning)
+        dw = sum((p["dw"] for p in parts if "dw" in p), np.zeros(w.size, dx.dtype))
+        return dx, dw.reshape(w.shape)
 
     def chunk(s, lo, hi):
         xc, dc, dxc = x3[lo:hi], d3[lo:hi], dx3[lo:hi]

@@ -87,7 +87,8 @@ def test_dtype_kept_and_close_in_lower_precision(name, args, dtype):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("tuning", list(TUNINGS))
 @pytest.mark.parametrize("special", [False, True], ids=["finite", "nan-inf"])
-@pytest.mark.parametrize("shape,slopes", [((2, 3, 5, 7), 3), ((4, 6), 6), ((3, 4, 9), 1), ((11,), 1), ((0, 3), 3)])
+@pytest.mark.parametrize("shape,slopes", [((2, 3, 5, 7), 3), ((4, 6), 6), ((3, 4, 9), 1), ((11,), 1), ((0, 3), 3),
+                                         ((4, 2, 512), 1)])
 def test_tuned_prelu_equals_readable(use_threads, threads, tuning, special, shape, slopes):
     use_threads(threads)
     x, dout = data(slopes, shape, special)

@@ -106,3 +106,33 @@ def elu_backward(dout, x, e, dx, zero, a, scale):
     for i in range(x.size):
         v = x[i]
         dx[i] = dout[i] * (scale if v > zero else e[i] * a)
+
+
+@compiled(nogil=True, error_model="numpy")
+def prelu(x, w, y, zero):
+    """x, y: (n, C, M), w: (C,): y = x where x > 0, else w[c] x."""
+    n, c, m = x.shape
+    for s in range(n):
+        for ch in range(c):
+            wc = w[ch]
+            for k in range(m):
+                v = x[s, ch, k]
+                y[s, ch, k] = v if v > zero else wc * v
+
+
+@compiled(nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def prelu_backward(dout, x, w, dx, dw, zero):
+    """x, dout, dx: (n, C, M), w, dw: (C,): dx = dout where x > 0, else w[c] dout; dw[c] += the sum of x dout
+    where x <= 0 (reassociated: it differs from NumPy's sum by rounding only)."""
+    n, c, m = x.shape
+    for s in range(n):
+        for ch in range(c):
+            wc = w[ch]
+            acc = zero
+            for k in range(m):
+                v = x[s, ch, k]
+                d = dout[s, ch, k]
+                pos = v > zero
+                dx[s, ch, k] = d if pos else wc * d
+                acc += zero if pos else v * d
+            dw[ch] += acc
