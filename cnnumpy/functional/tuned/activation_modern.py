@@ -505,6 +505,18 @@ def softplus(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0, *,
         _softplus1_into(s, zc, yc)
         yc /= b
         np.copyto(yc, xc, where=np.greater(zc, threshold, out=_buffer(s, "maskb", xc.size, np.bool_)))
+    loops = _loops_for(tuning, x)
+    if loops is not None:
+        zero, thr = x.dtype.type(0), x.dtype.type(threshold)
+
+        def compiled_chunk(s, xc, zc, yc):
+            t = _buffer(s, "t", xc.size, xc.dtype)
+            loops.softplus_start(xc, b, zc, t)
+            np.exp(t, out=t)
+            np.log1p(t, out=t)
+            loops.softplus_finish(xc, zc, t, yc, zero, b, thr)
+        z, y = _map(x, compiled_chunk, tuning, outs=2)
+        return y, (z, threshold)
     z, y = _map(x, checked(fast, exact), tuning, outs=2)
     return y, (z, threshold)
 
@@ -524,6 +536,16 @@ def softplus_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAUL
         _sigmoid_into(zc, dxc)
         np.copyto(dxc, 1, where=np.greater(zc, threshold, out=_buffer(s, "maskb", zc.size, np.bool_)))
         dxc *= dc
+    loops = _loops_for(tuning, dout, z)
+    if loops is not None:
+        one, thr = z.dtype.type(1), z.dtype.type(threshold)
+
+        def compiled_chunk(s, dc, zc, dxc):
+            e = np.negative(zc, out=_buffer(s, "e", zc.size, zc.dtype))
+            with np.errstate(over="ignore"):
+                np.exp(e, out=e)
+            loops.softplus_backward(dc, zc, e, dxc, one, thr)
+        return _map_backward(dout, [z], compiled_chunk, tuning)
     return _map_backward(dout, [z], checked(fast, exact), tuning)
 
 

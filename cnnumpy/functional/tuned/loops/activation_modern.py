@@ -136,3 +136,27 @@ def prelu_backward(dout, x, w, dx, dw, zero):
                 dx[s, ch, k] = d if pos else wc * d
                 acc += zero if pos else v * d
             dw[ch] += acc
+
+
+@compiled(nogil=True, error_model="numpy")
+def softplus_start(x, beta, z, t):
+    """z = beta x, t = -|z| (the argument of softplus' exp)."""
+    for i in range(x.size):
+        zi = x[i] * beta
+        z[i] = zi
+        t[i] = -abs(zi)
+
+
+@compiled(nogil=True, error_model="numpy")
+def softplus_finish(x, z, t, y, zero, beta, threshold):
+    """t = log1p(exp(-|z|)) -> y = x where z > threshold, else (max(z, 0) + t) / beta."""
+    for i in range(x.size):
+        zi = z[i]
+        y[i] = x[i] if zi > threshold else ((zi if zi > zero else zero) + t[i]) / beta
+
+
+@compiled(nogil=True, error_model="numpy")
+def softplus_backward(dout, z, e, dx, one, threshold):
+    """e = exp(-z) -> dx = dout where z > threshold, else dout / (1 + e) (sigmoid(z))."""
+    for i in range(z.size):
+        dx[i] = dout[i] if z[i] > threshold else dout[i] * (one / (one + e[i]))
