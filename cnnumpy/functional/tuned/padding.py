@@ -1,5 +1,5 @@
 """Padding made fast: functional.padding's constant_pad2d and reflection_pad2d with their backwards, as copies
-of slices into a preallocated output, a chunk of planes at a time on cnnumpy's threads.
+of slices into a preallocated output, the planes split over cnnumpy's threads.
 
 The readable reflection gathers every output pixel through an index array (y = x[..., rows, cols]) and its
 backward multiplies by two one-hot matrices; np.pad makes a few temporaries of the output's size. Here the
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .activation_modern import each_chunk
+from . import threads
 from .config import DEFAULT, Tuning
 
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom)
@@ -24,9 +24,11 @@ def _planes(a):
 
 
 def _over_planes(fn, x, tuning):
-    """fn(s, lo, hi) over chunks of x's planes (x as (P, H, W)), on the threads when x is large."""
-    p, h, w = x.shape
-    each_chunk(fn, p, x.itemsize, tuning, rows=max(h * w, 1))
+    """fn(s, lo, hi) over x's planes (x as (P, H, W)): one share per thread when x has at least
+    tuning.act_split_bytes, else all in one call (a copy gains nothing from chunks that fit the cache, and each
+    chunk costs its slice assignments)."""
+    p = x.shape[0]
+    threads.run(fn, p, threads.split(p, x.nbytes, tuning.act_split_bytes))
 
 
 def constant_pad2d(x: np.ndarray, padding: Padding, value: float = 0.0, *,

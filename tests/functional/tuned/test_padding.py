@@ -1,5 +1,6 @@
 """Padding's tuned twins (functional.tuned.padding) against the readable functions of functional.padding, in
-float64, on every path: planes in one chunk or many, one thread or two, paddings that pad, crop or both."""
+float64, on every path: all planes in one call or split over one thread or two, paddings that pad, crop or
+both."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from cnnumpy.functional.tuned import padding as tuned
 from cnnumpy.functional.tuned.config import Tuning
 from tests.util import assert_close
 
-TUNINGS = {"default": Tuning(), "chunks": Tuning(act_split_bytes=0, act_chunk_bytes=64)}
+TUNINGS = {"default": Tuning(), "split": Tuning(act_split_bytes=0)}
 SHAPES = [(2, 3, 5, 7), (3, 4, 6), (5, 4), (1, 1, 1, 9, 8), (0, 3, 4, 4)]
 
 
