@@ -1,6 +1,6 @@
 """Depthwise convolution's path in conv_numba (tuned/conv_depthwise.py) against the readable loops of
 functional/conv.py in float64, on every path: rows or channels last, one thread or two, one plane or sample per
-chunk; gradcheck and torch parity through nn.Conv2d, and method="auto" choosing it."""
+chunk; gradcheck and torch parity through nn.Conv2d(method="numba"), and where method="auto" chooses it."""
 import numpy as np
 import pytest
 import torch
@@ -73,11 +73,17 @@ def test_off_switch_and_other_groups_take_the_unfolding():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_auto_picks_it_for_depthwise_layers(dtype):
+    """auto: the depthwise loops for strided or narrow depthwise layers; im2col for wide stride-1 ones (and
+    before the output's size is known), for other groupings, and with tuning.depthwise off."""
     assert methods.auto_conv((3, 3), (1, 1), (1, 1), 32, 32, 32, (16, 16), dtype) == "numba"
-    assert methods.auto_conv((3, 3), (2, 2), (1, 1), 32, 32, 32, (8, 8), dtype) == "numba"
+    assert methods.auto_conv((3, 3), (2, 2), (1, 1), 32, 32, 32, (56, 56), dtype) == "numba"
+    assert methods.auto_conv((3, 3), (2, 2), (1, 1), 32, 32, 32, None, dtype) == "numba"
+    assert methods.auto_conv((3, 3), (1, 1), (1, 1), 32, 32, 32, (56, 56), dtype) == "im2col"
+    assert methods.auto_conv((3, 3), (1, 1), (1, 1), 32, 32, 32, None, dtype) == "im2col"
     assert methods.auto_conv((3, 3), (1, 1), (1, 1), 32, 32, 32, (16, 16), dtype,
                              Tuning(depthwise=False)) == "im2col"
     assert methods.auto_conv((3, 3), (1, 1), (1, 1), 2, 32, 32, (16, 16), dtype) == "im2col"
+    assert methods.auto_conv((3, 3), (1, 1), (1, 1), 32, 32, 64, (16, 16), dtype) == "im2col"
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -91,10 +97,9 @@ def test_gradcheck_and_torch_parity(seed, shape):
                   padding=int(rng.integers(0, 3)), dilation=int(rng.choice([1, 2])), groups=c,
                   bias=bool(rng.random() < 0.7))
     small = (shape[0], c, 9, 9)
-    errors = cnnumpy.gradcheck(nn.Conv2d(**kwargs, method="auto"), rng.standard_normal(small))
+    errors = cnnumpy.gradcheck(nn.Conv2d(**kwargs, method="numba"), rng.standard_normal(small))
     assert max(errors.values()) < 1e-6, errors
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
-        ours = nn.Conv2d(**kwargs, method="auto", dtype=dtype)
-        assert ours.resolved_method() == "numba"
+        ours = nn.Conv2d(**kwargs, method="numba", dtype=dtype)
         assert_matches_torch(ours, torch.nn.Conv2d(**kwargs), rng.standard_normal(shape).astype(dtype), tol=tol,
                              rng=rng, label=f"{kwargs} {dtype.__name__}")
