@@ -1,5 +1,5 @@
-"""InstanceNorm2d: the module around functional.norm's instance_norm, with torch.nn.InstanceNorm2d's train/eval
-semantics.
+"""InstanceNorm2d: the module around functional.norm's instance_norm (run by its tuned twin in
+functional.tuned.norm_family), with torch.nn.InstanceNorm2d's train/eval semantics.
 
 Each sample's channel is normalised over its own H x W positions, in training and, by default
 (track_running_stats=False), in evaluation too. With track_running_stats=True, training also updates

@@ -1,5 +1,6 @@
-"""GroupNorm, LayerNorm and LocalResponseNorm: the modules around functional.norm and functional.lrn, as
-torch.nn's of the same names (torch keeps them in torch/nn/modules/normalization.py too).
+"""GroupNorm, LayerNorm and LocalResponseNorm: the modules around functional.norm (run by its tuned twin,
+functional.tuned.norm_family) and functional.lrn, as torch.nn's of the same names (torch keeps them in
+torch/nn/modules/normalization.py too).
 
 GroupNorm and LayerNorm normalise each sample by its own statistics, so they hold no running estimates and
 compute the same thing in training and evaluation; LocalResponseNorm has no parameters at all.

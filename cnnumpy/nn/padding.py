@@ -1,10 +1,9 @@
 """ZeroPad2d, ConstantPad2d and ReflectionPad2d: pad the last two axes, as torch.nn; the math is in
-functional/padding.py."""
+functional/padding.py, run by its tuned twin functional/tuned/padding.py."""
 import numbers
 
 import numpy as np
 
-from ..functional import padding as F
 from ..functional.tuned import padding as tuned
 from . import check
 from .module import Module

@@ -20,6 +20,7 @@ backward takes its own forward's). Why: docs/performance.md (the layers of issue
 import functools
 import importlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,7 +37,8 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def each_chunk(fn, n, itemsize, tuning, rows=1):
+def each_chunk(fn: Callable[[dict, int, int], object], n: int, itemsize: int, tuning: Tuning,
+               rows: int = 1) -> list[dict]:
     """fn(s, lo, hi) over chunks of range(n) (items of `itemsize` bytes, tuning.act_chunk_bytes of them per chunk
     at most, `rows` items of range(n) making one chunk row), in the calling thread when the whole is smaller than
     tuning.act_split_bytes, else on cnnumpy's threads. s: one scratch dict per thread."""
@@ -73,7 +75,7 @@ def _buffer(s, key, n, dtype):
     return b[:n]
 
 
-def checked(fast, exact):
+def checked(fast: Callable[..., None], exact: Callable[..., None]) -> Callable[..., None]:
     """A chunk function that runs fast(s, *arrays) and, where the chunk's result (the last array) is not all
     finite, exact(s, *arrays) instead."""
     def chunk(s, *arrays):

@@ -53,7 +53,7 @@ def _planes(fn, n, c, per_plane, tuning):
     return threads.run(fn, p, size)
 
 
-def channels_last(w_shape, channels, wo, tuning):
+def channels_last(w_shape: tuple[int, ...], channels: int, wo: int, tuning: Tuning) -> bool:
     """Whether the layer runs channels last: one filter per channel, output narrower than
     tuning.depthwise_last_width."""
     return w_shape[0] == channels and wo < tuning.depthwise_last_width
