@@ -36,6 +36,39 @@ def twin(make_torch):
     return build
 
 
+class FixedIndices(nn.Module):
+    """MaxUnpool2d with the indices of one max pooling held fixed, so that it takes x alone as the other layers."""
+
+    def __init__(self, unpool, indices):
+        super().__init__()
+        self.unpool, self.indices = unpool, indices
+
+    def forward(self, x):
+        return self.unpool(x, self.indices)
+
+    def backward(self, dout, input_grad=True):
+        return self.unpool.backward(dout, input_grad)
+
+
+class TorchFixedIndices(torch.nn.Module):
+    """FixedIndices' torch twin."""
+
+    def __init__(self, unpool, indices):
+        super().__init__()
+        self.unpool, self.indices = unpool, torch.from_numpy(indices)
+
+    def forward(self, x):
+        return self.unpool(x, self.indices)
+
+
+def unpool_case(n, channels, size):
+    """(builder, twin) of MaxUnpool2d(2) on the pooled (n, channels, size/2, size/2) with MaxPool2d(2)'s indices."""
+    x = np.random.default_rng(2).standard_normal((n, channels, size, size), dtype=np.float32)
+    _, indices = nn.MaxPool2d(2, return_indices=True)(x)
+    return (lambda method: FixedIndices(nn.MaxUnpool2d(2), indices),
+            lambda m: TorchFixedIndices(torch.nn.MaxUnpool2d(2), indices))
+
+
 def cases(n):
     """(name, input shape, builder method -> cnnumpy module[, its torch twin from the cnnumpy module]). Sizes follow
     LeNet-5 and the CIFAR VGG net. Without a twin, cnnumpy.bench.to_torch makes it (conv, pool, linear, norm)."""
@@ -67,6 +100,14 @@ def cases(n):
         ("silu", (n, 64, 16, 16), fixed(lambda: nn.SiLU()), twin(lambda: torch.nn.SiLU())),
         ("hardswish", (n, 64, 16, 16), fixed(lambda: nn.Hardswish()), twin(lambda: torch.nn.Hardswish())),
         ("relu6", (n, 64, 16, 16), fixed(lambda: nn.ReLU6()), twin(lambda: torch.nn.ReLU6())),
+        ("gelu tanh", (n, 64, 16, 16), fixed(lambda: nn.GELU(approximate="tanh")),
+         twin(lambda: torch.nn.GELU(approximate="tanh"))),
+        ("hardsigmoid", (n, 64, 16, 16), fixed(lambda: nn.Hardsigmoid()), twin(lambda: torch.nn.Hardsigmoid())),
+        ("elu", (n, 64, 16, 16), fixed(lambda: nn.ELU()), twin(lambda: torch.nn.ELU())),
+        ("selu", (n, 64, 16, 16), fixed(lambda: nn.SELU()), twin(lambda: torch.nn.SELU())),
+        ("softplus", (n, 64, 16, 16), fixed(lambda: nn.Softplus()), twin(lambda: torch.nn.Softplus())),
+        ("mish", (n, 64, 16, 16), fixed(lambda: nn.Mish()), twin(lambda: torch.nn.Mish())),
+        ("prelu 64", (n, 64, 16, 16), fixed(lambda: nn.PReLU(64)), twin(lambda: torch.nn.PReLU(64))),
         ("groupnorm 8 groups 64", (n, 64, 32, 32), fixed(lambda: nn.GroupNorm(8, 64)),
          twin(lambda: torch.nn.GroupNorm(8, 64))),
         ("layernorm (64, 32, 32)", (n, 64, 32, 32), fixed(lambda: nn.LayerNorm((64, 32, 32))),
@@ -80,6 +121,16 @@ def cases(n):
         ("pixelshuffle 2", (n, 64, 16, 16), fixed(lambda: nn.PixelShuffle(2)), twin(lambda: torch.nn.PixelShuffle(2))),
         ("reflectionpad2d 1", (n, 32, 32, 32), fixed(lambda: nn.ReflectionPad2d(1)),
          twin(lambda: torch.nn.ReflectionPad2d(1))),
+        ("adaptive maxpool 32x32 -> 7x7", (n, 64, 32, 32), fixed(lambda: nn.AdaptiveMaxPool2d(7)),
+         twin(lambda: torch.nn.AdaptiveMaxPool2d(7))),
+        ("adaptive maxpool global", (n, 64, 16, 16), fixed(lambda: nn.AdaptiveMaxPool2d(1)),
+         twin(lambda: torch.nn.AdaptiveMaxPool2d(1))),
+        ("maxunpool 2x2 (segnet up)", (n, 32, 16, 16), *unpool_case(n, 32, 32)),
+        ("zeropad2d 1", (n, 32, 32, 32), fixed(lambda: nn.ZeroPad2d(1)), twin(lambda: torch.nn.ZeroPad2d(1))),
+        ("constantpad2d (1, 2, 0, 1)", (n, 32, 32, 32), fixed(lambda: nn.ConstantPad2d((1, 2, 0, 1), 0.5)),
+         twin(lambda: torch.nn.ConstantPad2d((1, 2, 0, 1), 0.5))),
+        ("localresponsenorm 5", (n, 64, 16, 16), fixed(lambda: nn.LocalResponseNorm(5)),
+         twin(lambda: torch.nn.LocalResponseNorm(5))),
     ]
 
 

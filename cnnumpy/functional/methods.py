@@ -1,9 +1,10 @@
 """The one registry of the conv and pooling methods, and the choice that method="auto" makes.
 
 A method is a module with the functions of its readable original (functional/conv.py: conv2d and
-conv2d_backward; functional/pool.py: max_pool2d, avg_pool2d, adaptive_avg_pool2d and their backwards), with
-the same signatures and results; a tuned one may add a keyword `tuning` (tuned/config.py). A pooling method may
-implement max pooling only. Adding a method is one file and one line below; the layers (nn.Conv2d,
+conv2d_backward; functional/pool.py: max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d,
+max_unpool2d and their backwards, and max_pool2d_indices / adaptive_max_pool2d_indices, the flat indices of the
+maxima read from the cache), with the same signatures and results; a tuned one may add a keyword `tuning`
+(tuned/config.py). A pooling method may implement max pooling only. Adding a method is one file and one line below; the layers (nn.Conv2d,
 nn.MaxPool2d, ...) accept every name listed here, and the tests hold each method to the "naive" one.
 
     compiled: needs numba's loops (the extra cnnumpy[numba]) and a dtype they take (float32 or float64)
@@ -57,7 +58,8 @@ def general(table: dict[str, Method]) -> list[str]:
 
 
 def pool_methods(op: str) -> dict[str, Method]:
-    """The pooling methods that implement `op` ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")."""
+    """The pooling methods that implement `op` ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "adaptive_max_pool2d", "max_unpool2d")."""
     return {name: m for name, m in POOL.items() if hasattr(m.module, op)}
 
 
@@ -68,6 +70,9 @@ def auto_conv(kernel: Pair, stride: Pair, dilation: Pair, groups: int, channels:
 
     - "winograd" where it pays (conv_winograd.pays: 3x3, stride 1, enough channels and a large enough output;
       out_hw None: not known yet, so not chosen);
+    - "numba" for depthwise layers (one input channel and one filter per group) with a stride or an output
+      narrower than tuning.depthwise_last_width, which it computes by loops over the taps (conv_depthwise);
+      wide stride-1 depthwise layers stay with im2col, whose backward is faster there (docs/performance.md);
     - "numba" for a height stride above 1, where im2col must unfold the full windows and numba's compiled
       unfolding is faster;
     - "im2col" otherwise: stride-1 layers (unfolded along rows), dilated and grouped layers, and always
@@ -75,6 +80,9 @@ def auto_conv(kernel: Pair, stride: Pair, dilation: Pair, groups: int, channels:
     """
     if not has_numba() or not compiled_dtype(dtype):
         return "im2col"
+    if tuning.depthwise and groups == channels > 1 and filters == channels and (
+            stride[0] != 1 or (out_hw is not None and out_hw[1] < tuning.depthwise_last_width)):
+        return "numba"  # its depthwise loops (conv_depthwise), where im2col's products are too thin
     if out_hw is not None and conv_winograd.pays(kernel, stride, dilation, groups, channels, filters, out_hw,
                                                  tuning):
         return "winograd"

@@ -55,10 +55,11 @@ class Tape:
         self.symbolic = symbolic
         self.depth = 0
         self.calls: list[tuple[int, Any, tuple, dict, Any]] = []
-        self.tensors: list[Traced] = []  # every tensor of the trace, which keeps their ids (keys) unique
+        self.tensors: list[Traced] = []  # a shape-only trace's tensors, for joining
 
     def created(self, t: Traced) -> None:
-        self.tensors.append(t)
+        if self.symbolic:  # kept to join with another Input's tape; a real tape's nodes keep its tensors
+            self.tensors.append(t)
 
     def joined(self, where: str, traced: list[Traced]) -> "Tape":
         """The one tape of these tensors. Shape-only tapes of different nn.Inputs join into one (a Keras model
@@ -172,7 +173,8 @@ def _layer_shapes(module, args, kwargs, traced):
     layer knows its shapes, else from a forward pass on zeros in eval mode (modes and caches put back, so nothing
     is learnt or kept)."""
     x = traced[0]
-    if len(traced) == 1 and knows_shapes(module) and isinstance(args[0], Traced) and len(args) == 1 and not kwargs:
+    plain = len(traced) == 1 and isinstance(args[0], Traced) and len(args) == 1 and not kwargs
+    if plain and knows_shapes(module) and not getattr(module, "return_indices", False):  # (y, indices): run it
         return [(tuple(module.compute_output_shape(x.shape)), x.dtype)], False
     zeros = _zeros(args), _zeros(kwargs)
     state = [(m, m.training, m.cache) for m in module.modules()]
