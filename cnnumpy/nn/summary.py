@@ -128,6 +128,12 @@ def _own_buffers(module):
     return sum(a.size for a in arrays if np.issubdtype(a.dtype, np.floating))
 
 
+def _is_graph(module: ModuleLike) -> bool:
+    """Whether module is a graph module (nn.graph): a forward without a backward of its own."""
+    is_graph = getattr(type(module), "is_graph", None)
+    return bool(is_graph and is_graph())
+
+
 def knows_shapes(module: ModuleLike) -> bool:
     """Whether module.compute_output_shape describes its forward: the class that defines compute_output_shape is
     the one that defines forward, or a subclass of it, and is not the base class (the last to define it), whose
@@ -197,7 +203,8 @@ def summary(model: ModuleLike, input_shape: Sequence[int], forward: bool | None 
                 y = fn(x, *args, **kwargs)
             finally:
                 depth -= 1
-            x_shape, y_shape = (tuple(x), tuple(y)) if by_shapes else (np.shape(x), np.shape(y))
+            # from compute_output_shape, shapes; from forward, arrays or (inside a graph's trace) traced tensors
+            x_shape, y_shape = (tuple(x), tuple(y)) if isinstance(x, tuple) else (np.shape(x), np.shape(y))
             row.output_shape = y_shape[1:]
             if leaf:
                 recording = False
@@ -213,11 +220,14 @@ def summary(model: ModuleLike, input_shape: Sequence[int], forward: bool | None 
         return call
 
     method = "compute_output_shape" if by_shapes else "forward"
+    # a graph module inside another is opened up by calling its forward on traced tensors, shapes or not
+    hooks = [(m, method) for m in modules]
+    hooks += [(m, "forward") for m in modules if by_shapes and _is_graph(m) and m is not model]
     model.eval()
     try:
-        for m in modules:
+        for m, name in hooks:
             # an instance attribute wins over the class's method, and Module.__call__ looks up self.forward
-            setattr(m, method, hooked(m, getattr(m, method)))
+            setattr(m, name, hooked(m, getattr(m, name)))
         try:
             if by_shapes:
                 model.compute_output_shape((1,) + input_shape)
@@ -231,6 +241,7 @@ def summary(model: ModuleLike, input_shape: Sequence[int], forward: bool | None 
     finally:
         for m, training, cache in saved:
             vars(m).pop(method, None)
+            vars(m).pop("forward", None)
             m.training, m.cache = training, cache
     n_params = sum(p.data.size for p in params)
     return Summary(
