@@ -14,6 +14,8 @@ Each transposed conv undoes the shape change of the conv it mirrors (output_padd
 a stride-2 conv maps to 7 and 14 alike). The Sigmoid puts the reconstruction in [0, 1], as pixel values are:
 train it with MSELoss or BCELoss against the input itself.
 """
+import numpy as np
+
 from .. import nn
 
 
@@ -36,13 +38,13 @@ class ConvAutoencoder(nn.Module):
             nn.ConvTranspose2d(c1, in_channels, 3, stride=2, padding=1, output_padding=1, method=method),
             nn.Sigmoid())
 
-    def encode(self, x):
+    def encode(self, x: np.ndarray) -> np.ndarray:
         return self.encoder(x)
 
-    def decode(self, z):
+    def decode(self, z: np.ndarray) -> np.ndarray:
         return self.decoder(z)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return self.decoder(self.encoder(x))
 
 

@@ -15,6 +15,8 @@ so after a block of n layers the maps have C + n*k channels. Backward splits dL/
 first C channels go straight to x (the identity branch), the last k through the layer, and the two are summed
 at x, which fans out to both.
 """
+import numpy as np
+
 from .. import nn
 from ..nn import init
 
@@ -39,7 +41,7 @@ class DenseLayer(nn.Module):
         self.relu2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False, method=method)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         new_features = self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
         return nn.cat([x, new_features], 1)
 
@@ -54,7 +56,7 @@ class DenseBlock(nn.Module):
             setattr(self, f"denselayer{i + 1}",
                     DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size, method))
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.children():
             x = layer(x)
         return x
@@ -100,7 +102,7 @@ class DenseNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 init.zeros_(m.bias)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         out = self.avgpool(self.relu(self.features(x)))
         return self.classifier(nn.flatten(out, 1))
 

@@ -15,6 +15,8 @@ An inverted residual block widens, filters each channel alone, and narrows again
 A depthwise 3x3 conv costs 9 multiply-adds per output value where a full one costs 9*C_in: most of the
 network's multiply-adds sit in the 1x1 convs.
 """
+import numpy as np
+
 from .. import nn
 from ..nn import init
 
@@ -54,7 +56,7 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.out_channels = oup
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         if self.use_res_connect:
             return x + self.conv(x)
         return self.conv(x)
@@ -94,7 +96,7 @@ class MobileNetV2(nn.Module):
                 init.normal_(m.weight, 0, 0.01)
                 init.zeros_(m.bias)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = self.avgpool(self.features(x))
         return self.classifier(nn.flatten(x, 1))
 

@@ -12,6 +12,8 @@ conv of stride 2 and a BatchNorm, option B) where the block halves the size or c
 `relu` module is called twice, as in torchvision; each call gets its own gradient.
 For 32x32 CIFAR images the CIFAR ResNets of classic.py fit better (this stem divides by 4 before layer1).
 """
+import numpy as np
+
 from .. import nn
 from ..nn import init
 
@@ -31,7 +33,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
         self.stride = stride
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
         return self.relu(out + identity)
@@ -68,7 +70,7 @@ class ResNet(nn.Module):
         layers += [BasicBlock(planes, planes, method=method) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(nn.flatten(self.avgpool(x), 1))

@@ -14,6 +14,8 @@ and concatenates the two along the channels:
 Backward splits dL/dy along the channels at the concatenation, sends each part back through its branch, and
 sums the two gradients that reach s (s fans out to both branches).
 """
+import numpy as np
+
 from .. import nn
 from ..nn import init
 
@@ -32,7 +34,7 @@ class Fire(nn.Module):
         self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, 3, padding=1, method=method)
         self.expand3x3_activation = nn.ReLU(inplace=True)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = self.squeeze_activation(self.squeeze(x))
         return nn.cat([self.expand1x1_activation(self.expand1x1(x)),
                        self.expand3x3_activation(self.expand3x3(x))], 1)
@@ -68,7 +70,7 @@ class SqueezeNet(nn.Module):
                     init.kaiming_uniform_(m.weight)
                 init.zeros_(m.bias)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return self.flatten(self.classifier(self.features(x)))
 
 
