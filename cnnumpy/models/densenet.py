@@ -46,20 +46,12 @@ class DenseLayer(nn.Module):
         return nn.cat([x, new_features], 1)
 
 
-class DenseBlock(nn.Module):
-    """num_layers dense layers, "denselayer1" ...: (N, C, H, W) -> (N, C + num_layers * growth_rate, H, W)."""
-
-    def __init__(self, num_layers: int, num_input_features: int, growth_rate: int, bn_size: int,
-                 method: str = "auto") -> None:
-        super().__init__()
-        for i in range(num_layers):
-            setattr(self, f"denselayer{i + 1}",
-                    DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size, method))
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.children():
-            x = layer(x)
-        return x
+def dense_block(num_layers: int, num_input_features: int, growth_rate: int, bn_size: int,
+                method: str = "auto") -> nn.Sequential:
+    """num_layers dense layers in a chain, named "denselayer1" ...: (N, C, H, W) -> (N, C + num_layers * k, H, W).
+    torchvision's _DenseBlock concatenates every layer's output at the end instead; the numbers are the same."""
+    return _named(*((f"denselayer{i + 1}", DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size,
+                                                      method)) for i in range(num_layers)))
 
 
 def transition(num_input_features: int, num_output_features: int, method: str = "auto") -> nn.Sequential:
@@ -84,8 +76,8 @@ class DenseNet(nn.Module):
         num_features = 2 * growth_rate if num_init_features is None else num_init_features
         features = [("conv0", nn.Conv2d(in_channels, num_features, 3, padding=1, bias=False, method=method))]
         for i, num_layers in enumerate(block_config):
-            features.append((f"denseblock{i + 1}", DenseBlock(num_layers, num_features, growth_rate, bn_size,
-                                                              method)))
+            features.append((f"denseblock{i + 1}", dense_block(num_layers, num_features, growth_rate, bn_size,
+                                                               method)))
             num_features += num_layers * growth_rate
             if i != len(block_config) - 1:
                 out = int(num_features * compression)
