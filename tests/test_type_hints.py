@@ -25,8 +25,7 @@ import pytest
 import cnnumpy
 
 # every public module in them, at any depth
-PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.optim", "cnnumpy.checkpoint", "cnnumpy.io", "cnnumpy.viz",
-            "cnnumpy.models"]
+PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.models", "cnnumpy.optim", "cnnumpy.checkpoint", "cnnumpy.io", "cnnumpy.viz"]
 MODULES = ["cnnumpy.bench", "cnnumpy.callbacks", "cnnumpy.demo", "cnnumpy.gradcheck", "cnnumpy.history",
            "cnnumpy.random", "cnnumpy.summary", "cnnumpy.train"]
 NOT_WALKED = {"cnnumpy.data": "its own test, tests/data/test_type_hints.py", "cnnumpy.cli": "the command line",
@@ -137,7 +136,7 @@ def test_the_walk_covers_the_api():
     assert {"cnnumpy.nn.conv.Conv2d.__init__", "cnnumpy.nn.conv.Conv2d.forward", "cnnumpy.functional.methods.auto_conv",
             "cnnumpy.nn.norm.BatchNorm1d.backward",  # inherited from the private _BatchNorm
             "cnnumpy.nn.activation.ReLU.compute_output_shape",  # a private function assigned as a method
-            "cnnumpy.nn.module.Parameter.shape",  # a property
+            "cnnumpy.nn.parameter.Parameter.shape",  # a property
             "cnnumpy.functional.tuned.compiled.has_numba",  # under functools.cache
             "cnnumpy.nn.random.fork_rng",  # under contextlib.contextmanager
             "cnnumpy.functional.tuned.conv_im2col.conv2d", "cnnumpy.functional.tuned.threads.run", "cnnumpy.optim.sgd.SGD.step",

@@ -13,7 +13,10 @@ from .flatten import Flatten
 from .instancenorm import InstanceNorm2d
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .model import Input, Model
 from .module import BackwardBeforeForward, Module, Parameter
+from .ops import cat, flatten
+from .traced import Traced
 from .norm import BatchNorm1d, BatchNorm2d
 from .normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from .padding import ConstantPad2d, ReflectionPad2d, ZeroPad2d
@@ -26,6 +29,7 @@ from .upsample import Upsample
 __all__ = [
     # containers and the base
     "BackwardBeforeForward", "Identity", "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential", "Residual",
+    "Input", "Model", "Traced", "cat", "flatten",
     "DataParallel",
     # convolution, pooling, reshaping
     "Conv1d", "Conv2d", "ConvTranspose2d", "AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "Flatten", "Linear",

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import check
+from . import check, graph
+from .parameter import Parameter
 from .summary import Summary
 from .summary import summary as layer_table
 
@@ -28,55 +29,6 @@ class BackwardBeforeForward(RuntimeError, ValueError):
     A RuntimeError as in PyTorch, and a ValueError because it is a misuse of the
     arguments' order, which is how the rest of the package reports misuse.
     """
-
-
-class Parameter:
-    """A trainable array and its gradient.
-
-    data: ndarray (float32 by default)
-    grad: ndarray of the same shape and dtype, zeros until backward adds to it. Always an array, never None
-        (layers add into it with +=).
-    requires_grad: True (the default) to train it; False freezes it, as in PyTorch: layers skip computing its
-        gradient and leave `.grad` untouched (not added to), so it keeps what it held (zeros after
-        zero_grad(); torch has None there), and optimizers skip it.
-    """
-
-    def __init__(self, data: ArrayLike, requires_grad: bool = True) -> None:
-        data = np.asarray(data)
-        if not np.issubdtype(data.dtype, np.floating):
-            data = data.astype(np.float32)
-        self.data = data
-        self.grad = np.zeros_like(data)
-        self.requires_grad = requires_grad
-
-    @property
-    def requires_grad(self) -> bool:
-        return self._requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, flag: bool) -> None:
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"requires_grad: expected True or False, got {flag!r} ({type(flag).__name__})")
-        self._requires_grad = bool(flag)
-
-    def requires_grad_(self, requires_grad: bool = True) -> "Parameter":
-        """Set requires_grad in place and return the parameter, as torch.Tensor.requires_grad_."""
-        self.requires_grad = requires_grad
-        return self
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
-
-    def zero_grad(self) -> None:
-        self.grad = np.zeros_like(self.data)
-
-    def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
 class Module:
@@ -97,16 +49,26 @@ class Module:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         backward = vars(cls).get("backward")
-        if not inspect.isfunction(backward):
-            return
-        signature = inspect.signature(backward)  # once per class, never per call
-        try:
-            signature.bind(None, None)  # self, dout
-        except TypeError:
-            raise TypeError(f"{cls.__name__}.backward{signature}: expected backward(self, dout, input_grad=True) "
-                            "or backward(self, dout)") from None
-        if "input_grad" not in signature.parameters:
-            cls.backward = _with_input_grad(backward)
+        if inspect.isfunction(backward):
+            signature = inspect.signature(backward)  # once per class, never per call
+            try:
+                signature.bind(None, None)  # self, dout
+            except TypeError:
+                raise TypeError(f"{cls.__name__}.backward{signature}: expected backward(self, dout, input_grad=True) "
+                                "or backward(self, dout)") from None
+            if "input_grad" not in signature.parameters:
+                cls.backward = _with_input_grad(backward)
+        forward = vars(cls).get("forward")
+        if cls.is_graph() and inspect.isfunction(forward) and not getattr(forward, "traced", False):
+            cls.forward = graph.traced_forward(forward)
+            if "compute_output_shape" not in vars(cls):
+                cls.compute_output_shape = _traced_shape(forward)
+
+    @classmethod
+    def is_graph(cls) -> bool:
+        """Whether this is a graph module: it defines forward and no backward, so backward comes from the graph
+        its forward traces (see cnnumpy.nn.graph)."""
+        return cls.backward is Module.backward and cls.forward is not Module.forward
 
     def __init__(self) -> None:
         self.training = True
@@ -119,10 +81,19 @@ class Module:
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: dL/dy, shaped as forward's output -> dL/dx, or None when input_grad=False (nobody needs it);
-        adds dL/dparam into each trainable parameter's .grad."""
-        raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+        adds dL/dparam into each trainable parameter's .grad.
+
+        A layer writes its own. A graph module (forward only) gets this one: the graph its last forward traced,
+        run in reverse (see cnnumpy.nn.graph); with several outputs, dout is a tuple with one array per output
+        (None for one that did not reach the loss), and with several inputs the result is a tuple.
+        """
+        if not type(self).is_graph():
+            raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+        return graph.backward(self, self.saved(), dout, input_grad)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not type(self).is_graph() and graph.any_traced(args, kwargs):
+            return graph.call_layer(self, args, kwargs)  # a layer inside a traced forward: a node of the graph
         return self.forward(*args, **kwargs)
 
     # --- what a forward pass would do, without doing it ---------------------------------
@@ -307,6 +278,14 @@ class Module:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _traced_shape(forward):
+    """compute_output_shape of a graph module: its forward traced on shapes alone."""
+    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
+        """The shape forward returns for an input of `input_shape`: forward traced on shapes, nothing computed."""
+        return graph.output_shape(self, forward, check.shape("input_shape", input_shape))
+    return compute_output_shape
 
 
 def _with_input_grad(backward):

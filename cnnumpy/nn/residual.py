@@ -7,6 +7,8 @@ The shortcut gives the gradient a path around the body: by the sum rule
     dL/dx = body.backward(dout) + shortcut.backward(dout)      (+ dout itself for the identity)
 
 since dout = dL/dy reaches both branches unchanged (the derivative of a sum is 1 for each term).
+That is the fan-out rule of any graph, and Residual is a graph module (nn.graph): it writes its forward only,
+and its backward is the graph's.
 In a ResNet the ReLU comes after the addition: build that as Sequential(Residual(...), ReLU()).
 """
 import numpy as np
@@ -36,11 +38,9 @@ class Residual(Module):
         self.shortcut = shortcut
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check.array("x", x)
         y = self.body(x)
         s = x if self.shortcut is None else self.shortcut(x)
-        self._check_sum(y.shape, s.shape)
-        self.cache = (y.shape, y.dtype)
+        self._check_sum(tuple(y.shape), tuple(s.shape))
         return y + s
 
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
@@ -59,20 +59,3 @@ class Residual(Module):
                 f"{name}: expected the shape of body(x), {y_shape}, got {s_shape}; the two are added, so a body "
                 "that changes the channels or the size needs a projection shortcut (e.g. a 1x1 Conv2d with the "
                 "body's stride)")
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """dL/dx = body.backward(dout) + shortcut.backward(dout); adds into the branches' parameter gradients.
-
-        input_grad=False: nobody needs dL/dx, so each branch is told so too (and skips, for instance, the
-        layers before its first trainable one), and None comes back.
-        """
-        shape, dtype = self.saved()
-        dout = check.dout_like(shape, dout, dtype)
-        if not input_grad:
-            self.body.backward(dout, input_grad=False)
-            if self.shortcut is not None:
-                self.shortcut.backward(dout, input_grad=False)
-            return None
-        ds = dout if self.shortcut is None else self.shortcut.backward(dout)
-        # a new array, not +=: a branch may hand back dout itself (identity, Dropout in eval)
-        return self.body.backward(dout) + ds

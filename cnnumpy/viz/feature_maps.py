@@ -36,9 +36,12 @@ def feature_maps(model: Module, image: np.ndarray) -> list[tuple[str, np.ndarray
     """[(label, maps)] for one image: the input, then the output of every layer that still gives images.
 
     image: (C, H, W) or (1, C, H, W), as the model takes it (already normalised).
-    maps: (C, H, W) arrays. The model runs layer by layer (nested Sequentials opened up) in eval mode, its
-    mode restored afterwards; a layer is listed when its output has 4 dimensions (convolutions, batch norm,
-    activations, pooling, residual blocks), except Dropout, which is the identity in eval mode.
+    maps: (C, H, W) arrays. The model runs in eval mode, its mode restored afterwards. A chain
+    (nested Sequentials opened up) runs layer by layer, a block such as Residual giving one map; a graph module
+    (a forward of your own: skips, concatenations, shared layers) runs once, and each layer it calls, in the order
+    called, gives its output (a layer called twice, twice). A layer is listed when its output has 4 dimensions
+    (convolutions, batch norm, activations, pooling, residual blocks), except Dropout, which is the identity in
+    eval mode.
     label: "3 Conv2d (16, 14, 14)", the layer's state_dict prefix, type and output shape.
     """
     from ..nn.dropout import Dropout
@@ -46,16 +49,44 @@ def feature_maps(model: Module, image: np.ndarray) -> list[tuple[str, np.ndarray
     x = _image_batch(image)
     maps = [(f"input {tuple(x.shape[1:])}", x[0])]
     modes = [(m, m.training) for m in model.modules()]
+
+    def keep(name, layer, y):
+        if np.ndim(y) == 4 and not isinstance(layer, Dropout):
+            maps.append((f"{name} {type(layer).__name__} {tuple(y.shape[1:])}", np.asarray(y)[0]))
+
     model.eval()
     try:
-        for name, layer in _steps(model):
-            x = layer(x)
-            if x.ndim == 4 and not isinstance(layer, Dropout):
-                maps.append((f"{name} {type(layer).__name__} {tuple(x.shape[1:])}", x[0]))
+        if type(model).is_graph():
+            _run_graph(model, x, keep)
+        else:
+            for name, layer in _steps(model):
+                x = layer(x)
+                keep(name, layer, x)
     finally:
         for m, mode in modes:
             m.training = mode
     return maps
+
+
+def _run_graph(model, x, keep):
+    """model(x) with each leaf layer (one without children) reporting its output to keep(name, layer, y)."""
+    names = {id(m): name for name, m in model.named_modules()}
+    leaves = list({id(m): m for m in model.modules() if not m.children()}.values())
+
+    def hooked(layer, forward):
+        def call(*args, **kwargs):
+            y = forward(*args, **kwargs)
+            keep(names[id(layer)], layer, y[0] if isinstance(y, tuple) else y)
+            return y
+        return call
+
+    try:
+        for layer in leaves:
+            layer.forward = hooked(layer, layer.forward)
+        model(x)
+    finally:
+        for layer in leaves:
+            vars(layer).pop("forward", None)
 
 
 def plot_feature_maps(model: Module, image: np.ndarray, path: str | Path, max_channels: int = 8) -> Path:
