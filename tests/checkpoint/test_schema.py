@@ -68,7 +68,7 @@ CONTENTS = [  # (id, model, tamper, what the message says)
     ("empty spec", "lenet5", put("spec", value={}), "spec: empty; the model cannot be rebuilt from the file alone"),
     ("spec a list", "lenet5", put("spec", value=["lenet5"]), "spec: expected a dict, got ['lenet5'] (list)"),
     ("unknown model", "lenet5", put("spec", "model", value="alexnet"),
-     "spec.model: expected one of ['cifar_vgg', 'lenet5', 'mnist_cnn', 'resnet20', 'resnet8'], got 'alexnet' (str)"),
+     f"spec.model: expected one of {sorted(models.MODELS)}, got 'alexnet' (str)"),
     ("model not a str", "lenet5", put("spec", "model", value=5), "spec.model: expected one of"),
     ("unknown kwarg", "lenet5", put("spec", "kwargs", "depth", value=3),
      "spec.kwargs: lenet5 takes no argument 'depth' (it takes ['method', 'num_classes', 'in_channels'])"),
