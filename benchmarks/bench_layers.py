@@ -36,6 +36,39 @@ def twin(make_torch):
     return build
 
 
+class FixedIndices(nn.Module):
+    """MaxUnpool2d with the indices of one max pooling held fixed, so that it takes x alone as the other layers."""
+
+    def __init__(self, unpool, indices):
+        super().__init__()
+        self.unpool, self.indices = unpool, indices
+
+    def forward(self, x):
+        return self.unpool(x, self.indices)
+
+    def backward(self, dout, input_grad=True):
+        return self.unpool.backward(dout, input_grad)
+
+
+class TorchFixedIndices(torch.nn.Module):
+    """FixedIndices' torch twin."""
+
+    def __init__(self, unpool, indices):
+        super().__init__()
+        self.unpool, self.indices = unpool, torch.from_numpy(indices)
+
+    def forward(self, x):
+        return self.unpool(x, self.indices)
+
+
+def unpool_case(n, channels, size):
+    """(builder, twin) of MaxUnpool2d(2) on the pooled (n, channels, size/2, size/2) with MaxPool2d(2)'s indices."""
+    x = np.random.default_rng(2).standard_normal((n, channels, size, size), dtype=np.float32)
+    _, indices = nn.MaxPool2d(2, return_indices=True)(x)
+    return (lambda method: FixedIndices(nn.MaxUnpool2d(2), indices),
+            lambda m: TorchFixedIndices(torch.nn.MaxUnpool2d(2), indices))
+
+
 def cases(n):
     """(name, input shape, builder method -> cnnumpy module[, its torch twin from the cnnumpy module]). Sizes follow
     LeNet-5 and the CIFAR VGG net. Without a twin, cnnumpy.bench.to_torch makes it (conv, pool, linear, norm)."""
@@ -80,6 +113,11 @@ def cases(n):
         ("pixelshuffle 2", (n, 64, 16, 16), fixed(lambda: nn.PixelShuffle(2)), twin(lambda: torch.nn.PixelShuffle(2))),
         ("reflectionpad2d 1", (n, 32, 32, 32), fixed(lambda: nn.ReflectionPad2d(1)),
          twin(lambda: torch.nn.ReflectionPad2d(1))),
+        ("adaptive maxpool 32x32 -> 7x7", (n, 64, 32, 32), fixed(lambda: nn.AdaptiveMaxPool2d(7)),
+         twin(lambda: torch.nn.AdaptiveMaxPool2d(7))),
+        ("adaptive maxpool global", (n, 64, 16, 16), fixed(lambda: nn.AdaptiveMaxPool2d(1)),
+         twin(lambda: torch.nn.AdaptiveMaxPool2d(1))),
+        ("maxunpool 2x2 (segnet up)", (n, 32, 16, 16), *unpool_case(n, 32, 32)),
     ]
 
 

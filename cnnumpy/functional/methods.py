@@ -1,9 +1,10 @@
 """The one registry of the conv and pooling methods, and the choice that method="auto" makes.
 
 A method is a module with the functions of its readable original (functional/conv.py: conv2d and
-conv2d_backward; functional/pool.py: max_pool2d, avg_pool2d, adaptive_avg_pool2d and their backwards), with
-the same signatures and results; a tuned one may add a keyword `tuning` (tuned/config.py). A pooling method may
-implement max pooling only. Adding a method is one file and one line below; the layers (nn.Conv2d,
+conv2d_backward; functional/pool.py: max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d,
+max_unpool2d and their backwards, and max_pool2d_indices / adaptive_max_pool2d_indices, the flat indices of the
+maxima read from the cache), with the same signatures and results; a tuned one may add a keyword `tuning`
+(tuned/config.py). A pooling method may implement max pooling only. Adding a method is one file and one line below; the layers (nn.Conv2d,
 nn.MaxPool2d, ...) accept every name listed here, and the tests hold each method to the "naive" one.
 
     compiled: needs numba's loops (the extra cnnumpy[numba]) and a dtype they take (float32 or float64)
@@ -57,7 +58,8 @@ def general(table: dict[str, Method]) -> list[str]:
 
 
 def pool_methods(op: str) -> dict[str, Method]:
-    """The pooling methods that implement `op` ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")."""
+    """The pooling methods that implement `op` ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "adaptive_max_pool2d", "max_unpool2d")."""
     return {name: m for name, m in POOL.items() if hasattr(m.module, op)}
 
 

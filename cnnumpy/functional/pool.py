@@ -17,8 +17,11 @@ may hang past the bottom/right padding).
     max pool:  y = the largest tap; padding is -inf, so it never wins.
     avg pool:  y = (sum of the taps inside x) / divisor, the divisor as PyTorch picks it
                (see avg_window).
-    adaptive:  output (i, j) averages rows floor(i*H/H_out) .. ceil((i+1)*H/H_out) - 1
-               and the matching columns, so windows may differ in size and overlap.
+    adaptive:  output (i, j) averages (or takes the largest of) rows floor(i*H/H_out) ..
+               ceil((i+1)*H/H_out) - 1 and the matching columns, so windows may differ in size and
+               overlap, and H_out may exceed H (windows then repeat rows).
+    unpool:    max pooling's partial inverse: each value goes back to the flat position r*W + s in its
+               plane that max_pool2d_indices named, the rest is 0.
 
 This is the "naive" method of the pooling layers; the tuned methods (functional/tuned/, listed in
 functional/methods.py) compute the same numbers faster, and the tests hold each of them to these loops.
@@ -60,6 +63,13 @@ def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: P
                     y[n, c, i, j] = best
                     winner[n, c, i, j] = where
     return y, (x.shape, winner)
+
+
+def max_pool2d_indices(cache: tuple) -> np.ndarray:
+    """The flat index r*W + s of each window's maximum in its (H, W) plane, int64 (N, C, H_out, W_out), from
+    max_pool2d's cache: torch's MaxPool2d(return_indices=True), what max_unpool2d takes."""
+    x_shape, winner = cache
+    return (winner[..., 0] * x_shape[3] + winner[..., 1]).astype(np.int64)
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
@@ -168,4 +178,89 @@ def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
                 for j in range(wo):
                     area = (r1[i] - r0[i]) * (s1[j] - s0[j])
                     dx[n, c, r0[i]:r1[i], s0[j]:s1[j]] += dout[n, c, i, j] / area
+    return dx
+
+
+def adaptive_max_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest value of each adaptive window. Returns (y, cache).
+
+    y[n, c, i, j] = max of x[n, c, r0(i):r1(i), s0(j):s1(j)], the bounds from adaptive_bounds, found by
+    max_pool2d's scan (row-major, a tap wins when larger than the best so far or NaN), so ties keep the first
+    maximum and a NaN wins, as torch. The cache holds each winner's flat index r*W + s in its plane.
+    """
+    n_, c_, h, w = x.shape
+    ho, wo = output_size
+    r0, r1 = adaptive_bounds(h, ho)
+    s0, s1 = adaptive_bounds(w, wo)
+    y = np.empty((n_, c_, ho, wo), dtype=x.dtype)
+    index = np.empty((n_, c_, ho, wo), dtype=np.int64)
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                for j in range(wo):
+                    best, where = -np.inf, r0[i] * w + s0[j]
+                    for r in range(r0[i], r1[i]):
+                        for s in range(s0[j], s1[j]):
+                            v = x[n, c, r, s]
+                            if v > best or np.isnan(v):
+                                best, where = v, r * w + s
+                    y[n, c, i, j] = best
+                    index[n, c, i, j] = where
+    return y, (x.shape, index)
+
+
+def adaptive_max_pool2d_indices(cache: tuple) -> np.ndarray:
+    """The flat index r*W + s of each window's maximum, int64 (N, C, H_out, W_out): return_indices=True."""
+    return cache[1]
+
+
+def adaptive_max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W).
+
+    As max pooling: y[n, c, i, j] = x[n, c, r, s] for its one winner, so dx[n, c, r, s] += dout[n, c, i, j];
+    windows overlap (and repeat when H_out > H), so one input may collect several outputs' gradients.
+    """
+    x_shape, index = cache
+    n_, c_, ho, wo = dout.shape
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                for j in range(wo):
+                    r, s = divmod(int(index[n, c, i, j]), x_shape[3])
+                    dx[n, c, r, s] += dout[n, c, i, j]
+    return dx
+
+
+def max_unpool2d(x: np.ndarray, indices: np.ndarray, output_hw: Pair) -> tuple[np.ndarray, tuple]:
+    """x: (N, C, H, W), indices: int (N, C, H, W) -> y: (N, C, H_out, W_out) with (H_out, W_out) = output_hw.
+
+    y[n, c, r, s] = x[n, c, i, j] where indices[n, c, i, j] = r*W_out + s, and 0 where no index points: the
+    inverse of max pooling on its maxima, the rest lost. The indices must lie in [0, H_out*W_out) (the module
+    checks); where two point to one place, the later in row-major order wins here (torch leaves it undefined).
+    """
+    n_, c_, h, w = x.shape
+    y = np.zeros((n_, c_) + tuple(output_hw), dtype=x.dtype)
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(h):
+                for j in range(w):
+                    r, s = divmod(int(indices[n, c, i, j]), output_hw[1])
+                    y[n, c, r, s] = x[n, c, i, j]
+    return y, (indices, output_hw)
+
+
+def max_unpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W), dx[n, c, i, j] = dout[n, c, r, s] at the index
+    r*W_out + s that x[n, c, i, j] was sent to: a gather, the transpose of forward's scatter (torch's rule,
+    also where two indices coincide)."""
+    indices, output_hw = cache
+    n_, c_, h, w = indices.shape
+    dx = np.empty(indices.shape, dtype=dout.dtype)
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(h):
+                for j in range(w):
+                    r, s = divmod(int(indices[n, c, i, j]), output_hw[1])
+                    dx[n, c, i, j] = dout[n, c, r, s]
     return dx

@@ -21,9 +21,11 @@ from .norm import BatchNorm1d, BatchNorm2d
 from .normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from .padding import ConstantPad2d, ReflectionPad2d, ZeroPad2d
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
-from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pool import AvgPool2d, MaxPool2d
+from .pool_adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
 from .residual import Residual
+from .unpool import MaxUnpool2d
 from .upsample import Upsample
 
 __all__ = [
@@ -32,7 +34,8 @@ __all__ = [
     "Input", "Model", "Traced", "cat", "flatten",
     "DataParallel",
     # convolution, pooling, reshaping
-    "Conv1d", "Conv2d", "ConvTranspose2d", "AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "Flatten", "Linear",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d",
+    "MaxUnpool2d", "Flatten", "Linear",
     "ConstantPad2d", "ReflectionPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle", "Upsample",
     # normalization and dropout
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm", "LocalResponseNorm", "Dropout", "Dropout2d",

@@ -11,12 +11,14 @@ from . import check
 from .init import Rng, default_bound, uniform
 from .module import Module, Parameter
 from .pool import Size
+from .unbatched import unbatched
 
 
+@unbatched(4, "(N, C, H, W)")
 class Conv2d(Module):
     """2-D cross-correlation over a batch of images, as torch.nn.Conv2d.
 
-    x: (N, C_in, H, W) -> y: (N, C_out, H_out, W_out)
+    x: (N, C_in, H, W) or (C_in, H, W) -> y: (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
     H_out = (H + pad_top + pad_bottom - dilation*(kh-1) - 1) // stride + 1
     weight: (C_out, C_in/groups, kh, kw), bias: (C_out,)
 

@@ -6,6 +6,8 @@ seed), else a child of cnnumpy.random.generator() taken at construction. So
 `cnnumpy.manual_seed(n)` before building a model fixes every mask, and a deep
 copy of the module replays the same masks (which cnnumpy.gradcheck relies on).
 """
+import warnings
+
 import numpy as np
 
 from . import random
@@ -69,17 +71,24 @@ class Dropout(Module):
 
 
 class Dropout2d(Dropout):
-    """Zero whole channels with probability p, as torch.nn.Dropout2d on (N, C, H, W).
+    """Zero whole channels with probability p, as torch.nn.Dropout2d.
 
     x: (N, C, H, W) -> y: the same shape; one mask entry per (n, c), shared by its H x W values,
     since neighbouring pixels of a feature map are too correlated for elementwise dropout to regularise.
+    x of 3 dimensions is read as torch reads it today, (N, C, L) with one mask entry per (n, c), and not as one
+    unbatched (C, H, W) image: a UserWarning says so, as torch's (use Dropout1d's reading knowingly, or add the
+    batch axis with x[None]).
     """
 
     def _mask_shape(self, x):
-        """One mask entry per channel; also the check that x is (N, C, H, W)."""
-        check.array("x", x, ndim=4)
-        return x.shape[:2] + (1, 1)
+        """One mask entry per channel; also the check that x is (N, C, H, W) or (N, C, L)."""
+        check.array("x", x, ndim=(4, 3))
+        if x.ndim == 3:
+            warnings.warn("Dropout2d: x of 3 dimensions is read as (N, C, L), one mask entry per (n, c), as torch "
+                          "does (not as an unbatched (C, H, W) image); pass x[None] for that", UserWarning,
+                          stacklevel=4)
+        return x.shape[:2] + (1,) * (x.ndim - 2)
 
     def _check_shape(self, shape):
-        """(N, C, H, W), as _mask_shape checks x."""
-        check.dims("x", shape, 4)
+        """(N, C, H, W) or (N, C, L), as _mask_shape checks x."""
+        check.dims("x", shape, (4, 3))

@@ -172,7 +172,8 @@ def _layer_shapes(module, args, kwargs, traced):
     layer knows its shapes, else from a forward pass on zeros in eval mode (modes and caches put back, so nothing
     is learnt or kept)."""
     x = traced[0]
-    if len(traced) == 1 and knows_shapes(module) and isinstance(args[0], Traced) and len(args) == 1 and not kwargs:
+    plain = len(traced) == 1 and isinstance(args[0], Traced) and len(args) == 1 and not kwargs
+    if plain and knows_shapes(module) and not getattr(module, "return_indices", False):  # (y, indices): run it
         return [(tuple(module.compute_output_shape(x.shape)), x.dtype)], False
     zeros = _zeros(args), _zeros(kwargs)
     state = [(m, m.training, m.cache) for m in module.modules()]

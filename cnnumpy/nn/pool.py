@@ -1,5 +1,5 @@
-"""MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: the modules around the pooling methods of functional/methods.py
-(the readable one is functional/pool.py)."""
+"""MaxPool2d and AvgPool2d: the modules around the pooling methods of functional/methods.py (the readable one is
+functional/pool.py); the adaptive pools are in pool_adaptive.py, MaxUnpool2d in unpool.py."""
 import numbers
 import warnings
 
@@ -10,6 +10,7 @@ from ..functional import methods
 from ..functional.shapes import Pair, pool_out_size
 from . import check
 from .module import Module
+from .unbatched import unbatched
 
 Size = int | tuple[int, int]  # an int for both axes, or (along H, along W), as torch
 
@@ -103,6 +104,13 @@ def _forward(module, fn, x, *args, method=None):
     return y
 
 
+def _indices(module):
+    """The flat indices (int64, shaped as y) of the maxima of the forward pass just cached: torch's
+    return_indices, from the method's `<op>_indices` of its cache."""
+    fn, fcache, _, _, method = module.cache
+    return getattr(methods.POOL[method].module, fn + "_indices")(fcache)
+
+
 def _backward(module, dout, input_grad=True):
     """Check dout against forward's output (cast to the input's dtype) and run the matching backward; None
     when input_grad=False (pooling has no parameters, so nothing else to compute)."""
@@ -113,11 +121,15 @@ def _backward(module, dout, input_grad=True):
     return getattr(methods.POOL[method].module, fn + "_backward")(dout, fcache)
 
 
+@unbatched(4, "(N, C, H, W)")
 class MaxPool2d(Module):
     """The largest value of each window, as torch.nn.MaxPool2d.
 
-    x: (N, C, H, W) -> y: (N, C, H_out, W_out)
+    x: (N, C, H, W) or (C, H, W) -> y: (N, C, H_out, W_out) or (C, H_out, W_out)
     H_out = (H + 2*padding - dilation*(kh-1) - 1) // stride + 1     (ceil_mode: rounded up, as PyTorch)
+
+    return_indices=True: forward returns (y, indices), indices int64 shaped as y, the flat position r*W + s in
+    its (H, W) plane of each window's maximum (what MaxUnpool2d takes); backward still takes dL/dy alone.
 
     Padding counts as -inf. Backward sends each output's gradient to one input: the first
     maximum of its window in row-major order, as PyTorch (ties are common, e.g. zeros after ReLU).
@@ -129,7 +141,7 @@ class MaxPool2d(Module):
     """
 
     def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1,
-                 ceil_mode: bool = False, method: str = "auto") -> None:
+                 return_indices: bool = False, ceil_mode: bool = False, method: str = "auto") -> None:
         super().__init__()
         self.args = _window_args(kernel_size, stride, padding, dilation)
         # PyTorch's attributes keep the values as given
@@ -137,6 +149,7 @@ class MaxPool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.dilation = dilation
+        self.return_indices = _flag("return_indices", return_indices)
         self.ceil_mode = _flag("ceil_mode", ceil_mode)
         self.method = _method(method, "max_pool2d")
 
@@ -145,7 +158,7 @@ class MaxPool2d(Module):
         "auto"."""
         return methods.auto_max_pool(*self.args, np.dtype(dtype)) if self.method == "auto" else self.method
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         kernel, stride, pad, dilation = self.args
         check.image_batch("x", x)
         self._output_shape(x.shape)
@@ -153,7 +166,8 @@ class MaxPool2d(Module):
         if methods.POOL[method].compiled:
             check.compiled_dtype("x", x.dtype, method, "im2col")
         stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
-        return _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
+        y = _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
+        return (y, _indices(self)) if self.return_indices else y
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return _backward(self, dout, input_grad)
@@ -178,10 +192,12 @@ class MaxPool2d(Module):
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, method={self.method!r}")
 
 
+@unbatched(4, "(N, C, H, W)")
 class AvgPool2d(Module):
     """The mean of each window, as torch.nn.AvgPool2d.
 
-    x: (N, C, H, W) -> y: (N, C, H_out, W_out), H_out as MaxPool2d with dilation 1.
+    x: (N, C, H, W) or (C, H, W) -> y: (N, C, H_out, W_out) or (C, H_out, W_out), H_out as MaxPool2d with
+    dilation 1.
     y = (sum of the window's values inside x) / divisor, where divisor is divisor_override if
     given, else the window's area clipped to the padded input (count_include_pad=True) or to x.
     stride=None means stride=kernel_size. method: "auto" (the default, "im2col"), "im2col" (vectorized) or
@@ -227,42 +243,3 @@ class AvgPool2d(Module):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"method={self.method!r}")
 
-
-class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output size, as torch.nn.AdaptiveAvgPool2d.
-
-    x: (N, C, H, W) -> y: (N, C, H_out, W_out), (H_out, W_out) = output_size (an int, or a pair
-    whose None entries keep the input's size). Output i averages rows floor(i*H/H_out) ..
-    ceil((i+1)*H/H_out) - 1, and likewise for columns; output size 1 is global average pooling.
-    """
-
-    def __init__(self, output_size: int | None | tuple[int | None, int | None], method: str = "auto") -> None:
-        super().__init__()
-        items = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-        if len(items) != 2:
-            raise ValueError(f"output_size: expected an int or a pair of ints or None, got {output_size!r}")
-        for v in items:
-            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
-                raise TypeError(f"output_size: expected an int or a pair of ints or None, "
-                                f"got {output_size!r} ({type(v).__name__})")
-            if v is not None and not 1 <= v <= np.iinfo(np.intp).max:  # an array dimension is an intp
-                raise ValueError(f"output_size: expected values in [1, {np.iinfo(np.intp).max}], got {output_size!r}")
-        self.output_size = output_size
-        self.sizes = tuple(None if v is None else int(v) for v in items)
-        self.method = _method(method, "adaptive_avg_pool2d")
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        check.image_batch("x", x)
-        out = tuple(size if v is None else v for v, size in zip(self.sizes, x.shape[2:]))
-        return _forward(self, "adaptive_avg_pool2d", x, out)
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, dout, input_grad)
-
-    def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
-        """(N, C, H, W) -> (N, C, H_out, W_out), output_size's None entries taking the input's size."""
-        shape = _image_shape(input_shape)
-        return shape[:2] + tuple(size if v is None else v for v, size in zip(self.sizes, shape[2:]))
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size!r}, method={self.method!r}"

@@ -71,16 +71,16 @@ class Traced:
         return f"Traced(shape={self.shape}, dtype={self.dtype}{kind})"
 
     # --- arithmetic --------------------------------------------------------------------
-    def __add__(self, other): return apply(Add(), self, other)
-    def __radd__(self, other): return apply(Add(), other, self)
-    def __sub__(self, other): return apply(Subtract(), self, other)
-    def __rsub__(self, other): return apply(Subtract(), other, self)
-    def __mul__(self, other): return apply(Multiply(), self, other)
-    def __rmul__(self, other): return apply(Multiply(), other, self)
-    def __truediv__(self, other): return apply(Divide(), self, other)
-    def __rtruediv__(self, other): return apply(Divide(), other, self)
-    def __neg__(self): return apply(Multiply(), self, -1.0)
-    def __pos__(self): return self
+    def __add__(self, other: Any) -> "Traced": return apply(Add(), self, other)
+    def __radd__(self, other: Any) -> "Traced": return apply(Add(), other, self)
+    def __sub__(self, other: Any) -> "Traced": return apply(Subtract(), self, other)
+    def __rsub__(self, other: Any) -> "Traced": return apply(Subtract(), other, self)
+    def __mul__(self, other: Any) -> "Traced": return apply(Multiply(), self, other)
+    def __rmul__(self, other: Any) -> "Traced": return apply(Multiply(), other, self)
+    def __truediv__(self, other: Any) -> "Traced": return apply(Divide(), self, other)
+    def __rtruediv__(self, other: Any) -> "Traced": return apply(Divide(), other, self)
+    def __neg__(self) -> "Traced": return apply(Multiply(), self, -1.0)
+    def __pos__(self) -> "Traced": return self
     add, sub, mul, div = __add__, __sub__, __mul__, __truediv__  # torch's x.add(y), ...
 
     def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple["Traced", ...]:

@@ -173,13 +173,17 @@ def test_bad_rng(rng):
 
 @settings(max_examples=15, deadline=None)
 @given(ndim=st.integers(1, 6), training=st.booleans())
-def test_dropout2d_wants_four_dimensions(ndim, training):
+def test_dropout2d_wants_four_or_three_dimensions(ndim, training):
     x = np.ones((2,) * ndim)
     d = Dropout2d(0.5).train(training)
     if ndim == 4:
         assert d(x).shape == x.shape
         return
-    with pytest.raises(ValueError, match=rf"x: expected 4 dimensions, got {ndim} \(shape "):
+    if ndim == 3:
+        with pytest.warns(UserWarning, match=r"Dropout2d: x of 3 dimensions is read as \(N, C, L\)"):
+            assert d(x).shape == x.shape
+        return
+    with pytest.raises(ValueError, match=rf"x: expected 4 or 3 dimensions, got {ndim} \(shape "):
         d(x)
 
 

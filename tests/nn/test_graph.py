@@ -487,3 +487,12 @@ def test_torch_method_spellings_split_and_chunk_match_torch():
 
     x = np.random.default_rng(17).standard_normal((2, 2, 3, 3))
     assert_matches_torch(build(nn), build(torch.nn), x, np.float64, tol=TOL)
+
+
+def test_keras_style_segnet_pools_with_indices_and_unpools():
+    x = nn.Input((1, 4, 4))
+    y, idx = nn.MaxPool2d(2, return_indices=True)(x)
+    out = nn.MaxUnpool2d(2)(nn.Conv2d(1, 1, 1)(y), idx)
+    model = nn.Model(x, out).double()
+    assert model.compute_output_shape((3, 1, 4, 4)) == (3, 1, 4, 4)
+    assert max(gradcheck(model, np.random.default_rng(18).standard_normal((2, 1, 4, 4))).values()) < 1e-6

@@ -1,4 +1,5 @@
-"""Adaptive average pooling, vectorized (method "im2col"): the math of functional/pool.py as matrix products.
+"""Adaptive pooling, vectorized (method "im2col"): the math of functional/pool.py, average as matrix products,
+max as two sweeps of NumPy's maximum.
 
 Adaptive average pooling is linear and separable: y[n, c] = R @ x[n, c] @ S.T, where row i of
 R: (H_out, H) holds 1 / (length of row window i) on that window and 0 elsewhere (S likewise for
@@ -6,6 +7,13 @@ columns), so its backward is the transpose, dx[n, c] = R.T @ dout[n, c] @ S. Out
 plain global mean. The zeros of R and S multiply every pixel, and 0 * inf = NaN: one inf or NaN
 turns its whole channel into NaN, where the definition keeps it in its windows. So the channels
 whose result is not finite are summed again window by window (_window_sums), without the zeros.
+
+Adaptive max pooling is separable too, as max pooling's tiles (pool_im2col.py): sweep 1 takes, for every input
+row, the max over each column window (the winner's column), sweep 2 the max of those over each row window (the
+winning row). A window of up to K taps along an axis is scanned as K gathers of all windows at once; a
+shorter window repeats its last tap, which never wins a strict comparison again (a repeated NaN wins with the
+same index). Row-major first maximum (last NaN), as torch: the earliest row holding the maximum, its first column.
+Backward adds each dout at its winner's flat index with one np.add.at.
 
 Shapes and output sizes as in functional/pool.py.
 """
@@ -90,4 +98,76 @@ def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     bad = _not_finite(dout)
     if bad is not None:
         dx[bad] = _window_spread(dout[bad] / _window_areas(x_shape[2:], dout.shape[2:], dout.dtype), x_shape[2:])
+    return dx
+
+
+def _taps(size, out):
+    """(out, K) int: the positions of window i's taps along one axis, the last repeated up to K, the longest."""
+    lo, hi = adaptive_bounds(size, out)
+    k = int((hi - lo).max())
+    return np.minimum(lo[:, None] + np.arange(k), hi[:, None] - 1)
+
+
+def _sweep(x, taps, axis, nan):
+    """Max of x: (N, C, A, B) over each window of `taps` along `axis` (3: columns, 2: rows) -> (y, k), k the
+    number of the winning tap in its window: one gather and one comparison per tap, all windows at once.
+
+    A tap wins when larger than the max so far (strict: a tie keeps the first), or NaN. Since k grows, the
+    winner's number is the largest k that won: k_won = max(k_won, k * won), two cheap passes (a masked copy
+    of the winners' positions is several times slower)."""
+    y = np.take(x, taps[:, 0], axis=axis)
+    best = np.zeros(y.shape, dtype=np.min_scalar_type(taps.shape[1] - 1))
+    won, k_won = np.empty(y.shape, dtype=bool), np.empty(y.shape, dtype=best.dtype)
+    for k in range(1, taps.shape[1]):
+        tap = np.take(x, taps[:, k], axis=axis)
+        np.greater(tap, y, out=won)
+        if nan:
+            won |= np.isnan(tap)
+        np.maximum(y, tap, out=y)
+        np.multiply(won, best.dtype.type(k), out=k_won)
+        np.maximum(best, k_won, out=best)
+    return y, best
+
+
+def adaptive_max_pool2d(x: np.ndarray, output_size: Pair) -> tuple[np.ndarray, tuple]:
+    """x: (N, C, H, W) -> y: (N, C, H_out, W_out), the largest value of each adaptive window. Returns (y, cache).
+
+    Sweep 1 over columns, then sweep 2 over rows (see the top); the cache holds the winners' flat indices.
+    """
+    return _adaptive_max(x, output_size, nan=False)
+
+
+def _adaptive_max(x, output_size, nan):
+    """adaptive_max_pool2d with (nan=True) or without the NaN test, which costs a pass per tap: it is made only
+    when a NaN reached y (np.maximum keeps it there)."""
+    (h, w), (ho, wo) = x.shape[2:], output_size
+    if (ho, wo) == (1, 1) and not nan:  # global max pooling: NumPy's argmax, the first maximum of each plane
+        index = np.argmax(x.reshape(x.shape[0], x.shape[1], 1, h * w), axis=3)[..., None]
+        y = np.take_along_axis(x.reshape(index.shape[:3] + (h * w,)), index, axis=3)
+        if not np.isnan(y).any():  # argmax takes the first NaN, torch the last
+            return y, (x.shape, index.astype(np.int64, copy=False))
+        return _adaptive_max(x, output_size, nan=True)
+    rows, cols = _taps(h, ho), _taps(w, wo)
+    r, b = _sweep(x, cols, 3, nan)  # (N, C, H, W_out): each row's max in each column window, its tap b
+    y, a = _sweep(r, rows, 2, nan)  # (N, C, H_out, W_out): the best of those rows, its tap a
+    if not nan and np.isnan(y).any():
+        return _adaptive_max(x, output_size, nan=True)
+    row = rows[np.arange(ho)[:, None], a]  # window (i, j)'s winning row, then that row's winning column
+    col = cols[np.arange(wo), np.take_along_axis(b, row, axis=2)]
+    return y, (x.shape, (row * w + col).astype(np.int64, copy=False))
+
+
+def adaptive_max_pool2d_indices(cache: tuple) -> np.ndarray:
+    """The flat index r*W + s of each window's maximum, int64 (N, C, H_out, W_out)."""
+    return cache[1]
+
+
+def adaptive_max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W): dx[n, c].flat[index] += dout, one np.add.at over the flat
+    planes (overlapping windows add up, in the loops' order)."""
+    x_shape, index = cache
+    n, c, h, w = x_shape
+    flat = index + (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    np.add.at(dx.reshape(-1), flat.reshape(-1), dout.reshape(-1))
     return dx

@@ -19,8 +19,8 @@ window row (kw-1 steps over x's columns) then across the rows (kh-1 steps); each
 index of its winner, the column ci and the row ri, and backward routes dout through them: one
 pass per window row and one per window column, each writing its pixels exactly once.
 
-Adaptive average pooling, a matrix product rather than windows, is in pool_adaptive.py; this module lends
-it its name (one method, every pooling op).
+Adaptive pooling, matrix products and sweeps rather than windows, is in pool_adaptive.py, and max unpooling, a
+scatter, in pool_unpool.py; this module lends them its name (one method, every pooling op).
 
 Shapes and output sizes as in functional/pool.py. Max pooling splits inputs of at least
 tuning.pool_split_bytes over cnnumpy's threads, a share of the batch each.
@@ -31,10 +31,13 @@ from ..shapes import Pair, pad2d, pool_out_size, unpad2d
 from . import threads
 from .config import DEFAULT, Tuning
 from .engine import windows
-from .pool_adaptive import adaptive_avg_pool2d, adaptive_avg_pool2d_backward
+from .pool_adaptive import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d,
+                            adaptive_max_pool2d_backward, adaptive_max_pool2d_indices)
+from .pool_unpool import max_unpool2d, max_unpool2d_backward
 
-__all__ = ["adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "max_pool2d",
-           "max_pool2d_backward"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+           "adaptive_max_pool2d_indices", "avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward",
+           "max_pool2d_indices", "max_unpool2d", "max_unpool2d_backward"]
 
 
 def _edges(shape, kernel, stride, pad, dilation, out_hw):
@@ -238,6 +241,28 @@ def max_pool2d_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFA
 
     threads.run(chunk, n, threads.split(n, dx.nbytes, tuning.pool_split_bytes))
     return dx
+
+
+def offsets_to_indices(idx: np.ndarray, x_w: int, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair) -> np.ndarray:
+    """Kernel offsets k = a*kw + b of the winners (N, C, H_out, W_out) -> their flat indices r*W + s in x's plane:
+    r = i*sh - ph + a*dh, s = j*sw - pw + b*dw (int64, torch's return_indices)."""
+    (kh, kw), (ho, wo) = kernel, idx.shape[2:]
+    a, b = np.divmod(idx.astype(np.int64), kw)
+    r = (np.arange(ho) * stride[0] - pad[0])[:, None] + a * dilation[0]
+    s = np.arange(wo) * stride[1] - pad[1] + b * dilation[1]
+    return r * x_w + s
+
+
+def max_pool2d_indices(cache: tuple) -> np.ndarray:
+    """The flat index r*W + s of each window's maximum in its (H, W) plane, int64 (N, C, H_out, W_out)."""
+    if cache[0] == "tiles":  # window (i, j)'s winner: row i*kh + ri, column j*kw + ci at that row
+        _, x_shape, ci, ri, (kh, kw) = cache
+        ho, wo = ri.shape[2:]
+        row = np.arange(ho)[:, None] * kh + ri.astype(np.int64)
+        col = np.arange(wo) * kw + np.take_along_axis(ci, row, axis=2)
+        return row * x_shape[3] + col
+    _, xp_shape, (top, bottom, left, right), idx, kernel, stride, dilation = cache
+    return offsets_to_indices(idx, xp_shape[3] - left - right, kernel, stride, (top, left), dilation)
 
 
 def _divisor_1d(size, k, stride, pad, out, count_include_pad):

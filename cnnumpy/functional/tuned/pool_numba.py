@@ -23,7 +23,7 @@ import numpy as np
 from ..shapes import Pair, pool_out_size
 from . import compiled, threads
 from .config import DEFAULT, Tuning
-
+from .pool_im2col import offsets_to_indices
 
 
 @functools.cache
@@ -76,3 +76,10 @@ def max_pool2d_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFA
 
     threads.run(chunk, len(dout), threads.split(len(dout), dx.nbytes, tuning.pool_split_bytes))
     return dx
+
+
+def max_pool2d_indices(cache: tuple) -> np.ndarray:
+    """The flat index r*W + s of each window's maximum in its (H, W) plane, int64 (N, C, H_out, W_out)."""
+    x_shape, idx, sizes = cache
+    kh, kw, sh, sw, dh, dw, ph, pw = (2, 2, 2, 2, 1, 1, 0, 0) if sizes is None else sizes
+    return offsets_to_indices(idx, x_shape[3], (kh, kw), (sh, sw), (ph, pw), (dh, dw))
