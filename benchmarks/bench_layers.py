@@ -100,6 +100,14 @@ def cases(n):
         ("silu", (n, 64, 16, 16), fixed(lambda: nn.SiLU()), twin(lambda: torch.nn.SiLU())),
         ("hardswish", (n, 64, 16, 16), fixed(lambda: nn.Hardswish()), twin(lambda: torch.nn.Hardswish())),
         ("relu6", (n, 64, 16, 16), fixed(lambda: nn.ReLU6()), twin(lambda: torch.nn.ReLU6())),
+        ("gelu tanh", (n, 64, 16, 16), fixed(lambda: nn.GELU(approximate="tanh")),
+         twin(lambda: torch.nn.GELU(approximate="tanh"))),
+        ("hardsigmoid", (n, 64, 16, 16), fixed(lambda: nn.Hardsigmoid()), twin(lambda: torch.nn.Hardsigmoid())),
+        ("elu", (n, 64, 16, 16), fixed(lambda: nn.ELU()), twin(lambda: torch.nn.ELU())),
+        ("selu", (n, 64, 16, 16), fixed(lambda: nn.SELU()), twin(lambda: torch.nn.SELU())),
+        ("softplus", (n, 64, 16, 16), fixed(lambda: nn.Softplus()), twin(lambda: torch.nn.Softplus())),
+        ("mish", (n, 64, 16, 16), fixed(lambda: nn.Mish()), twin(lambda: torch.nn.Mish())),
+        ("prelu 64", (n, 64, 16, 16), fixed(lambda: nn.PReLU(64)), twin(lambda: torch.nn.PReLU(64))),
         ("groupnorm 8 groups 64", (n, 64, 32, 32), fixed(lambda: nn.GroupNorm(8, 64)),
          twin(lambda: torch.nn.GroupNorm(8, 64))),
         ("layernorm (64, 32, 32)", (n, 64, 32, 32), fixed(lambda: nn.LayerNorm((64, 32, 32))),
@@ -118,6 +126,11 @@ def cases(n):
         ("adaptive maxpool global", (n, 64, 16, 16), fixed(lambda: nn.AdaptiveMaxPool2d(1)),
          twin(lambda: torch.nn.AdaptiveMaxPool2d(1))),
         ("maxunpool 2x2 (segnet up)", (n, 32, 16, 16), *unpool_case(n, 32, 32)),
+        ("zeropad2d 1", (n, 32, 32, 32), fixed(lambda: nn.ZeroPad2d(1)), twin(lambda: torch.nn.ZeroPad2d(1))),
+        ("constantpad2d (1, 2, 0, 1)", (n, 32, 32, 32), fixed(lambda: nn.ConstantPad2d((1, 2, 0, 1), 0.5)),
+         twin(lambda: torch.nn.ConstantPad2d((1, 2, 0, 1), 0.5))),
+        ("localresponsenorm 5", (n, 64, 16, 16), fixed(lambda: nn.LocalResponseNorm(5)),
+         twin(lambda: torch.nn.LocalResponseNorm(5))),
     ]
 
 

@@ -1,7 +1,8 @@
 """The modern activations, as torch.nn's: ReLU6, Hardsigmoid, Hardswish, SiLU, GELU, ELU, SELU, Softplus, Mish,
 PReLU (the one with a parameter) and Softmax2d.
 
-Each validates x, calls its pair in functional.activation and caches what the backward needs. x: any floating
+Each validates x, calls the tuned twin (functional.tuned.activation_modern) of its pair in functional.activation
+and caches what the backward needs. x: any floating
 array of any shape -> y: same shape and dtype (Softmax2d: (C, H, W) or (N, C, H, W); PReLU with several slopes:
 the channels on axis 1).
 
@@ -12,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..functional import activation as F
+from ..functional.tuned import activation_modern as tuned
 from . import check
 from .activation import _axis_of, _backward, _forward, _inplace, _same_shape
 from .module import Module, Parameter
@@ -29,10 +31,10 @@ class ReLU6(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.relu6, x)
+        return _forward(self, tuned.relu6, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.relu6_backward, dout, input_grad)
+        return _backward(self, tuned.relu6_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
     extra_repr = _inplace_repr
@@ -46,10 +48,10 @@ class Hardsigmoid(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.hardsigmoid, x)
+        return _forward(self, tuned.hardsigmoid, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.hardsigmoid_backward, dout, input_grad)
+        return _backward(self, tuned.hardsigmoid_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
 
@@ -63,10 +65,10 @@ class Hardswish(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.hardswish, x)
+        return _forward(self, tuned.hardswish, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.hardswish_backward, dout, input_grad)
+        return _backward(self, tuned.hardswish_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
 
@@ -79,10 +81,10 @@ class SiLU(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.silu, x)
+        return _forward(self, tuned.silu, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.silu_backward, dout, input_grad)
+        return _backward(self, tuned.silu_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
     extra_repr = _inplace_repr
@@ -100,10 +102,10 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.gelu, x, self.approximate)
+        return _forward(self, tuned.gelu, x, self.approximate)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.gelu_backward, dout, input_grad)
+        return _backward(self, tuned.gelu_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
 
@@ -127,10 +129,10 @@ class ELU(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.elu, x, float(self.alpha))
+        return _forward(self, tuned.elu, x, float(self.alpha))
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.elu_backward, dout, input_grad)
+        return _backward(self, tuned.elu_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
 
@@ -147,10 +149,10 @@ class SELU(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.selu, x)
+        return _forward(self, tuned.selu, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.selu_backward, dout, input_grad)
+        return _backward(self, tuned.selu_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
     extra_repr = _inplace_repr
@@ -172,10 +174,10 @@ class Softplus(Module):
         self.threshold = _number("threshold", threshold)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.softplus, x, float(self.beta), float(self.threshold))
+        return _forward(self, tuned.softplus, x, float(self.beta), float(self.threshold))
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.softplus_backward, dout, input_grad)
+        return _backward(self, tuned.softplus_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
 
@@ -191,10 +193,10 @@ class Mish(Module):
         self.inplace = _inplace(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self, F.mish, x)
+        return _forward(self, tuned.mish, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return _backward(self, F.mish_backward, dout, input_grad)
+        return _backward(self, tuned.mish_backward, dout, input_grad)
 
     compute_output_shape = _same_shape
     extra_repr = _inplace_repr
@@ -232,7 +234,7 @@ class PReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self.weight.dtype)
         self._check_shape("x", x.shape)
-        y, cache = F.prelu(x, self.weight.data)
+        y, cache = tuned.prelu(x, self.weight.data)
         self.cache = (cache, x.shape)
         return y
 
@@ -242,7 +244,7 @@ class PReLU(Module):
         dout = check.dout_like(shape, dout, self.weight.dtype)
         if not input_grad and not self.weight.requires_grad:
             return None
-        dx, dw = F.prelu_backward(dout, cache)
+        dx, dw = tuned.prelu_backward(dout, cache)
         if self.weight.requires_grad:
             self.weight.grad += dw
         return dx if input_grad else None

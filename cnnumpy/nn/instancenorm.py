@@ -1,5 +1,5 @@
-"""InstanceNorm2d: the module around functional.norm's instance_norm, with torch.nn.InstanceNorm2d's train/eval
-semantics.
+"""InstanceNorm2d: the module around functional.norm's instance_norm (run by its tuned twin in
+functional.tuned.norm_family), with torch.nn.InstanceNorm2d's train/eval semantics.
 
 Each sample's channel is normalised over its own H x W positions, in training and, by default
 (track_running_stats=False), in evaluation too. With track_running_stats=True, training also updates
@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import norm
+from ..functional.tuned import norm_family as tuned
 from . import check
 from .norm import input_dtype, running_stats
 from .normalization import _Affine, _eps, _flag, _nonempty
@@ -55,12 +55,12 @@ class InstanceNorm2d(_Affine):
         use_input_stats = self.training or not self.track_running_stats
         w, b = self._data()
         if use_input_stats:
-            mean, var = norm.instance_moments(x)
+            mean, var = tuned.instance_moments(x)
             if self.training and self.track_running_stats:
                 self._update(mean, var, x.shape[2] * x.shape[3])
-            y, fcache = norm.instance_norm(x, mean, var, w, b, self.eps)
+            y, fcache = tuned.instance_norm(x, mean, var, w, b, self.eps)
         else:
-            y, fcache = norm.instance_norm(x, self.running_mean, self.running_var, w, b, self.eps,
+            y, fcache = tuned.instance_norm(x, self.running_mean, self.running_var, w, b, self.eps,
                                            use_input_stats=False)
         if unbatched:
             y = y[0]
@@ -78,7 +78,7 @@ class InstanceNorm2d(_Affine):
         With the input's statistics dx goes through them, frozen gamma and beta or not, as in torch."""
         fcache, shape, dtype, unbatched = self.saved()
         dout = check.dout_like(shape, dout, dtype)
-        dx, dw, db = norm.instance_norm_backward(dout[np.newaxis] if unbatched else dout, fcache, input_grad,
+        dx, dw, db = tuned.instance_norm_backward(dout[np.newaxis] if unbatched else dout, fcache, input_grad,
                                                  *self._grads())
         self._accumulate(dw, db)
         return dx[0] if unbatched and dx is not None else dx

@@ -1,5 +1,6 @@
-"""GroupNorm, LayerNorm and LocalResponseNorm: the modules around functional.norm and functional.lrn, as
-torch.nn's of the same names (torch keeps them in torch/nn/modules/normalization.py too).
+"""GroupNorm, LayerNorm and LocalResponseNorm: the modules around functional.norm (run by its tuned twin,
+functional.tuned.norm_family) and functional.lrn, as torch.nn's of the same names (torch keeps them in
+torch/nn/modules/normalization.py too).
 
 GroupNorm and LayerNorm normalise each sample by its own statistics, so they hold no running estimates and
 compute the same thing in training and evaluation; LocalResponseNorm has no parameters at all.
@@ -10,7 +11,8 @@ import numbers
 import numpy as np
 import numpy.typing as npt
 
-from ..functional import lrn, norm
+from ..functional import lrn
+from ..functional.tuned import norm_family as tuned
 from . import check
 from .module import Module, Parameter
 
@@ -85,14 +87,14 @@ class GroupNorm(_Affine):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self._dtype())
         self.compute_output_shape(x.shape)
-        y, fcache = norm.group_norm(x, self.num_groups, *self._data(), self.eps)
+        y, fcache = tuned.group_norm(x, self.num_groups, *self._data(), self.eps)
         self.cache = (fcache, y.shape, y.dtype)
         return y
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad and bias.grad unless frozen."""
         fcache, shape, dtype = self.saved()
-        dx, dw, db = norm.group_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
+        dx, dw, db = tuned.group_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
                                               *self._grads())
         self._accumulate(dw, db)
         return dx
@@ -138,14 +140,14 @@ class LayerNorm(_Affine):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check.array("x", x, dtype=self._dtype())
         self.compute_output_shape(x.shape)
-        y, fcache = norm.layer_norm(x, len(self.normalized_shape), *self._data(), self.eps)
+        y, fcache = tuned.layer_norm(x, len(self.normalized_shape), *self._data(), self.eps)
         self.cache = (fcache, y.shape, y.dtype)
         return y
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad and bias.grad unless frozen."""
         fcache, shape, dtype = self.saved()
-        dx, dw, db = norm.layer_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
+        dx, dw, db = tuned.layer_norm_backward(check.dout_like(shape, dout, dtype), fcache, input_grad,
                                               *self._grads())
         self._accumulate(dw, db)
         return dx

@@ -1,10 +1,10 @@
 """ZeroPad2d, ConstantPad2d and ReflectionPad2d: pad the last two axes, as torch.nn; the math is in
-functional/padding.py."""
+functional/padding.py, run by its tuned twin functional/tuned/padding.py."""
 import numbers
 
 import numpy as np
 
-from ..functional import padding as F
+from ..functional.tuned import padding as tuned
 from . import check
 from .module import Module
 
@@ -68,10 +68,10 @@ class ConstantPad2d(_Pad2d):
         self.value = value
 
     def _pad(self, x):
-        return F.constant_pad2d(x, self.padding, self.value)
+        return tuned.constant_pad2d(x, self.padding, self.value)
 
     def _pad_backward(self, dout, cache):
-        return F.constant_pad2d_backward(dout, cache)
+        return tuned.constant_pad2d_backward(dout, cache)
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}, value={self.value}"
@@ -111,7 +111,7 @@ class ReflectionPad2d(_Pad2d):
         return out
 
     def _pad(self, x):
-        return F.reflection_pad2d(x, self.padding)
+        return tuned.reflection_pad2d(x, self.padding)
 
     def _pad_backward(self, dout, cache):
-        return F.reflection_pad2d_backward(dout, cache)
+        return tuned.reflection_pad2d_backward(dout, cache)

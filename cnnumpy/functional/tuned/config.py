@@ -26,6 +26,15 @@ class Tuning:
     linear_split_work: multiply-adds below which one thread does a Linear layer's whole product.
     linear_transposed_rows: up to this many rows (and fewer than the output features) Linear computes y.T = w @ x.T.
     norm_chunk_bytes: x per chunk of BatchNorm's passes.
+    act_split_bytes: the modern activations, the normalization family and padding split arrays of at least
+                     this size over the threads (smaller ones run in the calling thread).
+    act_chunk_bytes: input per chunk of the modern activations' in-place passes, small enough for the cache.
+    depthwise:       conv_numba computes depthwise layers (one input channel per group) by conv_depthwise's
+                     loops over the taps instead of unfolding.
+    depthwise_last_width: below this output width (one filter per channel) those loops run channels last.
+    act_compiled:    GELU's erf, and ReLU6's, Hardsigmoid's, Hardswish's and SiLU's piecewise passes, run numba's
+                     loops where numba is installed.
+    norm_compiled:   GroupNorm, InstanceNorm and LayerNorm run numba's row loops where numba is installed.
     """
     chunk_bytes: int = 2 << 20
     cache_bytes: int = 16 << 20
@@ -41,6 +50,12 @@ class Tuning:
     linear_split_work: int = 1 << 24
     linear_transposed_rows: int = 64
     norm_chunk_bytes: int = 1 << 20
+    act_split_bytes: int = 1 << 20
+    act_chunk_bytes: int = 256 << 10
+    act_compiled: bool = True
+    norm_compiled: bool = True
+    depthwise: bool = True
+    depthwise_last_width: int = 32
 
 
 DEFAULT = Tuning()

@@ -11,7 +11,9 @@ What NumPy cannot do well are the two data movements around the GEMMs: unfold, a
 one short run per output row, and fold, kh*kw strided additions. Here they are loops compiled by
 numba, with the padding folded into the index arithmetic (no padded copy of x, no cropping of dx):
 each loop over j first works out which j read a pixel inside the image, so the inner loop has no test.
-The multiply-adds stay with BLAS, which numba loops cannot match.
+The multiply-adds stay with BLAS, which numba loops cannot match -- except in depthwise layers (one input
+channel per group), where the products are too thin for BLAS: those take conv_depthwise's loops over the taps
+(tuning.depthwise).
 
 The batch goes in chunks (columns of at most tuning.chunk_bytes, still in the cache for the GEMM) over
 cnnumpy's threads (threads.run), and each loop does a whole chunk in one call that releases the GIL: a chunk
@@ -29,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..shapes import Pad, Pair, out_size
-from . import compiled, threads
+from . import compiled, conv_depthwise, threads
 from .config import DEFAULT, Tuning
 from .engine import add_weight_grad, scratch, summed_weight_grad
 
@@ -57,6 +59,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
 
     keep=False never keeps the columns for backward (which then unfolds x again): for inference.
     """
+    if tuning.depthwise and conv_depthwise.applies(w.shape, groups, x.shape[1]):
+        y, cache = conv_depthwise.conv2d(x, w, b, stride, pad, dilation, groups, keep, tuning=tuning)
+        return y, ("depthwise", cache)
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
     sizes = _sizes(x.shape, w.shape, stride, pad, dilation)
@@ -90,6 +95,8 @@ def conv2d_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, wei
     Each is computed only when asked, else returned as None (see conv_im2col.conv2d_backward): input_grad=False
     for a first layer, weight_grad / bias_grad=False for frozen parameters (no unfolding, no dW GEMM).
     """
+    if isinstance(cache[0], str):  # ("depthwise", its cache)
+        return conv_depthwise.conv2d_backward(dout, cache[1], input_grad, weight_grad, bias_grad, tuning=tuning)
     unfold, fold = kernels()
     x, w, cols_all, has_bias, stride, pad, dilation, groups = cache
     n, c = x.shape[:2]
