@@ -12,7 +12,9 @@ Inference is the forward pass in eval mode (torch under no_grad). Data are rando
 (1x28x28) for LeNet-5 and CIFAR-shaped (3x32x32) for the VGG net and MobileNetV2, labels in [0, 10).
 MobileNetV2 is cnnumpy.models.mobilenet_v2 with the CIFAR stem, width 1.0 and 10 classes, without its dropout
 (torch's mask would differ from ours, and the first losses could not be compared); torch runs the same
-network written in torch.nn (torch_models.py).
+network written in torch.nn (torch_models.py). Its BatchNorm layers normalise over the images of one
+process: with --processes 2 each worker's half batch has its own statistics (as in torch's DataParallel), so
+the first-step diff of that table grows to 1e-2 (one process: 1e-7).
 Peak memory is measured in a fresh child process per configuration (see the MEMORY line).
 """
 import argparse
