@@ -29,22 +29,64 @@ if TYPE_CHECKING:
 
 @dataclass
 class Evaluation:
-    """loss: mean loss per sample; accuracy: fraction right; confusion: (K, K), rows true class, columns predicted."""
+    """loss: mean loss per sample; accuracy: fraction right; confusion: (K, K), rows true class, columns predicted.
+
+    For per-pixel targets (segmentation: logits (N, K, H, W), targets (N, H, W)) every pixel is a sample:
+    accuracy is the pixel accuracy, confusion counts pixels, and segmentation is True; mean_iou is then the
+    metric to read.
+    """
     loss: float
     accuracy: float
     confusion: np.ndarray
+    segmentation: bool = False
+
+    @property
+    def iou(self) -> np.ndarray:
+        """(K,) intersection over union of each class, NaN where a class is in neither truth nor prediction."""
+        return iou(self.confusion)
+
+    @property
+    def mean_iou(self) -> float:
+        """The mean IoU over the classes present (in the truth or the prediction)."""
+        return mean_iou(self.confusion)
+
+
+def iou(confusion: np.ndarray) -> np.ndarray:
+    """Intersection over union of each class k from a confusion matrix (rows true, columns predicted):
+
+        IoU_k = TP_k / (TP_k + FP_k + FN_k) = C[k, k] / (sum_j C[k, j] + sum_i C[i, k] - C[k, k])
+
+    -> (K,), NaN for a class that is neither in the truth nor predicted (its union is empty)."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    inter = np.diag(confusion)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, np.nan)
+
+
+def mean_iou(confusion: np.ndarray) -> float:
+    """The mean of iou(confusion) over the classes present in the truth or the prediction (PASCAL VOC's mIoU
+    over the pixels of the whole data set, not an average of per-image scores)."""
+    values = iou(confusion)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """(k, k) counts: C[i, j] = how many samples (or pixels) of true class i were predicted j."""
+    return np.bincount(np.ravel(y) * k + np.ravel(pred), minlength=k * k).reshape(k, k)
 
 
 def evaluate(model: Module, loader: Iterable, loss_fn: Module | None = None,
              num_classes: int | None = None) -> Evaluation:
     """Loss, accuracy and confusion matrix of `model` over every batch of `loader`, in eval mode.
 
-    The model's train/eval mode is restored afterwards.
+    Targets (N,) are a class per sample; targets (N, H, W) a class per pixel (segmentation): the loss is then the
+    mean over the pixels, and accuracy and confusion count pixels. The model's train/eval mode is restored after.
     """
     loss_fn = loss_fn or CrossEntropyLoss()
     was_training = model.training
     model.eval()
-    total, correct, seen = 0.0, 0, 0
+    total, correct, seen, counted = 0.0, 0, 0, 0
     pairs = []
     try:
         for x, y in loader:
@@ -53,6 +95,7 @@ def evaluate(model: Module, loader: Iterable, loss_fn: Module | None = None,
             pred = logits.argmax(axis=1)
             correct += int((pred == y).sum())
             seen += len(y)
+            counted += y.size
             pairs.append((y, pred))
     finally:
         model.train(was_training)
@@ -61,8 +104,8 @@ def evaluate(model: Module, loader: Iterable, loss_fn: Module | None = None,
     k = num_classes or 1 + max(max(int(y.max()), int(p.max())) for y, p in pairs)
     confusion = np.zeros((k, k), dtype=np.int64)
     for y, pred in pairs:
-        np.add.at(confusion, (y, pred), 1)
-    return Evaluation(total / seen, correct / seen, confusion)
+        confusion += confusion_matrix(y, pred, k)
+    return Evaluation(total / seen, correct / counted, confusion, segmentation=pairs[0][0].ndim > 1)
 
 
 def predict(model: Module, x: np.ndarray | Iterable, batch_size: int = 256) -> np.ndarray:
@@ -104,8 +147,8 @@ def _progress(total, desc, enabled):
 
 @dataclass
 class Epoch:
-    """What train_epoch measured: mean loss and accuracy over the images seen, the loss and accuracy of each
-    batch, the images seen and the seconds taken."""
+    """What train_epoch measured: mean loss and accuracy over the images seen (over the pixels for per-pixel
+    targets), the loss and accuracy of each batch, the images seen and the seconds taken."""
     loss: float
     accuracy: float
     batch_loss: list
@@ -126,7 +169,7 @@ def train_epoch(model: Module, loss_fn: Module, optimizer: Optimizer, loader: It
     """
     model.train()
     bar = _progress(len(loader.dataset) if hasattr(loader, "dataset") else None, desc, progress)
-    total, correct, seen = 0.0, 0, 0
+    total, correct, seen, counted = 0.0, 0, 0, 0  # counted: the labels (per pixel in segmentation)
     batch_loss, batch_acc = [], []
     params = model.parameters() if clip_grad_norm is not None else None
     start = time.perf_counter()
@@ -150,18 +193,19 @@ def train_epoch(model: Module, loss_fn: Module, optimizer: Optimizer, loader: It
             total += loss * len(y)
             correct += right
             seen += len(y)
+            counted += y.size
             batch_loss.append(loss)
-            batch_acc.append(right / len(y))
+            batch_acc.append(right / y.size)
             for c in callbacks:
-                c.on_batch_end(batch, {"batch": batch, "size": len(y), "loss": loss, "accuracy": right / len(y)})
+                c.on_batch_end(batch, {"batch": batch, "size": len(y), "loss": loss, "accuracy": right / y.size})
             if bar is not None:
                 bar.update(len(y))
                 # the bar shows the rate (img/s) itself; the postfix holds what it does not know
-                bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / counted:.4f}", refresh=False)
     finally:
         if bar is not None:
             bar.close()
-    return Epoch(total / max(seen, 1), correct / max(seen, 1), batch_loss, batch_acc, seen,
+    return Epoch(total / max(seen, 1), correct / max(counted, 1), batch_loss, batch_acc, seen,
                  time.perf_counter() - start)
 
 
@@ -227,6 +271,8 @@ def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iter
                     f"training stopped: the loss on the validation data is {ev.loss} after epoch {epoch + 1}; try a "
                     "lower learning rate (the last checkpoint was not overwritten)")
             record.update(val_loss=ev.loss, val_acc=ev.accuracy)
+            if ev.segmentation:
+                record.update(val_miou=ev.mean_iou)
         if isinstance(scheduler, ReduceLROnPlateau):  # steps on a number: the held-out loss, else the training one
             scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["train_loss"])
         elif scheduler is not None and scheduler_step == "epoch":

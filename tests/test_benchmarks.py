@@ -31,6 +31,7 @@ def outputs(tmp_path_factory):
         # the memory children are tested through bench_train; each torch child costs seconds of imports
         "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
         "finetune": ["bench_finetune.py"],
+        "segment": ["bench_segment.py"],
     }
     procs = {name: subprocess.Popen([sys.executable, str(BENCH / argv[0]), "--quick", "--threads", "1", *argv[1:]],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH)
@@ -64,7 +65,7 @@ def number(cell):
     return float(cell.replace(",", ""))
 
 
-@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods", "finetune"])
+@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods", "finetune", "segment"])
 def test_header(outputs, name):
     missing = [h for h in HEADER if h not in outputs[name]]
     assert not missing, f"{name}: header lacks {missing}:\n{outputs[name][:1500]}"
@@ -134,6 +135,18 @@ def test_bench_finetune_table(outputs):
     for r in rows:
         assert all(number(c) > 0 for c in r[3:13]), r
         assert number(r[14]) < 1e-4 and r[15] == "yes", r
+
+
+def test_bench_segment_tables(outputs):
+    """The U-Net's step timed in both libraries from the same weights, then a short training scored by the IoU."""
+    text = outputs["segment"]
+    head, rows = table(text, "ratio")
+    assert head == ["network", "batch", "cnnumpy", "torch", "ratio", "first loss diff"]
+    assert [r[:2] for r in rows] == [["U-Net depth 2, width 4", "8x1x64x64"]]
+    assert all(number(c) > 0 for c in rows[0][2:5]) and number(rows[0][5]) < 1e-4, rows
+    head, rows = table(text, "background")
+    assert len(head) == 12 and rows[0][0] == "IoU" and all(c == "-" or 0 <= number(c) <= 1 for c in rows[0][1:])
+    assert "mean IoU" in text and "held-out canvases" in text
 
 
 def test_scaling_table_and_plot(outputs):

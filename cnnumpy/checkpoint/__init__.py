@@ -4,8 +4,9 @@ Stored with cnnumpy.io (an .npz without pickle, written atomically):
     format     "cnnumpy-checkpoint/2"
     spec       {} or {"model": name in models.MODELS, "kwargs": {...} (optional), "data": {...}, "args": {...}
                (optional)}: models.build(model, **kwargs) rebuilds the network; data = {"name", "mean", "std",
-               "shape": [C, H, W], "classes": [one name per output], "source" and "root" (optional)} says what it
-               was trained on; args = the command line of `cnnumpy train`
+               "shape": [C, H, W], "classes": [one name per output], "source" and "root" (optional), "task"
+               (optional: "segment" for a model with a score per class and pixel)} says what it was trained on;
+               args = the command line of `cnnumpy train`
     model      state_dict: the entries "0.weight", "0.bias", ... of the .npz, named as torch names them
     optimizer, scheduler   their state_dict()s, or None
     rng        the state of every np.random.Generator held by a module (dropout masks)

@@ -89,6 +89,8 @@ def _spec(spec):
         a_str(c, f"spec.data.classes[{i}]")
     if "source" in data:
         a_str(data["source"], "spec.data.source", ["sample", "full"])
+    if "task" in data:
+        a_str(data["task"], "spec.data.task", ["classify", "segment"])
     if "root" in data:
         a_str(data["root"], "spec.data.root", none=True)
     for k, v in a_dict(spec.get("args", {}), "spec.args").items():
@@ -199,5 +201,7 @@ def _against_the_model(ckpt):
         out = model.eval().compute_output_shape((1, *shape))
     except (ValueError, TypeError) as e:
         raise ValueError(f"spec.data.shape: {name} does not take an input of shape {shape}: {e}") from None
-    if tuple(out) != (1, len(classes)):
+    # a classifier gives one score per class, a segmentation model one per class and pixel
+    expected = (1, len(classes)) + (shape[1:] if spec["data"].get("task") == "segment" else ())
+    if tuple(out) != expected:
         raise ValueError(f"spec.data.classes: {len(classes)} class names for the {tuple(out[1:])} outputs of {name}")

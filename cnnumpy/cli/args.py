@@ -57,10 +57,11 @@ def default_shapes(datasets):
 # --data's is the registry's first data set.
 TRAIN_DEFAULTS = {"epochs": 5, "batch_size": 64, "optimizer": "sgd", "lr": None, "momentum": 0.9,
                   "weight_decay": 0.0, "scheduler": "none", "augment": False, "method": "auto", "processes": 1,
-                  "seed": 0, "limit": None, "warmup": 0, "clip_grad": None, "early_stop": None}
+                  "seed": 0, "limit": None, "warmup": 0, "clip_grad": None, "early_stop": None, "task": None,
+                  "depth": None, "width": None}
 # What makes a run the run it is: a resumed run keeps them (the command line may repeat them, not change them).
 SAME_RUN = ("model", "data", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler", "augment",
-            "seed", "limit", "warmup", "clip_grad")
+            "seed", "limit", "warmup", "clip_grad", "task", "depth", "width")
 
 
 def listed(words):
@@ -90,6 +91,17 @@ def parser(datasets=None):
     t.add_argument("--model", choices=sorted(MODELS),
                    help="default: " + ", ".join(f"{d.model} for {d.name}" for d in sets))
     t.add_argument("--data", choices=sorted(datasets), help=f"default: {sets[0].name}")
+    tasks = {d.task for d in sets}
+    t.add_argument("--task", choices=["classify", "segment"],
+                   help="classify: one class per image; segment: one class per pixel, trained with per-pixel "
+                        "cross-entropy and reported with the mean IoU (" + "; ".join(
+                            f"{task}: " + ", ".join(d.name for d in sets if d.task == task) for task in sorted(tasks))
+                        + "). Default: the --data set's")
+    t.add_argument("--depth", type=positive(int),
+                   help="unet only: the number of down steps (default 3 on mnist-canvas)")
+    t.add_argument("--width", type=positive(int),
+                   help="unet only: the channels of the first level, doubled at each step (default 16 on "
+                        "mnist-canvas)")
     t.add_argument("--data-dir", type=Path, help="folder holding the data set's files (" + "; ".join(
         f"{d.title}: {d.data_dir_help}" for d in sets if d.data_dir_help) + ")")
     t.add_argument("--download", action="store_true", help="download the full set if it is missing")
@@ -139,9 +151,12 @@ def parser(datasets=None):
     e.add_argument("--data-dir", type=Path, help="default: where the checkpoint's training data was")
     e.add_argument("--batch-size", type=positive(int), default=256)
 
-    r = sub.add_parser("predict", parents=[quiet], help="classify image files with a checkpoint")
+    r = sub.add_parser("predict", parents=[quiet], help="classify image files with a checkpoint; with a "
+                                                        "segmentation checkpoint, write each image's mask picture")
     r.add_argument("checkpoint", type=Path, metavar="CKPT")
     r.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    r.add_argument("--out", type=Path, metavar="DIR",
+                   help="segmentation: the folder for the pictures mask-IMAGE.png (default: the checkpoint's)")
 
     s = sub.add_parser("summary", parents=[quiet],
                        help="the layer table of a model: output shapes, parameters, multiply-adds, memory",

@@ -29,6 +29,8 @@ def limited(dataset, n, seed, transform=None):
     from ..data import ArrayDataset
     n = min(n, len(dataset))
     keep = np.sort(np.random.default_rng(seed).choice(len(dataset), n, replace=False))
+    if hasattr(dataset, "subset"):  # a segmentation set, whose targets are masks
+        return dataset.subset(keep)
     return ArrayDataset(dataset.data[keep], dataset.targets[keep], transform)
 
 

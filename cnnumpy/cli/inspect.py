@@ -19,6 +19,15 @@ def evaluate(args, datasets):
     print(f"{args.checkpoint}: evaluating on {what}")
     classes = ckpt["spec"]["data"]["classes"]
     result = run(model, DataLoader(test_set, args.batch_size), num_classes=len(classes))
+    if result.segmentation:
+        print(f"{args.checkpoint}: test loss {result.loss:.4f}, mean IoU {result.mean_iou:.4f}, pixel accuracy "
+              f"{result.accuracy:.4f} on {len(test_set):,} images")
+        print("intersection over union per class (pixels of the class: true, predicted):")
+        for c, value, true, pred in zip(classes, result.iou, result.confusion.sum(axis=1),
+                                        result.confusion.sum(axis=0)):
+            shown = "     -" if np.isnan(value) else f"{value:6.4f}"
+            print(f"{c:>12} {shown}  ({true:,}, {pred:,})")
+        return 0
     print(f"{args.checkpoint}: test loss {result.loss:.4f}, accuracy {result.accuracy:.4f} on {len(test_set):,} images")
     print("confusion matrix (rows: true class, columns: predicted):")
     print(f"{'true/pred':>10}" + "".join(f"{c:>6}" for c in classes))
@@ -32,6 +41,10 @@ def predict(args, datasets):
     from ..train import predict as outputs
     ckpt = checkpoint.load_checkpoint(args.checkpoint)
     model = checkpoint.build_model(ckpt)
+    if ckpt["spec"]["data"].get("task") == "segment":
+        return predict_masks(args, ckpt, model)
+    if args.out is not None:
+        raise UsageError("--out: only a segmentation checkpoint writes pictures; this one classifies images")
     classes = ckpt["spec"]["data"]["classes"]
     logits = outputs(model, np.concatenate([model_input(path, ckpt["spec"]) for path in args.images]))
     if logits.shape[1] != len(classes):
@@ -42,6 +55,33 @@ def predict(args, datasets):
     for path, p in zip(args.images, probs):
         k = int(p.argmax())
         print(f"{path}: {classes[k]} (probability {p[k]:.3f})")
+    return 0
+
+
+def predict_masks(args, ckpt, model):
+    """`predict` with a segmentation checkpoint: each image (any size, read as grayscale, light ink on a dark
+    background as in training) -> its predicted mask, drawn beside it in mask-IMAGE.png."""
+    from .. import viz
+    from ..data.image import open_image
+    from ..train import predict as outputs
+    classes = ckpt["spec"]["data"]["classes"]
+    folder = args.checkpoint.parent if args.out is None else args.out
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out: {folder} is a file; expected a folder for the mask pictures")
+    for path in args.images:
+        x = np.asarray(open_image(path).convert("L"), dtype=np.uint8)
+        if x.mean() > 127:  # dark ink on paper: inverted, as the canvases are light digits on black
+            x = 255 - x
+        try:
+            logits = outputs(model, normalize(ckpt["spec"]["data"])(x[None]))
+        except ValueError as e:
+            raise UsageError(f"{path}: {e}") from None
+        mask = logits.argmax(axis=1)
+        found = [f"{classes[k]} ({n:,} px)" for k, n in enumerate(np.bincount(mask.ravel(), minlength=len(classes)))
+                 if n and k]
+        picture = viz.plot_segmentation(x[None], mask, folder / f"mask-{path.stem}.png", classes=classes,
+                                        titles=[path.name])
+        print(f"{path}: {', '.join(found) or 'background only'}; wrote {picture}")
     return 0
 
 

@@ -116,6 +116,58 @@ def run_folder(args, model_name):
     return out
 
 
+def task_of(args, dataset):
+    """--task must be the data set's: its labels are one per image (classify) or one per pixel (segment)."""
+    if args.task is not None and args.task != dataset.task:
+        has = {"classify": "one label per image", "segment": "a label per pixel"}
+        raise UsageError(f"--task: {args.task} needs a data set with {has[args.task]}, but --data {args.data} has "
+                         f"{has[dataset.task]} (task {dataset.task})")
+    args.task = dataset.task
+
+
+def model_options(args, dataset, start_from):
+    """The builder's arguments besides method, in_channels and num_classes: --depth and --width (a U-Net's), else
+    those of the --weights checkpoint's model, else the data set's defaults for its own model. Sets args.depth and
+    args.width to the values used, so that a resumed run builds the same network."""
+    import inspect
+
+    from .. import models
+    takes = inspect.signature(models.MODELS[args.model]).parameters
+    for flag in ("depth", "width"):
+        if getattr(args, flag) is not None and flag not in takes:
+            raise UsageError(f"--{flag}: {args.model} has no {flag}; it is an option of unet")
+    if start_from is not None and start_from["spec"]["model"] == args.model:
+        base = start_from["spec"].get("kwargs", {})
+    else:
+        base = dataset.model_kwargs if args.model == dataset.model else {}
+    options = {k: v for k, v in base.items() if k in takes and k not in ("method", "in_channels", "num_classes")}
+    for flag in ("depth", "width"):
+        if getattr(args, flag) is not None:
+            options[flag] = getattr(args, flag)
+        setattr(args, flag, options.get(flag))
+    return options
+
+
+def check_model(args, model, info):
+    """One blank image through the model before any data is read: a model that does not take the data set's
+    images, or whose output is not what --task needs (a score per class for the image, or per class and pixel),
+    is a user mistake."""
+    shape = tuple(info["shape"])
+    segment = args.task == "segment"
+    hint = "; --task segment needs a model with a label per pixel, such as unet" if segment else ""
+    try:
+        out = np.shape(model.eval()(np.zeros((1,) + shape, np.float32)))
+    except ValueError as e:
+        raise UsageError(f"--model: {args.model} does not take {args.data} images of shape {shape}: {e}{hint}") \
+            from None
+    if segment and out != (1, len(info["classes"])) + shape[1:]:
+        raise UsageError(f"--model: {args.model} gives outputs of shape {out[1:]} for an image of shape {shape}, not "
+                         f"a score per class and pixel {(len(info['classes']),) + shape[1:]}{hint}")
+    if not segment and len(out) != 2:
+        raise UsageError(f"--model: {args.model} gives outputs of shape {out[1:]}, not a score per class; "
+                         f"--data {args.data} has one label per image: pick a classifier such as lenet5 or resnet8")
+
+
 def train(args, datasets):
     """`cnnumpy train`; datasets: the registry --data names an entry of."""
     import cnnumpy
@@ -136,20 +188,17 @@ def train(args, datasets):
     args = settle(args, ckpt, {"data": next(iter(datasets)), **TRAIN_DEFAULTS})
     dataset = datasets[args.data]
     args.model = args.model or dataset.model
+    task_of(args, dataset)
     quiet, progress = args.quiet, not (args.quiet or args.no_progress)
     say = (lambda *a, **k: None) if quiet else print
     cnnumpy.manual_seed(args.seed)
     info = dataset.info()
-    spec = {"model": args.model,
-            "kwargs": {"method": args.method, "in_channels": info["shape"][0], "num_classes": len(info["classes"])},
-            "data": info,
+    kwargs = {"method": args.method, "in_channels": info["shape"][0], "num_classes": len(info["classes"]),
+              **model_options(args, dataset, start_from)}
+    spec = {"model": args.model, "kwargs": kwargs, "data": info,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}}
     model = models.build(args.model, **spec["kwargs"])
-    try:  # one blank image through the model before any data is read: a shape mismatch is a user mistake
-        model.eval()(np.zeros([1] + info["shape"], np.float32))
-    except ValueError as e:
-        raise UsageError(f"--model: {args.model} does not take {args.data} images of shape "
-                         f"{tuple(info['shape'])}: {e}") from None
+    check_model(args, model, info)
     model.train()
     if start_from is not None:
         try:
@@ -189,8 +238,10 @@ def train(args, datasets):
         hist.plot(out / "curves.png", val_label="test")
         r = hist.records[-1]
         # printed as each epoch ends, so a run without the progress bar still shows how it goes
-        say(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "
-            f"test loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | {r['seconds']:.1f} s, "
+        acc = "pixel acc" if args.task == "segment" else "acc"
+        iou = f" mean IoU {r['val_miou']:.4f}" if r.get("val_miou") is not None else ""
+        say(f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} {acc} {r['train_acc']:.4f} | "
+            f"test loss {r['val_loss']:.4f} {acc} {r['val_acc']:.4f}{iou} | {r['seconds']:.1f} s, "
             f"{r['images_per_s']:.0f} images/s", flush=True)
 
     callbacks = [EarlyStopping("val_loss", patience=args.early_stop)] if args.early_stop else []
@@ -203,6 +254,10 @@ def train(args, datasets):
     finally:
         if runner is not model:
             runner.close()
-    print(f"test accuracy: {history.records[-1]['val_acc']:.4f}")
+    last = history.records[-1]
+    if args.task == "segment":
+        print(f"test mean IoU: {last['val_miou']:.4f}, pixel accuracy: {last['val_acc']:.4f}")
+    else:
+        print(f"test accuracy: {last['val_acc']:.4f}")
     print(f"wrote {out / 'checkpoint.npz'}, {out / 'history.json'}, {out / 'curves.png'}")
     return 0

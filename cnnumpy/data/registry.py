@@ -15,13 +15,14 @@ command a registry of its own, without touching this one:
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cifar import CIFAR10_MEAN, CIFAR10_STD, CLASSES, load_cifar10
 from .download import DownloadError
 from .loader import Dataset
 from .mnist import MNIST, MNIST_MEAN, MNIST_STD, candidates, resolve_root
+from .segment import CANVAS_MEAN, CANVAS_STD, CLASSES as CANVAS_CLASSES, TEST_CANVASES, TRAIN_CANVASES, mnist_canvas
 from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomShift, ToFloat, Transform
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class DataSet:
         instead of a folder (any file with its suffix), or None.
     about, data_dir_help, augment_help: the help of `cnnumpy train -h` on where the data is found, what
         --data-dir holds and what --augment does ("" for nothing to say).
+    task: "classify" (a label per image, targets (N,)) or "segment" (a label per pixel, targets (N, H, W)).
+    model_kwargs: what the default model is built with besides method, in_channels and num_classes.
     """
     name: str
     title: str
@@ -74,13 +77,19 @@ class DataSet:
     about: str = ""
     data_dir_help: str = ""
     augment_help: str = ""
+    task: str = "classify"
+    model_kwargs: dict = field(default_factory=dict)
 
     def info(self) -> dict:
-        """What a checkpoint records of its data: name, normalisation, input shape, class names."""
+        """What a checkpoint records of its data: name, normalisation, input shape, class names, and the task
+        when it is not classification."""
         def plain(v):
             return list(v) if isinstance(v, (tuple, list)) else v
-        return {"name": self.name, "mean": plain(self.mean), "std": plain(self.std), "shape": list(self.shape),
+        info = {"name": self.name, "mean": plain(self.mean), "std": plain(self.std), "shape": list(self.shape),
                 "classes": [str(c) for c in self.classes]}
+        if self.task != "classify":
+            info["task"] = self.task
+        return info
 
 
 def normalize(info: dict) -> Compose:
@@ -139,6 +148,24 @@ def cifar_augment(seed: int) -> list:
     return [RandomCrop(32, padding=4, seed=seed), RandomHorizontalFlip(seed=seed + 1)]
 
 
+# --- MNIST canvases (segmentation) -------------------------------------------------------------------------------
+def canvas_splits(data_dir: str | os.PathLike | None, download: bool, transform: Transform | None, progress: bool,
+                  train: bool = True) -> tuple[Any, Any, dict]:
+    """Canvases of MNIST digits with per-pixel labels (data/segment.py): the training canvases from the training
+    digits (seed 0), the test canvases from the test digits (seed 1); from the full MNIST as mnist_splits finds
+    it, else from the embedded sample."""
+    train_digits, test_digits, source = mnist_splits(data_dir, download, None, progress, train)
+    test_set = mnist_canvas(test_digits, TEST_CANVASES, seed=1, transform=transform)
+    train_set = mnist_canvas(train_digits, TRAIN_CANVASES, seed=0, transform=transform) if train else None
+    return train_set, test_set, source
+
+
+def canvas_sample(train: bool, transform: Transform | None) -> Dataset:
+    """The canvases made of the embedded MNIST sample's digits."""
+    return mnist_canvas(MNIST.sample(train), TRAIN_CANVASES if train else TEST_CANVASES, seed=0 if train else 1,
+                        transform=transform)
+
+
 # by name; the command's --data choices, the first its default. A new data set: one entry here.
 DATASETS: dict[str, DataSet] = {d.name: d for d in [
     DataSet("mnist", title="MNIST", shape=(1, 28, 28), classes=MNIST.classes, mean=MNIST_MEAN, std=MNIST_STD,
@@ -152,4 +179,10 @@ DATASETS: dict[str, DataSet] = {d.name: d for d in [
             about="CIFAR-10: the official release, or the JPEG copy (cifar10-jpeg.zip) in --data-dir.",
             data_dir_help="the release, or cifar10-jpeg.zip or that zip itself",
             augment_help="random crops (padding 4) and flips"),
+    DataSet("mnist-canvas", title="MNIST canvases", shape=(1, 64, 64), classes=CANVAS_CLASSES, mean=CANVAS_MEAN,
+            std=CANVAS_STD, model="unet", splits=canvas_splits, sample=canvas_sample, holds="the MNIST IDX files",
+            about=f"mnist-canvas (--task segment): {TRAIN_CANVASES:,} training and {TEST_CANVASES:,} test canvases "
+                  "of 64x64 pixels, 1 to 3 MNIST digits each, labelled per pixel (background or the digit); made "
+                  "from the full MNIST if found, else from the embedded sample.",
+            task="segment", model_kwargs={"depth": 3, "width": 16}),
 ]}

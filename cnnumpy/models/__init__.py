@@ -10,6 +10,7 @@ match the same network written in torch.nn (see each file's docstring for the to
     squeezenet.py   SqueezeNet 1.1 (torchvision's) and its Fire module
     densenet.py     a small DenseNet-BC for CIFAR (torchvision's keys)
     autoencoder.py  a convolutional autoencoder for MNIST
+    unet.py         the U-Net for segmentation
 """
 from .. import nn
 from .autoencoder import ConvAutoencoder, conv_autoencoder
@@ -18,10 +19,11 @@ from .densenet import DenseNet, densenet
 from .mobilenet import MobileNetV2, mobilenet_v2
 from .resnet import ResNet, resnet18, resnet34
 from .squeezenet import Fire, SqueezeNet, squeezenet1_1
+from .unet import unet
 
 MODELS = {"cifar_vgg": cifar_vgg, "conv_autoencoder": conv_autoencoder, "densenet": densenet, "lenet5": lenet5,
           "mnist_cnn": mnist_cnn, "mobilenet_v2": mobilenet_v2, "resnet18": resnet18, "resnet20": resnet20,
-          "resnet34": resnet34, "resnet8": resnet8, "squeezenet1_1": squeezenet1_1}
+          "resnet34": resnet34, "resnet8": resnet8, "squeezenet1_1": squeezenet1_1, "unet": unet}
 
 
 def build(name: str, **kwargs) -> nn.Module:
@@ -33,4 +35,4 @@ def build(name: str, **kwargs) -> nn.Module:
 
 __all__ = ["MODELS", "build", "basic_block", "cifar_resnet", "cifar_vgg", "conv_autoencoder", "densenet",
            "lenet5", "mnist_cnn", "mobilenet_v2", "resnet8", "resnet18", "resnet20", "resnet34", "squeezenet1_1",
-           "ConvAutoencoder", "DenseNet", "Fire", "MobileNetV2", "ResNet", "SqueezeNet"]
+           "unet", "ConvAutoencoder", "DenseNet", "Fire", "MobileNetV2", "ResNet", "SqueezeNet"]

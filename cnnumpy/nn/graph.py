@@ -55,10 +55,11 @@ class Tape:
         self.symbolic = symbolic
         self.depth = 0
         self.calls: list[tuple[int, Any, tuple, dict, Any]] = []
-        self.tensors: list[Traced] = []  # every tensor of the trace, which keeps their ids (keys) unique
+        self.tensors: list[Traced] = []  # a shape-only trace's tensors, for joining
 
     def created(self, t: Traced) -> None:
-        self.tensors.append(t)
+        if self.symbolic:  # kept to join with another Input's tape; a real tape's nodes keep its tensors
+            self.tensors.append(t)
 
     def joined(self, where: str, traced: list[Traced]) -> "Tape":
         """The one tape of these tensors. Shape-only tapes of different nn.Inputs join into one (a Keras model

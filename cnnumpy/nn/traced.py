@@ -13,6 +13,7 @@ TypeError: its gradient would be unknown, and a silently wrong gradient is worse
 """
 import functools
 import math
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,15 +33,32 @@ class Traced:
     shape: tuple of ints; dtype: numpy dtype; size(d), dim(), ndim, numel() as torch's.
     """
 
-    __slots__ = ("tape", "_value", "shape", "dtype")
+    __slots__ = ("_tape", "_value", "shape", "dtype")
     __array_priority__ = 1000  # ndarray + Traced goes to Traced.__radd__
 
     def __init__(self, tape: Any, value: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.tape = tape
+        # A real trace's tape holds its tensors (and their values) through its nodes; a tensor holding its tape
+        # back would make a cycle, freed only by the garbage collector, and a training loop would pile up the
+        # activations of many steps before it runs. So a tensor refers to a real tape weakly.
+        self._tape = tape if tape.symbolic else weakref.ref(tape)
         self._value = value
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
         tape.created(self)
+
+    @property
+    def tape(self) -> Any:
+        if not isinstance(self._tape, weakref.ref):
+            return self._tape
+        tape = self._tape()
+        if tape is None:
+            raise ValueError("a traced tensor kept after its forward call ended cannot be used: compute it inside "
+                             "forward")
+        return tape
+
+    @tape.setter
+    def tape(self, tape: Any) -> None:
+        self._tape = tape if tape.symbolic else weakref.ref(tape)
 
     @property
     def key(self) -> int:

@@ -6,7 +6,7 @@ so a kill never leaves half a picture) and returns the path. Figures are drawn a
 w x h inches is a PNG of 100w x 100h pixels.
 
 figure.py holds what every picture shares; curves.py the training curves; filters.py and feature_maps.py what a
-network learned and what it sees; evaluation.py the confusion matrix and the predictions. Every name is imported
+network learned and what it sees; evaluation.py the confusion matrix and the predictions; segmentation.py images beside their true and predicted masks. Every name is imported
 from here: cnnumpy.viz.plot_history, cnnumpy.viz.plot_filters, ...
 """
 from .curves import HistoryLike, plot_history
@@ -14,6 +14,7 @@ from .evaluation import plot_confusion_matrix, plot_predictions
 from .feature_maps import feature_maps, plot_feature_maps
 from .figure import DPI, grid
 from .filters import filter_tiles, first_conv, plot_filters
+from .segmentation import class_colors, plot_segmentation
 
 __all__ = ["DPI", "HistoryLike", "feature_maps", "filter_tiles", "first_conv", "grid", "plot_confusion_matrix",
-           "plot_feature_maps", "plot_filters", "plot_history", "plot_predictions"]
+           "plot_feature_maps", "plot_filters", "plot_history", "plot_predictions", "class_colors", "plot_segmentation"]

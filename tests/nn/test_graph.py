@@ -496,3 +496,20 @@ def test_keras_style_segnet_pools_with_indices_and_unpools():
     model = nn.Model(x, out).double()
     assert model.compute_output_shape((3, 1, 4, 4)) == (3, 1, 4, 4)
     assert max(gradcheck(model, np.random.default_rng(18).standard_normal((2, 1, 4, 4))).values()) < 1e-6
+
+
+def test_a_finished_trace_is_freed_at_once_not_by_the_garbage_collector():
+    """A training loop must not pile up the activations of old steps: no reference cycle holds a tape."""
+    import gc
+    import weakref
+    net = squeeze_excitation(nn)
+    x = np.ones((2, 8, 4, 4), np.float32)
+    net(x)
+    net.backward(np.ones_like(x))
+    old = weakref.ref(net.cache.tape)
+    gc.disable()
+    try:
+        net(x)
+        assert old() is None
+    finally:
+        gc.enable()
