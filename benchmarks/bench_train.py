@@ -1,6 +1,7 @@
 """Whole training steps and inference of cnnumpy against torch (CPU): images/s and peak memory.
 
-    python benchmarks/bench_train.py                          # LeNet-5 at 64 and 128, VGG net at 64
+    python benchmarks/bench_train.py                          # LeNet-5 at 64 and 128, MobileNetV2 at 32, VGG at 64
+    python benchmarks/bench_train.py --models mobilenet_v2 --no-infer --no-memory
     python benchmarks/bench_train.py --threads 1 --models lenet5
     python benchmarks/bench_train.py --models vgg --batch 512 --no-infer   # memory at batch 512
 
@@ -8,7 +9,12 @@ A training step is what cnnumpy.train does: forward, CrossEntropyLoss, zero the 
 backward (without dL/dx of the input images, which torch does not compute either), SGD(lr=0.01,
 momentum=0.9) step; torch does the same with the same initial weights.
 Inference is the forward pass in eval mode (torch under no_grad). Data are random, MNIST-shaped
-(1x28x28) for LeNet-5 and CIFAR-shaped (3x32x32) for the VGG net, labels in [0, 10).
+(1x28x28) for LeNet-5 and CIFAR-shaped (3x32x32) for the VGG net and MobileNetV2, labels in [0, 10).
+MobileNetV2 is cnnumpy.models.mobilenet_v2 with the CIFAR stem, width 1.0 and 10 classes, without its dropout
+(torch's mask would differ from ours, and the first losses could not be compared); torch runs the same
+network written in torch.nn (torch_models.py). Its BatchNorm layers normalise over the images of one
+process: with --processes 2 each worker's half batch has its own statistics (as in torch's DataParallel), so
+the first-step diff of that table grows to 1e-2 (one process: 1e-7).
 Peak memory is measured in a fresh child process per configuration (see the MEMORY line).
 """
 import argparse
@@ -17,9 +23,11 @@ import os
 import numpy as np
 
 import common
+import torch_models
 from cnnumpy import models, nn
 
-SHAPES = {"lenet5": (1, 28, 28), "vgg": (3, 32, 32)}
+SHAPES = {"lenet5": (1, 28, 28), "mobilenet_v2": (3, 32, 32), "vgg": (3, 32, 32)}
+BATCH = {"lenet5": [64, 128], "mobilenet_v2": [32], "vgg": [64]}  # training batch sizes by default
 
 
 def vgg(method="auto", size=32, width=1):
@@ -39,8 +47,15 @@ def vgg(method="auto", size=32, width=1):
 
 
 def build(name, method):
-    """LeNet-5 (cnnumpy.models.lenet5) or the VGG net, with every conv using `method`."""
+    """LeNet-5 (cnnumpy.models.lenet5), MobileNetV2 or the VGG net, with every conv using `method`."""
+    if name == "mobilenet_v2":
+        return models.mobilenet_v2(num_classes=10, stem="cifar", dropout=0.0, method=method)
     return models.lenet5(method=method) if name == "lenet5" else vgg(method)
+
+
+def torch_twin(name, model):
+    """The same network in torch.nn, with a copy of `model`'s weights."""
+    return torch_models.TWINS[name](model) if name in torch_models.TWINS else common.to_torch(model)
 
 
 def data(name, batch, seed=0):
@@ -95,7 +110,7 @@ def bench(name, kind, batch, args):
             fns[label] = common.cnnumpy_step(model, x, y)
         else:
             fns[label] = cnnumpy_infer(model, x)
-    net = common.to_torch(base)
+    net = torch_twin(name, base)
     fns["torch"] = common.torch_step(net, x, y) if kind == "train" else torch_infer(net, x)
     # the same weights and data must give the same first loss (or logits): proof both do the same work
     first = {k: np.asarray(fn() if kind == "train" else fn(), dtype=np.float64) for k, fn in fns.items()}
@@ -124,14 +139,14 @@ def warm_up(lib, method):
     (common.cnnumpy_step(model, x, y) if lib == "cnnumpy" else common.torch_step(common.to_torch(model), x, y))()
 
 
-def step_memory(lib, model, x, y, steps, method="auto"):
+def step_memory(lib, model, x, y, steps, method="auto", name=None):
     """{"before": RSS before the first step, "peak": peak RSS during `steps` training steps}, MiB.
 
     For an nn.DataParallel model, both are summed over the main process and its workers (started by a
     forward of two samples in eval mode before the count): an upper bound, since the processes need not
     peak at the same moment and the shared blocks count once per process."""
     warm_up(lib, method)
-    step = common.cnnumpy_step(model, x, y) if lib == "cnnumpy" else common.torch_step(common.to_torch(model), x, y)
+    step = common.cnnumpy_step(model, x, y) if lib == "cnnumpy" else common.torch_step(torch_twin(name, model), x, y)
     pids = ["self"]
     if isinstance(model, nn.DataParallel):
         model.eval()(x[:2])
@@ -152,7 +167,7 @@ def child(spec):
     x, y = data(spec["model"], spec["batch"])
     method = spec["method"] if spec["lib"] == "cnnumpy" else "im2col"
     model = cnnumpy_model(spec["model"], method, spec.get("processes", 1))
-    print(json.dumps(step_memory(spec["lib"], model, x, y, spec["steps"], method)))
+    print(json.dumps(step_memory(spec["lib"], model, x, y, spec["steps"], method, spec["model"])))
 
 
 def memory(name, batch, args):
@@ -175,7 +190,7 @@ def main(argv=None):
     common.add_common_args(p, repeats=7)
     p.add_argument("--models", nargs="+", choices=sorted(SHAPES), default=sorted(SHAPES))
     p.add_argument("--batch", type=int, nargs="+",
-                   help="training batch sizes (default: 64 128 for lenet5, 64 for vgg)")
+                   help="training batch sizes (default: 64 128 for lenet5, 32 for mobilenet_v2, 64 for vgg)")
     p.add_argument("--infer-batch", type=int, default=256, help="inference batch size (default 256)")
     p.add_argument("--no-infer", action="store_true", help="skip inference")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
@@ -194,7 +209,7 @@ def main(argv=None):
         args.repeats, args.target, args.infer_batch, args.memory_steps = min(args.repeats, 2), 0.01, 8, 1
     configs = []
     for name in args.models:
-        default = [4] if args.quick else [64, 128] if name == "lenet5" else [64]
+        default = [4] if args.quick else BATCH[name]
         configs += [(name, "train", b) for b in args.batch or default]
         if not args.no_infer:
             configs.append((name, "infer", args.infer_batch))

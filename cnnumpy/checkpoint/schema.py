@@ -197,8 +197,8 @@ def _against_the_model(ckpt):
     for k, s in ckpt["rng"].items():
         a_str(s["bit_generator"], f"rng[{k!r}]['bit_generator']", [generators[k]])
     shape, classes = tuple(spec["data"]["shape"]), spec["data"]["classes"]
-    try:
-        out = model.compute_output_shape((1, *shape))
+    try:  # in eval mode: one image is a valid batch there (train-mode BatchNorm needs two values per channel)
+        out = model.eval().compute_output_shape((1, *shape))
     except (ValueError, TypeError) as e:
         raise ValueError(f"spec.data.shape: {name} does not take an input of shape {shape}: {e}") from None
     # a classifier gives one score per class, a segmentation model one per class and pixel
