@@ -16,13 +16,14 @@ from .. import nn
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .classic import basic_block, cifar_resnet, cifar_vgg, lenet5, mnist_cnn, resnet8, resnet20
 from .densenet import DenseNet, densenet
-from .mobilenet import MobileNetV2, mobilenet_v2
+from .mobilenet import MobileNetV2, mobilenet_v2, mobilenet_v2_cifar, mobilenet_v2_cifar_half
 from .resnet import ResNet, resnet18, resnet34
 from .squeezenet import Fire, SqueezeNet, squeezenet1_1
 from .unet import unet
 
 MODELS = {"cifar_vgg": cifar_vgg, "conv_autoencoder": conv_autoencoder, "densenet": densenet, "lenet5": lenet5,
-          "mnist_cnn": mnist_cnn, "mobilenet_v2": mobilenet_v2, "resnet18": resnet18, "resnet20": resnet20,
+          "mnist_cnn": mnist_cnn, "mobilenet_v2": mobilenet_v2, "mobilenet_v2_cifar": mobilenet_v2_cifar,
+          "mobilenet_v2_cifar_half": mobilenet_v2_cifar_half, "resnet18": resnet18, "resnet20": resnet20,
           "resnet34": resnet34, "resnet8": resnet8, "squeezenet1_1": squeezenet1_1, "unet": unet}
 
 
@@ -34,5 +35,6 @@ def build(name: str, **kwargs) -> nn.Module:
 
 
 __all__ = ["MODELS", "build", "basic_block", "cifar_resnet", "cifar_vgg", "conv_autoencoder", "densenet",
-           "lenet5", "mnist_cnn", "mobilenet_v2", "resnet8", "resnet18", "resnet20", "resnet34", "squeezenet1_1",
-           "unet", "ConvAutoencoder", "DenseNet", "Fire", "MobileNetV2", "ResNet", "SqueezeNet"]
+           "lenet5", "mnist_cnn", "mobilenet_v2", "mobilenet_v2_cifar", "mobilenet_v2_cifar_half", "resnet8",
+           "resnet18", "resnet20", "resnet34", "squeezenet1_1", "unet", "ConvAutoencoder", "DenseNet", "Fire",
+           "MobileNetV2", "ResNet", "SqueezeNet"]

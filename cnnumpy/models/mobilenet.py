@@ -112,3 +112,16 @@ def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, in_channels: 
     32 -> 1. Same keys and parameter count as the ImageNet stem.
     """
     return MobileNetV2(num_classes, width_mult, in_channels, stem, dropout, method)
+
+
+def mobilenet_v2_cifar(num_classes: int = 10, width_mult: float = 1.0, in_channels: int = 3, dropout: float = 0.2,
+                       method: str = "auto") -> MobileNetV2:
+    """mobilenet_v2(stem="cifar"), for 32x32 images: the name `cnnumpy train --model` takes."""
+    return mobilenet_v2(num_classes, width_mult, in_channels, "cifar", dropout, method)
+
+
+def mobilenet_v2_cifar_half(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.2,
+                            method: str = "auto") -> MobileNetV2:
+    """mobilenet_v2_cifar at width 0.5 (0.70 M parameters; the last conv keeps 1280 channels), the one trained on
+    CIFAR-10 in docs/results.md."""
+    return mobilenet_v2(num_classes, 0.5, in_channels, "cifar", dropout, method)
