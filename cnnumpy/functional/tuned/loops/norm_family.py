@@ -48,8 +48,8 @@ def group_forward(x, gamma, beta, eps, count, mean, r, y, own, lo, hi):
 
 @compiled(nogil=True, fastmath=_SUMS)
 def group_backward(dout, x, mean, gamma, r, dx, dgamma, dbeta, count, lo, hi):
-    """dout, x, dx: (R, Cg, P); gamma: (R_g, Cg); mean, r: (R,), xhat = (x - mean) r; dgamma, dbeta: (R_g, Cg), added into. Rows [lo, hi):
-    dx = r gamma_c dout - xhat r mean(gamma dout xhat) - r mean(gamma dout) over the row."""
+    """dout, x, dx: (R, Cg, P); gamma: (R_g, Cg); mean, r: (R,), xhat = (x - mean) r; dgamma, dbeta: (R_g, Cg),
+    added into. Rows [lo, hi): dx = r gamma_c dout - xhat r mean(gamma dout xhat) - r mean(gamma dout) over the row."""
     cg, p = dout.shape[1], dout.shape[2]
     groups = gamma.shape[0]
     m = cg * p
