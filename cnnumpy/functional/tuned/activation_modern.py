@@ -12,7 +12,8 @@ Selections (np.where, np.copyto(where=)) cost ten times an arithmetic pass on a 
 formula is first computed as a sum of products with the masks (x > 0 as 0 or 1), which equals the selection
 wherever every value is finite; a chunk whose result is not all finite (inf * 0 is NaN) is computed again the
 exact way, by selections. With numba installed (tuning.act_compiled), the piecewise formulas are one compiled
-pass each instead (loops/activation_modern.py), around NumPy's vectorised exp where they need one (SiLU, ELU).
+pass each instead (loops/activation_modern.py), around NumPy's vectorised exp where they need one (SiLU, ELU);
+SiLU and GELU in float32 are one compiled pass each way, with loops/erf.py's float32 exp and erf.
 
 Same signatures and dtypes as the readable pairs, plus `tuning`; the caches are the tuned functions' own (each
 backward takes its own forward's). Why: docs/performance.md (the layers of issue 17).
