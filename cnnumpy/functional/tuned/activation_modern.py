@@ -12,11 +12,13 @@ Selections (np.where, np.copyto(where=)) cost ten times an arithmetic pass on a 
 formula is first computed as a sum of products with the masks (x > 0 as 0 or 1), which equals the selection
 wherever every value is finite; a chunk whose result is not all finite (inf * 0 is NaN) is computed again the
 exact way, by selections. With numba installed (tuning.act_compiled), the piecewise formulas are one compiled
-pass each instead (loops/activation_modern.py), around NumPy's vectorised exp where they need one (SiLU, ELU).
+pass each instead (loops/activation_modern.py), around NumPy's vectorised exp where they need one (SiLU, ELU);
+SiLU and GELU in float32 are one compiled pass each way, with loops/erf.py's float32 exp and erf.
 
 Same signatures and dtypes as the readable pairs, plus `tuning`; the caches are the tuned functions' own (each
 backward takes its own forward's). Why: docs/performance.md (the layers of issue 17).
 """
+import dataclasses
 import functools
 import importlib
 import math
@@ -250,11 +252,24 @@ def _sigmoid_into(z, out):
     np.divide(1, out, out=out)
 
 
+def _float32_loops(tuning, *arrays):
+    """loops/activation_modern.py where _loops_for takes the arrays and all are float32: SiLU and GELU then run
+    one pass of float32 arithmetic each way (loops/erf.py's exp32 and erf32), and their caches hold x alone (the
+    backward recomputes sigmoid or Phi, cheaper than writing and reading them back)."""
+    if all(a.dtype == np.float32 for a in arrays):
+        return _loops_for(tuning, *arrays)
+    return None
+
+
 def silu(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]:
-    """functional.activation.silu: y = x * sigmoid(x); cache (x, sigmoid(x))."""
+    """functional.activation.silu: y = x * sigmoid(x); cache (x, sigmoid(x)), or (x, None) in float32 with numba."""
     def chunk(s, xc, yc, sc):
         _sigmoid_into(xc, sc)
         np.multiply(xc, sc, out=yc)
+    loops = _float32_loops(tuning, x)
+    if loops is not None:
+        y, = _map(x, lambda s, xc, yc: loops.silu32(xc, yc), tuning)
+        return y, (x, None)
     loops = _loops_for(tuning, x)
     one = x.dtype.type(1)
 
@@ -270,6 +285,13 @@ def silu(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]
 
 def silu_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -> np.ndarray:
     """functional.activation.silu_backward: dx = dout * (s * (1 + x * (1 - s)))."""
+    x, sig = cache
+    if sig is None:  # silu's float32 loop: recompute s, in its loop where dout is float32 too
+        loops = _float32_loops(tuning, dout)
+        if loops is not None:
+            return _map_backward(dout, [x], lambda s, dc, xc, dxc: loops.silu32_backward(dc, xc, dxc), tuning)
+        sig, = _map(x, lambda s, xc, sc: _sigmoid_into(xc, sc), tuning)
+        cache = (x, sig)
     loops = _loops_for(tuning, dout, *cache)
     if loops is not None:
         one = dout.dtype.type(1)
@@ -325,7 +347,8 @@ def _erf_into(s, u, out, compiled_loop):
 
 
 def gelu(x: np.ndarray, approximate: str = "none", *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]:
-    """functional.activation.gelu: y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, cache (x, approximate, Phi);
+    """functional.activation.gelu: y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, cache (x, approximate, Phi),
+    or (x, approximate, None) in float32 with numba (one pass of loops/erf.py's gelu32);
     approximate="tanh": y = 0.5 x (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), cache (x, approximate, t)."""
     if approximate == "tanh":
         def chunk(s, xc, yc, tc):
@@ -342,6 +365,10 @@ def gelu(x: np.ndarray, approximate: str = "none", *, tuning: Tuning = DEFAULT) 
         y, t = _map(x, chunk, tuning, outs=2)
         return y, (x, approximate, t)
 
+    if _float32_loops(tuning, x) is not None:
+        loops = _erf_loops()
+        y, = _map(x, lambda s, xc, yc: loops.gelu32(xc, yc), tuning)
+        return y, (x, approximate, None)
     use_loop = tuning.act_compiled and compiled.has_numba() and compiled.compiled_dtype(x.dtype)
     k = x.dtype.type(_SQRT1_2)
 
@@ -382,6 +409,11 @@ def gelu_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -
                 dxc *= dc
         return _map_backward(dout, [x, c], chunk, tuning)
 
+    if c is None:  # gelu's float32 loop: recompute Phi, in its loop where dout is float32 too
+        if _float32_loops(tuning, dout) is not None:
+            loops = _erf_loops()
+            return _map_backward(dout, [x], lambda s, dc, xc, dxc: loops.gelu32_backward(dc, xc, dxc), tuning)
+        c = gelu(x, tuning=dataclasses.replace(tuning, act_compiled=False))[1][2]
     k = x.dtype.type(_INV_SQRT_2PI)
 
     def chunk(s, dc, xc, cdf, dxc):

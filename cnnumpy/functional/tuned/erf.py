@@ -5,7 +5,8 @@ The readable erf picks each entry's range with a mask and computes only that ran
 fraction is computed for every entry and the right one selected, which costs a few more multiplications but no
 gather and scatter. With numba installed the selection is one compiled loop (loops/erf.py) and exp stays NumPy's
 (vectorised, where numba's is one libm call per entry); without numba it is NumPy passes. Both compute in float64,
-as the readable erf does, and differ from it only in rounding.
+as the readable erf does, and differ from it only in rounding. float32 inputs, with numba, take erf32 of
+loops/erf.py instead: float32 arithmetic throughout, within 2 units in the float32 result's last place.
 
 fdlibm: Copyright (C) 1993 by Sun Microsystems, Inc. "Permission to use, copy, modify, and distribute this
 software is freely granted, provided that this notice is preserved."
@@ -35,6 +36,18 @@ SB = (1.0, 3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608
       3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02,
       -2.24409524465858183362e+01)
 NEAR = 1 / 0.35  # the tail's two fits meet here
+
+# float32 inputs (loops/erf.py's erf32 and exp32): polynomials fitted for this package (weighted minimax by
+# Lawson's iteration, each coefficient rounded to float32 and the later ones refitted around it):
+#   log(erfc(t)) = t E(t) - t on [0, 4], E weighted so that erf's relative error stays below 5e-9;
+#   expm1(r) = r + r^2 PM1(r) and exp(r) = 1 + r + r^2 P(r) on |r| <= ln 2 / 2, relative error below 2e-8.
+LOGERFC32 = (-0.12837916612625122, -0.6366195678710938, -0.10277630388736725, 0.019147822633385658,
+             0.00016950347344391048, -0.00167567387688905, 0.0006373606156557798, -0.0001188600217574276,
+             9.387747013533954e-06)
+EXPM1_32 = (0.4999999701976776, 0.1666654646396637, 0.04166743904352188, 0.008366252295672894,
+            0.001387027557939291)
+EXP32 = (0.4999999403953552, 0.1666652262210846, 0.04166829213500023, 0.008368532173335552,
+         0.0013818296138197184)
 
 
 def _poly(c, z):

@@ -3,9 +3,10 @@ layer_norm and their backwards, a chunk of samples (LayerNorm: rows) at a time o
 
 The readable functions reuse BatchNorm's on a (1, rows, m) view, which allocates several arrays of x's size per
 pass (x - mean, its square, xhat, gamma * xhat, ...) and walks x once per operator. Here a chunk of samples
-(tuning.norm_chunk_bytes of x) goes through every step while it is in the cache, writing xhat and y in place;
-the backward needs one temporary, dout * xhat, whose sums per (sample, channel) give dgamma and, weighted by
-gamma, the per-group sum of dxhat * xhat:
+(tuning.norm_chunk_bytes of x) goes through every step while it is in the cache, writing y in place. The cache
+holds x, mean and r, not xhat (an array as large as y, written and read back): the backward computes xhat again,
+a chunk at a time, by the forward's expression (x - mean) r. It needs one temporary, dout * xhat, whose sums per
+(sample, channel) give dgamma and, weighted by gamma, the per-group sum of dxhat * xhat:
 
     with s1 = sum_row gamma_c dout, s2 = sum_row gamma_c dout xhat, M the row's length, r = 1 / sqrt(var + eps),
     dx = r gamma_c dout - xhat (r s2 / M) - r s1 / M      (functional.norm.normalize_backward, gamma folded in)
@@ -88,10 +89,11 @@ def grouped_moments(x: np.ndarray, groups: int, *, tuning: Tuning = DEFAULT) -> 
 
 
 def _normalize(x, groups, mean, var, weight, bias, eps, tuning):
-    """y, xhat, r = 1 / sqrt(var + eps) (N, groups): each group normalised by its (mean, var), then
-    y = gamma_c xhat + beta_c. mean, var None: the chunk's own, from the x - mean written into xhat
-    (grouped_moments without a second pass over x)."""
+    """y, x (contiguous), mean, r = 1 / sqrt(var + eps) (N, groups): each group normalised by its (mean, var)
+    to xhat = (x - mean) r, then y = gamma_c xhat + beta_c. mean, var None: the chunk's own, from the x - mean
+    written into a scratch xhat (grouped_moments without a second pass over x)."""
     n, c = x.shape[:2]
+    x = np.ascontiguousarray(x)
     x3 = x.reshape(n, groups, -1)
     own = mean is None
     if own:
@@ -99,17 +101,17 @@ def _normalize(x, groups, mean, var, weight, bias, eps, tuning):
         r = np.empty((n, groups), x.dtype)
     else:
         r = 1.0 / np.sqrt(var + eps)
-    xhat = np.empty(x3.shape, np.result_type(x, mean, r))
-    y = np.empty(x.shape, np.result_type(xhat, *(v for v in (weight, bias) if v is not None)))
+    xdt = np.result_type(x, mean, r)
+    y = np.empty(x.shape, np.result_type(xdt, *(v for v in (weight, bias) if v is not None)))
     if _use_loops(tuning, x, mean, y) and x.size:
-        _normalize_loops(x, groups, mean, var, r, own, weight, bias, eps, xhat, y, tuning)
-        return y, xhat.reshape(x.shape), r
+        _normalize_loops(x, groups, mean, var, r, own, weight, bias, eps, y, tuning)
+        return y, x, mean, r
     yc3 = y.reshape(n, c, -1)
     wb = None if weight is None else weight.reshape(1, c, 1)
     bb = None if bias is None else bias.reshape(1, c, 1)
 
     def chunk(s, lo, hi):
-        xh = xhat[lo:hi]
+        xh = _buffer(s, "xhat", (hi - lo,) + x3.shape[1:], xdt)
         if own:
             mean[lo:hi] = x3[lo:hi].mean(axis=2)
         np.subtract(x3[lo:hi], mean[lo:hi, :, None], out=xh)
@@ -127,24 +129,33 @@ def _normalize(x, groups, mean, var, weight, bias, eps, tuning):
             yc += bb
 
     _run(chunk, x3, tuning)
-    return y, xhat.reshape(x.shape), r
+    return y, x, mean, r
 
 
-def _normalize_loops(x, groups, mean, var, r, own, weight, bias, eps, xhat, y, tuning):
+def _xhat(s, x3, mean, r, lo, hi, dtype):
+    """xhat = (x - mean) r of samples [lo, hi) as (k, groups, P), in the thread's scratch: the forward's
+    expression, so its values."""
+    xh = _buffer(s, "xhat", (hi - lo,) + x3.shape[1:], dtype)
+    np.subtract(x3[lo:hi], mean[lo:hi, :, None], out=xh)
+    xh *= r[lo:hi, :, None]
+    return xh
+
+
+def _normalize_loops(x, groups, mean, var, r, own, weight, bias, eps, y, tuning):
     """_normalize by loops/norm_family.group_forward, a chunk of samples (their groups' rows) at a time."""
     n, c = x.shape[:2]
     cg = c // groups
     rows = (n * groups, cg, x.size // (n * c))
-    xr = np.ascontiguousarray(x).reshape(rows)
+    xr = x.reshape(rows)
     gamma, beta = _affine(weight, bias, (groups, cg), y.dtype)
     mf, rf = mean.reshape(-1), r.reshape(-1)
+    count = x.dtype.type(rows[1] * rows[2])
     if not own:
         np.copyto(rf, 1.0 / np.sqrt(var.reshape(-1) + eps))
     loops = _loops()
 
     def chunk(s, lo, hi):
-        loops.group_forward(xr, gamma, beta, eps, mf, rf, xhat.reshape(rows), y.reshape(rows), own,
-                            lo * groups, hi * groups)
+        loops.group_forward(xr, gamma, beta, eps, count, mf, rf, y.reshape(rows), own, lo * groups, hi * groups)
 
     _run(chunk, x, tuning)
 
@@ -153,15 +164,15 @@ def group_norm(x: np.ndarray, num_groups: int, weight: np.ndarray | None = None,
                eps: float = 1e-5, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, tuple]:
     """functional.norm.group_norm: x: (N, C, ...) -> y shaped as x, each sample's group of C/G channels
     normalised, then gamma_c xhat + beta_c. Returns (y, cache)."""
-    y, xhat, r = _normalize(x, num_groups, None, None, weight, bias, eps, tuning)
-    return y, (xhat, r, weight, bias is not None)
+    y, xc, mean, r = _normalize(x, num_groups, None, None, weight, bias, eps, tuning)
+    return y, (xc, mean, r, weight, bias is not None)
 
 
 def group_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
                         bias_grad: bool = True, *,
                         tuning: Tuning = DEFAULT) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """functional.norm.group_norm_backward: dout -> dx (None if not input_grad), dweight, dbias: (C,) or None."""
-    xhat, r, weight, has_bias = cache
+    x, mean, r, weight, has_bias = cache
     n, c = dout.shape[:2]
     groups = r.shape[1]
     cg = c // groups
@@ -169,16 +180,17 @@ def group_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
     want_b = bias_grad and has_bias
     if not (input_grad or want_w or want_b):
         return None, None, None
-    d3, xh3 = dout.reshape(n, c, -1), xhat.reshape(n, c, -1)
-    m = xh3.shape[2] * cg  # entries per group
-    dx = np.empty(dout.shape, np.result_type(dout, xhat, r)) if input_grad else None
-    if dx is not None and dout.size and _use_loops(tuning, dout, xhat, dx, r):
-        return _group_backward_loops(dout, xhat, r, weight, dx, want_w, want_b, tuning)
+    d3, x3 = dout.reshape(n, c, -1), x.reshape(n, groups, -1)
+    m = x3.shape[2]  # entries per group
+    xdt = np.result_type(x, mean, r)
+    dx = np.empty(dout.shape, np.result_type(dout, xdt)) if input_grad else None
+    if dx is not None and dout.size and _use_loops(tuning, dout, x, mean, dx, r):
+        return _group_backward_loops(dout, x, mean, r, weight, dx, want_w, want_b, tuning)
     dx3 = None if dx is None else dx.reshape(n, c, -1)
     gamma = np.ones(c, dout.dtype) if weight is None else weight
 
     def chunk(s, lo, hi):
-        dc, xc = d3[lo:hi], xh3[lo:hi]
+        dc, xc = d3[lo:hi], _xhat(s, x3, mean, r, lo, hi, xdt).reshape(hi - lo, c, -1)
         sd = dc.sum(axis=2)  # (m, C): sum of dout per sample and channel
         t = np.multiply(dc, xc, out=_buffer(s, "t", dc.shape, dx.dtype if dx is not None else dout.dtype))
         sdx = t.sum(axis=2)  # (m, C): sum of dout * xhat
@@ -206,7 +218,7 @@ def group_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
     return dx, dw, db
 
 
-def _group_backward_loops(dout, xhat, r, weight, dx, want_w, want_b, tuning):
+def _group_backward_loops(dout, x, mean, r, weight, dx, want_w, want_b, tuning):
     """group_norm_backward by loops/norm_family.group_backward, a chunk of samples at a time."""
     n, c = dout.shape[:2]
     groups = r.shape[1]
@@ -214,13 +226,14 @@ def _group_backward_loops(dout, xhat, r, weight, dx, want_w, want_b, tuning):
     rows = (n * groups, cg, dout.size // (n * c))
     dr = np.ascontiguousarray(dout).reshape(rows)
     gamma, _ = _affine(weight, None, (groups, cg), dx.dtype)
-    rf = np.ascontiguousarray(r).reshape(-1)
+    rf, mf = np.ascontiguousarray(r).reshape(-1), np.ascontiguousarray(mean).reshape(-1)
+    count = dx.dtype.type(rows[1] * rows[2])
     loops = _loops()
 
     def chunk(s, lo, hi):
         if "dw" not in s:
             s["dw"], s["db"] = np.zeros((groups, cg), dx.dtype), np.zeros((groups, cg), dx.dtype)
-        loops.group_backward(dr, xhat.reshape(rows), gamma, rf, dx.reshape(rows), s["dw"], s["db"],
+        loops.group_backward(dr, x.reshape(rows), mf, gamma, rf, dx.reshape(rows), s["dw"], s["db"], count,
                              lo * groups, hi * groups)
 
     parts = _run(chunk, dout, tuning)
@@ -242,8 +255,8 @@ def instance_norm(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.n
     if not use_input_stats:
         y, bcache = norm.batch_norm(x, mean, var, weight, bias, eps, training=False, tuning=tuning)
         return y, (False, bcache)
-    y, xhat, r = _normalize(x, x.shape[1], mean, var, weight, bias, eps, tuning)
-    return y, (True, (xhat, r, weight, bias is not None))
+    y, xc, mean, r = _normalize(x, x.shape[1], mean, var, weight, bias, eps, tuning)
+    return y, (True, (xc, mean, r, weight, bias is not None))
 
 
 def instance_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
@@ -263,25 +276,24 @@ def layer_norm(x: np.ndarray, normalized_ndim: int, weight: np.ndarray | None = 
     normalized_ndim axes S, then y = gamma * xhat + beta elementwise over S. Returns (y, cache)."""
     size = math.prod(x.shape[x.ndim - normalized_ndim:])
     rows = x.size // max(size, 1)
-    x2 = x.reshape(rows, size)
+    x2 = np.ascontiguousarray(x).reshape(rows, size)
     mean, r = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
-    xhat = np.empty(x2.shape, np.result_type(x, r))
-    y = np.empty(x2.shape, np.result_type(xhat, *(v for v in (weight, bias) if v is not None)))
+    y = np.empty(x2.shape, np.result_type(x, *(v for v in (weight, bias) if v is not None)))
     wf = None if weight is None else weight.reshape(1, size)
     bf = None if bias is None else bias.reshape(1, size)
     if _use_loops(tuning, x, y) and x.size:
         loops = _loops()
-        xc2 = np.ascontiguousarray(x2)
         gamma, beta = _affine(weight, bias, (size,), y.dtype)
+        count = x.dtype.type(size)
 
         def chunk(s, lo, hi):
-            loops.layer_forward(xc2, gamma, beta, eps, r, xhat, y, lo, hi)
+            loops.layer_forward(x2, gamma, beta, eps, count, mean, r, y, lo, hi)
 
         _run(chunk, x2, tuning)
-        return y.reshape(x.shape), (xhat, r, x.shape, normalized_ndim, weight, bias is not None)
+        return y.reshape(x.shape), (x2, mean, r, x.shape, normalized_ndim, weight, bias is not None)
 
     def chunk(s, lo, hi):
-        xh, yc = xhat[lo:hi], y[lo:hi]
+        xh, yc = _buffer(s, "xhat", (hi - lo, size), x.dtype), y[lo:hi]
         mean[lo:hi] = x2[lo:hi].mean(axis=1)
         np.subtract(x2[lo:hi], mean[lo:hi, None], out=xh)
         var = np.square(xh, out=_buffer(s, "sq", xh.shape, xh.dtype)).mean(axis=1)
@@ -295,7 +307,7 @@ def layer_norm(x: np.ndarray, normalized_ndim: int, weight: np.ndarray | None = 
             yc += bf
 
     _run(chunk, x2, tuning)
-    return y.reshape(x.shape), (xhat, r, x.shape, normalized_ndim, weight, bias is not None)
+    return y.reshape(x.shape), (x2, mean, r, x.shape, normalized_ndim, weight, bias is not None)
 
 
 def layer_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,
@@ -303,35 +315,38 @@ def layer_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
                         tuning: Tuning = DEFAULT) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """functional.norm.layer_norm_backward: dout -> dx (None if not input_grad), dweight, dbias shaped as S or None.
     Per row, with dxhat = gamma dout and means over the row: dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat))."""
-    xhat, r, shape, normalized_ndim, weight, has_bias = cache
-    rows, size = xhat.shape
+    x2, mean, r, shape, normalized_ndim, weight, has_bias = cache
+    rows, size = x2.shape
     norm_shape = shape[len(shape) - normalized_ndim:]
     want_w = weight_grad and weight is not None
     want_b = bias_grad and has_bias
     if not (input_grad or want_w or want_b):
         return None, None, None
     d2 = dout.reshape(rows, size)
-    dx = np.empty(xhat.shape, np.result_type(dout, xhat, r)) if input_grad else None
+    dx = np.empty(x2.shape, np.result_type(dout, x2, r)) if input_grad else None
     wf = None if weight is None else weight.reshape(1, size)
     dtype = dx.dtype if dx is not None else dout.dtype
-    if dout.size and _use_loops(tuning, dout, xhat, r):
+    if dout.size and _use_loops(tuning, dout, x2, r):
         loops = _loops()
         dc2 = np.ascontiguousarray(d2)
         gamma, _ = _affine(weight, None, (size,), dtype)
         out = dx if dx is not None else np.empty((1, 1), dtype)
+        count = np.dtype(dtype).type(size)
 
         def chunk(s, lo, hi):
             if "dw" not in s:
                 s["dw"], s["db"] = np.zeros(size, dtype), np.zeros(size, dtype)
-            loops.layer_backward(dc2, xhat, gamma, r, out, s["dw"], s["db"], dx is not None, lo, hi)
+            loops.layer_backward(dc2, x2, mean, gamma, r, out, s["dw"], s["db"], dx is not None, count, lo, hi)
 
-        parts = _run(chunk, xhat, tuning)
+        parts = _run(chunk, x2, tuning)
         dw = sum(p["dw"] for p in parts).reshape(norm_shape) if want_w else None
         db = sum(p["db"] for p in parts).reshape(norm_shape) if want_b else None
         return (None if dx is None else dx.reshape(shape)), dw, db
 
     def chunk(s, lo, hi):
-        dc, xc = d2[lo:hi], xhat[lo:hi]
+        dc = d2[lo:hi]
+        xc = np.subtract(x2[lo:hi], mean[lo:hi, None], out=_buffer(s, "xhat", dc.shape, x2.dtype))
+        xc *= r[lo:hi, None]  # xhat, as the forward computed it
         t = _buffer(s, "t", dc.shape, dtype)
         if want_w:
             threads.add(s, "dw", np.multiply(dc, xc, out=t).sum(axis=0))
@@ -351,7 +366,7 @@ def layer_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
         out -= np.multiply(xc, (rc * s2)[:, None], out=t)
         out -= (rc * s1)[:, None]
 
-    parts = _run(chunk, xhat, tuning)
+    parts = _run(chunk, x2, tuning)
     dw = sum((p["dw"] for p in parts if "dw" in p), np.zeros(size, dtype)).reshape(norm_shape) if want_w else None
     db = sum((p["db"] for p in parts if "db" in p), np.zeros(size, dtype)).reshape(norm_shape) if want_b else None
     return (None if dx is None else dx.reshape(shape)), dw, db

@@ -111,6 +111,28 @@ def test_float32_stays_float32():
     assert_close("float32 group_norm", tuned.group_norm(x, 2, w, b)[0], F.group_norm(x, 2, w, b)[0], 1e-6)
 
 
+@pytest.mark.parametrize("tuning", ["default", "numpy"])
+def test_float32_values(tuning):
+    """float32 forward and backward against the readable functions in float32 (their precision, relative to the
+    largest value), gamma and beta included: the loops' float32 means and sums, and the backward's xhat computed
+    again from the cached x, mean and r."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 6, 5, 7)) * 3 + 2).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    w, b = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    lw, lb = (rng.standard_normal((5, 7)).astype(np.float32) for _ in range(2))
+    t = TUNINGS[tuning]
+    for name, args in (("group_norm", (3, w, b)), ("layer_norm", (2, lw, lb))):
+        y, cache = getattr(F, name)(x, *args)
+        ty, tcache = getattr(tuned, name)(x, *args, tuning=t)
+        assert ty.dtype == np.float32
+        assert_close(f"float32 {name} y", ty, y, 2e-6)
+        grads = getattr(tuned, name + "_backward")(dout, tcache, tuning=t)
+        for label, g, g0 in zip(("dx", "dweight", "dbias"), grads, getattr(F, name + "_backward")(dout, cache)):
+            assert g.dtype == np.float32
+            assert_close(f"float32 {name} {label}", g, g0, 2e-6)
+
+
 def test_loops_run_only_when_asked(monkeypatch):
     """norm_compiled runs numba's row loops where numba is installed; norm_compiled=False never imports them."""
     from cnnumpy.functional.tuned import compiled

@@ -4,10 +4,16 @@ Each loop reads its inputs once and writes its output once, with the readable fu
 that LLVM turns into vector blends: exact at every kink, for NaN and inf too, so no repair pass. The constants
 come in as arguments of the arrays' dtype (zero, three, six, ...): a literal would be an int64 or a float64 in
 numba, and float32 arithmetic would then run in float64. error_model="numpy": a division by zero gives inf or
-NaN as in NumPy, without the test per entry (which would keep the loop from vectorising). Imported by tuned.activation_modern only where numba is
-installed; nogil, at module level (see loops/conv.py).
+NaN as in NumPy, without the test per entry (which would keep the loop from vectorising). SiLU in float32 is one
+pass with loops/erf.py's exp32. Imported by tuned.activation_modern only where numba is installed; nogil, at module
+level (see loops/conv.py).
 """
+import numpy as np
+
 from ..compiled import compiled
+from .erf import exp32
+
+_ONE32 = np.float32(1)
 
 
 @compiled(nogil=True, error_model="numpy")
@@ -160,3 +166,21 @@ def softplus_backward(dout, z, e, dx, one, threshold):
     """e = exp(-z) -> dx = dout where z > threshold, else dout / (1 + e) (sigmoid(z))."""
     for i in range(z.size):
         dx[i] = dout[i] if z[i] > threshold else dout[i] * (one / (one + e[i]))
+
+
+@compiled(nogil=True, error_model="numpy", fastmath={"contract"})
+def silu32(x, y):
+    """float32 x, y: y = x / (1 + exp(-x)) in one pass (loops/erf.py's exp32): exp(-x) = inf for x << 0 gives
+    the limit -0."""
+    for i in range(x.size):
+        v = x[i]
+        y[i] = v * (_ONE32 / (_ONE32 + exp32(-v)))
+
+
+@compiled(nogil=True, error_model="numpy", fastmath={"contract"})
+def silu32_backward(dout, x, dx):
+    """float32: dx = dout * (s * (1 + x * (1 - s))), s = 1 / (1 + exp(-x)) recomputed."""
+    for i in range(x.size):
+        v = x[i]
+        s = _ONE32 / (_ONE32 + exp32(-v))
+        dx[i] = dout[i] * (s * (_ONE32 + v * (_ONE32 - s)))
