@@ -50,13 +50,14 @@ class ArrayDataset:
         return (x if self.transform is None else self.transform(x)), y
 
     def __getitem__(self, i):
-        """One (x, y): x as the transform makes it (a batch of one, unwrapped), y a Python int for labels."""
+        """One (x, y): x as the transform makes it (a batch of one, unwrapped), y a Python int for labels (an
+        array for targets that have a shape, such as a segmentation mask)."""
         if isinstance(i, bool) or not isinstance(i, numbers.Integral):
             raise TypeError(f"index: expected an int, got {type(i).__name__}; use batch(indices) for many")
         if not -len(self) <= i < len(self):
             raise IndexError(f"index: expected -{len(self)} <= index < {len(self)}, got {i}")
         x, y = self.batch([int(i)])
-        return x[0], y[0].item()
+        return x[0], (y[0].item() if y[0].ndim == 0 else y[0])
 
     def __repr__(self):
         return f"{type(self).__name__}({len(self)} items, x {self.data.shape[1:]} {self.data.dtype})"

@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .loader import Transform, checked_transform
+from .loader import ArrayDataset, Transform, checked_transform
 
 DIGIT = 28  # an MNIST digit's side
 CLASSES = ["background"] + [str(d) for d in range(10)]
@@ -84,7 +84,7 @@ def paste_digits(images: ArrayLike, labels: ArrayLike, n: int, size: int = 64, m
     return canvases, masks
 
 
-class SegmentationDataset:
+class SegmentationDataset(ArrayDataset):
     """Images and per-pixel labels held in memory, as ArrayDataset for classification.
 
     x: (N, H, W) or (N, C, H, W) images of any dtype, kept as `data`; y: (N, H, W) class indices, kept as
@@ -104,22 +104,10 @@ class SegmentationDataset:
         self.data, self.targets, self.transform = x, y, checked_transform(transform)
         self.classes = list(classes) if classes is not None else [str(k) for k in range(int(y.max()) + 1)]
 
-    def __len__(self) -> int:
-        return len(self.data)
-
     def batch(self, indices: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """indices: (B,) ints -> (transform(data[indices]), targets[indices] as int64 (B, H, W))."""
         x, y = self.data[indices], self.targets[indices].astype(np.int64)
         return (x if self.transform is None else self.transform(x)), y
-
-    def __getitem__(self, i):
-        """One (x, y): x as the transform makes it, y its (H, W) mask."""
-        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
-            raise TypeError(f"index: expected an int, got {type(i).__name__}; use batch(indices) for many")
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index: expected -{len(self)} <= index < {len(self)}, got {i}")
-        x, y = self.batch([int(i)])
-        return x[0], y[0]
 
     def subset(self, indices: ArrayLike) -> "SegmentationDataset":
         """The samples at `indices`, with the same transform and classes."""
