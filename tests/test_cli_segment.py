@@ -31,6 +31,8 @@ def no_full_mnist(tmp_path_factory, monkeypatch):
                                               "class"]),
     (["--data", "mnist", "--model", "lenet5", "--width", "8"], ["--width: lenet5 has no width; it is an option of "
                                                                 "unet"]),
+    (["--model", "conv_autoencoder"], ["--model: conv_autoencoder has no classes to train for (expected a "
+                                       "classifier, or unet with --task segment)"]),
 ])
 def test_mismatches_are_one_line_errors(argv, parts, tmp_path, capsys):
     code, _, err = run(["train", *argv, "--out", str(tmp_path / "run"), "--no-progress"], capsys)

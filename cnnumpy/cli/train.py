@@ -133,6 +133,9 @@ def model_options(args, dataset, start_from):
 
     from .. import models
     takes = inspect.signature(models.MODELS[args.model]).parameters
+    if "num_classes" not in takes:
+        raise UsageError(f"--model: {args.model} has no classes to train for (expected a classifier, or unet with "
+                         f"--task segment); train it from Python, as docs/models.md shows")
     for flag in ("depth", "width"):
         if getattr(args, flag) is not None and flag not in takes:
             raise UsageError(f"--{flag}: {args.model} has no {flag}; it is an option of unet")
