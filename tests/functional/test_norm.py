@@ -191,7 +191,8 @@ def test_float32_stays_float32():
 
 
 # Every path of the tuned functions: the default chunks, one sample per chunk, the whole batch in one chunk.
-TUNED = {"default": Tuning(), "one sample": Tuning(norm_chunk_bytes=1), "one chunk": Tuning(norm_chunk_bytes=1 << 40)}
+TUNED = {"default": Tuning(), "one sample": Tuning(norm_chunk_bytes=1), "one chunk": Tuning(norm_chunk_bytes=1 << 40),
+         "numpy": Tuning(bn_compiled=False), "numpy, one sample": Tuning(bn_compiled=False, norm_chunk_bytes=1)}
 NAMES = ("mean", "var", "y", "dx", "dweight", "dbias")
 
 

@@ -35,6 +35,8 @@ class Tuning:
     act_compiled:    GELU's erf, and ReLU6's, Hardsigmoid's, Hardswish's and SiLU's piecewise passes, run numba's
                      loops where numba is installed.
     norm_compiled:   GroupNorm, InstanceNorm and LayerNorm run numba's row loops where numba is installed.
+    bn_compiled:     BatchNorm's per-channel sums and elementwise passes run numba's plane loops (loops/batchnorm.py)
+                     where numba is installed, else NumPy's reductions.
     """
     chunk_bytes: int = 2 << 20
     cache_bytes: int = 16 << 20
@@ -54,6 +56,7 @@ class Tuning:
     act_chunk_bytes: int = 256 << 10
     act_compiled: bool = True
     norm_compiled: bool = True
+    bn_compiled: bool = True
     depthwise: bool = True
     depthwise_last_width: int = 32
 

@@ -5,10 +5,27 @@ stay in the cache and no array of x's size is allocated for them) on cnnumpy's t
 within each chunk; the partial sums are added at the end. Same signatures, results and dtypes as the readable
 functions, plus `tuning`; why: docs/performance.md#tuned-relu-linear-and-batchnorm-2026-12-07.
 """
+import importlib
+
 import numpy as np
 
-from . import threads
+from . import compiled, threads
 from .config import DEFAULT, Tuning
+
+
+def _loops(tuning, *arrays):
+    """loops/batchnorm.py when it runs these arrays (tuning.bn_compiled, numba installed, one dtype it takes, x
+    contiguous and not empty), else None."""
+    x = arrays[0]
+    if not (tuning.bn_compiled and x.size and x.ndim >= 2 and x.flags.c_contiguous and compiled.has_numba()
+            and compiled.compiled_dtype(x.dtype) and all(a.dtype == x.dtype for a in arrays if a is not None)):
+        return None
+    return importlib.import_module(f"{__package__}.loops.batchnorm")
+
+
+def _planes(x):
+    """x: (N, C, ...) as (N, C, P), a view."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
 
 
 def _per_channel(v, ndim):
@@ -31,6 +48,20 @@ def _sums(a):
 def moments(x: np.ndarray, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
     """functional.norm.moments: x: (N, C, ...) -> mean: (C,), var: (C,) (biased, divided by m)."""
     m = x.size // x.shape[1]
+    loops = _loops(tuning, x)
+    if loops is not None:
+        x3 = _planes(x)
+
+        def pass_(squares, mean):
+            def chunk(s, lo, hi):
+                out = np.zeros(x.shape[1], x.dtype)
+                loops.sums(x3, mean, out, squares, lo, hi)
+                threads.add(s, "sum", out)
+            return sum(t["sum"] for t in _run(chunk, x, tuning))
+
+        mean = pass_(False, np.zeros(x.shape[1], x.dtype)) / x.dtype.type(m)
+        var = pass_(True, mean.astype(x.dtype, copy=False)) / x.dtype.type(m)
+        return mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
 
     def total(s, lo, hi):
         threads.add(s, "sum", _sums(x[lo:hi]))
@@ -57,6 +88,18 @@ def batch_norm(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.ndar
     bb = _per_channel(bias, nd) if bias is not None else None
     xhat = np.empty(x.shape, np.result_type(x, mean, inv_std))
     y = np.empty(x.shape, np.result_type(xhat, *(v for v in (weight, bias) if v is not None)))
+    loops = _loops(tuning, x, mean, inv_std, weight, bias)
+    if loops is not None:
+        ones = np.ones(x.shape[1], x.dtype)
+        w = ones if weight is None else weight
+        b = ones if bias is None else bias
+        x3, xh3, y3 = _planes(x), _planes(xhat), _planes(y)
+
+        def plane_chunk(s, lo, hi):
+            loops.normalize(x3, mean, inv_std, w, b, weight is not None, bias is not None, xh3, y3, lo, hi)
+
+        _run(plane_chunk, x, tuning)
+        return y, (xhat, inv_std, weight, bias is not None, training)
 
     def chunk(s, lo, hi):
         xh, yc = xhat[lo:hi], y[lo:hi]
@@ -87,7 +130,17 @@ def batch_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
     need_dbeta = through_stats or (bias_grad and has_bias)
     need_dgamma = through_stats or (weight_grad and weight is not None)
 
+    loops = _loops(tuning, dout, xhat) if dout.flags.c_contiguous and xhat.flags.c_contiguous else None
+
     def sums(s, lo, hi):
+        if loops is not None:
+            db, dg = np.zeros(dout.shape[1], dout.dtype), np.zeros(dout.shape[1], dout.dtype)
+            loops.grad_sums(_planes(dout), _planes(xhat), db, dg, need_dbeta, need_dgamma, lo, hi)
+            if need_dbeta:
+                threads.add(s, "dbeta", db)
+            if need_dgamma:
+                threads.add(s, "dgamma", dg)
+            return
         d = dout[lo:hi]
         if need_dbeta:
             threads.add(s, "dbeta", _sums(d))
@@ -109,6 +162,15 @@ def batch_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True,
         a, b, c = (_per_channel(v, nd) for v in (scale, scale * dgamma / m, scale * dbeta / m))
     else:
         a, b, c = _per_channel(scale, nd), None, None
+
+    factors = [v.reshape(-1) for v in (a, a if b is None else b, a if c is None else c)]  # b, c: training only
+    if loops is not None and all(v.dtype == dx.dtype == dout.dtype for v in factors):
+
+        def grad_chunk(s, lo, hi):
+            loops.grad(_planes(dout), _planes(xhat), *factors, b is not None, _planes(dx), lo, hi)
+
+        _run(grad_chunk, dout, tuning)
+        return dx, dweight, dbias
 
     def grad(s, lo, hi):
         out = np.multiply(dout[lo:hi], a, out=dx[lo:hi])
