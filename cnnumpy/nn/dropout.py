@@ -13,6 +13,7 @@ import numpy as np
 from . import random
 from ..functional import dropout
 from . import check
+from .activation import _inplace
 from .init import Rng
 from .module import Module
 
@@ -23,9 +24,10 @@ class Dropout(Module):
     x: any shape -> y: the same shape and dtype. p in [0, 1]; p = 1 gives zeros.
     """
 
-    def __init__(self, p: float = 0.5, rng: Rng = None) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False, rng: Rng = None) -> None:
         super().__init__()
         self.p = check.probability("p", p)
+        self.inplace = _inplace(inplace)  # torch's flag; a new array either way (see activation._inplace)
         # spawn() derives a child stream without drawing from the parent, so adding
         # a Dropout does not shift the initial weights of the layers built after it
         self.rng = random.resolve(rng) if rng is not None else random.generator().spawn(1)[0]
@@ -67,7 +69,7 @@ class Dropout(Module):
         return not self.training
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, inplace=False"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout2d(Dropout):

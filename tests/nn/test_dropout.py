@@ -204,3 +204,15 @@ def test_backward_before_forward_and_wrong_dout():
     with pytest.raises(ValueError, match=r"dout: expected shape \(2, 3\).*got \(3,\)"):
         d.backward(np.ones(3))
     assert d.backward(np.ones((2, 3))).dtype == np.float32, "dout is cast to the input's dtype"
+
+
+@pytest.mark.parametrize("cls", [Dropout, Dropout2d])
+def test_inplace_is_accepted_as_torchs_and_never_overwrites_the_input(cls):
+    import torch
+    x = np.ones((2, 3, 4, 4), np.float32)
+    ours = cls(0.5, True, rng=0)
+    assert repr(ours) == repr(getattr(torch.nn, cls.__name__)(0.5, True))
+    y = ours(x)
+    assert (x == 1).all() and (y == 0).any()
+    with pytest.raises(TypeError, match=r"inplace: expected True or False, got 'yes' \(str\)"):
+        cls(0.5, inplace="yes")
