@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..functional import methods
+from ..functional.tuned import padding
 from ..functional.shapes import out_size
 from . import check
 from .init import Rng, default_bound, uniform
@@ -34,9 +35,14 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
-                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True, method: str = "auto",
-                 rng: Rng = None, dtype: npt.DTypeLike = np.float32) -> None:
+                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", method: str = "auto", rng: Rng = None,
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
+        if padding_mode not in ("zeros", "reflect"):
+            raise ValueError(f"padding_mode: expected 'zeros' or 'reflect' (torch's 'replicate' and 'circular' are not "
+                             f"implemented here), got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.in_channels = check.positive_int("in_channels", in_channels)
         self.out_channels = check.positive_int("out_channels", out_channels)
         self.kernel_size = check.pair("kernel_size", kernel_size)
@@ -90,9 +96,17 @@ class Conv2d(Module):
         # in eval mode none are kept: a backward then (gradients of an input) unfolds x again. Nor for a frozen
         # weight: only dW reads them
         self.cache = None
-        y, fcache = methods.CONV[method].module.conv2d(x, self.weight.data, b, self.stride, self.pad, self.dilation, self.groups,
-                                           keep=self.training and self.weight.requires_grad)
-        self.cache = (fcache, y.shape, method)
+        pad, reflected = self.pad, None
+        if self.padding_mode == "reflect" and any(self.pad):  # the border mirrored first, then no zeros
+            top, bottom, left, right = self.pad
+            if max(top, bottom) >= x.shape[2] or max(left, right) >= x.shape[3]:
+                raise ValueError(f"padding: padding_mode='reflect' needs each pad smaller than the input's side, got "
+                                 f"padding {self.padding!r} for x of shape {x.shape}")
+            x, reflected = padding.reflection_pad2d(x, (left, right, top, bottom))
+            pad = (0, 0, 0, 0)
+        y, fcache = methods.CONV[method].module.conv2d(x, self.weight.data, b, self.stride, pad, self.dilation,
+                                                       self.groups, keep=self.training and self.weight.requires_grad)
+        self.cache = (fcache, y.shape, method, reflected)
         return y
 
     def resolved_method(self, x_shape: Sequence[int] | None = None) -> str:
@@ -109,10 +123,13 @@ class Conv2d(Module):
         """dout: (N, C_out, H_out, W_out) -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
         except for a frozen one (requires_grad False), whose gradient is not computed: a frozen weight skips
         dW's unfolding and GEMM, the larger half of the backward."""
-        fcache, y_shape, method = self.saved()
+        fcache, y_shape, method, reflected = self.saved()
         dout = check.dout_like(y_shape, dout, self.weight.dtype)
         bias_grad = self.bias is not None and self.bias.requires_grad
-        dx, dw, db = methods.CONV[method].module.conv2d_backward(dout, fcache, input_grad, self.weight.requires_grad, bias_grad)
+        dx, dw, db = methods.CONV[method].module.conv2d_backward(dout, fcache, input_grad, self.weight.requires_grad,
+                                                                 bias_grad)
+        if dx is not None and reflected is not None:  # each input pixel sums the gradients of its mirrored copies
+            dx = padding.reflection_pad2d_backward(dx, reflected)
         if dw is not None:
             self.weight.grad += dw
         if db is not None:
@@ -149,6 +166,8 @@ class Conv2d(Module):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"  # unquoted, as torch writes it
         if self.bias is None:
             s += ", bias=False"
         return s + f", method={self.method!r}"

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..functional import methods
+from ..functional.tuned import padding
 from ..functional.shapes import out_size
 from . import check
 from .init import Rng, default_bound, uniform
@@ -40,8 +41,13 @@ class Conv1d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int], stride: int | tuple[int] = 1,
                  padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1,
-                 bias: bool = True, method: str = "auto", rng: Rng = None, dtype: npt.DTypeLike = np.float32) -> None:
+                 bias: bool = True, padding_mode: str = "zeros", method: str = "auto", rng: Rng = None,
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
+        if padding_mode not in ("zeros", "reflect"):
+            raise ValueError(f"padding_mode: expected 'zeros' or 'reflect' (torch's 'replicate' and 'circular' are not "
+                             f"implemented here), got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.in_channels = check.positive_int("in_channels", in_channels)
         self.out_channels = check.positive_int("out_channels", out_channels)
         self.kernel_size = single("kernel_size", kernel_size)
@@ -90,10 +96,16 @@ class Conv1d(Module):
         b = self.bias.data if self.bias is not None else None
         self.cache = None
         x4 = x[None, :, None, :] if unbatched else x[:, :, None, :]
-        y, fcache = methods.CONV[method].module.conv2d(x4, self._weight2d(), b, stride, (0, 0, *self.pad),
-                                                      dilation, groups,
+        pad, reflected = (0, 0, *self.pad), None
+        if self.padding_mode == "reflect" and any(self.pad):  # the ends mirrored first, then no zeros
+            if max(self.pad) >= x.shape[-1]:
+                raise ValueError(f"padding: padding_mode='reflect' needs each pad smaller than the input's length, "
+                                 f"got padding {self.padding!r} for x of shape {x.shape}")
+            x4, reflected = padding.reflection_pad2d(x4, (*self.pad, 0, 0))
+            pad = (0, 0, 0, 0)
+        y, fcache = methods.CONV[method].module.conv2d(x4, self._weight2d(), b, stride, pad, dilation, groups,
                                                       keep=self.training and self.weight.requires_grad)
-        self.cache = (fcache, y.shape, method, unbatched)
+        self.cache = (fcache, y.shape, method, unbatched, reflected)
         return y[0, :, 0, :] if unbatched else y[:, :, 0, :]
 
     def _weight2d(self):
@@ -110,7 +122,7 @@ class Conv1d(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout: shaped as forward's output -> dx (None if input_grad=False); adds into weight.grad and bias.grad,
         except for a frozen one (requires_grad False), whose gradient is not computed."""
-        fcache, y_shape, method, unbatched = self.saved()
+        fcache, y_shape, method, unbatched, reflected = self.saved()
         expected = (y_shape[1], y_shape[3]) if unbatched else (y_shape[0], y_shape[1], y_shape[3])
         dout = check.dout_like(expected, dout, self.weight.dtype)
         d4 = dout[None, :, None, :] if unbatched else dout[:, :, None, :]
@@ -123,6 +135,8 @@ class Conv1d(Module):
             self.bias.grad += db
         if dx is None:
             return None
+        if reflected is not None:  # each input sample sums the gradients of its mirrored copies
+            dx = padding.reflection_pad2d_backward(dx, reflected)
         return dx[0, :, 0, :] if unbatched else dx[:, :, 0, :]
 
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
@@ -160,6 +174,8 @@ class Conv1d(Module):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"  # unquoted, as torch writes it
         if self.bias is None:
             s += ", bias=False"
         return s + f", method={self.method!r}"
