@@ -4,6 +4,8 @@ They hold no parameters: each validates x, calls its pair in functional.activati
 functional.tuned.activation) and caches what the backward needs. x: any floating array of any shape -> y: same
 shape and dtype.
 """
+import warnings
+
 import numpy as np
 
 from ..functional import activation as F
@@ -36,7 +38,12 @@ def _axis(dim, x):
 
 
 def _axis_of(dim, shape):
-    """_axis for an input of this shape."""
+    """_axis for an input of this shape. dim None: torch's legacy choice, with its warning: 0 for inputs of 0, 1 or
+    3 dimensions (one vector, or one unbatched (C, H, W) image), else 1 (the classes or channels of a batch)."""
+    if dim is None:
+        dim = 0 if len(shape) in (0, 1, 3) else 1
+        warnings.warn(f"Softmax: an implicit dim is deprecated (as in torch); dim={dim} is used for an input of "
+                      f"{len(shape)} dimensions: pass dim= explicitly", UserWarning, stacklevel=4)
     d = check.dim("dim", dim, shape)
     if shape and shape[d] == 0:
         raise ValueError(f"x: expected a non-empty axis dim={dim}, got shape {shape}")
@@ -135,12 +142,13 @@ class Tanh(Module):
 class Softmax(Module):
     """y = exp(x) / sum(exp(x), dim), the entries along `dim` sum to 1; dx = y * (dout - sum(dout * y, dim)).
 
-    dim: the axis to normalise (negative counts from the end); it must exist in the input.
+    dim: the axis to normalise (negative counts from the end); it must exist in the input. None (torch's default):
+    torch's implicit choice, with its deprecation warning: 0 for inputs of 0, 1 or 3 dimensions, else 1.
     """
 
-    def __init__(self, dim: int = 1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = check.dim("dim", dim)
+        self.dim = None if dim is None else check.dim("dim", dim)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.softmax, x, _axis(self.dim, x))
@@ -157,9 +165,9 @@ class Softmax(Module):
 class LogSoftmax(Module):
     """y = x - log(sum(exp(x), dim)), stable for large logits; dx = dout - softmax(x) * sum(dout, dim)."""
 
-    def __init__(self, dim: int = 1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = check.dim("dim", dim)
+        self.dim = None if dim is None else check.dim("dim", dim)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _forward(self, F.log_softmax, x, _axis(self.dim, x))
