@@ -30,6 +30,14 @@ def pair(name: str, value: int | tuple[int, int] | list[int], minimum: int = 1,
     return int(items[0]), int(items[1])
 
 
+def padding_mode(value: str) -> str:
+    """A conv's padding_mode: "zeros" or "reflect"; torch's other two are refused by name."""
+    if value not in ("zeros", "reflect"):
+        raise ValueError(f"padding_mode: expected 'zeros' or 'reflect' (torch's 'replicate' and 'circular' are not "
+                         f"implemented here), got {value!r}")
+    return value
+
+
 def positive_int(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")

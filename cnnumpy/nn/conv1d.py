@@ -44,10 +44,7 @@ class Conv1d(Module):
                  bias: bool = True, padding_mode: str = "zeros", method: str = "auto", rng: Rng = None,
                  dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
-        if padding_mode not in ("zeros", "reflect"):
-            raise ValueError(f"padding_mode: expected 'zeros' or 'reflect' (torch's 'replicate' and 'circular' are not "
-                             f"implemented here), got {padding_mode!r}")
-        self.padding_mode = padding_mode
+        self.padding_mode = check.padding_mode(padding_mode)
         self.in_channels = check.positive_int("in_channels", in_channels)
         self.out_channels = check.positive_int("out_channels", out_channels)
         self.kernel_size = single("kernel_size", kernel_size)

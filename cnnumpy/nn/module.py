@@ -46,6 +46,8 @@ class Module:
     is defined, naming the class and the expected signature.
     """
 
+    _graph = False  # whether the class is a graph module (see is_graph); set once per class below
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         backward = vars(cls).get("backward")
@@ -58,8 +60,9 @@ class Module:
                                 "or backward(self, dout)") from None
             if "input_grad" not in signature.parameters:
                 cls.backward = _with_input_grad(backward)
+        cls._graph = cls.backward is Module.backward and cls.forward is not Module.forward  # once per class
         forward = vars(cls).get("forward")
-        if cls.is_graph() and inspect.isfunction(forward) and not getattr(forward, "traced", False):
+        if cls._graph and inspect.isfunction(forward) and not getattr(forward, "traced", False):
             cls.forward = graph.traced_forward(forward)
             if "compute_output_shape" not in vars(cls):
                 cls.compute_output_shape = _traced_shape(forward)
@@ -68,7 +71,7 @@ class Module:
     def is_graph(cls) -> bool:
         """Whether this is a graph module: it defines forward and no backward, so backward comes from the graph
         its forward traces (see cnnumpy.nn.graph)."""
-        return cls.backward is Module.backward and cls.forward is not Module.forward
+        return cls._graph
 
     def __init__(self) -> None:
         self.training = True
@@ -92,7 +95,7 @@ class Module:
         return graph.backward(self, self.saved(), dout, input_grad)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not type(self).is_graph() and graph.any_traced(args, kwargs):
+        if not type(self)._graph and graph.any_traced(args, kwargs):
             return graph.call_layer(self, args, kwargs)  # a layer inside a traced forward: a node of the graph
         return self.forward(*args, **kwargs)
 
