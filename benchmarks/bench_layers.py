@@ -84,6 +84,10 @@ def cases(n):
         ("conv 3x3 32-64 stride 2 p1", (n, 32, 32, 32), conv(32, 64, 3, stride=2, padding=1)),
         ("conv 3x3 32-32 dilation 2 p2", (n, 32, 32, 32), conv(32, 32, 3, padding=2, dilation=2)),
         ("depthwise 3x3 64 groups 64 p1", (n, 64, 32, 32), conv(64, 64, 3, padding=1, groups=64)),
+        # MobileNetV2's depthwise layers on CIFAR-10 (models.mobilenet_v2(stem="cifar"): 32x32 down to 4x4)
+        *[(f"depthwise mbv2 C{c} {size}x{size} s{s}", (n, c, size, size), conv(c, c, 3, stride=s, padding=1, groups=c))
+          for c, size, s in ((96, 32, 1), (144, 32, 2), (192, 16, 1), (192, 16, 2), (384, 8, 1), (576, 8, 2),
+                             (960, 4, 1))],
         ("maxpool 2x2 (lenet pool1)", (n, 6, 28, 28), fixed(lambda: nn.MaxPool2d(2))),
         ("maxpool 2x2 (vgg pool1)", (n, 32, 32, 32), fixed(lambda: nn.MaxPool2d(2))),
         ("maxpool 3x3 stride 2 p1", (n, 64, 32, 32), fixed(lambda: nn.MaxPool2d(3, 2, 1))),

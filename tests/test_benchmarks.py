@@ -115,7 +115,7 @@ def test_bench_methods_table(outputs):
                     *(f"ms {m} fwd+bwd" for m in methods), "fastest fwd+bwd", "auto picks", "auto picked the fastest"]
     assert [(r[0], r[9]) for r in rows] == [("3x3 32-32 at 32x32 p1", "winograd"),
                                             ("3x3 16-32 at 32x32 p1 stride 2", "numba"),
-                                            ("3x3 64-64 at 32x32 p1 groups 64", "im2col")], rows
+                                            ("3x3 64-64 at 32x32 p1 groups 64", "numba")], rows
     for r in rows:
         winograd = r[0] == "3x3 32-32 at 32x32 p1"
         assert all(number(c) > 0 for c in r[1:8] if c != "-") and r[10] in ("yes", "no"), r

@@ -70,9 +70,9 @@ def auto_conv(kernel: Pair, stride: Pair, dilation: Pair, groups: int, channels:
 
     - "winograd" where it pays (conv_winograd.pays: 3x3, stride 1, enough channels and a large enough output;
       out_hw None: not known yet, so not chosen);
-    - "numba" for depthwise layers (one input channel and one filter per group) with a stride or an output
-      narrower than tuning.depthwise_last_width, which it computes by loops over the taps (conv_depthwise);
-      wide stride-1 depthwise layers stay with im2col, whose backward is faster there (docs/performance.md);
+    - "numba" for depthwise layers (one input channel and one filter per group), which it computes by loops over
+      the taps (conv_depthwise: flat runs for stride 1, where im2col's products are too thin;
+      docs/performance.md);
     - "numba" for a height stride above 1, where im2col must unfold the full windows and numba's compiled
       unfolding is faster;
     - "im2col" otherwise: stride-1 layers (unfolded along rows), dilated and grouped layers, and always
@@ -80,8 +80,7 @@ def auto_conv(kernel: Pair, stride: Pair, dilation: Pair, groups: int, channels:
     """
     if not has_numba() or not compiled_dtype(dtype):
         return "im2col"
-    if tuning.depthwise and groups == channels > 1 and filters == channels and (
-            stride[0] != 1 or (out_hw is not None and out_hw[1] < tuning.depthwise_last_width)):
+    if tuning.depthwise and groups == channels > 1 and filters == channels:
         return "numba"  # its depthwise loops (conv_depthwise), where im2col's products are too thin
     if out_hw is not None and conv_winograd.pays(kernel, stride, dilation, groups, channels, filters, out_hw,
                                                  tuning):

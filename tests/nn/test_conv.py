@@ -261,7 +261,7 @@ def test_lenet_and_vgg_shapes_float32(method):
     (dict(in_channels=6, out_channels=16, kernel_size=5, padding=2), "im2col"),   # LeNet conv2
     (dict(in_channels=32, out_channels=32, kernel_size=3, padding=1), "im2col"),
     (dict(in_channels=32, out_channels=32, kernel_size=3, stride=2, padding=1), "numba"),
-    (dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8), "im2col"),
+    (dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8), "numba"),   # depthwise
     (dict(in_channels=8, out_channels=8, kernel_size=3, padding=2, dilation=2), "im2col"),
 ])
 def test_auto_picks_the_faster_method(monkeypatch, layer, expected):

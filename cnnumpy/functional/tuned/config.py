@@ -32,6 +32,9 @@ class Tuning:
     depthwise:       conv_numba computes depthwise layers (one input channel per group) by conv_depthwise's
                      loops over the taps instead of unfolding.
     depthwise_last_width: below this output width (one filter per channel) those loops run channels last.
+    depthwise_flat_width: from this output width, stride-1 depthwise layers run the flat loops (the planes of a
+                     channel end to end, loops/depthwise_flat.py).
+    depthwise_flat_bytes: the flat layout of one run of samples of a channel, small enough for the cache.
     act_compiled:    GELU's erf, and ReLU6's, Hardsigmoid's, Hardswish's and SiLU's piecewise passes, run numba's
                      loops where numba is installed.
     norm_compiled:   GroupNorm, InstanceNorm and LayerNorm run numba's row loops where numba is installed.
@@ -59,6 +62,8 @@ class Tuning:
     bn_compiled: bool = True
     depthwise: bool = True
     depthwise_last_width: int = 32
+    depthwise_flat_width: int = 8
+    depthwise_flat_bytes: int = 64 << 10
 
 
 DEFAULT = Tuning()

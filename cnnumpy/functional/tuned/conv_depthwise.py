@@ -9,11 +9,13 @@ unfolding. The definition itself is cheap instead, tap by tap (loops/depthwise.p
     dw[f, 0, a, b]   = sum_{n, i, j} dout[n, f, i, j] x[n, f // m, i*sh + a*dh - pt, j*sw + b*dw - pl]
     db[f]            = sum_{n, i, j} dout[n, f, i, j]
 
-The planes (n, c) of x go in chunks over cnnumpy's threads (samples and channels both: a batch of one still
-splits). On small images (output narrower than tuning.depthwise_last_width) with one filter per channel, the
-rows are too short for the loops to pay, and a chunk of samples is transposed to channels last (N, H, W, C)
-instead, so that the loops run along the channels (loops/depthwise.py's *_last). Same signatures and results
-(to rounding) as functional/conv.py's pair, for layers with w.shape[1] == 1.
+Stride-1 layers at least tuning.depthwise_flat_width wide take the flat loops instead (loops/depthwise_flat.py):
+the padded planes of one channel laid end to end, each tap one shifted multiply-add over the whole run, with the
+channels over the threads. Otherwise (strided layers) the planes (n, c) of x go in chunks over cnnumpy's threads
+(samples and channels both: a batch of one still splits); on outputs narrower than tuning.depthwise_last_width
+with one filter per channel the rows are too short for the loops to pay, and a chunk of samples is transposed to
+channels last (N, H, W, C) instead, so that the loops run along the channels (loops/depthwise.py's *_last). Same
+signatures and results (to rounding) as functional/conv.py's pair, for layers with w.shape[1] == 1.
 """
 import functools
 import types
@@ -29,6 +31,16 @@ from .config import DEFAULT, Tuning
 def kernels() -> types.ModuleType:
     """loops/depthwise.py, imported (and numba with it) on first use."""
     return compiled.kernels("depthwise", "Conv2d", "im2col")
+
+
+@functools.cache
+def flat_kernels() -> types.ModuleType:
+    """loops/depthwise_flat.py, imported (and numba with it) on first use."""
+    return compiled.kernels("depthwise_flat", "Conv2d", "im2col")
+
+
+# positions per pass of the flat forward's taps: a few KB of its output, which stays in the L1 cache
+BLOCK = 1024
 
 
 def applies(w_shape: tuple[int, ...], groups: int, channels: int) -> bool:
@@ -57,6 +69,30 @@ def channels_last(w_shape: tuple[int, ...], channels: int, wo: int, tuning: Tuni
     """Whether the layer runs channels last: one filter per channel, output narrower than
     tuning.depthwise_last_width."""
     return w_shape[0] == channels and wo < tuning.depthwise_last_width
+
+
+def flat(w_shape: tuple[int, ...], stride: Pair, pad: Pad, dilation: Pair, wo: int, tuning: Tuning) -> bool:
+    """Whether the layer runs the flat loops: stride 1, output at least tuning.depthwise_flat_width wide, and on
+    each axis one side padded by no more than the kernel reaches (min(pt, pb) <= (kh - 1) dh, likewise across),
+    so that the zeros between rows and between samples serve as the padding of both."""
+    kh, kw = w_shape[2:]
+    return (tuple(stride) == (1, 1) and wo >= tuning.depthwise_flat_width
+            and min(pad[0], pad[1]) <= (kh - 1) * dilation[0] and min(pad[2], pad[3]) <= (kw - 1) * dilation[1])
+
+
+def _flat_layout(x_shape, w_shape, pad, dilation, itemsize, tuning):
+    """(hs, wq, nk, length): rows per sample and entries per row of the flat layout, samples per run (a run's
+    layout about tuning.depthwise_flat_bytes), and the buffer's length (the run and the taps' reach past it)."""
+    n, _, h, w = x_shape
+    kh, kw = w_shape[2:]
+    hs, wq = h + max(pad[0], pad[1]), w + max(pad[2], pad[3])
+    nk = max(1, min(n, tuning.depthwise_flat_bytes // (hs * wq * itemsize)))
+    return hs, wq, nk, (nk * hs + (kh - 1) * dilation[0]) * wq + (kw - 1) * dilation[1]
+
+
+def _channels(fn, c):
+    """fn(s, lo, hi) over an equal share of the c channels per thread."""
+    return threads.run(fn, c, -(-c // threads.num_threads()))
 
 
 def _samples(fn, x, tuning):
@@ -97,7 +133,15 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
     w3 = np.ascontiguousarray(w.reshape(f, w.shape[2], w.shape[3]))
     bias = np.ascontiguousarray(b) if b is not None else np.empty(0, x.dtype)
     y = np.empty((n, f, ho, wo), x.dtype)
-    if channels_last(w.shape, c, wo, tuning):
+    if flat(w.shape, stride, pad, dilation, wo, tuning):
+        hs, wq, nk, length = _flat_layout(x.shape, w.shape, pad, dilation, x.itemsize, tuning)
+
+        def chunk(s, lo, hi):
+            buf, out = np.zeros(length, x.dtype), np.empty(nk * hs * wq, x.dtype)
+            flat_kernels().forward(x, w3, bias, y, lo, hi, buf, out, nk, *dilation, pad[0], pad[2], hs, wq, BLOCK)
+
+        _channels(chunk, c)
+    elif channels_last(w.shape, c, wo, tuning):
         wl = np.ascontiguousarray(w3.transpose(1, 2, 0))
 
         def chunk(s, lo, hi):
@@ -127,6 +171,8 @@ def conv2d_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, wei
     dout = np.ascontiguousarray(dout)
     w3 = np.ascontiguousarray(w.reshape(f, kh, kw))
     dx = np.empty(x.shape, x.dtype) if input_grad else None
+    if flat(w.shape, stride, pad, dilation, wo, tuning):
+        return _backward_flat(x, w3, dout, dx, has_bias, stride, pad, dilation, weight_grad, bias_grad, tuning)
     if channels_last(w.shape, c, wo, tuning):
         return _backward_last(x, w3, dout, dx, has_bias, ints, input_grad, weight_grad, bias_grad, tuning)
 
@@ -169,5 +215,26 @@ def _backward_last(x, w3, dout, dx, has_bias, ints, input_grad, weight_grad, bia
     if weight_grad:
         dw = sum((s["dw"] for s in parts), np.zeros((kh, kw, f), x.dtype))
         dw = np.ascontiguousarray(dw.transpose(2, 0, 1)).reshape(f, 1, kh, kw)
+    db = dout.sum(axis=(0, 2, 3)) if bias_grad and has_bias else None
+    return dx, dw, db
+
+
+def _backward_flat(x, w3, dout, dx, has_bias, stride, pad, dilation, weight_grad, bias_grad, tuning):
+    """conv2d_backward by the flat loops: dx and dW of each channel's run (loops/depthwise_flat.py)."""
+    f, kh, kw = w3.shape
+    hs, wq, nk, length = _flat_layout(x.shape, w3.shape[:1] + (1, kh, kw), pad, dilation, x.itemsize, tuning)
+    none = np.empty((0,) * 4, x.dtype)
+
+    def chunk(s, lo, hi):
+        if "dw" not in s:
+            s["dw"] = np.zeros((f, kh, kw) if weight_grad else (0, 0, 0), x.dtype)
+        flat_kernels().backward(x, w3, dout, none if dx is None else dx, s["dw"], lo, hi, np.zeros(length, x.dtype),
+                                np.zeros(length if dx is not None else 0, x.dtype), np.zeros(nk * hs * wq, x.dtype),
+                                nk, *dilation, pad[0], pad[2], hs, wq)
+
+    parts = _channels(chunk, x.shape[1]) if dx is not None or weight_grad else []
+    dw = None
+    if weight_grad:
+        dw = sum((s["dw"] for s in parts), np.zeros((f, kh, kw), x.dtype)).reshape(f, 1, kh, kw)
     db = dout.sum(axis=(0, 2, 3)) if bias_grad and has_bias else None
     return dx, dw, db
