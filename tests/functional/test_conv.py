@@ -61,7 +61,8 @@ def path(request, use_threads):
 def random_case(seed):
     """A random conv configuration: shapes, stride, asymmetric padding, dilation, groups, bias; batches of
     1 to 3, and of 7 for every fifth seed (chunks of uneven sizes). Seeds from 100 on are the common layer
-    (3x3, stride 1, no dilation, one group; paddings 0..3, above 2 on purpose), which every method computes."""
+    (3x3, stride 1, no dilation, one group; paddings 0..3, above 2 on purpose), which every method computes; from
+    200 on, 1x1 layers of stride 1 without padding (pointwise, whose columns are x itself)."""
     rng = np.random.default_rng(seed)
     groups = int(rng.choice([1, 2, 3]))
     cg, fg = int(rng.integers(1, 4)), int(rng.integers(1, 4))
@@ -69,9 +70,11 @@ def random_case(seed):
     stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
     dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
     pad = tuple(int(p) for p in rng.integers(0, 3, size=4))
-    if seed >= 100:
+    if 100 <= seed < 200:
         groups, kh, kw, stride, dilation = 1, 3, 3, (1, 1), (1, 1)
         pad = tuple(int(p) for p in rng.integers(0, 4, size=4))
+    elif seed >= 200:
+        kh, kw, stride, pad = 1, 1, (1, 1), (0, 0, 0, 0)
     h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - pad[0] - pad[1]), 10))
     w = int(rng.integers(max(1, dilation[1] * (kw - 1) + 1 - pad[2] - pad[3]), 10))
     n = int(rng.integers(1, 4)) if seed % 5 else 7
@@ -81,7 +84,7 @@ def random_case(seed):
     return x, wt, b, stride, pad, dilation, groups
 
 
-SEEDS = list(range(40)) + list(range(100, 120))
+SEEDS = list(range(40)) + list(range(100, 120)) + list(range(200, 206))
 
 
 def computes(module, seed):
@@ -126,6 +129,16 @@ def test_fast_paths_agree_with_naive_float64(path, seed):
         assert c.shape == a.shape, f"{label}: shape {c.shape} != {a.shape}"
         err = np.abs(a - c).max()
         assert err < 1e-10, f"{label}: naive and {path.__name__} differ by {err:.3e} (case {seed})"
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_pointwise_columns_are_x(keep):
+    """A 1x1 layer of stride 1 without padding unfolds nothing: the columns kept for backward are x's memory."""
+    case, d, expected = naive_result(200)
+    x = case[0]
+    y, cache = conv_im2col.conv2d(*case, keep=keep)
+    assert cache.x is None and np.shares_memory(cache.cols, x)
+    np.testing.assert_allclose(conv_im2col.conv2d_backward(d, cache)[1], expected[2], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("path, seed", cases(SEEDS[::4]), indirect=["path"])

@@ -49,7 +49,12 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
     else:
         wm = w.reshape(groups, fg, g.k)
     per_sample = groups * g.kc * g.lc * x.itemsize
-    cols_all = np.empty((n, groups, g.kc, g.lc), x.dtype) if keep and n * per_sample <= tuning.cache_bytes else None
+    if pointwise(g, stride, pad):  # the columns are x itself: nothing to unfold, and kept for backward for free
+        cols_all = np.ascontiguousarray(x).reshape(n, groups, g.kc, g.lc)
+    elif keep and n * per_sample <= tuning.cache_bytes:
+        cols_all = np.empty((n, groups, g.kc, g.lc), x.dtype)
+    else:
+        cols_all = None
     y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
 
@@ -59,7 +64,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
             cols = cols_all[lo:hi]
         else:
             cols = scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
-        unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
+        if not pointwise(g, stride, pad):
+            unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
         yg = y[lo:hi].reshape(m, groups, fg, ell)
         if g.rows:
             rows = kernel_rows(cols, g, dilation)
@@ -76,6 +82,12 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
     # without the columns, backward needs x to unfold it again
     return y, Cache(x if cols_all is None else None, x.shape, w, cols_all, b is not None, stride, pad, dilation, groups,
                     g.rows)
+
+
+def pointwise(g, stride: Pair, pad: Pad) -> bool:
+    """Whether the layer is a 1x1 convolution of stride 1 without padding, whose columns are x itself:
+    cols[n, g, c, i*W + j] = x[n, g*Cg + c, i, j]."""
+    return g.kh == g.kw == 1 and tuple(stride) == (1, 1) and tuple(pad) == (0, 0, 0, 0)
 
 
 def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, weight_grad: bool = True,
