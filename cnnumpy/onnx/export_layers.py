@@ -240,6 +240,9 @@ def _end_pads(x, out_shape, kernel, stride, pad, dilation):
 
 
 def max_pool2d(g, m, path, x, out_shape):
+    if m.return_indices:
+        raise TypeError(f"{path}: cannot export MaxPool2d(return_indices=True) (two outputs; MaxUnpool2d has no "
+                        "rule)")
     kernel, stride, pad, dilation = m.args
     end = _end_pads(x, out_shape, kernel, stride, pad, dilation)
     return g.node("MaxPool", [x.name], path, kernel_shape=list(kernel), strides=list(stride),
