@@ -73,13 +73,17 @@ class Graph:
     def init(self, name: str, array: Any) -> str:
         """An initializer named `name` (a state_dict key, once however often it is used)."""
         if name not in self.inits:
+            if name in self.taken:  # a key spelled as the graph's input, "input"
+                raise ValueError(f"model: its state_dict key {name!r} is also the name of a tensor of the graph")
             self.taken.add(name)
             self.inits[name] = np.asarray(array)
         return name
 
     def const(self, value: Any, hint: str, dtype: Any = np.float32) -> str:
         """A constant the export adds (a scalar, pads, a shape): an initializer with a fresh name."""
-        return self.init(self.fresh(f"{hint}/const"), np.asarray(value, dtype=dtype))
+        name = self.fresh(f"{hint}/const")
+        self.inits[name] = np.asarray(value, dtype=dtype)
+        return name
 
     def ints(self, values: Sequence[int], hint: str) -> str:
         return self.const(list(values), hint, np.int64)
@@ -93,11 +97,14 @@ class Graph:
 
     def parameter(self, p: Any) -> str:
         """A Parameter used directly in a forward, by its state_dict key."""
-        return self.init(self.keys.get(id(p)) or self.fresh("parameter"), np.asarray(p.data, dtype=np.float32))
+        if id(p) not in self.keys:  # made inside forward: no state_dict key
+            self.keys[id(p)] = self.fresh("parameter/unnamed")
+            self.taken.discard(self.keys[id(p)])
+        return self.init(self.keys[id(p)], np.asarray(p.data, np.float32))
 
     def path(self, module: Any) -> str:
         if id(module) not in self.paths:  # a module made inside forward: its weights have no state_dict key
-            self.paths[id(module)] = self.fresh(type(module).__name__.lower())
+            self.paths[id(module)] = self.fresh(f"{type(module).__name__.lower()}/unnamed")
         return self.paths[id(module)]
 
     def reduce(self, op: str, x: str, axes: Sequence[int], keepdims: bool, hint: str) -> str:
@@ -126,6 +133,8 @@ def emit(g: Graph, module: Any, xs: list[Value]) -> list[Value]:
     if type(module).is_graph():
         return emit_graph(g, module, xs)
     path = g.path(module)
+    if isinstance(module, nn.DataParallel):  # the model it runs on several processes: the same graph
+        return emit(g, module.module, xs)
     if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
         for child in module:
             xs = emit(g, child, xs)
