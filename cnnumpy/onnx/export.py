@@ -125,8 +125,9 @@ class Graph:
 
 # --- walking the model ------------------------------------------------------------------------------------
 
-def emit(g: Graph, module: Any, xs: list[Value]) -> list[Value]:
-    """The ONNX nodes of module(*xs); returns its outputs."""
+def emit(g: Graph, module: Any, xs: list[Value], shape: tuple[int, ...] | None = None) -> list[Value]:
+    """The ONNX nodes of module(*xs); returns its outputs. shape: the output's shape when a trace knows it (a
+    layer called with arguments, ConvTranspose2d's output_size), else the layer's compute_output_shape."""
     from .. import nn
     from . import export_layers
 
@@ -147,7 +148,7 @@ def emit(g: Graph, module: Any, xs: list[Value]) -> list[Value]:
         raise TypeError(f"{path or 'model'}: cannot export a {type(module).__name__} to ONNX (no rule for it); "
                         f"supported: Sequential, graph modules (a forward without a backward) and {names}")
     x = xs[0]
-    shape = tuple(module.compute_output_shape(x.shape))
+    shape = tuple(module.compute_output_shape(x.shape) if shape is None else shape)
     return [Value(rule(g, module, path or type(module).__name__.lower(), x, shape), shape)]
 
 
@@ -175,7 +176,8 @@ def emit_graph(g: Graph, module: Any, xs: list[Value]) -> list[Value]:
 
     tape, ins, outs = trace(module, [x.shape for x in xs])
     other, _, _ = trace(module, [(x.shape[0] + 1,) + x.shape[1:] for x in xs])
-    if len(other.nodes) != len(tape.nodes):
+    if len(other.nodes) != len(tape.nodes) or any(type(a.fn) is not type(b.fn) for a, b in zip(tape.nodes,
+                                                                                           other.nodes)):
         raise ValueError(f"{g.path(module) or 'model'} ({type(module).__name__}): its forward traces different "
                          "graphs for two batch sizes; a graph that depends on the batch size cannot be exported "
                          "with a dynamic batch")
@@ -185,11 +187,18 @@ def emit_graph(g: Graph, module: Any, xs: list[Value]) -> list[Value]:
             if len(node.outputs) != 1:
                 raise TypeError(f"{g.path(node.fn)}: cannot export a {type(node.fn).__name__} that returns "
                                 f"{len(node.outputs)} tensors (e.g. return_indices=True)")
-            (y,) = emit(g, node.fn, [env[node.sources[0].key]])
+            (y,) = emit(g, node.fn, [env[node.sources[0].key]], node.outputs[0].shape)
         else:
             y = Value(export_ops.emit_op(g, node, twin, env), node.outputs[0].shape)
         env[node.outputs[0].key] = y
     return [env[o.key] for o in outs]
+
+
+def _output_shapes(module: Any, shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """module's output shapes for inputs of these shapes, from the shapes alone."""
+    if type(module).is_graph():
+        return [o.shape for o in trace(module, shapes)[2]]
+    return [tuple(module.compute_output_shape(shapes[0]))]
 
 
 # --- the public function ------------------------------------------------------------------------------------
@@ -234,16 +243,18 @@ def build(model: Any, input_shape: Any, opset: int = 18) -> Any:
     model.eval()
     try:
         outs = emit(g, model, [Value(n, (BATCH,) + s) for n, s in zip(names, shapes)])
+        others = _output_shapes(model, [(BATCH + 1,) + s for s in shapes])
     finally:
         for m, training in modes:
             m.training = training
     helper, TensorProto = onnx.helper, onnx.TensorProto
     inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", *s]) for n, s in zip(names, shapes)]
     outputs = []
-    for i, y in enumerate(outs):
+    for i, (y, other) in enumerate(zip(outs, others)):
         name = f"output_{i}" if len(outs) > 1 else "output"
         g.nodes.append(helper.make_node("Identity", [y.name], [name], name=f"{name}:Identity"))
-        dims = ["batch" if j == 0 and n == BATCH else n for j, n in enumerate(y.shape)]
+        # a size that changed with the batch is named, not fixed: "batch" on axis 0, as the input's
+        dims = [n if n == m else "batch" if j == 0 else f"batch_{j}" for j, (n, m) in enumerate(zip(y.shape, other))]
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
     inits = [onnx.numpy_helper.from_array(a, name) for name, a in g.inits.items()]
     graph = helper.make_graph(g.nodes, type(model).__name__, inputs, outputs, inits)

@@ -29,6 +29,10 @@ def emit_op(g: Any, node: Any, twin: Any, env: dict) -> str:
     if isinstance(op, T.Cat):
         return g.node("Concat", args, hint, axis=op.dim)
     if isinstance(op, T.Index):
+        if repr(op.index) != repr(twin.fn.index):
+            raise ValueError(f"x[...]: the index {op.index!r} of a tensor of shape {x.shape} changes with the batch "
+                             f"size ({twin.fn.index!r} for a batch one larger); the exported graph keeps the batch "
+                             "dynamic, so an index may not be computed from it")
         return _index(g, args[0], x.shape, op.index, hint)
     if isinstance(op, T.Reshape):
         return g.node("Reshape", [args[0], g.ints(_target(op.target, twin.fn.target, x.shape), hint)], hint)

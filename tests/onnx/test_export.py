@@ -267,6 +267,38 @@ def test_batch_dependent_reshape_is_refused():
         build(Both().eval(), (4, 6))
 
 
+def test_batch_dependent_index_is_refused():
+    class Half(nn.Module):
+        def forward(self, x):
+            return x[: x.shape[0] - 1]
+
+    with pytest.raises(ValueError, match="changes with the batch"):
+        build(Half().eval(), (4,))
+
+
+def test_batch_axis_is_named_and_fixed_sizes_are_kept():
+    proto = build(Ops().eval(), IMG)
+
+    def dims(v):
+        return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+
+    assert dims(proto.graph.input[0]) == ["batch", 4, 8, 8]
+    assert [dims(o) for o in proto.graph.output] == [["batch", 96], [1]]
+
+
+def test_layer_called_with_arguments(tmp_path):
+    class Up(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.up(x, output_size=(16, 16))        # output_padding 1, from output_size
+
+    path = assert_exports(Up(), IMG, tmp_path)
+    assert onnx.load(str(path)).graph.output[0].type.tensor_type.shape.dim[2].dim_value == 16
+
+
 # --- the weights' names, the modes ------------------------------------------------------------------------
 
 def test_initializers_are_state_dict_keys():
