@@ -232,6 +232,19 @@ class Outer(nn.Module):
         return nn.Tanh()(self.seq(y)) * v  # a layer made in forward (no state_dict key); v: (1,), broadcast
 
 
+class Index(nn.Module):
+    """Negative steps, Nones between ints, reductions over the batch axis and over everything."""
+
+    def forward(self, x):
+        a = x[:, ::-1, 1:-1:2]
+        b = x[..., -3::-2]
+        return a.sum(), b.mean(dim=(0, 2)), x[:, None, 0, None]
+
+
+def test_indexing_and_reductions(tmp_path):
+    assert_exports(Index(), (4, 6), tmp_path)
+
+
 def test_graph_nested(tmp_path):
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Outer(), nn.Identity())
     assert_exports(model, (3, 8, 8), tmp_path, batches=(1, 4))
