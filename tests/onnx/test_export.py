@@ -215,8 +215,13 @@ class Pair(nn.Module):
         return self.lin(a) - b.mean(dim=1, keepdim=True), a[:, :3] * b[:, 3:]
 
 
+def initializers(path):
+    return {t.name for t in onnx.load(str(path)).graph.initializer}
+
+
 def test_graph_ops(tmp_path):
-    assert_exports(Ops(), IMG, tmp_path, batches=(2, 3))
+    path = assert_exports(Ops(), IMG, tmp_path, batches=(2, 3))
+    assert {"scale", "conv.weight", "conv.bias"} <= initializers(path)  # a Parameter used in forward too
 
 
 class Outer(nn.Module):
@@ -265,7 +270,8 @@ def test_keras_model(tmp_path):
     h = nn.ReLU()(nn.Conv2d(3, 4, 3, padding=1)(x))
     y = nn.cat([h, x], dim=1)
     y = nn.Linear(7 * 8 * 8, 5)(nn.flatten(y, 1))
-    assert_exports(nn.Model(inputs=x, outputs=y), (3, 8, 8), tmp_path)
+    path = assert_exports(nn.Model(inputs=x, outputs=y), (3, 8, 8), tmp_path)
+    assert initializers(path) >= {"conv2d.weight", "conv2d.bias", "linear.weight", "linear.bias"}
 
 
 def test_keras_model_two_inputs(tmp_path):
@@ -361,8 +367,7 @@ def test_data_parallel_exports_its_module(tmp_path):
     inner = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU())
     model = nn.DataParallel(inner, processes=1)
     path = assert_exports(model, (2, 6, 6), tmp_path)
-    names = {t.name for t in onnx.load(str(path)).graph.initializer}
-    assert {"module.0.weight", "module.0.bias"} <= names
+    assert {"module.0.weight", "module.0.bias"} <= initializers(path)
 
 
 def test_every_rule_is_tested():
