@@ -50,8 +50,9 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups: expected a divisor of in_channels ({in_channels}) and "
                              f"out_channels ({out_channels}), got {groups}")
-        self.padding = padding
         self.pad = self._pad(padding)
+        # torch's attribute: the string as given, else a pair
+        self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, minimum=0)
         if method != "auto" and method not in methods.CONV:
             raise ValueError(f"method: expected 'auto' or one of {sorted(methods.CONV)}, got {method!r}")
         applies = method != "auto" and methods.CONV[method].applies
@@ -157,8 +158,8 @@ class Conv2d(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != 0:
-            s += f", padding={self.padding!r}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"  # a string unquoted, as torch writes it
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:

@@ -323,3 +323,13 @@ def test_eval_mode_keeps_no_columns_and_backward_still_works(method):
     assert not cols()
     np.testing.assert_array_equal(conv.backward(d), dx)
     np.testing.assert_array_equal(conv.weight.grad, dw)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(padding=1), dict(padding=(1, 2), stride=2), dict(padding="same"),
+                                    dict(padding="valid", dilation=2), dict(groups=3, bias=False),
+                                    dict(padding=1, padding_mode="reflect")])
+def test_padding_attribute_and_repr_are_torchs(kwargs):
+    """conv.padding is torch's (a pair, or the string given), and repr is torch's plus the method."""
+    ours, theirs = nn.Conv2d(3, 6, 3, **kwargs), torch.nn.Conv2d(3, 6, 3, **kwargs)
+    assert ours.padding == theirs.padding
+    assert repr(ours) == repr(theirs)[:-1] + ", method='auto')"

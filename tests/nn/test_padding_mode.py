@@ -46,5 +46,5 @@ def test_padding_mode_errors():
                                              r"'circular' are not implemented here\), got 'circular'"):
             layer(2, 2, 3, padding=1, padding_mode="circular")
     with pytest.raises(ValueError, match=r"padding: padding_mode='reflect' needs each pad smaller than the input's "
-                                         r"side, got padding 3 for x of shape \(1, 2, 3, 8\)"):
+                                         r"side, got padding \(3, 3\) for x of shape \(1, 2, 3, 8\)"):
         nn.Conv2d(2, 2, 3, padding=3, padding_mode="reflect")(np.ones((1, 2, 3, 8), np.float32))
