@@ -267,7 +267,7 @@ def test_summary_imports_no_layer():
     tree = ast.parse(open(cnnumpy.nn.summary.__file__).read())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert imported == {"math", "collections.abc", "dataclasses", "typing", "numpy"}, imported
+    assert imported == {"inspect", "math", "collections.abc", "dataclasses", "typing", "numpy"}, imported
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level], "a relative import"
     # no isinstance ladder: the only classes summary tests for are the protocol, the types of input_shape, and a
     # tuple (a shape from compute_output_shape, not an array or a traced tensor from forward)
@@ -282,3 +282,28 @@ def test_the_package_name_is_the_nn_summary():
     import cnnumpy.summary
     assert cnnumpy.summary.summary is cnnumpy.nn.summary.summary is summary
     assert cnnumpy.summary.Summary is cnnumpy.nn.summary.Summary is Summary
+
+
+def test_layers_with_indices_have_their_rows():
+    """A pool returning (y, indices) and the unpooling that takes both: a row each, from shapes and from forward
+    alike, the first output's shape shown and both outputs' memory counted."""
+    from cnnumpy import nn
+
+    class SegNetLike(Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2, return_indices=True)
+            self.unpool, self.out = nn.MaxUnpool2d(2), Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            h, idx = self.pool(self.conv(x))
+            return self.out(self.unpool(h, idx))
+
+    model = SegNetLike()
+    tables = [summary(model, (1, 8, 8), forward=f) for f in (None, True)]
+    assert str(tables[0]) == str(tables[1])
+    t = tables[0]
+    assert [(r.name, r.output_shape) for r in t.rows] == [("conv", (4, 8, 8)), ("pool", (4, 4, 4)),
+                                                          ("unpool", (4, 8, 8)), ("out", (2, 8, 8))]
+    # conv 4*8*8, pool 4*4*4 and its int64 indices, unpool 4*8*8, out 2*8*8 float32 values
+    assert t.activation_bytes == 4 * (256 + 64 + 256 + 128) + 8 * 64

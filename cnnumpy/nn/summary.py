@@ -12,6 +12,7 @@ figures themselves come from the layers (`macs`, `output_is_view`), so this file
 even the Module class: it uses only what every module provides (`ModuleLike` below). nn.module imports this file
 for Module.summary(), so importing nn.module here would be a circle.
 """
+import inspect
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -134,6 +135,14 @@ def _is_graph(module: ModuleLike) -> bool:
     return bool(is_graph and is_graph())
 
 
+def _runs_in_trace(module: ModuleLike) -> bool:
+    """Whether a graph's trace on shapes runs the layer's forward (on zeros) rather than its compute_output_shape
+    (graph._layer_shapes): it returns indices too, or its forward takes more than one input (MaxUnpool2d)."""
+    takes = [p for p in inspect.signature(module.forward).parameters.values()
+             if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return bool(getattr(module, "return_indices", False)) or len(takes) > 1
+
+
 def knows_shapes(module: ModuleLike) -> bool:
     """Whether module.compute_output_shape describes its forward: the class that defines compute_output_shape is
     the one that defines forward, or a subclass of it, and is not the base class (the last to define it), whose
@@ -203,8 +212,11 @@ def summary(model: ModuleLike, input_shape: Sequence[int], forward: bool | None 
                 y = fn(x, *args, **kwargs)
             finally:
                 depth -= 1
-            # from compute_output_shape, shapes; from forward, arrays or (inside a graph's trace) traced tensors
-            x_shape, y_shape = (tuple(x), tuple(y)) if isinstance(x, tuple) else (np.shape(x), np.shape(y))
+            # from compute_output_shape, shapes; from forward, arrays or (inside a graph's trace) traced tensors, or
+            # a tuple of them (MaxPool2d's output and indices: the row shows the first)
+            shapes = isinstance(x, tuple)
+            outs = [y] if shapes or not isinstance(y, tuple) else list(y)
+            x_shape, y_shape = (tuple(x), tuple(y)) if shapes else (np.shape(x), np.shape(outs[0]))
             row.output_shape = y_shape[1:]
             if leaf:
                 recording = False
@@ -212,10 +224,10 @@ def summary(model: ModuleLike, input_shape: Sequence[int], forward: bool | None 
                     row.macs = m.macs(x_shape)
                 finally:
                     recording = True
-                if by_shapes:
+                if shapes:
                     activation_bytes += 0 if m.output_is_view() else math.prod(y_shape) * dtype.itemsize
-                elif not np.shares_memory(y, x):
-                    activation_bytes += np.asarray(y).nbytes
+                else:
+                    activation_bytes += sum(np.asarray(o).nbytes for o in outs if not np.shares_memory(o, x))
             return y
         return call
 
@@ -223,6 +235,8 @@ def summary(model: ModuleLike, input_shape: Sequence[int], forward: bool | None 
     # a graph module inside another is opened up by calling its forward on traced tensors, shapes or not
     hooks = [(m, method) for m in modules]
     hooks += [(m, "forward") for m in modules if by_shapes and _is_graph(m) and m is not model]
+    # and so is a layer that a trace runs on zeros for want of shapes: several outputs or several inputs
+    hooks += [(m, "forward") for m in modules if by_shapes and not m.children() and _runs_in_trace(m)]
     model.eval()
     try:
         for m, name in hooks:
