@@ -13,6 +13,7 @@ call gives exactly the numbers of a batch of one. What forward cached is kept in
 mechanism that saves and restores a module's cache between calls keeps the two cases apart).
 """
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -29,6 +30,16 @@ class Unbatched(NamedTuple):
     output shape, which dout must have."""
     cache: Any
     y_shape: tuple[int, ...]
+
+
+def sample_message(message: str, *shapes: tuple[int, ...]) -> str:
+    """A layer's error about the batch of one made of a sample (and of its other arrays, of `shapes`), said of what
+    the user gave: each batched shape (1, *shape) becomes shape (in one pass, longest first), and each expected
+    "(N, C, H, W)" also names "(C, H, W)"."""
+    given = {str((1,) + tuple(s)): str(tuple(s)) for s in shapes}
+    pattern = "|".join(re.escape(k) for k in sorted(given, key=len, reverse=True))
+    message = re.sub(pattern, lambda m: given[m.group(0)], message)
+    return re.sub(r"\(N, ([^()]*)\)", r"(N, \1) or (\1)", message)
 
 
 def unbatched(ndim: int, dims: str) -> Callable[[_C], _C]:
@@ -51,8 +62,12 @@ def unbatched(ndim: int, dims: str) -> Callable[[_C], _C]:
             rank("x", x.shape)
             if x.ndim == ndim:
                 return forward(self, x, *args, **kwargs)
+            given = [a.shape for a in args if isinstance(a, np.ndarray)]
             args = tuple(a[None] if isinstance(a, np.ndarray) else a for a in args)
-            out = forward(self, x[None], *args, **kwargs)
+            try:
+                out = forward(self, x[None], *args, **kwargs)
+            except ValueError as e:  # said of the sample the user gave, not of the batch of one made of it
+                raise ValueError(sample_message(str(e), x.shape, *given)) from None
             out = tuple(o[0] for o in out) if isinstance(out, tuple) else out[0]
             self.cache = Unbatched(self.cache, (out[0] if isinstance(out, tuple) else out).shape)
             return out
@@ -80,7 +95,10 @@ def unbatched(ndim: int, dims: str) -> Callable[[_C], _C]:
             rank("x", shape)
             if len(shape) == ndim:
                 return output_shape(self, shape)
-            return output_shape(self, (1, *shape))[1:]
+            try:
+                return output_shape(self, (1, *shape))[1:]
+            except ValueError as e:
+                raise ValueError(sample_message(str(e), shape)) from None
 
         cls.forward, cls.backward, cls.compute_output_shape = forward_any, backward_any, output_shape_any
         return cls

@@ -77,7 +77,7 @@ def test_max_pool_indices_and_unpool_unbatched():
         np.testing.assert_array_equal(unpool.backward(dout), ytg.grad.numpy())
     with pytest.raises(ValueError, match=r"output_size: expected 2 or 4 sizes"):  # torch refuses (C, H, W) too
         nn.MaxUnpool2d(2)(y, index, (3, 6, 8))
-    with pytest.raises(ValueError, match=r"indices: expected the shape of x \(1, 3, 3, 4\), got \(1, 1, 3, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"indices: expected the shape of x \(3, 3, 4\), got \(1, 3, 3, 4\)"):
         nn.MaxUnpool2d(2)(y, index[None])
 
 
@@ -150,3 +150,16 @@ class Replay:
     def random(self, size):
         assert size == self.mask.shape
         return np.where(self.mask, self.p, -1.0)
+
+
+@pytest.mark.parametrize("layer, shape, message", [
+    (lambda: nn.Conv2d(3, 4, 3), (2, 8, 8),
+     "x: expected 3 channels (shape (N, 3, H, W) or (3, H, W)), got shape (2, 8, 8)"),
+    (lambda: nn.MaxPool2d(2), (2, 1, 1), "the kernel (2x2) is larger than the padded input (1x1), so the output "
+                                         "would be empty; got x of shape (2, 1, 1)"),
+])
+def test_errors_name_the_sample_not_a_batch_of_one(layer, shape, message):
+    """A bad sample's error gives its own shape, not that of the batch of one the layer runs on."""
+    with pytest.raises(ValueError) as e:
+        layer()(np.zeros(shape, np.float32))
+    assert message in str(e.value) and "(1, " not in str(e.value), str(e.value)
