@@ -52,6 +52,7 @@ class OnnxModel(Module):
         self._inputs, self._outputs, self._steps = inputs, outputs, steps
         self._constants = constants      # value name -> array known when the model was loaded
         self._operands = operands        # value name -> path of a Parameter used directly by an operation
+        self._native = False  # True while load_state_dict runs: state_dict then gives the modules' own keys
         self._keys = keys  # our state_dict key -> (ONNX name, to ONNX's layout, from it, the owner it was made for)
 
     @property
@@ -95,6 +96,8 @@ class OnnxModel(Module):
     def state_dict(self) -> dict[str, np.ndarray]:
         """{initializer name: array shaped as in the ONNX file}; a buffer the file has no initializer for (such
         as BatchNorm's num_batches_tracked), or a layer put in since, keeps its module path."""
+        if self._native:
+            return super().state_dict()
         names = self._names()
         state = {}
         for key, value in super().state_dict().items():
@@ -109,7 +112,13 @@ class OnnxModel(Module):
         for name, value in state.items():
             key, from_onnx = back.get(name, (name, None))
             ours[key] = from_onnx(np.asarray(value)) if from_onnx else value
-        missing, unexpected = super().load_state_dict(ours, strict)
+        self._native = True  # Module.load_state_dict compares with our state_dict's keys: its own, then
+        try:
+            missing, unexpected = super().load_state_dict(ours, strict)
+        except KeyError as e:
+            raise KeyError(f"state_dict: expected the keys {list(self.state_dict())}; {e}") from None
+        finally:
+            self._native = False
         return [names.get(k, (k,))[0] for k in missing], [names.get(k, (k,))[0] for k in unexpected]
 
     def extra_repr(self) -> str:
