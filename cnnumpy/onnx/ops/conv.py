@@ -4,7 +4,7 @@ ONNX pads are [x1_begin, x2_begin, x1_end, x2_end]; cnnumpy's layers (as torch's
 symmetric pads become the layer's padding and others an explicit pad before it (a crop after a transposed conv).
 """
 from ... import nn
-from .common import index, layer_step, padding, pre_pad, same_pads, shape
+from .common import Context, Step, index, layer_step, padding, pre_pad, same_pads, shape
 
 
 def _geometry(ctx, w, transposed=False):
@@ -24,7 +24,7 @@ def _geometry(ctx, w, transposed=False):
     return kernel, strides, dilations, group, begins, ends, auto
 
 
-def conv(ctx):
+def conv(ctx: Context) -> Step:
     """Conv(X, W, B): y = conv(x, w) + b, X: (N, C, H, W) with W: (F, C/group, kh, kw), or 1-d."""
     wname, w = ctx.weight(1, "W")
     bname, b = ctx.weight(2, "B")
@@ -39,7 +39,7 @@ def conv(ctx):
     return layer_step(ctx.layer(m, {"weight": wname, "bias": bname}), pre)
 
 
-def conv_transpose(ctx):
+def conv_transpose(ctx: Context) -> Step:
     """ConvTranspose(X, W, B): W: (C, F/group, kh, kw); out = (n-1)*s + (k-1)*d + 1 + output_padding - pads."""
     a = ctx.attrs
     wname, w = ctx.weight(1, "W")
