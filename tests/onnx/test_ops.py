@@ -127,7 +127,8 @@ def test_resize_unsupported_modes_fail_at_load(mode, ctm, nearest):
     dict(strides=[2, 2], output_shape=[9, 8]),
     dict(strides=[2, 2], auto_pad="SAME_UPPER"),
     dict(strides=[3, 2], dilations=[1, 2], pads=[1, 0, 1, 0]),
-], ids=["output_padding", "asym-pads", "output_shape", "same_upper", "dilated"])
+    dict(strides=[3, 3], output_shape=[13, 12]),   # one row past the full output: bias only
+], ids=["output_padding", "asym-pads", "output_shape", "same_upper", "dilated", "output_shape-grows"])
 def test_conv_transpose(attrs):
     w, b = _x(3, 2, 3, 3), _x(2)
     node = helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], name="up", **attrs)
@@ -228,6 +229,14 @@ def test_split_slice_transpose_squeeze():
     model = graph_model(nodes, [("x", (2, 3, 5, 6))], [("y", None)], inits, 18)
     check_against_runtime(model, _x(2, 3, 5, 6))
     errors = gradcheck_loaded(model, _x(1, 3, 5, 6))
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_hard_sigmoid_other_slopes():
+    node = helper.make_node("HardSigmoid", ["x"], ["y"], alpha=0.5, beta=0.6)
+    model = graph_model([node], [("x", (2, 3))], [("y", None)])
+    check_against_runtime(model, _x(2, 3) * 2)
+    errors = gradcheck_loaded(model, _x(2, 3) * 2)
     assert max(errors.values()) < 1e-6, errors
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ... import nn
-from ...nn.traced import apply
+from ...nn.traced import Add, Multiply, apply
 from .common import Context, Step, layer_step, reshape, shape
 from .traced_ops import Clip
 
@@ -22,9 +22,10 @@ def _simple(kind, **defaults):
 
 def hard_sigmoid(ctx: Context) -> Step:
     alpha, beta = ctx.attrs.get("alpha", 0.2), ctx.attrs.get("beta", 0.5)
-    if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and beta == 0.5):
-        ctx.unsupported("(alpha, beta)", (alpha, beta), "(1/6, 0.5), torch's Hardsigmoid")
-    return layer_step(ctx.layer(nn.Hardsigmoid(), {}))
+    if math.isclose(alpha, 1 / 6, rel_tol=1e-6) and beta == 0.5:
+        return layer_step(ctx.layer(nn.Hardsigmoid(), {}))
+    clip = Clip(0.0, 1.0)  # other slopes: y = clip(alpha x + beta, 0, 1) as traced operations
+    return lambda root, xs: [apply(clip, apply(Add(), apply(Multiply(), xs[0], alpha), beta))]
 
 
 def selu(ctx: Context) -> Step:
