@@ -175,7 +175,7 @@ class Context:
         if len(prefixes) == 1 and all(name.endswith("." + attr) for attr, (name, *_) in entries.items()):
             path = self._place(prefixes.pop(), module)
         if path is None:
-            path = self._place(self._node_path(), module, flat=True)
+            path = self._place(self._node_path(), module) or self._place(self._node_path(), module, flat=True)
         for attr, (name, _, to_onnx, from_onnx) in entries.items():
             self.keys[f"{path}.{attr}"] = (name, to_onnx, from_onnx, module)
         return path

@@ -63,9 +63,9 @@ def test_unsupported_op_names_op_and_node():
 
 
 def test_unsupported_attribute_value_at_load():
-    node = helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", alpha=0.3)
+    node = helper.make_node("Selu", ["x"], ["y"], name="act", alpha=0.3)
     model = graph_model([node], [("x", (1, 2))], [("y", None)])
-    with pytest.raises(ValueError, match=r"node 'hs' \(HardSigmoid\): \(alpha, beta\) = \(0\.3.*supported: "):
+    with pytest.raises(ValueError, match=r"node 'act' \(Selu\): \(alpha, gamma\) = \(0\.3.*supported: SELU's"):
         load(model)
 
 
