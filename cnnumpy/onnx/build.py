@@ -255,9 +255,9 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
         total += a.nbytes
         if total > max_bytes:
             raise ValueError(f"{name}: the initializers hold more than the {max_bytes} bytes allowed")
-        if a.dtype.kind == "f" and a.size > 1:
+        if a.dtype.kind == "f":  # a layer's weights, a parameter an operation uses, or a setting (scales)
             ctx.floats[t.name] = a
-        else:
+        if a.dtype.kind != "f" or a.size <= 1:  # integers and single numbers: constants unless a layer holds them
             ctx.constants[t.name] = a
     inits = {t.name for t in g.initializer}
     inputs = [i.name for i in g.input if i.name not in inits]
@@ -308,7 +308,8 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
     operands = {}
     for step in steps:
         for n in step.inputs:
-            if n in ctx.floats and n not in ctx.claimed and n not in ctx.static and n not in operands:
+            if (n in ctx.floats and n not in ctx.constants and n not in ctx.claimed and n not in ctx.static
+                    and n not in operands):
                 operands[n] = ctx.parameter(n)
     for n in ctx.static:
         ctx.constants[n] = ctx.floats[n]

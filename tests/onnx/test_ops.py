@@ -291,3 +291,17 @@ def test_operand_initializer_is_a_parameter():
     assert set(ours.state_dict()) == {"scale", "offset"}
     errors = gradcheck_loaded(model, _x(2, 3, 4))
     assert set(errors) >= {"x", "scale", "offset"} and max(errors.values()) < 1e-6, errors
+
+
+def test_single_channel_layers():
+    """Initializers of one value (a one-filter conv's bias, BatchNorm of one channel, one PReLU slope) are layer
+    parameters too."""
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"], name="bn"),
+             helper.make_node("PRelu", ["n", "slope"], ["y"], name="act")]
+    inits = {"w": _x(1, 2, 3, 3), "b": _x(1), "s": np.array([1.5], np.float32), "bb": _x(1), "m": _x(1),
+             "v": np.array([2.0], np.float32), "slope": np.array([0.3], np.float32)}
+    model = graph_model(nodes, [("x", (2, 2, 5, 5))], [("y", None)], inits)
+    ours = check_against_runtime(model, _x(2, 2, 5, 5))
+    assert set(ours.state_dict()) - {"bn.num_batches_tracked"} == set(inits)
+    assert isinstance(ours.bn, nn.BatchNorm2d) and isinstance(ours.act, nn.PReLU)
