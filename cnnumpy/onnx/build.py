@@ -19,6 +19,7 @@ from ..nn.module import Module
 from ..nn.parameter import Parameter
 from . import parse as L
 from .model import OnnxModel, Step
+from .model import submodule as _submodule
 
 
 class Attrs:
@@ -69,6 +70,7 @@ class Context:
         self.claimed: set[str] = set()            # initializers a layer holds as its parameter
         self.static: set[str] = set()             # float initializers read as constants (scales, bounds)
         self.keys: dict[str, tuple[str, Callable | None, Callable | None, Any]] = {}
+        self.made: dict[str, str] = {}            # initializer name -> the path of the layer holding it
         self.training = False                     # a node exported in training mode (BatchNorm, Dropout)
         self.node: Any = None
         self.attrs: Attrs | None = None
@@ -153,6 +155,9 @@ class Context:
 
         The path is the initializers' common prefix when they are named as torch names them ("features.0.weight"
         -> features.0), else one made from the node's name."""
+        shared = self._shared(module, slots)
+        if shared is not None:
+            return shared
         entries = {}
         for attr, s in slots.items():
             if s is None:
@@ -178,6 +183,26 @@ class Context:
             path = self._place(self._node_path(), module) or self._place(self._node_path(), module, flat=True)
         for attr, (name, _, to_onnx, from_onnx) in entries.items():
             self.keys[f"{path}.{attr}"] = (name, to_onnx, from_onnx, module)
+            self.made[name] = path
+        return path
+
+    def _shared(self, module: Module, slots: dict[str, Any]) -> str | None:
+        """The path of the layer made earlier from the same initializers, if this node is that layer called again
+        (a Siamese network's shared branch): the same type and settings. One layer called twice gets both calls'
+        gradients; two copies would split them."""
+        names = {attr: s[0] if isinstance(s, tuple) else s for attr, s in slots.items() if s is not None}
+        if not names:
+            return None
+        paths = {self.made.get(n) for n in names.values()}
+        if len(paths) != 1 or None in paths:
+            if any(n in self.made for n in names.values()):
+                self.unsupported("initializers", sorted(names.values()), "weights used by one layer, or shared "
+                                 "whole by layers of the same settings")
+            return None
+        path = paths.pop()
+        old = _submodule(self.root, path)
+        if type(old) is not type(module) or repr(old) != repr(module):
+            self.unsupported("shared initializers", sorted(names.values()), f"a layer like the first user, {old!r}")
         return path
 
     def parameter(self, name: str) -> str:

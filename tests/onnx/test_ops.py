@@ -305,3 +305,15 @@ def test_single_channel_layers():
     ours = check_against_runtime(model, _x(2, 2, 5, 5))
     assert set(ours.state_dict()) - {"bn.num_batches_tracked"} == set(inits)
     assert isinstance(ours.bn, nn.BatchNorm2d) and isinstance(ours.act, nn.PReLU)
+
+
+def test_shared_weights_are_one_layer_called_twice():
+    """Two Conv nodes on the same initializers (a Siamese branch): one Conv2d called twice, whose weight gets the
+    sum of both calls' gradients."""
+    nodes = [helper.make_node("Conv", ["a", "w", "b"], ["ya"], name="left", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["ya", "w", "b"], ["y"], name="right", pads=[1, 1, 1, 1])]
+    model = graph_model(nodes, [("a", (1, 2, 4, 4))], [("y", None)], {"w": _x(2, 2, 3, 3), "b": _x(2)})
+    ours = check_against_runtime(model, _x(1, 2, 4, 4))
+    assert len(ours.children()) == 1 and set(ours.state_dict()) == {"w", "b"}
+    errors = gradcheck_loaded(model, _x(1, 2, 4, 4))
+    assert max(errors.values()) < 1e-6, errors
