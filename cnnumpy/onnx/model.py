@@ -9,13 +9,14 @@ runs the traced graph in reverse, returning dL/dx and adding every parameter's g
 A step finds its layer by its path among the children on each call, so a child replaced by assignment
 (`model.fc = nn.Linear(512, 10)`) is the one that runs; `model.fc.requires_grad_(False)` freezes it.
 """
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..nn.module import Module
 from ..nn.parameter import Parameter
+from ..nn.traced import Op, Traced, apply
 
 
 class Step:
@@ -25,6 +26,22 @@ class Step:
 
     def __init__(self, fn: Callable, inputs: list[str], outputs: list[str], label: str) -> None:
         self.fn, self.inputs, self.outputs, self.label = fn, inputs, outputs, label
+
+
+class Lift(Op):
+    """A Parameter made a traced tensor of the tape `anchor` belongs to: y = p, dp = dout (anchor gets nothing).
+    An operation on a Parameter alone (Transpose of a weight) would otherwise compute a constant, and its
+    gradient would be lost without a word."""
+    name = "parameter"
+
+    def forward(self, anchor: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, Any]:
+        return p, None
+
+    def backward(self, dout: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple:
+        return None, dout
+
+    def shape(self, anchor: tuple[int, ...], p: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(p)
 
 
 def submodule(root: Module, path: str) -> Any:
@@ -68,9 +85,11 @@ class OnnxModel(Module):
             raise TypeError(f"{self._name}: forward expected {len(self._inputs)} inputs {self._inputs}, "
                             f"got {len(xs)}")
         env: dict[str, Any] = dict(self._constants)
-        for value, path in self._operands.items():
-            env[value] = submodule(self, path)
         env.update(zip(self._inputs, xs))
+        anchor = next((x for x in xs if isinstance(x, Traced)), None)
+        for value, path in self._operands.items():
+            p = submodule(self, path)
+            env[value] = p if anchor is None else apply(Lift(), anchor, p)  # traced, so every op passes dp on
         for step in self._steps:
             outs = step.fn(self, [env.get(n) if n else None for n in step.inputs])
             for n, v in zip(step.outputs, outs):

@@ -317,3 +317,49 @@ def test_shared_weights_are_one_layer_called_twice():
     assert len(ours.children()) == 1 and set(ours.state_dict()) == {"w", "b"}
     errors = gradcheck_loaded(model, _x(1, 2, 4, 4))
     assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("attrs", [dict(transB=0), dict(transB=1, alpha=0.5, beta=2.0), dict(transA=1, transB=1)],
+                         ids=["transB0-linear", "alpha-beta", "transA"])
+def test_gemm(attrs):
+    a_shape = (5, 2) if attrs.get("transA") else (2, 5)
+    w = _x(3, 5) if attrs.get("transB") else _x(5, 3)
+    node = helper.make_node("Gemm", ["x", "w", "c"], ["y"], name="fc", **attrs)
+    model = graph_model([node], [("x", a_shape)], [("y", None)], {"w": w, "c": _x(3)})
+    ours = check_against_runtime(model, _x(*a_shape))
+    if attrs == dict(transB=0):
+        assert isinstance(ours.fc, nn.Linear) and np.array_equal(ours.state_dict()["w"], w)
+    errors = gradcheck_loaded(model, _x(*a_shape))
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_batch_norm_of_vectors():
+    """BatchNormalization after a Gemm: (N, C) through nn.BatchNorm2d as (N, C, 1, 1)."""
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn", epsilon=1e-3)]
+    inits = {"s": _x(4), "b": _x(4), "m": _x(4), "v": np.abs(_x(4)) + 0.5}
+    model = graph_model(nodes, [("x", (3, 4))], [("y", None)], inits)
+    check_against_runtime(model, _x(3, 4))
+    model3 = graph_model(nodes, [("x", (3, 4, 5))], [("y", None)], inits)
+    check_against_runtime(model3, _x(3, 4, 5))
+
+
+def test_resize_sizes_from_the_input_shape():
+    """Resize to (H * 2, 6) with H read from the input's shape when the model runs."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Slice", ["s", "zero", "three"], ["nch"]),
+             helper.make_node("Mul", ["nch", "scale"], ["nch2"]),
+             helper.make_node("Concat", ["nch2", "w"], ["sizes"], axis=0),
+             helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="resize", mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor")]
+    inits = {"zero": np.array([0], np.int64), "three": np.array([3], np.int64), "scale": np.array([1, 1, 2], np.int64),
+             "w": np.array([6], np.int64)}
+    model = graph_model(nodes, [("x", ("n", 2, "h", 3))], [("y", None)], inits)
+    for h in (2, 3):
+        check_against_runtime(model, _x(2, 2, h, 3))
+
+
+@pytest.mark.parametrize("op,extra", [("MaxPool", {}), ("AveragePool", {"count_include_pad": 1})])
+def test_pool_ceil_mode_with_asymmetric_pads(op, extra):
+    model = _pool_model(op, (1, 2, 6, 7), kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 1, 0], ceil_mode=1,
+                        **extra)
+    check_against_runtime(model, _x(1, 2, 6, 7))

@@ -209,3 +209,4 @@ class Unary(Op):
 
     def shape(self, x: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(x)
+
