@@ -74,6 +74,15 @@ def test_pools(op, attrs):
     assert max(errors.values()) < 1e-6, errors
 
 
+@pytest.mark.parametrize("op,attrs", [("MaxPool", dict(kernel_shape=[3], strides=[2], pads=[1, 0], ceil_mode=1)),
+                                      ("AveragePool", dict(kernel_shape=[2], pads=[1, 1]))], ids=["max", "avg"])
+def test_pools_1d(op, attrs):
+    model = _pool_model(op, (2, 3, 9), **attrs)
+    check_against_runtime(model, _x(2, 3, 9))
+    errors = gradcheck_loaded(model, _x(1, 3, 9))
+    assert max(errors.values()) < 1e-6, errors
+
+
 def test_global_pools():
     nodes = [helper.make_node("GlobalAveragePool", ["x"], ["a"]), helper.make_node("GlobalMaxPool", ["x"], ["m"]),
              helper.make_node("Add", ["a", "m"], ["y"])]

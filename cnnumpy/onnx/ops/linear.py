@@ -9,7 +9,7 @@ import numpy as np
 
 from ... import nn
 from ...nn.traced import Add, Multiply, Permute, apply
-from .common import Context, Step, layer_step
+from .common import Context, Step, layer_step, reshape, shape
 from .traced_ops import MatMul
 
 
@@ -76,6 +76,11 @@ def matmul(ctx: Context) -> Step:
             ctx.absorb(add)
         return _linear(ctx, name, w, True, bias, ctx.floats[bias] if bias else None)
 
-    def run(root, xs):
-        return [apply(MatMul(), xs[0], xs[1])]
+    def run(root, xs):  # np.matmul's 1-d rule: a vector is a row on the left, a column on the right
+        a, b = xs
+        sa, sb = shape(a), shape(b)
+        y = apply(MatMul(), reshape(a, (1,) + sa) if len(sa) == 1 else a, reshape(b, sb + (1,)) if len(sb) == 1 else b)
+        s = shape(y)
+        s = s[:-2] + s[-1:] if len(sa) == 1 else s
+        return [reshape(y, s[:-1] if len(sb) == 1 else s)]
     return run

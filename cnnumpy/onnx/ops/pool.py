@@ -1,4 +1,4 @@
-"""MaxPool -> nn.MaxPool2d, AveragePool -> nn.AvgPool2d, GlobalAveragePool / GlobalMaxPool ->
+"""MaxPool -> nn.MaxPool2d (1-d pooling as 2-d over (1, L)), AveragePool -> nn.AvgPool2d, GlobalAveragePool / GlobalMaxPool ->
 nn.AdaptiveAvgPool2d(1) / nn.AdaptiveMaxPool2d(1).
 
 ONNX's strides default to 1 (torch's to the kernel) and AveragePool's count_include_pad to 0 (torch's to True).
@@ -9,25 +9,43 @@ from collections.abc import Callable
 
 from ... import nn
 from ...nn.traced import Reduce, apply
-from .common import Context, Step, layer_step, pad_spatial, padding, pre_pad, shape
+from .common import Context, Step, layer_step, pad_spatial, padding, pre_pad, reshape, shape
 
 
-def _window(ctx: Context) -> Step:
+def _window(ctx: Context) -> tuple:
+    """kernel, strides, dilations, ceil_mode, pad begins, pad ends, auto_pad, and whether the pooling is 1-d
+    (pooling over L of (N, C, L): lifted to a 2-d pooling over (1, L))."""
     a = ctx.attrs
     kernel = a.get("kernel_shape")
-    if kernel is None or len(kernel) != 2:
-        ctx.unsupported("kernel_shape", kernel, "2 values (pooling over H and W of (N, C, H, W))")
-    strides = a.get("strides", [1, 1])
-    dilations = a.get("dilations", [1, 1])
+    if kernel is None or len(kernel) not in (1, 2):
+        ctx.unsupported("kernel_shape", kernel, "1 or 2 values (pooling over L of (N, C, L) or H, W of (N, C, H, W))")
+    nd = len(kernel)
+    strides = a.get("strides", [1] * nd)
+    dilations = a.get("dilations", [1] * nd)
     ceil = a.get("ceil_mode", 0)
-    begins, ends, auto = padding(ctx, 2, kernel, strides, dilations)
+    begins, ends, auto = padding(ctx, nd, kernel, strides, dilations)
     if auto:  # SAME's output is ceil(n / s) by its padding: ceil_mode changes nothing
         ceil = 0
-    return kernel, strides, dilations, bool(ceil), begins, ends, auto
+    if nd == 1:
+        kernel, strides, dilations, begins, ends = ([one] + list(v) for one, v in (
+            (1, kernel), (1, strides), (1, dilations), (0, begins), (0, ends)))
+    return kernel, strides, dilations, bool(ceil), begins, ends, auto, nd == 1
+
+
+def _lifted(step: Step, one_d: bool) -> Step:
+    """A 2-d pooling step run on (N, C, L) as (N, C, 1, L)."""
+    if not one_d:
+        return step
+
+    def run(root, xs):
+        s = shape(xs[0])
+        y = step(root, [reshape(xs[0], s[:2] + (1,) + s[2:])])[0]
+        return [reshape(y, shape(y)[:2] + shape(y)[3:])]
+    return run
 
 
 def max_pool(ctx: Context) -> Step:
-    kernel, strides, dilations, ceil, begins, ends, auto = _window(ctx)
+    kernel, strides, dilations, ceil, begins, ends, auto, one_d = _window(ctx)
     ctx.attrs.get("storage_order", 0)  # the layout of the indices output, which we do not compute
     ctx.only_first_outputs(1)
     pre = pre_pad(begins, ends, auto, kernel, strides, dilations, value=float("-inf"))
@@ -36,14 +54,14 @@ def max_pool(ctx: Context) -> Step:
             return pad_spatial(x, begins, ends, float("-inf"))
     pad = begins if pre is None else [0, 0]
     m = nn.MaxPool2d(tuple(kernel), tuple(strides), tuple(pad), tuple(dilations), ceil_mode=ceil)
-    return layer_step(ctx.layer(m, {}), pre)
+    return _lifted(layer_step(ctx.layer(m, {}), pre), one_d)
 
 
 def avg_pool(ctx: Context) -> Step:
-    kernel, strides, dilations, ceil, begins, ends, auto = _window(ctx)
+    kernel, strides, dilations, ceil, begins, ends, auto, one_d = _window(ctx)
     count_pad = ctx.attrs.get("count_include_pad", 0)
-    if dilations != [1, 1]:
-        ctx.unsupported("dilations", dilations, "[1, 1]")
+    if any(d != 1 for d in dilations):
+        ctx.unsupported("dilations", dilations, "all 1")
     asym = auto or begins != ends or any(2 * p > k for p, k in zip(begins, kernel))
     if asym and not count_pad and (auto or any(begins) or any(ends)):
         ctx.unsupported("pads (with count_include_pad=0)", auto or begins + ends,
@@ -53,7 +71,7 @@ def avg_pool(ctx: Context) -> Step:
         pre = pre_pad(begins, ends, auto, kernel, strides, dilations) or (lambda x: pad_spatial(x, begins, ends))
     pad = [0, 0] if asym else begins
     m = nn.AvgPool2d(tuple(kernel), tuple(strides), tuple(pad), ceil_mode=ceil, count_include_pad=bool(count_pad))
-    return layer_step(ctx.layer(m, {}), pre)
+    return _lifted(layer_step(ctx.layer(m, {}), pre), one_d)
 
 
 def global_pool(kind: type, reduce: str | None) -> Callable[[Context], Step]:
