@@ -323,7 +323,10 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
         names = list(node.input)
         outs = ctx.renamed or list(node.output)
         if node.op_type in FOLDABLE and all(not n or n in ctx.constants for n in names):
-            values = fn(None, [ctx.constants[n] if n else None for n in names])
+            try:
+                values = fn(None, [ctx.constants[n] if n else None for n in names])
+            except (ValueError, TypeError, IndexError) as e:  # a constant subgraph that does not compute
+                raise ValueError(f"{ctx.where()}: on the constants {names}: {e}") from None
             for o, v in zip(outs, values):
                 if o:
                     ctx.constants[o] = np.asarray(v)

@@ -169,3 +169,12 @@ def test_missing_onnx_gives_install_hint(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     with pytest.raises(ImportError, match=r"pip install 'cnnumpy\[onnx\]'"):
         parse.onnx_module()
+
+
+def test_constant_subgraph_bounded():
+    """ConstantOfShape of an absurd constant shape is refused when loaded, before anything is allocated."""
+    nodes = [helper.make_node("ConstantOfShape", ["s"], ["z"], name="zeros"),
+             helper.make_node("Add", ["x", "z"], ["y"])]
+    model = graph_model(nodes, [("x", (1, 2))], [("y", None)], {"s": np.array([2 ** 20, 2 ** 20], np.int64)})
+    with pytest.raises(ValueError, match=r"node 'zeros' \(ConstantOfShape\): .*expected sizes >= 0 and at most"):
+        load(model)

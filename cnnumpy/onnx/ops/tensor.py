@@ -5,6 +5,7 @@ shape arithmetic (Shape, Gather, Cast, ConstantOfShape, Equal, Where, Range, ...
 sizes, computed on plain integer arrays.
 """
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,6 +15,17 @@ from ...nn.traced import Add, Divide, Index, Multiply, Permute, Reduce, Subtract
 from .. import parse as L
 from .common import Context, Step, is_tensor, layer_step, reshape, shape
 from .traced_ops import Expand, Extreme, Pad, Take, Unary, Where
+
+
+MAX_ELEMENTS = 2 ** 28  # the largest array a shape computation may make (ConstantOfShape, Expand, Range)
+
+
+def _bounded(shape: Sequence[int], what: str) -> tuple[int, ...]:
+    """shape, checked to make at most MAX_ELEMENTS elements: a hostile file must not allocate without bound."""
+    shape = tuple(int(n) for n in shape)
+    if any(n < 0 for n in shape) or math.prod(shape) > MAX_ELEMENTS:
+        raise ValueError(f"{what}: shape {shape}: expected sizes >= 0 and at most {MAX_ELEMENTS} elements")
+    return shape
 
 
 def _binary(op):
@@ -344,7 +356,7 @@ def constant_of_shape(ctx: Context) -> Step:
     v = np.zeros(1, np.float32) if value is None else value.reshape(-1)
 
     def run(root, xs):
-        return [np.full(tuple(int(n) for n in np.asarray(xs[0]).reshape(-1)), v[0], v.dtype)]
+        return [np.full(_bounded(np.asarray(xs[0]).reshape(-1), "ConstantOfShape"), v[0], v.dtype)]
     return run
 
 
@@ -356,6 +368,7 @@ def expand(ctx: Context) -> Step:
         if is_tensor(s):
             raise ValueError(f"{where}: a shape computed from the input's values is not supported")
         s = [int(n) for n in np.asarray(s).reshape(-1)]
+        _bounded(np.broadcast_shapes(shape(x), tuple(s)), "Expand")
         if not is_tensor(x):
             return [np.broadcast_to(x, np.broadcast_shapes(np.shape(x), tuple(s))).copy()]
         return [apply(Expand(s), x)]
@@ -377,6 +390,15 @@ def where_(ctx: Context) -> Step:
 
 def identity(ctx: Context) -> Step:
     return lambda root, xs: [xs[0]]
+
+
+def _range(start, limit, delta):
+    """ONNX Range: start, start + delta, ... before limit, at most MAX_ELEMENTS of them."""
+    a, b, d = (np.asarray(v).item() for v in (start, limit, delta))
+    if d == 0:
+        raise ValueError("Range: delta must not be 0")
+    _bounded((max(math.ceil((b - a) / d), 0),), "Range")
+    return np.arange(a, b, d).astype(np.asarray(start).dtype)
 
 
 def _erf_grad(x, y):
@@ -405,7 +427,7 @@ BUILDERS = {
     "ConstantOfShape": constant_of_shape, "Expand": expand, "Where": where_,
     "Equal": _numpy_only("Equal", np.equal), "Less": _numpy_only("Less", np.less),
     "Greater": _numpy_only("Greater", np.greater), "Not": _numpy_only("Not", np.logical_not),
-    "Range": _numpy_only("Range", lambda a, b, d: np.arange(a.item(), b.item(), d.item()).astype(np.asarray(a).dtype)),
+    "Range": _numpy_only("Range", lambda a, b, d: _range(a, b, d)),
     "Size": lambda ctx: (lambda root, xs: [np.array(math.prod(shape(xs[0])), np.int64)]),
 }
 
