@@ -114,9 +114,31 @@ class LeNet5(tnn.Module):
         return torch.log_softmax(self.f7(torch.tanh(self.f6(torch.tanh(self.f5(x))))), dim=1)
 
 
+class Modern(tnn.Module):
+    """GroupNorm (TorchScript writes it as InstanceNormalization and an affine), InstanceNorm, LayerNorm, PReLU,
+    Hardswish, GELU (an Erf graph at opset 17), SiLU, ELU, reflection padding, ceil_mode, max of two maps."""
+    def __init__(self):
+        super().__init__()
+        self.conv = tnn.Conv2d(3, 8, 3, padding=1)
+        self.gn = tnn.GroupNorm(2, 8)
+        self.inorm = tnn.InstanceNorm2d(8, affine=True)
+        self.prelu = tnn.PReLU(8)
+        self.acts = tnn.Sequential(tnn.Hardswish(), tnn.GELU(), tnn.SiLU(), tnn.ELU(0.7))
+        self.ln = tnn.LayerNorm([8, 4, 4])
+        self.pad = tnn.ReflectionPad2d((1, 0, 2, 1))
+        self.fc = tnn.Linear(8, 3)
+
+    def forward(self, x):
+        y = self.ln(self.acts(self.prelu(self.inorm(self.gn(self.conv(x))))))
+        y = torch.nn.functional.avg_pool2d(self.pad(y), 2, ceil_mode=True).mean((2, 3))
+        return (torch.softmax(self.fc(y), -1) * torch.sigmoid(y[:, :3]) + torch.max(y[:, :3], y[:, 3:6])
+                - torch.tanh(y[:, 5:8]))
+
+
 MODELS = {"vgg": (VGGBlock, (2, 3, 8, 8)), "resnet": (BasicBlock, (2, 4, 8, 8)), "fire": (Fire, (2, 4, 6, 6)),
           "dense": (DenseLayer, (2, 4, 6, 6)), "mobilenet": (InvertedResidual, (2, 4, 6, 6)),
-          "unet": (UNet, (2, 3, 8, 8)), "lenet": (LeNet5, (2, 1, 28, 28))}
+          "unet": (UNet, (2, 3, 8, 8)), "lenet": (LeNet5, (2, 1, 28, 28)),
+          "modern": (Modern, (2, 3, 4, 4))}
 
 
 def _made(name, seed=0):
@@ -251,3 +273,12 @@ def test_dynamic_batch_shape_subgraph(tmp_path):
     for n in (1, 3):
         xn = np.random.default_rng(n).standard_normal((n, 1, 28, 28)).astype(np.float32)
         compare(ours, model, xn)
+
+
+def test_local_response_norm(tmp_path):
+    """torch's LocalResponseNorm, exported by dynamo: Pad and a 3-d AveragePool over the channels alone."""
+    torch.manual_seed(0)
+    model = tnn.Sequential(tnn.Conv2d(2, 6, 3), tnn.LocalResponseNorm(3, alpha=0.5, k=1.5)).eval()
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    ours = load(export(model, x, tmp_path / "lrn.onnx", True, 18))
+    compare(ours, model, x)

@@ -43,19 +43,22 @@ def gelu(ctx: Context) -> Step:
 
 
 def prelu(ctx: Context) -> Step:
+    """PRelu(X, slope) -> nn.PReLU: one slope for all, or one per channel (axis 1 of X once the slope is
+    broadcast NumPy's way, e.g. (C, 1, 1) or (1, C, 1, 1) for (N, C, H, W))."""
     name, slope = ctx.weight(1, "slope")
     if name is None:
         ctx.unsupported("slope", None, "an initializer")
     s = slope.shape
-    if slope.size > 1 and not (slope.ndim >= 1 and s[0] == slope.size):
-        ctx.unsupported("slope shape", s, "(C,), (C, 1, 1) or a single value: one slope per channel on axis 1")
+    axes = [i for i, n in enumerate(s) if n != 1]
+    if len(axes) > 1:
+        ctx.unsupported("slope shape", s, "one value, or one per channel: a single axis longer than 1")
     m = nn.PReLU(slope.size, dtype=slope.dtype)
     where = ctx.where()
 
-    def check(x):  # ONNX broadcasts the slope NumPy's way: (C,) lines up with the last axis
-        if slope.size > 1 and len(shape(x)) - 1 != slope.ndim:
+    def check(x):  # the slope's long axis must land on the channels when broadcast
+        if axes and len(shape(x)) - len(s) + axes[0] != 1:
             raise ValueError(f"{where}: slope of shape {s} broadcasts onto an input of shape {shape(x)} along other "
-                             "axes than the channels; supported: a slope shaped (C, 1, ..., 1) for the input's rank")
+                             "axes than the channels; supported: one slope per channel (axis 1)")
         return x
     return layer_step(ctx.layer(m, {"weight": (name, np.array(slope, dtype=slope.dtype).reshape(-1),
                                                lambda v: v.reshape(s), lambda v: v.reshape(-1))}), pre=check)

@@ -6,6 +6,8 @@ ONNX's BatchNorm momentum is the weight of the old running value (running = m * 
 torch's the weight of the new one: momentum = 1 - m. training_mode=1 (a model exported for training) makes the
 loaded model start in train mode; model.train() / model.eval() switch it as any cnnumpy model.
 """
+import numpy as np
+
 from ... import nn
 from .common import Context, Step, as_4d, layer_step, shape
 
@@ -32,6 +34,13 @@ def batch_norm(ctx: Context) -> Step:
 
 def instance_norm(ctx: Context) -> Step:
     eps = ctx.attrs.get("epsilon", 1e-5)
+    scale, bias = ctx.const(1), ctx.const(2)
+    if (ctx.node.input[1] not in ctx.floats and scale is not None and bias is not None
+            and np.all(scale == 1) and np.all(bias == 0)):
+        # torch.onnx's GroupNorm: InstanceNormalization over the groups, with constant ones and zeros, then the
+        # per-channel affine as Mul and Add
+        m = nn.InstanceNorm2d(scale.size, eps=eps, affine=False, dtype=scale.dtype)
+        return as_4d(layer_step(ctx.layer(m, {})))
     wname, w = ctx.weight(1, "scale")
     bname, _ = ctx.weight(2, "B")
     m = nn.InstanceNorm2d(w.size, eps=eps, affine=True, dtype=w.dtype)
