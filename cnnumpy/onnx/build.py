@@ -266,6 +266,25 @@ def _clean(name: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_")
 
 
+def _static_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """{value name: shape} for the values whose every dim the file fixes (a number, no symbolic name), from the
+    graph's declarations and ONNX's shape inference (if it fails, from the declarations alone): a Shape of such a
+    value is folded at load time."""
+    onnx = L.onnx_module()
+    try:
+        graph = onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
+    except Exception:  # inference is an optimisation here: without it, Shape runs on the input's shape
+        graph = model.graph
+    shapes = {}
+    for v in list(graph.input) + list(graph.value_info) + list(graph.output):
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            dims = t.shape.dim
+            if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+                shapes[v.name] = tuple(int(d.dim_value) for d in dims)
+    return shapes
+
+
 def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxModel:
     from .ops import BUILDERS, FOLDABLE
 
@@ -295,6 +314,7 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
                 ctx.consumers.setdefault(i, []).append(node)
     for o in outputs:
         ctx.used[o] = ctx.used.get(o, 0) + 1
+    static = _static_shapes(model)
     ctx.root = OnnxModel(name, inputs, outputs, [], ctx.constants, {}, ctx.keys)
     known = set(inputs) | inits
     steps = []
@@ -322,6 +342,10 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
                             f"{sorted(ctx.attrs.read) or 'none'}")
         names = list(node.input)
         outs = ctx.renamed or list(node.output)
+        if node.op_type == "Shape" and names[0] in static:  # a shape the file fixes: a constant from now on
+            values = fn(None, [np.broadcast_to(np.zeros((), np.int8), static[names[0]])])  # no memory: 0 strides
+            ctx.constants[outs[0]] = values[0]
+            continue
         if node.op_type in FOLDABLE and all(not n or n in ctx.constants for n in names):
             try:
                 values = fn(None, [ctx.constants[n] if n else None for n in names])
