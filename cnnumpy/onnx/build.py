@@ -1,0 +1,321 @@
+"""From a checked ModelProto to an OnnxModel: each node mapped by its op's builder (ops/), at load time.
+
+Every check happens here, before the model runs: an op we do not map, an attribute we do not read, or an
+attribute value we do not support is one ValueError naming the op type, the node, the value and what is
+supported. Nodes whose inputs are all known at load time (Constant, integer initializers, shape arithmetic) are
+computed here and become constants ("folding"), so shape subgraphs (Shape -> Gather -> Unsqueeze -> Concat ->
+Reshape) cost nothing when the model runs; a Shape of a tensor computed at run time yields a constant array
+then, never a traced tensor.
+"""
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..nn.container import ModuleDict
+from ..nn.module import Module
+from ..nn.parameter import Parameter
+from . import parse as L
+from .model import OnnxModel, Step
+
+
+class Attrs:
+    """A node's attributes, read by name with the spec's default; build() checks afterwards that every
+    attribute the node has was read, so an attribute a builder does not know about is an error, not ignored."""
+
+    def __init__(self, ctx: "Context", node: Any) -> None:
+        self.ctx = ctx
+        self.given = {a.name: a for a in node.attribute}
+        self.read: set[str] = set()
+
+    def __contains__(self, name: str) -> bool:
+        self.read.add(name)
+        return name in self.given
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.read.add(name)
+        a = self.given.get(name)
+        if a is None:
+            return default
+        kind = a.type  # AttributeProto.AttributeType
+        if kind == 1:
+            return float(a.f)
+        if kind == 2:
+            return int(a.i)
+        if kind == 3:
+            return a.s.decode("utf-8", "replace")
+        if kind == 4:
+            return L.array(a.t, self.ctx.folder, f"{self.ctx.where()}: attribute {name}", self.ctx.max_bytes)
+        if kind == 6:
+            return [float(v) for v in a.floats]
+        if kind == 7:
+            return [int(v) for v in a.ints]
+        if kind == 8:
+            return [s.decode("utf-8", "replace") for s in a.strings]
+        self.ctx.unsupported(f"attribute {name} of type {kind}", "a graph, sparse tensor or type attribute",
+                             "int, float, string, tensor and lists of them")
+
+
+class Context:
+    """What a builder sees of the model while one node is built (see ops/__init__.py for the protocol)."""
+
+    def __init__(self, model_name: str, opset: int, folder: Path | None, max_bytes: int) -> None:
+        self.model_name, self.opset, self.folder, self.max_bytes = model_name, opset, folder, max_bytes
+        self.root: OnnxModel | None = None  # made once the graph's names are known
+        self.constants: dict[str, np.ndarray] = {}
+        self.floats: dict[str, np.ndarray] = {}   # float initializers: parameters, unless read as constants
+        self.claimed: set[str] = set()            # initializers a layer holds as its parameter
+        self.static: set[str] = set()             # float initializers read as constants (scales, bounds)
+        self.keys: dict[str, tuple[str, Callable | None, Callable | None]] = {}
+        self.training = False                     # a node exported in training mode (BatchNorm, Dropout)
+        self.node: Any = None
+        self.attrs: Attrs | None = None
+        self.used: dict[str, int] = {}            # value name -> how many nodes and graph outputs read it
+        self.consumers: dict[str, list[Any]] = {}
+        self.graph_outputs: set[str] = set()
+        self.absorbed: set[int] = set()           # ids of nodes fused into an earlier one (MatMul + Add)
+        self.renamed: list[str] | None = None     # the outputs a fused node writes (the last fused node's)
+
+    # --- naming ----------------------------------------------------------------------------------------
+    def where(self) -> str:
+        n = self.node
+        return f"{self.model_name}: node {n.name!r} ({n.op_type})" if n is not None else self.model_name
+
+    def unsupported(self, what: str, value: Any, supported: str) -> None:
+        raise ValueError(f"{self.where()}: {what} = {value!r} is not supported; supported: {supported}")
+
+    # --- inputs ------------------------------------------------------------------------------------------
+    def has(self, i: int) -> bool:
+        return i < len(self.node.input) and self.node.input[i] != ""
+
+    def const(self, i: int) -> np.ndarray | None:
+        """Input i's value if it is known at load time (a constant, or an initializer read as a constant), else
+        None; None too for an absent optional input."""
+        if not self.has(i):
+            return None
+        name = self.node.input[i]
+        if name in self.constants:
+            return self.constants[name]
+        if name in self.floats and name not in self.claimed:
+            self.static.add(name)
+            return self.floats[name]
+        return None
+
+    def need_const(self, i: int, what: str) -> np.ndarray:
+        v = self.const(i)
+        if v is None:
+            self.unsupported(f"input {i} ({what})", self.node.input[i] if self.has(i) else "absent",
+                             "a constant or an initializer (a value known when the model is loaded)")
+        return v
+
+    def ints(self, i: int, what: str) -> list[int] | None:
+        v = self.const(i)
+        if v is None and self.has(i):
+            self.need_const(i, what)
+        return None if v is None else [int(a) for a in np.asarray(v).reshape(-1)]
+
+    def weight(self, i: int, what: str) -> tuple[str, np.ndarray] | tuple[None, None]:
+        """(name, array) of input i, an initializer a layer will hold as its parameter (None, None if absent)."""
+        if not self.has(i):
+            return None, None
+        name = self.node.input[i]
+        if name not in self.floats:
+            self.unsupported(f"input {i} ({what})", name, "a float initializer (weights computed inside the graph "
+                             "are not mapped to a layer)")
+        self.claimed.add(name)
+        return name, self.floats[name]
+
+    def only_first_outputs(self, n: int) -> None:
+        """Outputs past the first n (BatchNorm's running statistics, MaxPool's indices, Dropout's mask) are
+        not computed: none may be read."""
+        for o in self.node.output[n:]:
+            if o and self.used.get(o):
+                self.unsupported(f"output {o!r}", "read by another node or the graph", f"its first {n} output(s)")
+
+    def absorb(self, node: Any) -> None:
+        """Fuse `node` (which reads only this node's output) into this node: it is not built, and this node
+        writes its outputs."""
+        self.absorbed.add(id(node))
+        self.renamed = list(node.output)
+
+    def sole_consumer(self, value: str) -> Any:
+        """The one node reading `value`, if one node reads it and it is not a graph output; else None."""
+        users = self.consumers.get(value, [])
+        return users[0] if len(users) == 1 and value not in self.graph_outputs else None
+
+    # --- layers --------------------------------------------------------------------------------------------
+    def layer(self, module: Module, slots: dict[str, Any]) -> str:
+        """Place `module` among the model's children, its parameters and buffers taken from initializers, and
+        return its path. slots: attribute -> initializer name, or (name, array as the module holds it,
+        to ONNX's layout, from ONNX's layout) when the module holds it transposed or reshaped.
+
+        The path is the initializers' common prefix when they are named as torch names them ("features.0.weight"
+        -> features.0), else one made from the node's name."""
+        entries = {}
+        for attr, s in slots.items():
+            if s is None:
+                continue
+            name, value, to_onnx, from_onnx = s if isinstance(s, tuple) else (s, self.floats[s], None, None)
+            entries[attr] = (name, value, to_onnx, from_onnx)
+            self.claimed.add(name)
+        for attr, (name, value, _, _) in entries.items():
+            current = getattr(module, attr)
+            old = current.data if isinstance(current, Parameter) else np.asarray(current)
+            if old.shape != value.shape:
+                self.unsupported(f"initializer {name!r}", value.shape, f"shape {old.shape} for {attr}")
+            new = np.array(value, dtype=old.dtype if old.dtype.kind == "f" else value.dtype)
+            if isinstance(current, Parameter):
+                current.data, current.grad = new, np.zeros_like(new)
+            else:
+                setattr(module, attr, new)
+        prefixes = {name[:-len(attr) - 1] for attr, (name, *_) in entries.items() if name.endswith("." + attr)}
+        path = None
+        if len(prefixes) == 1 and all(name.endswith("." + attr) for attr, (name, *_) in entries.items()):
+            path = self._place(prefixes.pop(), module)
+        if path is None:
+            path = self._place(self._node_path(), module, flat=True)
+        for attr, (name, _, to_onnx, from_onnx) in entries.items():
+            self.keys[f"{path}.{attr}"] = (name, to_onnx, from_onnx)
+        return path
+
+    def parameter(self, name: str) -> str:
+        """Place the float initializer `name`, used directly by an operation, as a Parameter; its path."""
+        p = Parameter(np.array(self.floats[name]))
+        path = None
+        if "." in name:
+            path = self._place(name, p)
+        if path is None:
+            path = self._place(_clean(name) or "param", p, flat=True)
+        self.keys[path] = (name, None, None)
+        return path
+
+    def _node_path(self) -> str:
+        """A child's name from the node's: torch.onnx's "/features/features.1/Relu" -> "features.1",
+        the dynamo exporter's "node_relu" -> "relu"; else the op type."""
+        name = self.node.name
+        parts = [p for p in name.split("/") if p]
+        if name.startswith("/") and len(parts) >= 2:
+            return parts[-2]
+        if name.startswith("node_"):
+            name = name[5:]
+        return name or self.node.op_type.lower()
+
+    def _place(self, path: str, obj: Any, flat: bool = False) -> str | None:
+        """Set obj at `path` under the root (intermediate ModuleDicts made as needed); None if the path is taken
+        or not a valid chain of names. flat=True: one name, made unique with a suffix."""
+        root = self.root
+        if flat:
+            base = _clean(path) or "layer"
+            name, k = base, 1
+            while hasattr(root, name) or name in _RESERVED:
+                k += 1
+                name = f"{base}_{k}"
+            setattr(root, name, obj)
+            return name
+        parts = path.split(".")
+        if any(not p or not re.fullmatch(r"[A-Za-z0-9_]+", p) or p in _RESERVED for p in parts):
+            return None
+        parent = root
+        for p in parts[:-1]:
+            child = getattr(parent, p, None)
+            if child is None:
+                child = ModuleDict()
+                setattr(parent, p, child)
+            elif not isinstance(child, ModuleDict):
+                return None
+            parent = child
+        if hasattr(parent, parts[-1]):
+            return None
+        setattr(parent, parts[-1], obj)
+        return path
+
+
+_RESERVED = {"training", "cache", "forward", "backward", "state_dict", "parameters", "modules", "children", "train",
+             "eval", "to", "float", "double", "summary", "keys", "items", "values", "update", "pop", "clear",
+             "input_names", "output_names", "zero_grad", "load_state_dict"}
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_")
+
+
+def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxModel:
+    from .ops import BUILDERS, FOLDABLE
+
+    version = L.opset(model, name)
+    g = model.graph
+    ctx = Context(name, version, folder, max_bytes)
+    if len(g.sparse_initializer):
+        raise ValueError(f"{name}: sparse initializers are not supported")
+    total = 0
+    for t in g.initializer:
+        a = L.array(t, folder, f"{name}: initializer {t.name!r}", max_bytes)
+        total += a.nbytes
+        if total > max_bytes:
+            raise ValueError(f"{name}: the initializers hold more than the {max_bytes} bytes allowed")
+        if a.dtype.kind == "f" and a.size > 1:
+            ctx.floats[t.name] = a
+        else:
+            ctx.constants[t.name] = a
+    inits = {t.name for t in g.initializer}
+    inputs = [i.name for i in g.input if i.name not in inits]
+    outputs = [o.name for o in g.output]
+    ctx.graph_outputs = set(outputs)
+    for node in g.node:
+        for i in node.input:
+            if i:
+                ctx.used[i] = ctx.used.get(i, 0) + 1
+                ctx.consumers.setdefault(i, []).append(node)
+    for o in outputs:
+        ctx.used[o] = ctx.used.get(o, 0) + 1
+    ctx.root = OnnxModel(name, inputs, outputs, [], ctx.constants, {}, ctx.keys)
+    known = set(inputs) | inits
+    steps = []
+    for node in g.node:
+        ctx.node = node
+        for i in node.input:
+            if i and i not in known:
+                raise ValueError(f"{ctx.where()}: input {i!r} is not computed before this node (not a graph input, "
+                                 "an initializer or an earlier node's output: the nodes must be in topological order)")
+        known.update(o for o in node.output if o)
+        if id(node) in ctx.absorbed:
+            continue
+        if node.domain not in L.DEFAULT_DOMAINS:
+            raise ValueError(f"{ctx.where()}: op {node.op_type!r} of domain {node.domain!r} is not supported; "
+                             "supported: the default ONNX domain's ops listed in docs/onnx.md")
+        builder = BUILDERS.get(node.op_type)
+        if builder is None:
+            raise ValueError(f"{ctx.where()}: op type {node.op_type!r} is not supported; supported: "
+                             f"{', '.join(sorted(BUILDERS))}")
+        ctx.attrs, ctx.renamed = Attrs(ctx, node), None
+        fn = builder(ctx)
+        extra = set(ctx.attrs.given) - ctx.attrs.read
+        if extra:
+            ctx.unsupported("attribute", sorted(extra)[0], f"the attributes this op reads: "
+                            f"{sorted(ctx.attrs.read) or 'none'}")
+        names = list(node.input)
+        outs = ctx.renamed or list(node.output)
+        if node.op_type in FOLDABLE and all(not n or n in ctx.constants for n in names):
+            values = fn(None, [ctx.constants[n] if n else None for n in names])
+            for o, v in zip(outs, values):
+                if o:
+                    ctx.constants[o] = np.asarray(v)
+            continue
+        steps.append(Step(fn, names, outs, f"{node.name} ({node.op_type})"))
+    ctx.node = None
+    operands = {}
+    for step in steps:
+        for n in step.inputs:
+            if n in ctx.floats and n not in ctx.claimed and n not in ctx.static and n not in operands:
+                operands[n] = ctx.parameter(n)
+    for n in ctx.static:
+        ctx.constants[n] = ctx.floats[n]
+    for o in outputs:
+        if o not in known:
+            raise ValueError(f"{name}: graph output {o!r} is computed by no node")
+    root = ctx.root
+    root._steps, root._operands = steps, operands
+    root.train(ctx.training)
+    return root

@@ -1,0 +1,101 @@
+"""OnnxModel: an ONNX graph as an ordinary cnnumpy module, whose backward comes from the graph mechanism.
+
+load() turns each ONNX node into a step: a call of one of cnnumpy's layers (Conv -> nn.Conv2d, BatchNormalization
+-> nn.BatchNorm2d, ...), held as a child module, or a traced operation (+ - * /, slicing, reshape, cat, ...).
+forward(*x) runs the steps in the file's order, which ONNX requires to be a topological order. OnnxModel defines
+forward and no backward, so it is a graph module (cnnumpy.nn.graph): each call is traced, and backward(dout)
+runs the traced graph in reverse, returning dL/dx and adding every parameter's gradient.
+
+A step finds its layer by its path among the children on each call, so a child replaced by assignment
+(`model.fc = nn.Linear(512, 10)`) is the one that runs; `model.fc.requires_grad_(False)` freezes it.
+"""
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..nn.module import Module
+
+
+class Step:
+    """One ONNX node, ready to run: fn(model, inputs) -> outputs (lists, one entry per ONNX input or output,
+    None for an absent optional input). label: the node, for error messages."""
+    __slots__ = ("fn", "inputs", "outputs", "label")
+
+    def __init__(self, fn: Callable, inputs: list[str], outputs: list[str], label: str) -> None:
+        self.fn, self.inputs, self.outputs, self.label = fn, inputs, outputs, label
+
+
+def submodule(root: Module, path: str) -> Any:
+    """root's child (or parameter) at the dotted path "features.0" (attribute by attribute, as torch's
+    get_submodule)."""
+    m = root
+    for part in path.split("."):
+        m = getattr(m, part)
+    return m
+
+
+class OnnxModel(Module):
+    """An ONNX model as a cnnumpy module: forward(*inputs) -> output, or a tuple of outputs.
+
+    inputs: one array per graph input, in the file's order, e.g. x: (N, C, H, W) float32.
+    backward(dout) -> dL/dx (a tuple for several inputs); state_dict() is keyed by the ONNX initializer names
+    ("features.0.weight", "onnx::Conv_123"), each value shaped as in the file.
+    """
+
+    def __init__(self, name: str, inputs: list[str], outputs: list[str], steps: list[Step],
+                 constants: dict[str, np.ndarray], operands: dict[str, str],
+                 keys: dict[str, tuple[str, Callable | None, Callable | None]]) -> None:
+        super().__init__()
+        self._name = name
+        self._inputs, self._outputs, self._steps = inputs, outputs, steps
+        self._constants = constants      # value name -> array known when the model was loaded
+        self._operands = operands        # value name -> path of a Parameter used directly by an operation
+        self._keys = keys                # our state_dict key -> (ONNX name, to ONNX's layout, from it)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
+
+    def forward(self, *xs: Any) -> Any:
+        if len(xs) != len(self._inputs):
+            raise TypeError(f"{self._name}: forward expected {len(self._inputs)} inputs {self._inputs}, "
+                            f"got {len(xs)}")
+        env: dict[str, Any] = dict(self._constants)
+        for value, path in self._operands.items():
+            env[value] = submodule(self, path)
+        env.update(zip(self._inputs, xs))
+        for step in self._steps:
+            outs = step.fn(self, [env.get(n) if n else None for n in step.inputs])
+            for n, v in zip(step.outputs, outs):
+                if n:
+                    env[n] = v
+        outs = [env[n] for n in self._outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    # --- state_dict in the file's names and layouts ---------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{initializer name: array shaped as in the ONNX file}; a buffer the file has no initializer for (such
+        as BatchNorm's num_batches_tracked) keeps its module path."""
+        state = {}
+        for key, value in super().state_dict().items():
+            name, to_onnx, _ = self._keys.get(key, (key, None, None))
+            state[name] = to_onnx(value) if to_onnx else value
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+        back = {name: (key, from_onnx) for key, (name, _, from_onnx) in self._keys.items()}
+        ours = {}
+        for name, value in state.items():
+            key, from_onnx = back.get(name, (name, None))
+            ours[key] = from_onnx(np.asarray(value)) if from_onnx else value
+        missing, unexpected = super().load_state_dict(ours, strict)
+        names = {key: name for key, (name, _, _) in self._keys.items()}
+        return [names.get(k, k) for k in missing], [names.get(k, k) for k in unexpected]
+
+    def extra_repr(self) -> str:
+        return f"{self._name!r}, inputs={self._inputs}, outputs={self._outputs}, {len(self._steps)} steps"
