@@ -25,7 +25,7 @@ import numpy as np
 from ..shapes import Pad, Pair
 from . import threads
 from .config import DEFAULT, Tuning
-from .engine import (add_weight_grad, flipped, full_pad, geometry, interior, kernel_rows, scratch,
+from .engine import (Geometry, add_weight_grad, flipped, full_pad, geometry, interior, kernel_rows, scratch,
                      summed_weight_grad, taps, unfold)
 
 # what backward needs: x only when the columns were not kept (backward unfolds it again), else None
@@ -84,7 +84,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
                     g.rows)
 
 
-def pointwise(g, stride: Pair, pad: Pad) -> bool:
+def pointwise(g: Geometry, stride: Pair, pad: Pad) -> bool:
     """Whether the layer is a 1x1 convolution of stride 1 without padding, whose columns are x itself:
     cols[n, g, c, i*W + j] = x[n, g*Cg + c, i, j]."""
     return g.kh == g.kw == 1 and tuple(stride) == (1, 1) and tuple(pad) == (0, 0, 0, 0)
