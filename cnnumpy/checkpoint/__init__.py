@@ -32,8 +32,8 @@ generators.py, and saving, loading and restoring in saving.py; every name is imp
 """
 from .generators import BIT_GENERATORS, check_rng_state, rng_states, set_rng_states
 from .saving import Checkpoint, Records, build_model, load_checkpoint, load_model, restore, save_checkpoint
-from .schema import ARGS, FORMAT, FORMATS, HISTORY, KEYS, MAX_CLASSES, MAX_INPUT, check
+from .schema import ARGS, FORMAT, FORMATS, HISTORY, KEYS, MAX_CLASSES, MAX_INPUT, check, rebuild
 
 __all__ = ["ARGS", "BIT_GENERATORS", "Checkpoint", "FORMAT", "FORMATS", "HISTORY", "KEYS", "MAX_CLASSES", "MAX_INPUT",
-           "Records", "build_model", "check", "check_rng_state", "load_checkpoint", "load_model", "restore",
+           "Records", "build_model", "check", "check_rng_state", "load_checkpoint", "load_model", "rebuild", "restore",
            "rng_states", "save_checkpoint", "set_rng_states"]
