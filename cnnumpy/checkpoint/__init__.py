@@ -12,6 +12,8 @@ Stored with cnnumpy.io (an .npz without pickle, written atomically):
     rng        the state of every np.random.Generator held by a module (dropout masks)
     rng_data   the states of other generators the caller names (data augmentation)
     epoch      epochs done; history: one record per epoch ({"epoch": 1, "train_loss": ..., ...})
+    graph      (optional) {"onnx": the bytes of an ONNX file, uint8}: a run started from one (`cnnumpy train
+               --init`), whose spec names the model "onnx" (kwargs {"num_classes": N} when its head was replaced)
 The other arrays are entries named by their place, such as "optimizer/state/0/momentum_buffer": with a "/",
 which no state_dict key has (cnnumpy.io). So np.load alone reads the weights into the torch twin of the model:
 
