@@ -68,7 +68,7 @@ class Context:
         self.floats: dict[str, np.ndarray] = {}   # float initializers: parameters, unless read as constants
         self.claimed: set[str] = set()            # initializers a layer holds as its parameter
         self.static: set[str] = set()             # float initializers read as constants (scales, bounds)
-        self.keys: dict[str, tuple[str, Callable | None, Callable | None]] = {}
+        self.keys: dict[str, tuple[str, Callable | None, Callable | None, Any]] = {}
         self.training = False                     # a node exported in training mode (BatchNorm, Dropout)
         self.node: Any = None
         self.attrs: Attrs | None = None
@@ -177,7 +177,7 @@ class Context:
         if path is None:
             path = self._place(self._node_path(), module, flat=True)
         for attr, (name, _, to_onnx, from_onnx) in entries.items():
-            self.keys[f"{path}.{attr}"] = (name, to_onnx, from_onnx)
+            self.keys[f"{path}.{attr}"] = (name, to_onnx, from_onnx, module)
         return path
 
     def parameter(self, name: str) -> str:
@@ -188,7 +188,7 @@ class Context:
             path = self._place(name, p)
         if path is None:
             path = self._place(_clean(name) or "param", p, flat=True)
-        self.keys[path] = (name, None, None)
+        self.keys[path] = (name, None, None, p)
         return path
 
     def _node_path(self) -> str:

@@ -218,7 +218,7 @@ def _shapes(input_shape):
 
 def build(model: Any, input_shape: Any, opset: int = 18) -> Any:
     """The onnx.ModelProto of model for inputs of input_shape (batch axis left out); see export."""
-    from .. import nn
+    from .. import __version__, nn
 
     onnx = _onnx()
     if not isinstance(model, nn.Module):
@@ -259,7 +259,7 @@ def build(model: Any, input_shape: Any, opset: int = 18) -> Any:
     inits = [onnx.numpy_helper.from_array(a, name) for name, a in g.inits.items()]
     graph = helper.make_graph(g.nodes, type(model).__name__, inputs, outputs, inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
-                              producer_name="cnnumpy")
+                              producer_name="cnnumpy", producer_version=__version__)
     proto.ir_version = min(proto.ir_version, 10)  # IR 10 holds opsets up to 21 and every runtime of today reads it
     onnx.checker.check_model(proto, full_check=True)
     return proto

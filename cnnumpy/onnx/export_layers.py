@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 
 from .. import nn
+from .export import Graph, Value
+
+Shape = tuple[int, ...]
 
 SELU_ALPHA, SELU_GAMMA = 1.6732632423543772, 1.0507009873554805  # torch's constants
 
@@ -22,7 +25,7 @@ def _bias(g, m):
     return [g.param(m, "bias")] if getattr(m, "bias", None) is not None else []
 
 
-def conv2d(g, m, path, x, out_shape):
+def conv2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """Conv; ONNX's pads are [top, left, bottom, right], ours (top, bottom, left, right). padding_mode='reflect':
     a reflecting Pad, then a Conv without padding (as torch exports it)."""
     top, bottom, left, right = m.pad
@@ -34,7 +37,7 @@ def conv2d(g, m, path, x, out_shape):
                   strides=list(m.stride), pads=pads, dilations=list(m.dilation), group=m.groups)
 
 
-def conv1d(g, m, path, x, out_shape):
+def conv1d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     left, right = m.pad
     xin, pads = x.name, [left, right]
     if m.padding_mode == "reflect" and any(m.pad):
@@ -44,7 +47,7 @@ def conv1d(g, m, path, x, out_shape):
                   strides=list(m.stride), pads=pads, dilations=list(m.dilation), group=m.groups)
 
 
-def conv_transpose2d(g, m, path, x, out_shape):
+def conv_transpose2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """ConvTranspose; output_padding is read off the output shape (it covers forward's output_size too):
     H_out = (H - 1) stride - 2 padding + dilation (k - 1) + 1 + output_padding."""
     extra = [o - ((n - 1) * s - 2 * p + d * (k - 1) + 1) for o, n, s, p, d, k in
@@ -55,7 +58,7 @@ def conv_transpose2d(g, m, path, x, out_shape):
                   dilations=list(m.dilation), group=m.groups, output_padding=extra)
 
 
-def linear(g, m, path, x, out_shape):
+def linear(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """y = x W^T + b: Gemm(transB=1) for (N, in); MatMul with W transposed (folded by the runtime), then Add, for
     (N, ..., in)."""
     if len(x.shape) == 2:
@@ -73,7 +76,7 @@ def _scale_shift(g, m, path, c):
     return w, b
 
 
-def batch_norm(g, m, path, x, out_shape):
+def batch_norm(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """BatchNormalization with the running statistics; a layer without them (track_running_stats=False)
     normalises by the batch's even in eval mode, as torch: mean and biased variance over every axis but 1."""
     c = x.shape[1]
@@ -94,7 +97,7 @@ def _normalise(g, x, axes, eps, w, b, path):
     return g.node("Add", [g.node("Mul", [y, g.per_channel(w, n, path)], path), g.per_channel(b, n, path)], path)
 
 
-def instance_norm(g, m, path, x, out_shape):
+def instance_norm(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """InstanceNormalization (each sample's own statistics); with track_running_stats, the running ones in eval
     mode, as BatchNormalization."""
     c = x.shape[1]
@@ -105,7 +108,7 @@ def instance_norm(g, m, path, x, out_shape):
     return g.node("InstanceNormalization", [x.name, w, b], path, epsilon=m.eps)
 
 
-def group_norm(g, m, path, x, out_shape):
+def group_norm(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """(N, C, ...) seen as (N, G, C/G * ...): InstanceNormalization of the G groups, then the shape back and gamma,
     beta per channel (ONNX's GroupNormalization changed the meaning of its scale at opset 21: avoided)."""
     groups = m.num_groups
@@ -121,14 +124,14 @@ def group_norm(g, m, path, x, out_shape):
     return y
 
 
-def layer_norm(g, m, path, x, out_shape):
+def layer_norm(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     shape = m.normalized_shape
     w = g.param(m, "weight") if m.weight is not None else g.const(np.ones(shape), f"{path}/ones")
     bias = [g.param(m, "bias")] if m.bias is not None else []
     return g.node("LayerNormalization", [x.name, w] + bias, path, axis=-len(shape), epsilon=m.eps)
 
 
-def local_response_norm(g, m, path, x, out_shape):
+def local_response_norm(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """y = x / (k + alpha/size * sum of squares over the channels around c)^beta. For an odd size ONNX's LRN has
     torch's window; for an even one torch's reaches one channel further back: the sum is made by a Pad of the
     channels (size//2 before, (size-1)//2 after) and an AveragePool over them."""
@@ -147,41 +150,41 @@ def local_response_norm(g, m, path, x, out_shape):
 
 # --- activations ----------------------------------------------------------------------------------------
 
-def _unary(op, **attrs):
-    def rule(g, m, path, x, out_shape):
+def _unary(op: str, **attrs: Any) -> Callable[..., str]:
+    def rule(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
         return g.node(op, [x.name], path, **attrs)
     return rule
 
 
-def leaky_relu(g, m, path, x, out_shape):
+def leaky_relu(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("LeakyRelu", [x.name], path, alpha=float(m.negative_slope))
 
 
-def elu(g, m, path, x, out_shape):
+def elu(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Elu", [x.name], path, alpha=float(m.alpha))
 
 
-def relu6(g, m, path, x, out_shape):
+def relu6(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Clip", [x.name, g.const(0.0, path), g.const(6.0, path)], path)
 
 
-def hardsigmoid(g, m, path, x, out_shape):
+def hardsigmoid(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """torch's relu6(x + 3) / 6: HardSigmoid with alpha 1/6, beta 1/2."""
     return g.node("HardSigmoid", [x.name], path, alpha=1 / 6, beta=0.5)
 
 
-def silu(g, m, path, x, out_shape):
+def silu(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Mul", [x.name, g.node("Sigmoid", [x.name], path)], path)
 
 
-def mish(g, m, path, x, out_shape):
+def mish(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """x tanh(softplus(x)): the Mish node from opset 18, its formula before."""
     if g.opset >= 18:
         return g.node("Mish", [x.name], path)
     return g.node("Mul", [x.name, g.node("Tanh", [g.node("Softplus", [x.name], path)], path)], path)
 
 
-def gelu(g, m, path, x, out_shape):
+def gelu(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """Gelu from opset 20; before, x (1 + erf(x / sqrt 2)) / 2 or its tanh approximation."""
     if g.opset >= 20:
         return g.node("Gelu", [x.name], path, approximate=m.approximate)
@@ -195,7 +198,7 @@ def gelu(g, m, path, x, out_shape):
     return g.node("Mul", [half, g.node("Add", [t, g.const(1.0, path)], path)], path)
 
 
-def softplus(g, m, path, x, out_shape):
+def softplus(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """log(1 + exp(beta x)) / beta, and x where beta x > threshold (torch's switch to the identity)."""
     bx = g.node("Mul", [x.name, g.const(m.beta, path)], path) if m.beta != 1 else x.name
     y = g.node("Softplus", [bx], path)
@@ -205,7 +208,7 @@ def softplus(g, m, path, x, out_shape):
     return g.node("Where", [over, x.name, y], path)
 
 
-def prelu(g, m, path, x, out_shape):
+def prelu(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """PRelu; one slope per channel broadcasts as (C, 1, ..., 1) over (N, C, ...)."""
     w = g.param(m, "weight")
     if m.num_parameters > 1 and len(x.shape) > 2:
@@ -218,15 +221,15 @@ def _softmax_axis(m, shape):
     return _axis_of(m.dim, shape)
 
 
-def softmax(g, m, path, x, out_shape):
+def softmax(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Softmax", [x.name], path, axis=_softmax_axis(m, x.shape))
 
 
-def log_softmax(g, m, path, x, out_shape):
+def log_softmax(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("LogSoftmax", [x.name], path, axis=_softmax_axis(m, x.shape))
 
 
-def softmax2d(g, m, path, x, out_shape):
+def softmax2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Softmax", [x.name], path, axis=len(x.shape) - 3)
 
 
@@ -239,7 +242,7 @@ def _end_pads(x, out_shape, kernel, stride, pad, dilation):
             for n, o, k, s, p, d in zip(x.shape[2:], out_shape[2:], kernel, stride, pad, dilation)]
 
 
-def max_pool2d(g, m, path, x, out_shape):
+def max_pool2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     if m.return_indices:
         raise TypeError(f"{path}: cannot export MaxPool2d(return_indices=True) (two outputs; MaxUnpool2d has no "
                         "rule)")
@@ -249,7 +252,7 @@ def max_pool2d(g, m, path, x, out_shape):
                   pads=list(pad) + end, dilations=list(dilation))
 
 
-def avg_pool2d(g, m, path, x, out_shape):
+def avg_pool2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """The divisor as torch's: count_include_pad counts the padding but not ceil_mode's extra, so the padding is
     made a Pad of zeros, and AveragePool (count_include_pad=0) divides by what lies inside the padded input;
     divisor_override: a depthwise Conv with weights 1 / divisor (the window's sum, divided)."""
@@ -272,8 +275,8 @@ def avg_pool2d(g, m, path, x, out_shape):
                   pads=list(pad) + end, count_include_pad=0)
 
 
-def _adaptive(op):
-    def rule(g, m, path, x, out_shape):
+def _adaptive(op: str) -> Callable[..., str]:
+    def rule(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
         """Global pooling for a 1x1 output; windows of H / H_out where the output divides the input; else an
         error (torch's windows of varying size have no ONNX pooling)."""
         if op == "MaxPool" and m.return_indices:
@@ -291,11 +294,11 @@ def _adaptive(op):
 
 # --- reshaping ------------------------------------------------------------------------------------------
 
-def identity(g, m, path, x, out_shape):
+def identity(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return x.name
 
 
-def flatten(g, m, path, x, out_shape):
+def flatten(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     from .export_ops import flatten as flat
     n = max(len(x.shape), 1)
     return flat(g, x.name, x.shape, m.start_dim % n, m.end_dim % n, path)
@@ -306,21 +309,21 @@ def _pads4(g, path, ndim, left, right, top, bottom):
     return g.ints(before + after, path)
 
 
-def constant_pad2d(g, m, path, x, out_shape):
+def constant_pad2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     pads = _pads4(g, path, len(x.shape), *m.padding)
     return g.node("Pad", [x.name, pads, g.const(m.value, path)], path, mode="constant")
 
 
-def reflection_pad2d(g, m, path, x, out_shape):
+def reflection_pad2d(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Pad", [x.name, _pads4(g, path, len(x.shape), *m.padding)], path, mode="reflect")
 
 
-def pixel_shuffle(g, m, path, x, out_shape):
+def pixel_shuffle(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """torch's channel order c r r is DepthToSpace's CRD mode."""
     return g.node("DepthToSpace", [x.name], path, blocksize=m.upscale_factor, mode="CRD")
 
 
-def pixel_unshuffle(g, m, path, x, out_shape):
+def pixel_unshuffle(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """(N, C, H r, W r) -> (N, C, H, r, W, r) -> (N, C, r, r, H, W) -> (N, C r r, H, W): torch's channel order
     (SpaceToDepth puts the offsets first)."""
     r = m.downscale_factor
@@ -330,7 +333,7 @@ def pixel_unshuffle(g, m, path, x, out_shape):
     return g.node("Reshape", [y, g.ints([0, c * r * r, h // r, w // r], path)], path)
 
 
-def upsample(g, m, path, x, out_shape):
+def upsample(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """Resize. nearest: torch's legacy rule src = floor(dst * s), ONNX's asymmetric mode with floor; bilinear:
     align_corners, or pytorch_half_pixel. s is 1 / scale_factor when one was given (so the scales go in),
     else in / out (the sizes go in), as torch."""

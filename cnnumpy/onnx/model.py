@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Module
+from ..nn.parameter import Parameter
 
 
 class Step:
@@ -45,13 +46,14 @@ class OnnxModel(Module):
 
     def __init__(self, name: str, inputs: list[str], outputs: list[str], steps: list[Step],
                  constants: dict[str, np.ndarray], operands: dict[str, str],
-                 keys: dict[str, tuple[str, Callable | None, Callable | None]]) -> None:
+                 keys: dict[str, tuple[str, Callable | None, Callable | None, Any]]) -> None:
         super().__init__()
         self._name = name
         self._inputs, self._outputs, self._steps = inputs, outputs, steps
         self._constants = constants      # value name -> array known when the model was loaded
         self._operands = operands        # value name -> path of a Parameter used directly by an operation
-        self._keys = keys                # our state_dict key -> (ONNX name, to ONNX's layout, from it)
+        self._native = False  # True while load_state_dict runs: state_dict then gives the modules' own keys
+        self._keys = keys  # our state_dict key -> (ONNX name, to ONNX's layout, from it, the owner it was made for)
 
     @property
     def input_names(self) -> list[str]:
@@ -78,24 +80,46 @@ class OnnxModel(Module):
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # --- state_dict in the file's names and layouts ---------------------------------------------------
+    def _names(self) -> dict[str, tuple[str, Callable | None, Callable | None]]:
+        """Our key -> (ONNX name, to ONNX's layout, from it), for the layers and parameters still those the file
+        made: a child replaced since (a new head) keeps its own keys."""
+        names = {}
+        for key, (name, to_onnx, from_onnx, owner) in self._keys.items():
+            path = key if isinstance(owner, Parameter) else key.rpartition(".")[0]
+            try:
+                if submodule(self, path) is owner:
+                    names[key] = (name, to_onnx, from_onnx)
+            except AttributeError:
+                pass
+        return names
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """{initializer name: array shaped as in the ONNX file}; a buffer the file has no initializer for (such
-        as BatchNorm's num_batches_tracked) keeps its module path."""
+        as BatchNorm's num_batches_tracked), or a layer put in since, keeps its module path."""
+        if self._native:
+            return super().state_dict()
+        names = self._names()
         state = {}
         for key, value in super().state_dict().items():
-            name, to_onnx, _ = self._keys.get(key, (key, None, None))
+            name, to_onnx, _ = names.get(key, (key, None, None))
             state[name] = to_onnx(value) if to_onnx else value
         return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        back = {name: (key, from_onnx) for key, (name, _, from_onnx) in self._keys.items()}
+        names = self._names()
+        back = {name: (key, from_onnx) for key, (name, _, from_onnx) in names.items()}
         ours = {}
         for name, value in state.items():
             key, from_onnx = back.get(name, (name, None))
             ours[key] = from_onnx(np.asarray(value)) if from_onnx else value
-        missing, unexpected = super().load_state_dict(ours, strict)
-        names = {key: name for key, (name, _, _) in self._keys.items()}
-        return [names.get(k, k) for k in missing], [names.get(k, k) for k in unexpected]
+        self._native = True  # Module.load_state_dict compares with our state_dict's keys: its own, then
+        try:
+            missing, unexpected = super().load_state_dict(ours, strict)
+        except KeyError as e:
+            raise KeyError(f"state_dict: expected the keys {list(self.state_dict())}; {e}") from None
+        finally:
+            self._native = False
+        return [names.get(k, (k,))[0] for k in missing], [names.get(k, (k,))[0] for k in unexpected]
 
     def extra_repr(self) -> str:
         return f"{self._name!r}, inputs={self._inputs}, outputs={self._outputs}, {len(self._steps)} steps"

@@ -87,6 +87,9 @@ LAYERS = {
     "groupnorm_no_affine": (nn.GroupNorm(4, 4, affine=False), IMG),
     "layernorm": (nn.LayerNorm((8, 8)), IMG),
     "layernorm_no_affine": (nn.LayerNorm(8, elementwise_affine=False), IMG),
+    "layernorm_no_bias": (nn.LayerNorm(8, bias=False), (5, 8)),
+    "groupnorm_no_bias": (nn.GroupNorm(2, 4, bias=False), (4, 9)),
+    "batchnorm2d_no_bias": (nn.BatchNorm2d(4, bias=False), IMG),
     "instancenorm": (nn.InstanceNorm2d(4), IMG),
     "instancenorm_affine": (nn.InstanceNorm2d(4, affine=True), IMG),
     "instancenorm_running": (nn.InstanceNorm2d(4, track_running_stats=True), IMG),
@@ -212,8 +215,13 @@ class Pair(nn.Module):
         return self.lin(a) - b.mean(dim=1, keepdim=True), a[:, :3] * b[:, 3:]
 
 
+def initializers(path):
+    return {t.name for t in onnx.load(str(path)).graph.initializer}
+
+
 def test_graph_ops(tmp_path):
-    assert_exports(Ops(), IMG, tmp_path, batches=(2, 3))
+    path = assert_exports(Ops(), IMG, tmp_path, batches=(2, 3))
+    assert {"scale", "conv.weight", "conv.bias"} <= initializers(path)  # a Parameter used in forward too
 
 
 class Outer(nn.Module):
@@ -227,6 +235,19 @@ class Outer(nn.Module):
     def forward(self, x):
         y, v = self.ops(x)
         return nn.Tanh()(self.seq(y)) * v  # a layer made in forward (no state_dict key); v: (1,), broadcast
+
+
+class Index(nn.Module):
+    """Negative steps, Nones between ints, reductions over the batch axis and over everything."""
+
+    def forward(self, x):
+        a = x[:, ::-1, 1:-1:2]
+        b = x[..., -3::-2]
+        return a.sum(), b.mean(dim=(0, 2)), x[:, None, 0, None]
+
+
+def test_indexing_and_reductions(tmp_path):
+    assert_exports(Index(), (4, 6), tmp_path)
 
 
 def test_graph_nested(tmp_path):
@@ -249,7 +270,8 @@ def test_keras_model(tmp_path):
     h = nn.ReLU()(nn.Conv2d(3, 4, 3, padding=1)(x))
     y = nn.cat([h, x], dim=1)
     y = nn.Linear(7 * 8 * 8, 5)(nn.flatten(y, 1))
-    assert_exports(nn.Model(inputs=x, outputs=y), (3, 8, 8), tmp_path)
+    path = assert_exports(nn.Model(inputs=x, outputs=y), (3, 8, 8), tmp_path)
+    assert initializers(path) >= {"conv2d.weight", "conv2d.bias", "linear.weight", "linear.bias"}
 
 
 def test_keras_model_two_inputs(tmp_path):
@@ -345,8 +367,7 @@ def test_data_parallel_exports_its_module(tmp_path):
     inner = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU())
     model = nn.DataParallel(inner, processes=1)
     path = assert_exports(model, (2, 6, 6), tmp_path)
-    names = {t.name for t in onnx.load(str(path)).graph.initializer}
-    assert {"module.0.weight", "module.0.bias"} <= names
+    assert {"module.0.weight", "module.0.bias"} <= initializers(path)
 
 
 def test_every_rule_is_tested():

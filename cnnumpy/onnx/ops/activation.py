@@ -2,12 +2,13 @@
 (1/6, 1/2) -> nn.Hardsigmoid, Softmax(axis) -> nn.Softmax(dim=axis), ...; Clip with other bounds is a traced
 clip. Before opset 13, Softmax and LogSoftmax flatten the input to 2-d at `axis` (axis=1 by default)."""
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from ... import nn
-from ...nn.traced import apply
-from .common import layer_step, reshape, shape
+from ...nn.traced import Add, Multiply, apply
+from .common import Context, Step, layer_step, reshape, shape
 from .traced_ops import Clip
 
 
@@ -19,28 +20,29 @@ def _simple(kind, **defaults):
     return build
 
 
-def hard_sigmoid(ctx):
+def hard_sigmoid(ctx: Context) -> Step:
     alpha, beta = ctx.attrs.get("alpha", 0.2), ctx.attrs.get("beta", 0.5)
-    if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and beta == 0.5):
-        ctx.unsupported("(alpha, beta)", (alpha, beta), "(1/6, 0.5), torch's Hardsigmoid")
-    return layer_step(ctx.layer(nn.Hardsigmoid(), {}))
+    if math.isclose(alpha, 1 / 6, rel_tol=1e-6) and beta == 0.5:
+        return layer_step(ctx.layer(nn.Hardsigmoid(), {}))
+    clip = Clip(0.0, 1.0)  # other slopes: y = clip(alpha x + beta, 0, 1) as traced operations
+    return lambda root, xs: [apply(clip, apply(Add(), apply(Multiply(), xs[0], alpha), beta))]
 
 
-def selu(ctx):
+def selu(ctx: Context) -> Step:
     alpha, gamma = ctx.attrs.get("alpha", 1.67326319217681884765625), ctx.attrs.get("gamma", 1.05070102214813232421875)
     if not (math.isclose(alpha, 1.6732632, rel_tol=1e-6) and math.isclose(gamma, 1.0507010, rel_tol=1e-6)):
         ctx.unsupported("(alpha, gamma)", (alpha, gamma), "SELU's own constants")
     return layer_step(ctx.layer(nn.SELU(), {}))
 
 
-def gelu(ctx):
+def gelu(ctx: Context) -> Step:
     approximate = ctx.attrs.get("approximate", "none")
     if approximate not in ("none", "tanh"):
         ctx.unsupported("approximate", approximate, "'none' or 'tanh'")
     return layer_step(ctx.layer(nn.GELU(approximate), {}))
 
 
-def prelu(ctx):
+def prelu(ctx: Context) -> Step:
     name, slope = ctx.weight(1, "slope")
     if name is None:
         ctx.unsupported("slope", None, "an initializer")
@@ -59,7 +61,7 @@ def prelu(ctx):
                                                lambda v: v.reshape(s), lambda v: v.reshape(-1))}), pre=check)
 
 
-def clip(ctx):
+def clip(ctx: Context) -> Step:
     if ctx.opset < 11:
         low, high = ctx.attrs.get("min", -3.4028234663852886e38), ctx.attrs.get("max", 3.4028234663852886e38)
     else:
@@ -76,7 +78,7 @@ def clip(ctx):
     return lambda root, xs: [apply(op, xs[0])]
 
 
-def softmax(kind):
+def softmax(kind: type) -> Callable[[Context], Step]:
     def build(ctx):
         axis = ctx.attrs.get("axis", -1 if ctx.opset >= 13 else 1)
         if ctx.opset >= 13:

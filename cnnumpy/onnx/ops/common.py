@@ -1,15 +1,18 @@
 """What the builders share: running a layer or an operation on whatever a value is at run time (a traced
 tensor, a Parameter, or a plain array known without the input), and ONNX's padding attributes."""
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ...nn.parameter import Parameter
 from ...nn.traced import Index, Reshape, Traced, apply
+from ..build import Context
 from ..model import submodule
 from .traced_ops import Pad
+
+Step = Callable[[Any, list], list]  # fn(model, inputs) -> outputs, what a builder returns
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
@@ -77,7 +80,8 @@ def padding(ctx: Any, nd: int, kernel: list[int], strides: list[int], dilations:
     return list(pads[:nd]), list(pads[nd:]), auto if auto.startswith("SAME") else None
 
 
-def same_pads(sizes, kernel, strides, dilations, auto):
+def same_pads(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+              auto: str) -> tuple[list[int], list[int]]:
     """SAME_UPPER / SAME_LOWER: out = ceil(n / s), the padding that makes it, the odd one at the end (UPPER)
     or at the beginning (LOWER)."""
     begins, ends = [], []
@@ -89,14 +93,15 @@ def same_pads(sizes, kernel, strides, dilations, auto):
     return begins, ends
 
 
-def pad_spatial(x: Any, begins, ends, value: float = 0.0) -> Any:
+def pad_spatial(x: Any, begins: Sequence[int], ends: Sequence[int], value: float = 0.0) -> Any:
     """x: (N, C, *spatial) padded on the spatial axes (a traced Pad: constant `value`)."""
     if not any(begins) and not any(ends):
         return x
     return apply(Pad([(0, 0), (0, 0)] + list(zip(begins, ends)), "constant", value), x)
 
 
-def pre_pad(begins, ends, auto, kernel, strides, dilations, value: float = 0.0) -> Callable | None:
+def pre_pad(begins: list[int], ends: list[int], auto: str | None, kernel: Sequence[int], strides: Sequence[int],
+            dilations: Sequence[int], value: float = 0.0) -> Callable | None:
     """The padding to apply before a layer made with padding 0: explicit (asymmetric) pads, or SAME's."""
     if auto:
         def pre(x):

@@ -4,7 +4,8 @@ ONNX pads are [x1_begin, x2_begin, x1_end, x2_end]; cnnumpy's layers (as torch's
 symmetric pads become the layer's padding and others an explicit pad before it (a crop after a transposed conv).
 """
 from ... import nn
-from .common import index, layer_step, padding, pre_pad, same_pads, shape
+from ..model import submodule
+from .common import Context, Step, index, layer_step, padding, pre_pad, same_pads, shape
 
 
 def _geometry(ctx, w, transposed=False):
@@ -24,7 +25,7 @@ def _geometry(ctx, w, transposed=False):
     return kernel, strides, dilations, group, begins, ends, auto
 
 
-def conv(ctx):
+def conv(ctx: Context) -> Step:
     """Conv(X, W, B): y = conv(x, w) + b, X: (N, C, H, W) with W: (F, C/group, kh, kw), or 1-d."""
     wname, w = ctx.weight(1, "W")
     bname, b = ctx.weight(2, "B")
@@ -39,7 +40,7 @@ def conv(ctx):
     return layer_step(ctx.layer(m, {"weight": wname, "bias": bname}), pre)
 
 
-def conv_transpose(ctx):
+def conv_transpose(ctx: Context) -> Step:
     """ConvTranspose(X, W, B): W: (C, F/group, kh, kw); out = (n-1)*s + (k-1)*d + 1 + output_padding - pads."""
     a = ctx.attrs
     wname, w = ctx.weight(1, "W")
@@ -59,6 +60,7 @@ def conv_transpose(ctx):
                            output_padding=tuple(out_pad) if fixed else 0, groups=group, bias=b is not None,
                            dilation=tuple(dilations), dtype=w.dtype)
     path = ctx.layer(m, {"weight": wname, "bias": bname})
+    where = ctx.where()
     if fixed:
         if begins == ends:
             return layer_step(path)
@@ -68,21 +70,21 @@ def conv_transpose(ctx):
             return index(y, (slice(None), slice(None), slice(*cut[0]), slice(*cut[1])))
         return layer_step(path, post=crop)
 
-    def fit(y, x):  # pads from output_shape or SAME, which depend on the input's size
+    def run(root, xs):  # pads from output_shape or SAME, which depend on the input's size
+        x = xs[0]
         sizes = shape(x)[2:]
-        full = shape(y)[2:]
-        if out_shape is not None:
-            target = list(out_shape[-2:])
-        else:
-            target = [n * s for n, s in zip(sizes, strides)]
-        cuts = []
+        full = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(sizes, strides, kernel, dilations)]
+        target = list(out_shape[-2:]) if out_shape is not None else [n * s for n, s in zip(sizes, strides)]
+        cuts, grow = [], []
         for n, f, t, p, s, k, d in zip(sizes, full, target, out_pad, strides, kernel, dilations):
             total = s * (n - 1) + p + (k - 1) * d + 1 - t
             begin = total // 2 if auto == "SAME_UPPER" else total - total // 2
-            end = f - (total - begin) + p
-            if begin < 0 or end > f:
-                raise ValueError(f"ConvTranspose: output_shape {target} needs an output larger than the full "
-                                 f"transposed convolution {tuple(full)}; not supported")
+            end = f + p - (total - begin)
+            if begin < 0:
+                raise ValueError(f"{where}: output_shape {target} needs padding before the output; not supported")
             cuts.append((begin, end))
-        return index(y, (slice(None), slice(None), slice(*cuts[0]), slice(*cuts[1])))
-    return layer_step(path, post=fit)
+            grow.append(max(end - f, 0))  # rows past the full output: bias only, as output_padding makes them
+        m = submodule(root, path)
+        y = m(x, output_size=tuple(f + g for f, g in zip(full, grow))) if any(grow) else m(x)
+        return [index(y, (slice(None), slice(None), slice(*cuts[0]), slice(*cuts[1])))]
+    return run

@@ -9,7 +9,7 @@ import numpy as np
 
 from ... import nn
 from ...nn.traced import Add, Multiply, Permute, apply
-from .common import layer_step
+from .common import Context, Step, layer_step
 from .traced_ops import MatMul
 
 
@@ -28,7 +28,7 @@ def _linear(ctx, wname, w_onnx, transposed, bname, b_onnx):
     return layer_step(ctx.layer(m, slots))
 
 
-def gemm(ctx):
+def gemm(ctx: Context) -> Step:
     a = ctx.attrs
     alpha, beta = a.get("alpha", 1.0), a.get("beta", 1.0)
     trans_a, trans_b = a.get("transA", 0), a.get("transB", 0)
@@ -59,7 +59,7 @@ def gemm(ctx):
     return run
 
 
-def matmul(ctx):
+def matmul(ctx: Context) -> Step:
     name = ctx.node.input[1]
     w = ctx.floats.get(name)
     if w is not None and w.ndim == 2 and w.size > 1:

@@ -7,10 +7,10 @@ torch's the weight of the new one: momentum = 1 - m. training_mode=1 (a model ex
 loaded model start in train mode; model.train() / model.eval() switch it as any cnnumpy model.
 """
 from ... import nn
-from .common import as_4d, layer_step, shape
+from .common import Context, Step, as_4d, layer_step, shape
 
 
-def batch_norm(ctx):
+def batch_norm(ctx: Context) -> Step:
     a = ctx.attrs
     eps, momentum = a.get("epsilon", 1e-5), a.get("momentum", 0.9)
     if ctx.opset < 9 and a.get("spatial", 1) != 1:
@@ -30,7 +30,7 @@ def batch_norm(ctx):
     return as_4d(layer_step(path))
 
 
-def instance_norm(ctx):
+def instance_norm(ctx: Context) -> Step:
     eps = ctx.attrs.get("epsilon", 1e-5)
     wname, w = ctx.weight(1, "scale")
     bname, _ = ctx.weight(2, "B")
@@ -38,7 +38,7 @@ def instance_norm(ctx):
     return as_4d(layer_step(ctx.layer(m, {"weight": wname, "bias": bname})))
 
 
-def layer_norm(ctx):
+def layer_norm(ctx: Context) -> Step:
     a = ctx.attrs
     axis, eps = a.get("axis", -1), a.get("epsilon", 1e-5)
     a.get("stash_type", 1)  # the precision of the mean and variance: ours is the input's
@@ -58,7 +58,7 @@ def layer_norm(ctx):
     return layer_step(path, pre=check)
 
 
-def group_norm(ctx):
+def group_norm(ctx: Context) -> Step:
     a = ctx.attrs
     groups, eps = a.get("num_groups"), a.get("epsilon", 1e-5)
     a.get("stash_type", 1)
@@ -73,7 +73,7 @@ def group_norm(ctx):
     return layer_step(ctx.layer(m, {"weight": wname, "bias": bname}))
 
 
-def lrn(ctx):
+def lrn(ctx: Context) -> Step:
     a = ctx.attrs
     size = a.get("size")
     alpha, beta, bias = a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("bias", 1.0)

@@ -5,12 +5,14 @@ ONNX's strides default to 1 (torch's to the kernel) and AveragePool's count_incl
 Symmetric pads within half the kernel are the layer's padding; other pads are applied before it (-inf for max
 pooling, so a padded value never wins; zeros for average pooling counting the padding).
 """
+from collections.abc import Callable
+
 from ... import nn
 from ...nn.traced import Reduce, apply
-from .common import layer_step, pad_spatial, padding, pre_pad, shape
+from .common import Context, Step, layer_step, pad_spatial, padding, pre_pad, shape
 
 
-def _window(ctx):
+def _window(ctx: Context) -> Step:
     a = ctx.attrs
     kernel = a.get("kernel_shape")
     if kernel is None or len(kernel) != 2:
@@ -24,7 +26,7 @@ def _window(ctx):
     return kernel, strides, dilations, bool(ceil), begins, ends, auto
 
 
-def max_pool(ctx):
+def max_pool(ctx: Context) -> Step:
     kernel, strides, dilations, ceil, begins, ends, auto = _window(ctx)
     ctx.attrs.get("storage_order", 0)  # the layout of the indices output, which we do not compute
     ctx.only_first_outputs(1)
@@ -37,7 +39,7 @@ def max_pool(ctx):
     return layer_step(ctx.layer(m, {}), pre)
 
 
-def avg_pool(ctx):
+def avg_pool(ctx: Context) -> Step:
     kernel, strides, dilations, ceil, begins, ends, auto = _window(ctx)
     count_pad = ctx.attrs.get("count_include_pad", 0)
     if dilations != [1, 1]:
@@ -54,7 +56,7 @@ def avg_pool(ctx):
     return layer_step(ctx.layer(m, {}), pre)
 
 
-def global_pool(kind, reduce):
+def global_pool(kind: type, reduce: str | None) -> Callable[[Context], Step]:
     def build(ctx):
         run = layer_step(ctx.layer(kind(1), {}))
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ... import nn
 from ..model import submodule
-from .common import shape
+from .common import Context, Step, shape
 
 
 def _pair(ctx, values, what, axes):
@@ -23,7 +23,7 @@ def _pair(ctx, values, what, axes):
     return v[2:]
 
 
-def resize(ctx):
+def resize(ctx: Context) -> Step:
     a = ctx.attrs
     mode = a.get("mode", "nearest")
     if ctx.opset >= 11:
@@ -87,7 +87,7 @@ def resize(ctx):
     return run
 
 
-def upsample(ctx):
+def upsample(ctx: Context) -> Step:
     """Upsample (opsets 7 to 9): scales as an attribute (7, 8) or an input (9), asymmetric coordinates."""
     mode = ctx.attrs.get("mode", "nearest")
     if mode != "nearest":

@@ -12,7 +12,7 @@ from ... import nn
 from ...functional.tuned.erf import erf_numpy
 from ...nn.traced import Add, Divide, Index, Multiply, Permute, Reduce, Subtract, apply
 from .. import parse as L
-from .common import is_tensor, layer_step, reshape, shape
+from .common import Context, Step, is_tensor, layer_step, reshape, shape
 from .traced_ops import Expand, Extreme, Pad, Take, Unary, Where
 
 
@@ -57,7 +57,7 @@ def _numpy_only(name, fn):
     return build
 
 
-def pow_(ctx):
+def pow_(ctx: Context) -> Step:
     def run(root, xs):
         x, p = xs
         if is_tensor(p):
@@ -77,7 +77,7 @@ def _axes(ctx, i_input, attr="axes", first_input_opset=13):
     return ctx.attrs.get(attr)
 
 
-def concat(ctx):
+def concat(ctx: Context) -> Step:
     axis = ctx.attrs.get("axis")
     if axis is None:
         ctx.unsupported("axis", None, "an int")
@@ -90,7 +90,7 @@ def concat(ctx):
     return run
 
 
-def split(ctx):
+def split(ctx: Context) -> Step:
     axis = ctx.attrs.get("axis", 0)
     n_out = len(ctx.node.output)
     sizes = ctx.ints(1, "split") if ctx.opset >= 13 else ctx.attrs.get("split")
@@ -132,7 +132,7 @@ def _slice_index(s, starts, ends, axes, steps):
     return tuple(idx)
 
 
-def slice_(ctx):
+def slice_(ctx: Context) -> Step:
     if ctx.opset < 10:
         a = ctx.attrs
         fixed = (a.get("starts"), a.get("ends"), a.get("axes"), None)
@@ -152,7 +152,7 @@ def slice_(ctx):
     return run
 
 
-def flatten(ctx):
+def flatten(ctx: Context) -> Step:
     axis = ctx.attrs.get("axis", 1)
 
     def run(root, xs):
@@ -162,7 +162,7 @@ def flatten(ctx):
     return run
 
 
-def reshape_(ctx):
+def reshape_(ctx: Context) -> Step:
     allowzero = ctx.attrs.get("allowzero", 0) if ctx.opset >= 14 else 0
     where = ctx.where()
 
@@ -181,7 +181,7 @@ def reshape_(ctx):
     return run
 
 
-def transpose(ctx):
+def transpose(ctx: Context) -> Step:
     perm = ctx.attrs.get("perm")
 
     def run(root, xs):
@@ -190,7 +190,7 @@ def transpose(ctx):
     return run
 
 
-def squeeze(ctx):
+def squeeze(ctx: Context) -> Step:
     axes = _axes(ctx, 1)
 
     def run(root, xs):
@@ -200,7 +200,7 @@ def squeeze(ctx):
     return run
 
 
-def unsqueeze(ctx):
+def unsqueeze(ctx: Context) -> Step:
     axes = _axes(ctx, 1)
     if axes is None:
         ctx.unsupported("axes", None, "a list of ints")
@@ -233,7 +233,7 @@ def _reduce(kind, first_input_opset):
     return build
 
 
-def pad(ctx):
+def pad(ctx: Context) -> Step:
     a = ctx.attrs
     mode = a.get("mode", "constant")
     if mode not in ("constant", "reflect", "edge"):
@@ -266,7 +266,7 @@ def pad(ctx):
     return run
 
 
-def dropout(ctx):
+def dropout(ctx: Context) -> Step:
     if ctx.opset < 12:
         p = ctx.attrs.get("ratio", 0.5)
         training = None
@@ -285,7 +285,7 @@ def dropout(ctx):
     return layer_step(ctx.layer(nn.Dropout(p), {}))
 
 
-def constant(ctx):
+def constant(ctx: Context) -> Step:
     a = ctx.attrs
     for name, make in (("value", lambda v: v), ("value_float", lambda v: np.array(v, np.float32)),
                        ("value_floats", lambda v: np.array(v, np.float32)), ("value_int", lambda v: np.array(v, np.int64)),
@@ -299,12 +299,12 @@ def constant(ctx):
     ctx.unsupported("value", None, "one of value, value_float(s), value_int(s)")
 
 
-def shape_(ctx):
+def shape_(ctx: Context) -> Step:
     start, end = ctx.attrs.get("start", 0), ctx.attrs.get("end")
     return lambda root, xs: [np.array(shape(xs[0])[start:end], np.int64)]
 
 
-def gather(ctx):
+def gather(ctx: Context) -> Step:
     axis = ctx.attrs.get("axis", 0)
     where = ctx.where()
 
@@ -321,7 +321,7 @@ def gather(ctx):
     return run
 
 
-def cast(ctx):
+def cast(ctx: Context) -> Step:
     to = ctx.attrs.get("to")
     ctx.attrs.get("saturate", 1)
     if to not in L.DTYPES:
@@ -339,7 +339,7 @@ def cast(ctx):
     return run
 
 
-def constant_of_shape(ctx):
+def constant_of_shape(ctx: Context) -> Step:
     value = ctx.attrs.get("value")
     v = np.zeros(1, np.float32) if value is None else value.reshape(-1)
 
@@ -348,7 +348,7 @@ def constant_of_shape(ctx):
     return run
 
 
-def expand(ctx):
+def expand(ctx: Context) -> Step:
     where = ctx.where()
 
     def run(root, xs):
@@ -362,7 +362,7 @@ def expand(ctx):
     return run
 
 
-def where_(ctx):
+def where_(ctx: Context) -> Step:
     where = ctx.where()
 
     def run(root, xs):
@@ -375,7 +375,7 @@ def where_(ctx):
     return run
 
 
-def identity(ctx):
+def identity(ctx: Context) -> Step:
     return lambda root, xs: [xs[0]]
 
 

@@ -16,19 +16,19 @@ class MatMul(Op):
     """y = a @ b (np.matmul's broadcasting); da = dout @ bᵀ, db = aᵀ @ dout, each summed back to its shape."""
     name = "matmul"
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
         if np.ndim(a) < 2 or np.ndim(b) < 2:
             raise ValueError(f"matmul: expected operands of at least 2 dimensions, got shapes {np.shape(a)} and "
                              f"{np.shape(b)}")
         return np.matmul(a, b), (a, b)
 
-    def backward(self, dout, saved, needs):
+    def backward(self, dout: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple:
         a, b = saved
         da = unbroadcast(dout @ np.swapaxes(b, -1, -2), a.shape) if needs[0] else None
         db = unbroadcast(np.swapaxes(a, -1, -2) @ dout, b.shape) if needs[1] else None
         return da, db
 
-    def shape(self, a, b):
+    def shape(self, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
         batch = np.broadcast_shapes(a[:-2], b[:-2])
         if a[-1] != b[-2]:
             raise ValueError(f"matmul: shapes {a} and {b} do not chain ({a[-1]} != {b[-2]})")
@@ -55,7 +55,7 @@ class Pad(Op):
         j = np.abs(i) % period if period else np.zeros_like(i)
         return np.where(j < n, j, period - j)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.asarray(x)
         y = x
         for axis, (b, e) in enumerate(self.widths):
@@ -70,7 +70,7 @@ class Pad(Op):
             y = taken
         return y.astype(x.dtype, copy=False), x.shape
 
-    def backward(self, dout, shape, needs):
+    def backward(self, dout: np.ndarray, shape: Any, needs: Sequence[bool]) -> tuple:
         g = dout
         sizes = list(shape)
         for axis in reversed(range(len(self.widths))):
@@ -85,7 +85,7 @@ class Pad(Op):
             g = np.moveaxis(out, 0, axis)
         return (g,)
 
-    def shape(self, x):
+    def shape(self, x: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(n + b + e for n, (b, e) in zip(x, self.widths))
 
 
@@ -96,13 +96,13 @@ class Expand(Op):
     def __init__(self, shape: Sequence[int]) -> None:
         self.target = tuple(int(n) for n in shape)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         return np.broadcast_to(x, self.shape(np.shape(x))).copy(), np.shape(x)
 
-    def backward(self, dout, shape, needs):
+    def backward(self, dout: np.ndarray, shape: Any, needs: Sequence[bool]) -> tuple:
         return (unbroadcast(dout, shape),)
 
-    def shape(self, x):
+    def shape(self, x: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(tuple(x), self.target))
 
 
@@ -113,11 +113,11 @@ class Extreme(Op):
     def __init__(self, kind: str) -> None:
         self.name, self.fn = kind, np.maximum if kind == "max" else np.minimum
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
         y = self.fn(a, b)
         return y, (np.asarray(a), np.asarray(b), y)
 
-    def backward(self, dout, saved, needs):
+    def backward(self, dout: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple:
         a, b, y = saved
         wa = (a == y).astype(dout.dtype)
         wb = (b == y).astype(dout.dtype)
@@ -126,7 +126,7 @@ class Extreme(Op):
         db = unbroadcast(dout * wb / total, b.shape) if needs[1] else None
         return da, db
 
-    def shape(self, a, b):
+    def shape(self, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(a, b))
 
 
@@ -137,13 +137,13 @@ class Clip(Op):
     def __init__(self, low: float, high: float) -> None:
         self.low, self.high = low, high
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         return np.clip(x, self.low, self.high).astype(np.asarray(x).dtype, copy=False), np.asarray(x)
 
-    def backward(self, dout, x, needs):
+    def backward(self, dout: np.ndarray, x: Any, needs: Sequence[bool]) -> tuple:
         return (dout * ((x >= self.low) & (x <= self.high)),)
 
-    def shape(self, x):
+    def shape(self, x: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(x)
 
 
@@ -155,11 +155,11 @@ class Take(Op):
     def __init__(self, indices: np.ndarray, axis: int) -> None:
         self.indices, self.axis = np.asarray(indices, np.int64), axis
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         idx = np.where(self.indices < 0, self.indices + np.shape(x)[self.axis], self.indices)
         return np.take(x, idx, axis=self.axis), (np.shape(x), idx)
 
-    def backward(self, dout, saved, needs):
+    def backward(self, dout: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple:
         shape, idx = saved
         dx = np.zeros(shape, dout.dtype)
         moved = np.moveaxis(dx, self.axis, 0)
@@ -167,7 +167,7 @@ class Take(Op):
         np.add.at(moved, idx, d)
         return (dx,)
 
-    def shape(self, x):
+    def shape(self, x: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(x[:self.axis]) + self.indices.shape + tuple(x[self.axis + 1:])
 
 
@@ -178,16 +178,16 @@ class Where(Op):
     def __init__(self, cond: np.ndarray) -> None:
         self.cond = np.asarray(cond, bool)
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
         return np.where(self.cond, a, b), (np.shape(a), np.shape(b))
 
-    def backward(self, dout, saved, needs):
+    def backward(self, dout: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple:
         sa, sb = saved
         da = unbroadcast(np.where(self.cond, dout, 0), sa) if needs[0] else None
         db = unbroadcast(np.where(self.cond, 0, dout), sb) if needs[1] else None
         return da, db
 
-    def shape(self, a, b):
+    def shape(self, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(self.cond.shape, a, b))
 
 
@@ -198,14 +198,14 @@ class Unary(Op):
     def __init__(self, name: str, fn: Any, grad: Any) -> None:
         self.name, self.fn, self.grad = name, fn, grad
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.asarray(x)
         y = np.asarray(self.fn(x)).astype(x.dtype, copy=False)
         return y, (x, y)
 
-    def backward(self, dout, saved, needs):
+    def backward(self, dout: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple:
         x, y = saved
         return ((dout * self.grad(x, y)).astype(dout.dtype, copy=False),)
 
-    def shape(self, x):
+    def shape(self, x: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(x)
