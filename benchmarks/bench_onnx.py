@@ -29,13 +29,23 @@ SHAPES = {"lenet5": (1, 28, 28), "cifar_vgg": (3, 32, 32), "resnet8": (3, 32, 32
 
 
 def build(name):
-    """The cnnumpy model, seeded, in eval mode; (model, torch twin or None)."""
+    """The cnnumpy model, seeded, in eval mode, its BatchNorm statistics and affine parameters random; (model,
+    torch twin or None)."""
+    import numpy as np
     import torch_models
 
     import cnnumpy
     from cnnumpy import models
     cnnumpy.manual_seed(0)
     model = models.build(name, num_classes=10).eval()
+    rng = np.random.default_rng(0)
+    state = model.state_dict()
+    for key, value in state.items():  # BatchNorm as after training, not the identity it starts as
+        if key.endswith(("running_mean", "bias")) and value.dtype.kind == "f":
+            value[...] = rng.normal(0, 0.1, value.shape)
+        elif key.endswith("running_var") or (key.endswith("weight") and value.ndim == 1):
+            value[...] = rng.uniform(0.5, 1.5, value.shape)
+    model.load_state_dict(state)
     twin = None
     if name == "mobilenet_v2_cifar":
         twin = torch_models.TWINS["mobilenet_v2"](model)
