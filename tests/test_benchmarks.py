@@ -32,6 +32,8 @@ def outputs(tmp_path_factory):
         "scaling": ["scaling.py", "--models", "lenet5", "--sweeps", "batch", "--no-memory", "--out", str(png)],
         "finetune": ["bench_finetune.py"],
         "segment": ["bench_segment.py"],
+        # a file from torch's exporter and one from cnnumpy's
+        "onnx": ["bench_onnx.py", "--models", "lenet5", "resnet8"],
     }
     procs = {name: subprocess.Popen([sys.executable, str(BENCH / argv[0]), "--quick", "--threads", "1", *argv[1:]],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH)
@@ -65,7 +67,7 @@ def number(cell):
     return float(cell.replace(",", ""))
 
 
-@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods", "finetune", "segment"])
+@pytest.mark.parametrize("name", ["layers", "train", "scaling", "methods", "finetune", "segment", "onnx"])
 def test_header(outputs, name):
     missing = [h for h in HEADER if h not in outputs[name]]
     assert not missing, f"{name}: header lacks {missing}:\n{outputs[name][:1500]}"
@@ -147,6 +149,19 @@ def test_bench_segment_tables(outputs):
     head, rows = table(text, "background")
     assert len(head) == 12 and rows[0][0] == "IoU" and all(c == "-" or 0 <= number(c) <= 1 for c in rows[0][1:])
     assert "mean IoU" in text and "held-out canvases" in text
+
+
+def test_bench_onnx_table(outputs):
+    """Both files run by every contender that reads them, with onnxruntime's outputs (1e-5), and the ratios."""
+    head, rows = table(outputs["onnx"], "cnnumpy/onnxruntime")
+    assert head[:3] == ["model", "file from", "input"] and head[-1] == "max rel diff"
+    assert [(r[0], r[1]) for r in rows] == [("lenet5", "torch"), ("resnet8", "cnnumpy")], rows
+    for r in rows:
+        cells = dict(zip(head, r))
+        for k in ("images/s cnnumpy", "images/s onnxruntime", "images/s onnx.reference", "cnnumpy/onnxruntime",
+                  "cnnumpy/onnx.reference"):
+            assert number(cells[k]) > 0, (k, r)
+        assert (cells["images/s torch"] == "-") == (r[1] == "cnnumpy") and number(cells["max rel diff"]) < 1e-5, r
 
 
 def test_scaling_table_and_plot(outputs):

@@ -12,6 +12,8 @@ Stored with cnnumpy.io (an .npz without pickle, written atomically):
     rng        the state of every np.random.Generator held by a module (dropout masks)
     rng_data   the states of other generators the caller names (data augmentation)
     epoch      epochs done; history: one record per epoch ({"epoch": 1, "train_loss": ..., ...})
+    graph      (optional) {"onnx": the bytes of an ONNX file, uint8}: a run started from one (`cnnumpy train
+               --init`), whose spec names the model "onnx" (kwargs {"num_classes": N} when its head was replaced)
 The other arrays are entries named by their place, such as "optimizer/state/0/momentum_buffer": with a "/",
 which no state_dict key has (cnnumpy.io). So np.load alone reads the weights into the torch twin of the model:
 
@@ -32,8 +34,8 @@ generators.py, and saving, loading and restoring in saving.py; every name is imp
 """
 from .generators import BIT_GENERATORS, check_rng_state, rng_states, set_rng_states
 from .saving import Checkpoint, Records, build_model, load_checkpoint, load_model, restore, save_checkpoint
-from .schema import ARGS, FORMAT, FORMATS, HISTORY, KEYS, MAX_CLASSES, MAX_INPUT, check
+from .schema import ARGS, FORMAT, FORMATS, HISTORY, KEYS, MAX_CLASSES, MAX_INPUT, check, rebuild
 
 __all__ = ["ARGS", "BIT_GENERATORS", "Checkpoint", "FORMAT", "FORMATS", "HISTORY", "KEYS", "MAX_CLASSES", "MAX_INPUT",
-           "Records", "build_model", "check", "check_rng_state", "load_checkpoint", "load_model", "restore",
+           "Records", "build_model", "check", "check_rng_state", "load_checkpoint", "load_model", "rebuild", "restore",
            "rng_states", "save_checkpoint", "set_rng_states"]

@@ -10,7 +10,7 @@ import numpy as np
 from .. import io, models
 from ..nn.module import Module
 from .generators import check_rng_state, rng_states, set_rng_states
-from .schema import FORMAT, FORMATS, check
+from .schema import FORMAT, FORMATS, check, rebuild
 from .values import a_str, show
 
 if TYPE_CHECKING:  # for the type hints only: a checkpoint module needs no optimizer or training loop to load
@@ -26,10 +26,12 @@ class Records(Protocol):
 def save_checkpoint(path: str | PathLike, model: Module, optimizer: Optimizer | None = None,
                     scheduler: LRScheduler | None = None, epoch: int = 0, spec: dict[str, Any] | None = None,
                     history: Records | None = None,
-                    data_rngs: dict[str, np.random.Generator] | None = None) -> Path:
+                    data_rngs: dict[str, np.random.Generator] | None = None, graph: bytes | None = None) -> Path:
     """Write the checkpoint atomically; the previous file at `path` stays valid until the rename.
 
     data_rngs: {name: np.random.Generator} outside the model whose state a resumed run needs.
+    graph: the bytes of the ONNX file the model was loaded from (spec model "onnx"), kept so that the checkpoint
+    alone rebuilds it.
     Raises ValueError, writing nothing, when the checkpoint would not pass load_checkpoint's checks: a weight
     that is NaN or infinite (a diverged model never replaces the last good checkpoint), a spec that does not
     describe the model, ...
@@ -45,6 +47,8 @@ def save_checkpoint(path: str | PathLike, model: Module, optimizer: Optimizer | 
         "rng_data": {name: g.bit_generator.state for name, g in (data_rngs or {}).items()},
         "history": list(history.records) if history is not None else [],
     }
+    if graph is not None:
+        ckpt["graph"] = {"onnx": np.frombuffer(graph, np.uint8)}
     try:
         check(ckpt)
     except ValueError as e:
@@ -98,10 +102,7 @@ def build_model(ckpt: dict[str, Any], method: str | None = None) -> Module:
     if not spec:
         raise ValueError(f"{where} spec: empty; the model cannot be rebuilt from the file alone "
                          "(save_checkpoint(..., spec={'model': NAME, 'kwargs': {...}, 'data': {...}}) records how)")
-    kwargs = dict(spec.get("kwargs", {}))
-    if method is not None:
-        kwargs["method"] = method
-    model = models.build(spec["model"], **kwargs)
+    model = rebuild(spec, ckpt.get("graph"), method)
     model.load_state_dict(ckpt["model"])
     set_rng_states(model, ckpt["rng"])
     return model.eval()

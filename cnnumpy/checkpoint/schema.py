@@ -19,6 +19,11 @@ from .values import (a_bool, a_dict, a_list, a_number, a_scalar, a_str, an_array
 FORMAT = "cnnumpy-checkpoint/2"
 FORMATS = ("cnnumpy-checkpoint/1", FORMAT)  # what load_checkpoint reads
 KEYS = ("format", "spec", "epoch", "model", "optimizer", "scheduler", "rng", "rng_data", "history")
+# a run started from an ONNX file (`cnnumpy train --init`) keeps the file's bytes, as {"onnx": uint8 array}, and
+# names its model ONNX in the spec: the model is that graph, its head replaced when spec.kwargs has num_classes
+OPTIONAL = ("graph",)
+ONNX = "onnx"
+MAX_GRAPH_BYTES = 2 << 30
 # what a spec may ask of a throwaway model: classes (and channels), and values in one input image
 MAX_CLASSES = 100_000
 MAX_INPUT = 1 << 22
@@ -27,9 +32,10 @@ MAX_INPUT = 1 << 22
 def check(ckpt: Any) -> None:
     """Check a checkpoint's contents against the layout of cnnumpy.checkpoint's docstring; ValueError naming the
     place."""
-    a_dict(ckpt, "the checkpoint", required=KEYS, allowed=KEYS)
+    a_dict(ckpt, "the checkpoint", required=KEYS, allowed=KEYS + OPTIONAL)
     a_str(ckpt["format"], "format", FORMATS)
-    _spec(ckpt["spec"])
+    _graph(ckpt.get("graph"))
+    _spec(ckpt["spec"], "graph" in ckpt)
     an_int(ckpt["epoch"], "epoch")
     _state_dict(ckpt["model"], "model")
     _optimizer(ckpt["optimizer"])
@@ -49,18 +55,49 @@ ARGS = {
     "weight_decay": lambda v, w: a_number(v, w), "optimizer": a_str, "scheduler": a_str, "augment": a_bool,
     "method": lambda v, w: a_str(v, w, ["auto", *general(CONV)]), "processes": lambda v, w: an_int(v, w, 1),
     "seed": lambda v, w: an_int(v, w, -2 ** 63), "limit": lambda v, w: an_int(v, w, 1, none=True), "data": a_str,
-    "data_dir": lambda v, w: a_str(v, w, none=True), "model": lambda v, w: a_str(v, w, sorted(models.MODELS)),
+    "data_dir": lambda v, w: a_str(v, w, none=True), "model": lambda v, w: a_str(v, w, sorted([*models.MODELS, ONNX])),
     "download": a_bool, "out": lambda v, w: a_str(v, w, none=True), "resume": lambda v, w: a_str(v, w, none=True),
     "no_progress": a_bool, "quiet": a_bool, "overwrite": a_bool,
 }
 
 
-def _spec(spec):
+def rebuild(spec: dict, graph: dict | None = None, method: str | None = None) -> Any:
+    """The model a spec describes, freshly initialised: models.build(spec.model, **spec.kwargs), or for an ONNX
+    run the file's graph (graph["onnx"], its bytes) with its head replaced when spec.kwargs has num_classes.
+    method overrides the convolution method of a named model."""
+    kwargs = dict(spec.get("kwargs", {}))
+    if spec["model"] == ONNX:
+        from .. import onnx
+        from ..onnx.finetune import replace_head
+        model = onnx.load(graph["onnx"].tobytes())
+        if "num_classes" in kwargs:
+            replace_head(model, kwargs["num_classes"])
+        return model
+    if method is not None:
+        kwargs["method"] = method
+    return models.build(spec["model"], **kwargs)
+
+
+def _graph(graph):
+    if graph is None:
+        return
+    a_dict(graph, "graph", required=("onnx",), allowed=("onnx",))
+    v = graph["onnx"]
+    if not (isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 1 and 0 < v.size <= MAX_GRAPH_BYTES):
+        fail("graph['onnx']", f"the bytes of an ONNX file, a 1-D uint8 array of 1 to {MAX_GRAPH_BYTES:,} values", v)
+
+
+def _spec(spec, has_graph=False):
     if not a_dict(spec, "spec"):
         return  # no spec: the file holds weights to resume, but cannot rebuild its model alone
     a_dict(spec, "spec", required=("model", "data"))
-    a_str(spec["model"], "spec.model", sorted(models.MODELS))
-    takes = inspect.signature(models.MODELS[spec["model"]]).parameters
+    a_str(spec["model"], "spec.model", sorted([*models.MODELS, ONNX]))
+    if (spec["model"] == ONNX) != has_graph:
+        raise ValueError(f"spec.model: {spec['model']!r} " + ("needs the ONNX file's bytes (graph), which this "
+                                                               "checkpoint lacks" if not has_graph else
+                                                               f"is not {ONNX!r}, yet the checkpoint holds a graph"))
+    builder = (lambda num_classes=None: None) if spec["model"] == ONNX else models.MODELS[spec["model"]]
+    takes = inspect.signature(builder).parameters
     for k, v in a_dict(spec.get("kwargs", {}), "spec.kwargs").items():
         where = f"spec.kwargs[{k!r}]"
         if k not in takes:
@@ -165,14 +202,16 @@ def _history(history):
 def _against_the_model(ckpt):
     """Build the spec's model (a throwaway one) and check the file's weights, generators and classes against it."""
     spec = ckpt["spec"]
-    name, kwargs = spec["model"], dict(spec.get("kwargs", {}))
-    if "method" in inspect.signature(models.MODELS[name]).parameters:
-        kwargs["method"] = "im2col"  # the weights are the same for every method; im2col needs nothing compiled
+    name = spec["model"]
+    # the weights are the same for every method; im2col needs nothing compiled
+    method = "im2col" if name != ONNX and "method" in inspect.signature(models.MODELS[name]).parameters else None
     try:
         with random.fork_rng():  # building a model to compare with must not advance the user's stream
-            model = models.build(name, **kwargs)
+            model = rebuild(spec, ckpt.get("graph"), method)
     except (ValueError, TypeError) as e:
         raise ValueError(f"spec: {name} cannot be built with the kwargs {spec.get('kwargs', {})}: {e}") from None
+    except ImportError as e:
+        raise ValueError(f"spec: {name}: {e}") from None
     own = model.state_dict()
     missing = [k for k in own if k not in ckpt["model"]]
     unexpected = [k for k in ckpt["model"] if k not in own]

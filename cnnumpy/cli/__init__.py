@@ -13,13 +13,15 @@ import sys
 
 from ..data.registry import DATASETS
 from ..functional.tuned.memory import keep_freed_memory
-from . import inspect, train
+from . import inspect, onnx_files, train
 from .args import UsageError, parser
 
 log = logging.getLogger("cnnumpy")
 
 COMMANDS = {"bench": inspect.bench, "train": train.train, "evaluate": inspect.evaluate, "predict": inspect.predict,
-            "summary": inspect.summary, "show": inspect.show, "demo": inspect.demo}
+            "summary": inspect.summary, "show": inspect.show, "demo": inspect.demo, "export": onnx_files.export}
+# the commands that also take a model.onnx where they take a checkpoint
+ONNX = {"evaluate": onnx_files.evaluate, "predict": onnx_files.predict, "summary": onnx_files.summary}
 
 
 def main(argv=None, datasets=None):
@@ -34,6 +36,9 @@ def main(argv=None, datasets=None):
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
+        if args.command in ONNX and onnx_files.is_onnx(getattr(args, "checkpoint", None)):
+            return ONNX[args.command](args, datasets)
+        onnx_files.no_onnx_flags(args)
         return COMMANDS[args.command](args, datasets)
     except KeyboardInterrupt:
         print("cnnumpy: interrupted", file=sys.stderr)

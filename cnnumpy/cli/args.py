@@ -58,10 +58,10 @@ def default_shapes(datasets):
 TRAIN_DEFAULTS = {"epochs": 5, "batch_size": 64, "optimizer": "sgd", "lr": None, "momentum": 0.9,
                   "weight_decay": 0.0, "scheduler": "none", "augment": False, "method": "auto", "processes": 1,
                   "seed": 0, "limit": None, "warmup": 0, "clip_grad": None, "early_stop": None, "task": None,
-                  "depth": None, "width": None}
+                  "depth": None, "width": None, "replace_head": None, "freeze_body": False}
 # What makes a run the run it is: a resumed run keeps them (the command line may repeat them, not change them).
 SAME_RUN = ("model", "data", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler", "augment",
-            "seed", "limit", "warmup", "clip_grad", "task", "depth", "width")
+            "seed", "limit", "warmup", "clip_grad", "task", "depth", "width", "replace_head", "freeze_body")
 
 
 def listed(words):
@@ -143,30 +143,64 @@ def parser(datasets=None):
                        help="continue a run from its checkpoint.npz, with its own settings, bit for bit")
     start.add_argument("--weights", type=Path, metavar="CKPT",
                        help="start a new run (new optimizer and schedule) from the weights of a checkpoint")
+    start.add_argument("--init", type=Path, metavar="MODEL.onnx",
+                       help="start a new run from an ONNX model, its graph and weights (needs cnnumpy[onnx]); the "
+                            "checkpoints keep the file")
+    t.add_argument("--replace-head", type=positive(int), nargs="?", const=0, metavar="N",
+                   help="with --init: replace the model's last Linear or Conv2d by a new one for the data set's N "
+                        "classes (N, if given, must be that number)")
+    t.add_argument("--freeze-body", action="store_true",
+                   help="train the head alone (the model's last Linear or Conv2d), every other weight frozen")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    e = sub.add_parser("evaluate", parents=[quiet], help="loss, accuracy and confusion matrix of a checkpoint on "
-                                                         "the test set it was trained for")
-    e.add_argument("checkpoint", type=Path, metavar="CKPT")
+    def onnx_inputs(q, data_help):
+        """The flags that say what an ONNX model's inputs are (a checkpoint knows its own)."""
+        q.add_argument("--data", choices=sorted(datasets), help=data_help)
+        q.add_argument("--mean", type=number(float, float("-inf")), nargs="+", metavar="M",
+                       help="ONNX model: subtract from the pixels scaled to [0, 1] (one number or one per channel)")
+        q.add_argument("--std", type=positive(float), nargs="+", metavar="S",
+                       help="ONNX model: then divide by this (default: --data's, else mean 0 and std 1)")
+
+    e = sub.add_parser("evaluate", parents=[quiet], help="loss, accuracy and confusion matrix of a checkpoint (or "
+                                                         "a model.onnx with --data) on the test set")
+    e.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
     e.add_argument("--data-dir", type=Path, help="default: where the checkpoint's training data was")
     e.add_argument("--batch-size", type=positive(int), default=256)
+    onnx_inputs(e, "ONNX model: the test set to evaluate on, normalised as cnnumpy trains on it")
 
-    r = sub.add_parser("predict", parents=[quiet], help="classify image files with a checkpoint; with a "
-                                                        "segmentation checkpoint, write each image's mask picture")
-    r.add_argument("checkpoint", type=Path, metavar="CKPT")
+    r = sub.add_parser("predict", parents=[quiet], help="classify image files with a checkpoint or a model.onnx; "
+                                                        "with a segmentation checkpoint, write each image's mask "
+                                                        "picture")
+    r.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
     r.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     r.add_argument("--out", type=Path, metavar="DIR",
                    help="segmentation: the folder for the pictures mask-IMAGE.png (default: the checkpoint's)")
+    r.add_argument("--top", type=positive(int), default=1, help="classes printed per image, likeliest first "
+                                                                 "(default 1)")
+    r.add_argument("--labels", type=Path, metavar="FILE", help="ONNX model: class names, one a line (default: "
+                                                               "the output indices)")
+    r.add_argument("--input-shape", type=shape, metavar="C,H,W",
+                   help="ONNX model: the input's size, when the file leaves it open")
+    onnx_inputs(r, "ONNX model: normalise the images as cnnumpy trains on this data set")
 
     s = sub.add_parser("summary", parents=[quiet],
                        help="the layer table of a model: output shapes, parameters, multiply-adds, memory",
                        description="The layer table of a checkpoint's model (CKPT) or of a model by name (--model).")
-    s.add_argument("checkpoint", type=Path, nargs="?", metavar="CKPT")
+    s.add_argument("checkpoint", type=Path, nargs="?", metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
     s.add_argument("--model", choices=sorted(MODELS))
     s.add_argument("--input-shape", type=shape, metavar="C,H,W",
                    help="one input without the batch axis (default: the checkpoint's; for --model " + ", ".join(
                        f"{','.join(map(str, dims))} when it takes {c} channel{'s' if c > 1 else ''}"
                        for c, dims in default_shapes(datasets).items()) + ")")
+
+    x = sub.add_parser("export", parents=[quiet], help="write a checkpoint's model as an ONNX file",
+                       description="The model in eval mode, for inputs of the checkpoint's shape and any batch size "
+                                   "(needs the extra cnnumpy[onnx]).")
+    x.add_argument("checkpoint", type=Path, metavar="CKPT")
+    x.add_argument("out", type=Path, metavar="OUT.onnx")
+    x.add_argument("--opset", type=int, choices=range(17, 22), default=18, metavar="17..21",
+                   help="ONNX opset (default 18)")
+    x.add_argument("--overwrite", action="store_true", help="replace the file already at OUT.onnx")
 
     show = sub.add_parser("show", help="pictures of a trained network: filters, feature maps, predictions")
     what = show.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -53,8 +53,8 @@ def predict(args, datasets):
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     for path, p in zip(args.images, probs):
-        k = int(p.argmax())
-        print(f"{path}: {classes[k]} (probability {p[k]:.3f})")
+        top = np.argsort(-p, kind="stable")[:args.top]
+        print(f"{path}: " + ", ".join(f"{classes[k]} (probability {p[k]:.3f})" for k in top))
     return 0
 
 

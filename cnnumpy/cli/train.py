@@ -151,6 +151,45 @@ def model_options(args, dataset, start_from):
     return options
 
 
+def onnx_graph(args, ckpt, start_from):
+    """The bytes of the ONNX file the run's model is made from, or None for a model by name: --init's file (which
+    sets --model to "onnx"), or the graph a resumed or --weights checkpoint keeps. --replace-head needs --init."""
+    from ..checkpoint.schema import MAX_GRAPH_BYTES, ONNX
+    if args.init is None:
+        if args.replace_head is not None and ckpt is None:
+            raise UsageError("--replace-head: only with --init MODEL.onnx (a checkpoint's model keeps its head; "
+                             "train a named model for other classes with --model)")
+        kept = next((c for c in (ckpt, start_from) if c is not None and "graph" in c), None)
+        return kept["graph"]["onnx"].tobytes() if kept is not None else None
+    if args.model not in (None, ONNX):
+        raise UsageError(f"--model: --init takes the model from {args.init}; drop --model {args.model}")
+    if not args.init.is_file():
+        raise UsageError(f"--init: no file at {args.init}" if not args.init.exists() else
+                         f"--init: {args.init} is not a file")
+    if args.init.stat().st_size > MAX_GRAPH_BYTES:
+        raise UsageError(f"--init: {args.init} is larger than {MAX_GRAPH_BYTES:,} bytes")
+    args.model = ONNX
+    graph = args.init.read_bytes()
+    from .. import onnx
+    onnx.load(graph)  # checked whole now: a bad file is one line before any data is read
+    return graph
+
+
+def onnx_options(args, info, start_from):
+    """spec.kwargs of a run from an ONNX file: {"num_classes": N} when its head is replaced (N: the data set's
+    classes, which --replace-head N must name if it gives a number), else none; a --weights checkpoint's own."""
+    if start_from is not None:
+        return dict(start_from["spec"].get("kwargs", {}))
+    if args.replace_head is None:
+        return {}
+    classes = len(info["classes"])
+    if args.replace_head not in (0, classes):
+        raise UsageError(f"--replace-head: --data {args.data} has {classes} classes; expected --replace-head "
+                         f"{classes} (or no number), got {args.replace_head}")
+    args.replace_head = classes
+    return {"num_classes": classes}
+
+
 def check_model(args, model, info):
     """One blank image through the model before any data is read: a model that does not take the data set's
     images, or whose output is not what --task needs (a score per class for the image, or per class and pixel),
@@ -158,17 +197,20 @@ def check_model(args, model, info):
     shape = tuple(info["shape"])
     segment = args.task == "segment"
     hint = "; --task segment needs a model with a label per pixel, such as unet" if segment else ""
+    flag = f"--model: {args.model}" if args.init is None else f"--init: the model in {args.init}"
     try:
         out = np.shape(model.eval()(np.zeros((1,) + shape, np.float32)))
     except ValueError as e:
-        raise UsageError(f"--model: {args.model} does not take {args.data} images of shape {shape}: {e}{hint}") \
-            from None
+        raise UsageError(f"{flag} does not take {args.data} images of shape {shape}: {e}{hint}") from None
     if segment and out != (1, len(info["classes"])) + shape[1:]:
-        raise UsageError(f"--model: {args.model} gives outputs of shape {out[1:]} for an image of shape {shape}, not "
+        raise UsageError(f"{flag} gives outputs of shape {out[1:]} for an image of shape {shape}, not "
                          f"a score per class and pixel {(len(info['classes']),) + shape[1:]}{hint}")
     if not segment and len(out) != 2:
-        raise UsageError(f"--model: {args.model} gives outputs of shape {out[1:]}, not a score per class; "
+        raise UsageError(f"{flag} gives outputs of shape {out[1:]}, not a score per class; "
                          f"--data {args.data} has one label per image: pick a classifier such as lenet5 or resnet8")
+    if not segment and out[1] != len(info["classes"]):
+        raise UsageError(f"{flag} gives {out[1]} scores, but --data {args.data} has {len(info['classes'])} classes; "
+                         "add --replace-head to train a new head for them")
 
 
 def train(args, datasets):
@@ -188,6 +230,7 @@ def train(args, datasets):
     if start_from is not None:  # the same model and data as the checkpoint's, unless asked otherwise
         args.model = args.model or start_from["spec"]["model"]
         args.data = args.data or start_from["spec"]["data"]["name"]
+    graph = onnx_graph(args, ckpt, start_from)
     args = settle(args, ckpt, {"data": next(iter(datasets)), **TRAIN_DEFAULTS})
     dataset = datasets[args.data]
     args.model = args.model or dataset.model
@@ -196,11 +239,14 @@ def train(args, datasets):
     say = (lambda *a, **k: None) if quiet else print
     cnnumpy.manual_seed(args.seed)
     info = dataset.info()
-    kwargs = {"method": args.method, "in_channels": info["shape"][0], "num_classes": len(info["classes"]),
-              **model_options(args, dataset, start_from)}
+    if graph is not None:
+        kwargs = onnx_options(args, info, start_from)
+    else:
+        kwargs = {"method": args.method, "in_channels": info["shape"][0], "num_classes": len(info["classes"]),
+                  **model_options(args, dataset, start_from)}
     spec = {"model": args.model, "kwargs": kwargs, "data": info,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}}
-    model = models.build(args.model, **spec["kwargs"])
+    model = checkpoint.rebuild(spec, {"onnx": np.frombuffer(graph, np.uint8)} if graph is not None else None)
     check_model(args, model, info)
     model.train()
     if start_from is not None:
@@ -209,6 +255,11 @@ def train(args, datasets):
         except (KeyError, ValueError) as e:
             raise UsageError(f"--weights: the weights in {args.weights} do not fit {args.model} for {args.data}: "
                              f"{e}") from None
+    if args.freeze_body:
+        from ..onnx.finetune import freeze_body
+        head = freeze_body(model)
+        say(f"cnnumpy: training the head {head} alone ({sum(p.data.size for p in model.parameters() if p.requires_grad):,}"
+            " parameters); the rest is frozen")
     out = run_folder(args, args.model)
     transform = normalize(spec["data"])
     data_dir = data_dir_checked(dataset, args.data_dir)
@@ -236,7 +287,7 @@ def train(args, datasets):
 
     def save(epoch, hist):
         checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
-                                   data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)})
+                                   data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)}, graph=graph)
         hist.save(out / "history.json")
         hist.plot(out / "curves.png", val_label="test")
         r = hist.records[-1]
