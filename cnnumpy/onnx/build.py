@@ -327,6 +327,14 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
         known.update(o for o in node.output if o)
         if id(node) in ctx.absorbed:
             continue
+        if (node.op_type == "Identity" and node.domain in L.DEFAULT_DOMAINS and node.input[0] in ctx.floats
+                and node.output[0] not in ctx.graph_outputs):
+            # torch's exporter shares equal initializers (zero biases, say) through Identity nodes: each layer
+            # that reads one gets a parameter of its own, as in the network that was exported
+            ctx.floats[node.output[0]] = ctx.floats[node.input[0]]
+            if node.input[0] in ctx.constants:
+                ctx.constants[node.output[0]] = ctx.constants[node.input[0]]
+            continue
         if node.domain not in L.DEFAULT_DOMAINS:
             raise ValueError(f"{ctx.where()}: op {node.op_type!r} of domain {node.domain!r} is not supported; "
                              "supported: the default ONNX domain's ops listed in docs/onnx.md")

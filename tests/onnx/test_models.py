@@ -282,3 +282,20 @@ def test_local_response_norm(tmp_path):
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
     ours = load(export(model, x, tmp_path / "lrn.onnx", True, 18))
     compare(ours, model, x)
+
+
+def test_initializers_shared_through_identity_become_parameters_of_their_own(tmp_path):
+    """torch's TorchScript exporter writes equal initializers once and hands them on through Identity nodes (here
+    the zero biases BatchNorm leaves when folded into its conv): each conv gets its own parameter, as in torch."""
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1, bias=False), torch.nn.BatchNorm2d(4),
+                              torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3, padding=1, bias=False),
+                              torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    path = export(net, x, tmp_path / "shared.onnx", dynamo=False, opset=18)
+    assert "Identity" in [n.op_type for n in onnx.load(str(path)).graph.node]
+    ours = load(path).eval()
+    compare(ours, net.eval(), x)
+    biases = [p for name, p in ours.named_parameters() if p.data.ndim == 1]
+    assert len(biases) == 2 and biases[0] is not biases[1]
