@@ -42,7 +42,7 @@ NONLINEARITIES = LINEAR + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
 def uniform(shape: int | tuple[int, ...], bound: float, rng: Rng = None,
             dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """Samples of U(-bound, bound), drawn in float64 and cast so float32 and float64 models start alike."""
-    return random.resolve(rng).uniform(-bound, bound, size=shape).astype(dtype)
+    return random.resolve(rng).uniform(-bound, bound, size=shape).astype(dtype, copy=False)
 
 
 def default_bound(fan_in: int) -> float:

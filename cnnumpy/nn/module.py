@@ -257,7 +257,7 @@ class Module:
             if isinstance(value, Parameter):
                 value.data = new
                 if value.grad.shape != new.shape or value.grad.dtype != new.dtype:
-                    value.grad = np.zeros_like(new)
+                    value.grad = np.zeros(new.shape, new.dtype)
             else:
                 setattr(m, name, new)
         return missing, unexpected

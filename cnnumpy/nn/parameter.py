@@ -19,7 +19,7 @@ class Parameter:
         if not np.issubdtype(data.dtype, np.floating):
             data = data.astype(np.float32)
         self.data = data
-        self.grad = np.zeros_like(data)
+        self.grad = np.zeros(data.shape, data.dtype)  # pages the system zeroes on first touch: no pass now
         self.requires_grad = requires_grad
 
     @property

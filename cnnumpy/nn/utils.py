@@ -6,6 +6,8 @@
 
 Only the parameters that train take part: a frozen one (requires_grad False) or one whose grad is
 None is left out of the norm and left unchanged, as torch leaves out a grad that is None.
+
+skip_init (nn/skip_init.py) is here too, where torch has it: a layer built without drawing its weights.
 """
 import math
 import types
@@ -16,6 +18,7 @@ import numpy as np
 
 from . import check
 from .module import Parameter
+from .skip_init import skip_init  # noqa: F401  (torch's nn.utils.skip_init)
 
 Parameters = Parameter | Iterable[Parameter]
 

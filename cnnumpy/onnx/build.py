@@ -7,6 +7,7 @@ computed here and become constants ("folding"), so shape subgraphs (Shape -> Gat
 Reshape) cost nothing when the model runs; a Shape of a tensor computed at run time yields a constant array
 then, never a traced tensor.
 """
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,10 @@ class Context:
         if not self.has(i):
             return None, None
         name = self.node.input[i]
+        if name not in self.floats and name in self.constants and self.constants[name].dtype.kind == "f":
+            # computed when the model was loaded (ONNX's "light" models make their weights with ConstantOfShape):
+            # the layer's parameter starts from that value
+            self.floats[name] = self.constants.pop(name)
         if name not in self.floats:
             self.unsupported(f"input {i} ({what})", name, "a float initializer (weights computed inside the graph "
                              "are not mapped to a layer)")
@@ -172,7 +177,7 @@ class Context:
                 self.unsupported(f"initializer {name!r}", value.shape, f"shape {old.shape} for {attr}")
             new = np.array(value, dtype=old.dtype if old.dtype.kind == "f" else value.dtype)
             if isinstance(current, Parameter):
-                current.data, current.grad = new, np.zeros_like(new)
+                current.data, current.grad = new, np.zeros(new.shape, new.dtype)
             else:
                 setattr(module, attr, new)
         prefixes = {name[:-len(attr) - 1] for attr, (name, *_) in entries.items() if name.endswith("." + attr)}
@@ -266,13 +271,31 @@ def _clean(name: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_")
 
 
+def _without_weights(model: Any, keep: int = 1024) -> Any:
+    """A copy of model for shape inference: initializers of more than `keep` values become graph inputs of their
+    type and shape (all that inference reads of them), so that it does not serialise and copy their data (VGG-19's
+    half a gigabyte); the small ones (shapes that Reshape reads, say) stay."""
+    onnx = L.onnx_module()
+    helper = onnx.helper
+    g = model.graph
+    big = [t for t in g.initializer if math.prod(t.dims) > keep]
+    declared = {v.name for v in g.input}
+    inputs = list(g.input) + [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big
+                              if t.name not in declared]
+    graph = helper.make_graph(g.node, g.name, inputs, g.output,
+                              [t for t in g.initializer if math.prod(t.dims) <= keep], value_info=g.value_info)
+    light = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    light.functions.extend(model.functions)
+    return light
+
+
 def _static_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     """{value name: shape} for the values whose every dim the file fixes (a number, no symbolic name), from the
     graph's declarations and ONNX's shape inference (if it fails, from the declarations alone): a Shape of such a
     value is folded at load time."""
     onnx = L.onnx_module()
     try:
-        graph = onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
+        graph = onnx.shape_inference.infer_shapes(_without_weights(model), strict_mode=False).graph
     except Exception:  # inference is an optimisation here: without it, Shape runs on the input's shape
         graph = model.graph
     shapes = {}

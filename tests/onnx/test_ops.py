@@ -65,8 +65,13 @@ def _pool_model(op, x_shape, opset=18, **attrs):
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
     ("AveragePool", dict(kernel_shape=[2, 2], pads=[1, 0, 0, 1], count_include_pad=1)),
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], auto_pad="SAME_UPPER", count_include_pad=1)),
+    # without counting the padding, where torch's layer cannot: asymmetric (Inception v1's), SAME, ceil mode
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[0, 0, 1, 1])),
+    ("AveragePool", dict(kernel_shape=[3, 2], strides=[2, 1], auto_pad="SAME_LOWER")),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 2, 1], ceil_mode=1)),
 ], ids=["max-ceil-pad", "max-ceil", "max-asym", "max-same-upper", "max-same-lower", "max-dilated",
-        "avg-exclude-pad", "avg-include-pad", "avg-ceil-pad", "avg-asym", "avg-same"])
+        "avg-exclude-pad", "avg-include-pad", "avg-ceil-pad", "avg-asym", "avg-same", "avg-asym-exclude",
+        "avg-same-exclude", "avg-ceil-asym-exclude"])
 def test_pools(op, attrs):
     model = _pool_model(op, (2, 3, 7, 6), **attrs)
     check_against_runtime(model, _x(2, 3, 7, 6))

@@ -35,8 +35,9 @@ def conv(ctx: Context) -> Step:
     pre = pre_pad(begins, ends, auto, kernel, strides, dilations)
     pad = begins if pre is None else [0] * len(kernel)
     kind = nn.Conv2d if w.ndim == 4 else nn.Conv1d
-    m = kind(w.shape[1] * group, w.shape[0], tuple(kernel), stride=tuple(strides), padding=tuple(pad),
-             dilation=tuple(dilations), groups=group, bias=b is not None, dtype=w.dtype)
+    m = nn.utils.skip_init(kind, w.shape[1] * group, w.shape[0], tuple(kernel), stride=tuple(strides),
+                           padding=tuple(pad), dilation=tuple(dilations), groups=group, bias=b is not None,
+                           dtype=w.dtype)
     return layer_step(ctx.layer(m, {"weight": wname, "bias": bname}), pre)
 
 
@@ -56,9 +57,9 @@ def conv_transpose(ctx: Context) -> Step:
         ctx.unsupported("output_shape", out_shape, "2 values (H_out, W_out)")
     fixed = out_shape is None and auto is None
     pad = [min(p, q) for p, q in zip(begins, ends)] if fixed else [0, 0]
-    m = nn.ConvTranspose2d(w.shape[0], w.shape[1] * group, tuple(kernel), stride=tuple(strides), padding=tuple(pad),
-                           output_padding=tuple(out_pad) if fixed else 0, groups=group, bias=b is not None,
-                           dilation=tuple(dilations), dtype=w.dtype)
+    m = nn.utils.skip_init(nn.ConvTranspose2d, w.shape[0], w.shape[1] * group, tuple(kernel),
+                           stride=tuple(strides), padding=tuple(pad), output_padding=tuple(out_pad) if fixed else 0,
+                           groups=group, bias=b is not None, dilation=tuple(dilations), dtype=w.dtype)
     path = ctx.layer(m, {"weight": wname, "bias": bname})
     where = ctx.where()
     if fixed:

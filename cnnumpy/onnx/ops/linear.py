@@ -20,7 +20,7 @@ def _t(a):
 def _linear(ctx, wname, w_onnx, transposed, bname, b_onnx):
     """A Linear whose weight is w_onnx (ONNX's array; transposed=True: (in, out), so Linear holds its Tᵀ)."""
     w = _t(w_onnx) if transposed else w_onnx
-    m = nn.Linear(w.shape[1], w.shape[0], bias=b_onnx is not None, dtype=w.dtype)
+    m = nn.utils.skip_init(nn.Linear, w.shape[1], w.shape[0], bias=b_onnx is not None, dtype=w.dtype)
     slots = {"weight": (wname, w, _t, _t) if transposed else wname}
     if b_onnx is not None:
         shape = b_onnx.shape

@@ -3,13 +3,18 @@ nn.AdaptiveAvgPool2d(1) / nn.AdaptiveMaxPool2d(1).
 
 ONNX's strides default to 1 (torch's to the kernel) and AveragePool's count_include_pad to 0 (torch's to True).
 Symmetric pads within half the kernel are the layer's padding; other pads are applied before it (-inf for max
-pooling, so a padded value never wins; zeros for average pooling counting the padding).
+pooling, so a padded value never wins; zeros for average pooling counting the padding, and without counting it
+the pooled zeros divided by the share of each window that is the input's own).
 """
 from collections.abc import Callable
 
+import numpy as np
+
 from ... import nn
+from ...functional import pool as F
 from ...nn.traced import Reduce, apply
-from .common import Context, Step, layer_step, pad_spatial, padding, pre_pad, reshape, shape
+from ..model import submodule
+from .common import Context, Step, layer_step, pad_spatial, padding, pre_pad, reshape, same_pads, shape
 
 
 def _window(ctx: Context) -> tuple:
@@ -74,14 +79,32 @@ def avg_pool(ctx: Context) -> Step:
         ctx.unsupported("dilations", dilations, "all 1")
     asym = auto or begins != ends or any(2 * p > k for p, k in zip(begins, kernel))
     if asym and not count_pad and (auto or any(begins) or any(ends)):
-        ctx.unsupported("pads (with count_include_pad=0)", auto or begins + ends,
-                        "symmetric pads of at most half the kernel, or count_include_pad=1")
+        m = nn.AvgPool2d(tuple(kernel), tuple(strides), 0, ceil_mode=ceil)
+        return _lifted(_own_values_mean(ctx.layer(m, {}), begins, ends, auto, kernel, strides, dilations, ceil), nd)
     pre = None
     if asym:
         pre = pre_pad(begins, ends, auto, kernel, strides, dilations) or (lambda x: pad_spatial(x, begins, ends))
     pad = [0, 0] if asym else begins
     m = nn.AvgPool2d(tuple(kernel), tuple(strides), tuple(pad), ceil_mode=ceil, count_include_pad=bool(count_pad))
     return _lifted(layer_step(ctx.layer(m, {}), pre), nd)
+
+
+def _own_values_mean(path: str, begins: list[int], ends: list[int], auto: str | None, kernel: list[int],
+                     strides: list[int], dilations: list[int], ceil: bool) -> Step:
+    """AveragePool with count_include_pad=0 and pads torch's layer cannot take (asymmetric, SAME, more than half
+    the kernel): the mean of each window's own values, y = pool(pad(x)) / pool(pad(1)). The layer (padding 0)
+    pools the zero-padded x, and the same pooling of a padded plane of ones gives the share of each window that
+    is x's, a constant (whatever the layer's divisor, it cancels)."""
+    def run(root, xs):
+        x = xs[0]
+        s = shape(x)
+        b, e = same_pads(s[2:], kernel, strides, dilations, auto) if auto else (begins, ends)
+        y = submodule(root, path)(pad_spatial(x, b, e))
+        ones = np.zeros((1, 1) + tuple(n + p + q for n, p, q in zip(s[2:], b, e)), np.float64)
+        ones[(0, 0) + tuple(slice(p, p + n) for n, p in zip(s[2:], b))] = 1
+        share = F.avg_pool2d(ones, tuple(kernel), tuple(strides), (0, 0), ceil)[0]
+        return [y / share.astype(y.dtype)]
+    return run
 
 
 def global_pool(kind: type, reduce: str | None) -> Callable[[Context], Step]:
