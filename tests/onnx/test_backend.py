@@ -27,7 +27,7 @@ PASSED = {'abs': 1, 'add': 2, 'averagepool': 13, 'batchnorm': 2, 'clip': 9, 'con
           'globalaveragepool': 2, 'globalmaxpool': 2, 'group_normalization': 2, 'hardsigmoid': 3, 'hardswish': 1,
           'instancenorm': 2, 'leakyrelu': 3, 'log': 2, 'logsoftmax': 7, 'lrn': 2, 'matmul': 7, 'max': 6, 'maxpool':
           12, 'min': 6, 'mish': 1, 'mul': 3, 'neg': 2, 'pow': 1, 'reciprocal': 2, 'reduce_mean': 8, 'reduce_sum':
-          12, 'relu': 1, 'resize': 3, 'selu': 1, 'sigmoid': 2, 'slice': 8, 'softmax': 7, 'softplus': 2, 'split': 16,
+          12, 'relu': 1, 'resize': 18, 'selu': 1, 'sigmoid': 2, 'slice': 8, 'softmax': 7, 'softplus': 2, 'split': 16,
           'sqrt': 2, 'sub': 3, 'sum': 3, 'tanh': 2, 'upsample': 1}
 
 

@@ -11,6 +11,7 @@ from onnx import helper  # noqa: E402
 from cnnumpy import nn  # noqa: E402
 from cnnumpy.onnx import load  # noqa: E402
 from tests.onnx.helpers import check_against_runtime, graph_model, gradcheck_loaded  # noqa: E402
+from tests.util import assert_close  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -123,12 +124,47 @@ def test_resize(mode, ctm, nearest, scales, sizes):
     assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("mode,ctm,nearest", [("nearest", "half_pixel", "round_prefer_ceil"),
-                                              ("linear", "asymmetric", None), ("cubic", "half_pixel", None)])
-def test_resize_unsupported_modes_fail_at_load(mode, ctm, nearest):
+@pytest.mark.parametrize("mode,ctm,nearest,scales,sizes", [
+    ("nearest", "half_pixel", "round_prefer_floor", [1, 1, 2, 3], None),   # ONNX's default for nearest
+    ("nearest", "half_pixel", "round_prefer_ceil", [1, 1, 0.6, 1.7], None),
+    ("nearest", "align_corners", "ceil", None, [2, 3, 3, 8]),
+    ("nearest", "pytorch_half_pixel", "floor", None, [2, 3, 1, 5]),
+    ("nearest", "asymmetric", "round_prefer_floor", [1, 1, 2.5, 0.5], None),
+    ("linear", "asymmetric", None, [1, 1, 2, 1.5], None),
+    ("linear", "half_pixel_symmetric", None, [1, 1, 0.7, 2.2], None),
+    ("linear", "align_corners", None, [1, 1, 0.6, 1.7], None),               # ONNX divides by n * s - 1, unrounded
+    ("linear", "pytorch_half_pixel", None, None, [2, 3, 1, 4]),              # length 1: source 0, not the middle
+], ids=["nearest-default", "nearest-round-ceil", "nearest-align-ceil", "nearest-pytorch-floor",
+        "nearest-asym-round", "linear-asymmetric", "linear-symmetric", "linear-align-fraction", "linear-pytorch-1"])
+def test_resize_modes_torch_has_no_twin_for(mode, ctm, nearest, scales, sizes):
+    """Resize's other coordinate modes and roundings, as takes along each axis: the outputs of ONNX's reference
+    implementation (onnxruntime's too, but at align_corners with a fractional n * s, where it divides by the rounded
+    length, against the spec and its node tests), and the backward against central differences."""
     attrs = dict(mode=mode, coordinate_transformation_mode=ctm)
     if nearest:
         attrs["nearest_mode"] = nearest
+    inits, inputs = {}, ["x", ""]
+    if scales is not None:
+        inits["scales"] = np.array(scales, np.float32)
+        inputs += ["scales"]
+    else:
+        inits["sizes"] = np.array(sizes, np.int64)
+        inputs += ["", "sizes"]
+    model = graph_model([helper.make_node("Resize", inputs, ["y"], name="resize", **attrs)],
+                        [("x", (2, 3, 4, 3))], [("y", None)], inits)
+    from onnx.reference import ReferenceEvaluator
+    x = _x(2, 3, 4, 3)
+    assert_close("y", load(model)(x), ReferenceEvaluator(model).run(None, {"x": x})[0], 1e-5)
+    if (ctm, scales) != ("align_corners", [1, 1, 0.6, 1.7]):
+        check_against_runtime(model, x)
+    errors = gradcheck_loaded(model, _x(1, 3, 4, 3))
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("mode,ctm,extra", [("cubic", "half_pixel", {}), ("linear", "tf_crop_and_resize", {}),
+                                            ("linear", "half_pixel", {"antialias": 1})])
+def test_resize_unsupported_modes_fail_at_load(mode, ctm, extra):
+    attrs = dict(mode=mode, coordinate_transformation_mode=ctm, **extra)
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", **attrs)
     model = graph_model([node], [("x", (1, 1, 2, 2))], [("y", None)], {"scales": np.array([1, 1, 2, 2], np.float32)})
     with pytest.raises(ValueError, match=r"node 'up' \(Resize\).*not supported; supported"):
