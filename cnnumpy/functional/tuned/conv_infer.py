@@ -1,0 +1,211 @@
+"""2-D convolution for inference: forward only, nothing kept for backward, and the layer's bias and activation
+applied to each chunk of the output while it is still in the cache.
+
+The same products as conv_im2col, conv_numba and conv_winograd (see there), with what inference allows:
+
+    y[n] = act(W @ cols[n] + b)         act: None, "relu" max(z, 0), "relu6" min(max(z, 0), 6),
+                                        "leaky_relu" z if z > 0 else slope * z
+
+- no columns kept (training's forward keeps them for dW), so every chunk's columns live in one scratch buffer;
+- the bias and the activation run on the chunk just written, instead of one more pass over a whole output of
+  tens of MB (a BatchNorm folded into the conv, nn/fusion.py, is in w and b already);
+- a 1x1 layer of stride 1 without padding multiplies x itself: its columns are x;
+- the weights in the layout each method multiplies (Winograd's transformed U, the kernel rows' slices) are
+  made by `prepare` once, and a layer keeps them between calls;
+- `auto` picks the method per layer for a forward pass alone (docs/performance.md#inference), where training's
+  choice (functional/methods.auto_conv) also weighs the backward.
+
+x: (N, C, H, W), w: (F, C/G, kh, kw), b: (F,) or None, pad = (top, bottom, left, right) -> y: (N, F, H_out, W_out).
+"""
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..shapes import Pad, Pair
+from . import compiled, conv_depthwise, conv_numba, conv_winograd, threads
+from .config import DEFAULT, Tuning
+from .engine import geometry, kernel_rows, scratch, unfold
+
+ACTIVATIONS = ("relu", "relu6", "leaky_relu")
+METHODS = ("im2col", "numba", "winograd")
+
+
+def activate(y: np.ndarray, act: str | None, slope: float = 0.01) -> np.ndarray:
+    """act applied to y in place (NaN stays NaN, as torch's); returns y."""
+    if act == "relu":
+        np.maximum(y, 0, out=y)
+    elif act == "relu6":
+        np.maximum(y, 0, out=y)
+        np.minimum(y, 6, out=y)
+    elif act == "leaky_relu":
+        np.copyto(y, y * y.dtype.type(slope), where=y < 0)
+    elif act is not None:
+        raise ValueError(f"act: expected None or one of {ACTIVATIONS}, got {act!r}")
+    return y
+
+
+def activate_all(y: np.ndarray, act: str | None, slope: float = 0.01, *, tuning: Tuning = DEFAULT) -> np.ndarray:
+    """activate on a whole array, in place, split over the threads when it is large: for the methods whose
+    output pass is not ours (depthwise loops, naive)."""
+    if act is None:
+        return y
+    flat = y.reshape(-1)
+
+    def chunk(s, lo, hi):
+        activate(flat[lo:hi], act, slope)
+
+    threads.run(chunk, flat.size, threads.split(flat.size, y.nbytes, tuning.act_split_bytes))
+    return y
+
+
+def auto(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int, channels: int,
+         filters: int, out_hw: Sequence[int], dtype: npt.DTypeLike = np.float32, tuning: Tuning = DEFAULT) -> str:
+    """The method of a forward pass alone, from forward-only timings (docs/performance.md#inference):
+
+    - "winograd" for 3x3 stride-1 layers with at least tuning.winograd_channels input channels and filters and an
+      output of at least 8 on each side (training's auto also needs 16: its backward pays less);
+    - "numba" for depthwise layers (its loops over the taps) and for a height stride above 1 (compiled unfolding
+      of the full windows);
+    - "im2col" otherwise, and always without numba or for a dtype its loops do not take.
+    """
+    if not compiled.has_numba() or not compiled.compiled_dtype(dtype):
+        return "im2col"
+    if conv_depthwise.applies((filters, channels // groups) + tuple(kernel), groups, channels):
+        return "numba"
+    if (conv_winograd.applies(kernel, stride, dilation, groups) and min(channels, filters) >= tuning.winograd_channels
+            and min(out_hw) >= 8):
+        return "winograd"
+    return "numba" if stride[0] != 1 and groups == 1 and tuple(dilation) == (1, 1) else "im2col"
+
+
+def pointwise(w_shape: tuple[int, ...], stride: Pair, pad: Pad, groups: int) -> bool:
+    """A 1x1 layer of stride 1 without padding, one group: y[n] = W @ x[n], nothing to unfold."""
+    return w_shape[2:] == (1, 1) and tuple(stride) == (1, 1) and tuple(pad) == (0, 0, 0, 0) and groups == 1
+
+
+def prepare(w: np.ndarray, method: str, x_shape: tuple[int, ...], stride: Pair = (1, 1), pad: Pad = (0, 0, 0, 0),
+            dilation: Pair = (1, 1), groups: int = 1, *, tuning: Tuning = DEFAULT) -> Any:
+    """The weights as `method` multiplies them, for conv2d's `prepared`: Winograd's U (16, F, C); im2col's
+    kernel-row slices (kh, G, Fg, Cg*kw) when it unfolds rows, else (G, Fg, Cg*kh*kw); None for the others."""
+    if method == "winograd":
+        return conv_winograd.transformed_weights(w)
+    if method != "im2col":
+        return None
+    f, cg, kh, kw = w.shape
+    if geometry(x_shape, w.shape, stride, pad, dilation, tuning.rows).rows and not pointwise(w.shape, stride, pad,
+                                                                                              groups):
+        wm = w.reshape(groups, f // groups, cg, kh, kw).transpose(3, 0, 1, 2, 4)
+        return np.ascontiguousarray(wm).reshape(kh, groups, f // groups, cg * kw)
+    return np.ascontiguousarray(w.reshape(groups, f // groups, cg * kh * kw))
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
+           pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1, act: str | None = None,
+           slope: float = 0.01, method: str = "im2col", prepared: Any = None, *,
+           tuning: Tuning = DEFAULT) -> np.ndarray:
+    """y = act(conv(x, w) + b), for inference (no cache). method: one of METHODS ("winograd" where
+    conv_winograd.applies); prepared: prepare(w, method, x.shape, ...) of these weights, or None to make it here."""
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if act is not None and act not in ACTIVATIONS:
+        raise ValueError(f"act: expected None or one of {ACTIVATIONS}, got {act!r}")
+    if method == "numba" and (not tuning.depthwise or not conv_depthwise.applies(w.shape, groups, x.shape[1])):
+        return _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning)
+    if method == "numba":  # depthwise: its own loops write y, the activation follows in one pass
+        y = conv_depthwise.conv2d(x, w, b, stride, pad, dilation, groups, False, tuning=tuning)[0]
+        return activate_all(y, act, slope, tuning=tuning)
+    if prepared is None:
+        prepared = prepare(w, method, x.shape, stride, pad, dilation, groups, tuning=tuning)
+    if method == "winograd":
+        return _winograd(x, w, b, pad, act, slope, prepared, tuning)
+    return _im2col(x, w, b, stride, pad, dilation, groups, act, slope, prepared, tuning)
+
+
+def _finish(yc, bias, act, slope):
+    """The output pass of one chunk: + b, then the activation, in place."""
+    if bias is not None:
+        yc += bias
+    activate(yc, act, slope)
+
+
+def _im2col(x, w, b, stride, pad, dilation, groups, act, slope, wm, tuning):
+    n = len(x)
+    direct = pointwise(w.shape, stride, pad, groups)
+    g = geometry(x.shape, w.shape, stride, pad, dilation, tuning.rows and not direct)
+    fg, ell = g.f // groups, g.ho * g.wo
+    y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
+    bias = None if b is None else b.reshape(1, g.f, 1, 1)
+    per_sample = (g.c * g.h * g.w if direct else groups * g.kc * g.lc) * x.itemsize
+
+    def chunk(s, lo, hi):
+        m = hi - lo
+        yg = y[lo:hi].reshape(m, groups, fg, ell)
+        if direct:
+            np.matmul(wm, x[lo:hi].reshape(m, 1, g.c, ell), out=yg)
+        else:
+            cols = scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
+            unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
+            if g.rows:
+                rows = kernel_rows(cols, g, dilation)
+                np.matmul(wm[0], rows[:, :, 0], out=yg)
+                part = scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
+                for a in range(1, g.kh):
+                    np.add(yg, np.matmul(wm[a], rows[:, :, a], out=part), out=yg)
+            else:
+                np.matmul(wm, cols, out=yg)
+        _finish(y[lo:hi], bias, act, slope)
+
+    threads.run(chunk, n, threads.chunk_size(n, per_sample, tuning.chunk_bytes))
+    return y
+
+
+def _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
+    n, c = x.shape[:2]
+    f, cg, kh, kw = w.shape
+    sizes = conv_numba._sizes(x.shape, w.shape, stride, pad, dilation)
+    ho, wo = sizes[-2:]
+    unfold_loop, _ = conv_numba.kernels()
+    k, ell = cg * kh * kw, ho * wo
+    x = np.ascontiguousarray(x)
+    wm = w.reshape(groups, f // groups, k)
+    y = np.empty((n, f, ho, wo), x.dtype)
+    bias = None if b is None else b.reshape(1, f, 1, 1)
+
+    def chunk(s, lo, hi):
+        m = hi - lo
+        cols = scratch(s, "cols", (m, c * kh * kw, ell), x.dtype)[:m]
+        unfold_loop(x[lo:hi], cols, *sizes)
+        np.matmul(wm, cols.reshape(m, groups, k, ell), out=y[lo:hi].reshape(m, groups, -1, ell))
+        _finish(y[lo:hi], bias, act, slope)
+
+    threads.run(chunk, n, threads.chunk_size(n, c * kh * kw * ell * x.itemsize, tuning.chunk_bytes))
+    return y
+
+
+def _winograd(x, w, b, pad, act, slope, u, tuning):
+    loops = conv_winograd.kernels()
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    ho, wo = h + pad[0] + pad[1] - 2, wd + pad[2] + pad[3] - 2
+    th, tw = -(-ho // 2), -(-wo // 2)
+    tiles = th * tw
+    bias = np.zeros(f, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+    y = np.empty((n, f, ho, wo), x.dtype)
+    size = threads.chunk_size(n, 16 * max(c, f) * tiles * x.itemsize, tuning.winograd_chunk_bytes)
+
+    def chunk(s, lo, hi):
+        m = hi - lo
+        # zeroed once: later chunks overwrite the interior only, the border stays 0
+        xp = scratch(s, "xp", (size, c, 2 * th + 2, 2 * tw + 2), x.dtype, zero=True)[:m]
+        xp[:, :, pad[0]:pad[0] + h, pad[2]:pad[2] + wd] = x[lo:hi]
+        vbuf, v = conv_winograd.planes(s, "v", size * tiles, c, m * tiles, x.dtype)
+        loops.input_tiles(xp, vbuf, th, tw)
+        mbuf, mt = conv_winograd.planes(s, "m", size * tiles, f, m * tiles, x.dtype)
+        np.matmul(u, v, out=mt)
+        loops.output_tiles(mbuf, bias, y[lo:hi], th, tw)  # adds the bias
+        activate(y[lo:hi], act, slope)
+
+    threads.run(chunk, n, size)
+    return y
