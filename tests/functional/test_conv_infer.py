@@ -114,3 +114,29 @@ def test_auto_picks_a_method_that_computes_the_layer():
         assert m in METHODS
         assert m != "winograd" or conv_winograd.applies(kernel, stride, (1, 1), groups)
     assert conv_infer.auto((3, 3), (1, 1), (1, 1), 1, 64, 64, (16, 16), np.float16) == "im2col"
+
+
+@pytest.mark.skipif(not has_numba(), reason="the depthwise loops need numba")
+@pytest.mark.parametrize("act", [None, *conv_infer.ACTIVATIONS])
+@pytest.mark.parametrize("layer", ["3x3", "3x3 stride 2", "5x3 dilated", "multiplier 2", "narrow"])
+@pytest.mark.parametrize("last_width", [0, 32])
+def test_depthwise_paths(layer, act, last_width):
+    """forward3 (3x3 stride 1), the general plane loop (strides, dilation, other kernels, several filters per
+    channel) and channels last (narrow outputs), each with every activation."""
+    rng = np.random.default_rng(len(layer))
+    c, side, k, stride, dilation, m = 4, 11, (3, 3), (1, 1), (1, 1), 1
+    if layer == "3x3 stride 2":
+        stride = (2, 2)
+    elif layer == "5x3 dilated":
+        k, dilation = (5, 3), (2, 1)
+    elif layer == "multiplier 2":
+        m = 2
+    elif layer == "narrow":
+        side = 5
+    x = rng.standard_normal((3, c, side, side + 1)) * 4
+    w, b = rng.standard_normal((c * m, 1) + k), rng.standard_normal(c * m)
+    pad = (1, 2, 1, 0)
+    want = reference(x, w, b, stride, pad, dilation, c, act, 0.3)
+    y = conv_infer.conv2d(x, w, b, stride, pad, dilation, c, act, 0.3, "numba",
+                          tuning=Tuning(depthwise_last_width=last_width))
+    assert_close(f"{layer} act={act} last_width={last_width}", y, want, 1e-12)

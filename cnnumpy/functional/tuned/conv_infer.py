@@ -29,6 +29,7 @@ from .config import DEFAULT, Tuning
 from .engine import geometry, kernel_rows, scratch, unfold
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu")
+LAST_WIDTH = 8  # depthwise outputs narrower than this run channels last (docs/performance.md#inference)
 METHODS = ("im2col", "numba", "winograd")
 
 
@@ -113,9 +114,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
         raise ValueError(f"act: expected None or one of {ACTIVATIONS}, got {act!r}")
     if method == "numba" and (not tuning.depthwise or not conv_depthwise.applies(w.shape, groups, x.shape[1])):
         return _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning)
-    if method == "numba":  # depthwise: its own loops write y, the activation follows in one pass
-        y = conv_depthwise.conv2d(x, w, b, stride, pad, dilation, groups, False, tuning=tuning)[0]
-        return activate_all(y, act, slope, tuning=tuning)
+    if method == "numba":
+        return _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning)
     if prepared is None:
         prepared = prepare(w, method, x.shape, stride, pad, dilation, groups, tuning=tuning)
     if method == "winograd":
@@ -181,6 +181,41 @@ def _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
         _finish(y[lo:hi], bias, act, slope)
 
     threads.run(chunk, n, threads.chunk_size(n, c * kh * kw * ell * x.itemsize, tuning.chunk_bytes))
+    return y
+
+
+def _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
+    """A depthwise layer, plane by plane in loops/depthwise_infer.py (forward3: 3x3 of stride 1, the taps written
+    out), with the bias and activation as each plane is written; channels last (conv_depthwise's loops, then one
+    pass of the activation) where a plane's rows are too short: outputs narrower than LAST_WIDTH for forward3,
+    than tuning.depthwise_last_width for the others."""
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    (ho, wo), ints = conv_depthwise._args(x.shape, w.shape, stride, pad, dilation)
+    three = (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and f == c
+    if (wo < LAST_WIDTH or not three) and conv_depthwise.channels_last(w.shape, c, wo, tuning):
+        y = conv_depthwise.conv2d(x, w, b, stride, pad, dilation, groups, False, tuning=tuning)[0]
+        return activate_all(y, act, slope, tuning=tuning)
+    loops = compiled.kernels("depthwise_infer", "Conv2d", "im2col")
+    three = three and act != "leaky_relu"
+    x = np.ascontiguousarray(x)
+    w3 = np.ascontiguousarray(w.reshape(f, kh, kw))
+    bias = np.ascontiguousarray(b) if b is not None else np.zeros(f, x.dtype)
+    y = np.empty((n, f, ho, wo), x.dtype)
+    hp, wp = (ho - 1) * stride[0] + (kh - 1) * dilation[0] + 1, (wo - 1) * stride[1] + (kw - 1) * dilation[1] + 1
+    kind, low, high = {None: (0, 0, 0), "relu": (1, 0, np.inf), "relu6": (1, 0, 6), "leaky_relu": (2, 0, 0)}[act]
+    scalars = [x.dtype.type(v) for v in (low, high, slope)]
+
+    def chunk(s, lo, hi):
+        xp = scratch(s, "xp", (hp, wp), x.dtype, zero=True)  # the border stays 0: planes overwrite the interior
+        if three:
+            loops.forward3(x, w3, bias, y, lo, hi, pad[0], pad[2], kind, *scalars[:2], xp)
+        else:
+            loops.forward(x, w3, bias, y, lo, hi, *ints, kind, *scalars, xp, scratch(s, "acc", (ho * wp,), x.dtype))
+
+    planes = n * c
+    per_plane = (f // c) * ho * wo * kh * kw * x.itemsize
+    threads.run(chunk, planes, max(1, min(tuning.chunk_bytes // max(per_plane, 1), -(-planes // threads.num_threads()))))
     return y
 
 
