@@ -29,6 +29,8 @@ from .config import DEFAULT, Tuning
 from .engine import geometry, kernel_rows, scratch, unfold
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu")
+# the compiled loops' activation: (kind, low, high), kind 0 none, 1 clamp to [low, high], 2 leaky
+CLAMP = {None: (0, 0, 0), "relu": (1, 0, np.inf), "relu6": (1, 0, 6), "leaky_relu": (2, 0, 0)}
 LAST_WIDTH = 8  # depthwise outputs narrower than this run channels last (docs/performance.md#inference)
 METHODS = ("im2col", "numba", "winograd")
 
@@ -124,7 +126,14 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
 
 
 def _finish(yc, bias, act, slope):
-    """The output pass of one chunk: + b, then the activation, in place."""
+    """The output pass of one chunk: + b, then the activation, in place; one compiled pass where numba is
+    installed (loops/epilogue.py), else NumPy's."""
+    if compiled.has_numba() and compiled.compiled_dtype(yc.dtype) and yc.flags.c_contiguous:
+        b = np.zeros(yc.shape[1], yc.dtype) if bias is None else bias.reshape(-1)
+        kind, low, high = CLAMP[act]
+        loop = compiled.kernels("epilogue", "Conv2d", "im2col").bias_act
+        loop(yc.reshape(len(yc), yc.shape[1], -1), b, kind, *[yc.dtype.type(v) for v in (low, high, slope)])
+        return
     if bias is not None:
         yc += bias
     activate(yc, act, slope)
@@ -137,7 +146,8 @@ def _im2col(x, w, b, stride, pad, dilation, groups, act, slope, wm, tuning):
     fg, ell = g.f // groups, g.ho * g.wo
     y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
-    per_sample = (g.c * g.h * g.w if direct else groups * g.kc * g.lc) * x.itemsize
+    # the chunk's columns and its output both stay in the cache for the output pass
+    per_sample = ((g.c * g.h * g.w if direct else groups * g.kc * g.lc) + g.f * ell) * x.itemsize
 
     def chunk(s, lo, hi):
         m = hi - lo
@@ -180,20 +190,20 @@ def _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
         np.matmul(wm, cols.reshape(m, groups, k, ell), out=y[lo:hi].reshape(m, groups, -1, ell))
         _finish(y[lo:hi], bias, act, slope)
 
-    threads.run(chunk, n, threads.chunk_size(n, c * kh * kw * ell * x.itemsize, tuning.chunk_bytes))
+    threads.run(chunk, n, threads.chunk_size(n, (c * kh * kw + f) * ell * x.itemsize, tuning.chunk_bytes))
     return y
 
 
 def _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
     """A depthwise layer, plane by plane in loops/depthwise_infer.py (forward3: 3x3 of stride 1, the taps written
     out), with the bias and activation as each plane is written; channels last (conv_depthwise's loops, then one
-    pass of the activation) where a plane's rows are too short: outputs narrower than LAST_WIDTH for forward3,
-    than tuning.depthwise_last_width for the others."""
+    pass of the activation) where a plane's rows are too short: outputs narrower than LAST_WIDTH for forward3, than
+    twice that (and tuning.depthwise_last_width) for the general loop, whose rows cost more."""
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     (ho, wo), ints = conv_depthwise._args(x.shape, w.shape, stride, pad, dilation)
     three = (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and f == c
-    if (wo < LAST_WIDTH or not three) and conv_depthwise.channels_last(w.shape, c, wo, tuning):
+    if wo < (LAST_WIDTH if three else 2 * LAST_WIDTH) and conv_depthwise.channels_last(w.shape, c, wo, tuning):
         y = conv_depthwise.conv2d(x, w, b, stride, pad, dilation, groups, False, tuning=tuning)[0]
         return activate_all(y, act, slope, tuning=tuning)
     loops = compiled.kernels("depthwise_infer", "Conv2d", "im2col")
@@ -203,7 +213,7 @@ def _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
     bias = np.ascontiguousarray(b) if b is not None else np.zeros(f, x.dtype)
     y = np.empty((n, f, ho, wo), x.dtype)
     hp, wp = (ho - 1) * stride[0] + (kh - 1) * dilation[0] + 1, (wo - 1) * stride[1] + (kw - 1) * dilation[1] + 1
-    kind, low, high = {None: (0, 0, 0), "relu": (1, 0, np.inf), "relu6": (1, 0, 6), "leaky_relu": (2, 0, 0)}[act]
+    kind, low, high = CLAMP[act]
     scalars = [x.dtype.type(v) for v in (low, high, slope)]
 
     def chunk(s, lo, hi):
