@@ -3,6 +3,7 @@ module for inference (what nn.fuse puts in a model; docs/inference.md derives th
 
     y = act(conv(x, w') + b')        w', b': the conv's weights with the BatchNorm folded in (nn.fusion)
     act: None, "relu", "relu6" or "leaky_relu" (negative_slope), applied to each chunk of y as it is written
+    max_pool=True: then a 2x2 max pool of stride 2 in the same pass (FusedConv2d only)
 
 A fused layer computes an eval-mode forward only: its BatchNorm was folded with the running statistics, which
 training would change, so forward in training mode and backward raise a RuntimeError that says so (train the
@@ -50,9 +51,12 @@ def _act_repr(module: Any) -> str:
 
 @unbatched(4, "(N, C, H, W)")
 class FusedConv2d(Conv2d):
-    """y = act(conv2d(x, weight) + bias) in eval mode: Conv2d's arguments (see there) plus the activation.
+    """y = act(conv2d(x, weight) + bias) in eval mode, then max_pool2d(y, 2) if max_pool: Conv2d's arguments (see
+    there) plus the activation and the pool.
 
-    x: (N, C_in, H, W) or (C_in, H, W) -> y: (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+    x: (N, C_in, H, W) or (C_in, H, W) -> y: (N, C_out, H_out, W_out) or (C_out, H_out, W_out), with max_pool
+    (N, C_out, H_out // 2, W_out // 2): the windows of nn.MaxPool2d(2) (floor mode), whose max commutes with the
+    bias and a non-decreasing activation, so the output pass takes the max of four values and writes one.
     method: "auto" picks per layer for a forward pass alone (functional/tuned/conv_infer.auto), or any of
     Conv2d's methods; the bias and the activation then run on each chunk of the output while it is in the cache
     (the "naive" method and depthwise layers: one pass after it).
@@ -61,10 +65,14 @@ class FusedConv2d(Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
                  padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", method: str = "auto", activation: str | None = None,
-                 negative_slope: float = 0.01, rng: Any = None, dtype: npt.DTypeLike = np.float32) -> None:
+                 negative_slope: float = 0.01, max_pool: bool = False, rng: Any = None,
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, method, rng, dtype)
         self.activation, self.negative_slope = _activation(activation, negative_slope)
+        if not isinstance(max_pool, bool):
+            raise TypeError(f"max_pool: expected a bool, got {max_pool!r} ({type(max_pool).__name__})")
+        self.max_pool = max_pool
         self._prepared: tuple | None = None  # (weight array, method, the weights as that method multiplies them)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -85,9 +93,22 @@ class FusedConv2d(Conv2d):
         self.cache = None
         if method in conv_infer.METHODS:
             return conv_infer.conv2d(x, w, b, self.stride, pad, self.dilation, self.groups, self.activation,
-                                     self.negative_slope, method, self._weights(method, x.shape, pad))
+                                     self.negative_slope, method, self._weights(method, x.shape, pad), self.max_pool)
         y = methods.CONV[method].module.conv2d(x, w, b, self.stride, pad, self.dilation, self.groups, keep=False)[0]
-        return conv_infer.activate_all(y, self.activation, self.negative_slope)
+        y = conv_infer.activate_all(y, self.activation, self.negative_slope)
+        return conv_infer.max_pool2(y) if self.max_pool else y
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int, ...]:
+        """Conv2d's, halved (floor) by the pool when max_pool."""
+        shape = super().compute_output_shape(input_shape)
+        return shape[:-2] + (shape[-2] // 2, shape[-1] // 2) if self.max_pool else shape
+
+    def macs(self, input_shape: Any) -> int:
+        """Conv2d's: the pool compares, it does not multiply."""
+        n, _, ho, wo = self._output_shape(check.image_shape("x", check.shape("input_shape", input_shape),
+                                                            channels=self.in_channels))
+        kh, kw = self.kernel_size
+        return n * self.out_channels * ho * wo * (self.in_channels // self.groups) * kh * kw
 
     def _weights(self, method, x_shape, pad):
         """conv_infer.prepare's weights, made again only when weight.data is another array or the method changed."""
@@ -112,7 +133,7 @@ class FusedConv2d(Conv2d):
                                                  how="compute gradients with the unfused model"))
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + _act_repr(self)
+        return super().extra_repr() + _act_repr(self) + (", max_pool=True" if self.max_pool else "")
 
 
 class FusedLinear(Linear):

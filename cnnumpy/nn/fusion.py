@@ -11,7 +11,8 @@ and a conv is linear in its weights, so bn(conv(x, w) + b) = conv(x, w') + b' wi
 
 exact up to float rounding (computed in float64, stored in the weights' dtype). An activation f after it is
 applied where the output is written (nn.FusedConv2d); a ReLU, ReLU6 or LeakyReLU after a max pool moves before
-it, since a non-decreasing f commutes with the max: f(max(a, b)) = max(f(a), f(b)).
+it, since a non-decreasing f commutes with the max: f(max(a, b)) = max(f(a), f(b)); and a 2x2 max pool after
+them runs in the same pass, which then writes a quarter of the conv's output.
 
 `fuse(model)` finds the pairs in Sequentials (neighbours) and in graph modules (their traced forward: a
 BatchNorm is folded only when the conv's output goes to it alone, and the activation only when it is the one
@@ -83,7 +84,7 @@ def _check_eval(layer, bn):
 
 
 def fuse_conv_bn_eval(conv: Conv2d, bn: BatchNorm2d, activation: str | None = None,
-                      negative_slope: float = 0.01) -> FusedConv2d:
+                      negative_slope: float = 0.01, max_pool: bool = False) -> FusedConv2d:
     """A new FusedConv2d computing bn(conv(x)) (then the activation) in eval mode; conv and bn are left as they
     were. Both must be in eval mode, bn with running statistics (as torch.nn.utils.fusion.fuse_conv_bn_eval)."""
     if not isinstance(conv, Conv2d):
@@ -94,7 +95,7 @@ def fuse_conv_bn_eval(conv: Conv2d, bn: BatchNorm2d, activation: str | None = No
     w, b = fuse_conv_bn_weights(conv.weight.data, None if conv.bias is None else conv.bias.data, bn.running_mean,
                                 bn.running_var, bn.eps, None if bn.weight is None else bn.weight.data,
                                 None if bn.bias is None else bn.bias.data)
-    return _fused_conv(conv, w, b, activation, negative_slope)
+    return _fused_conv(conv, w, b, activation, negative_slope, max_pool)
 
 
 def fuse_linear_bn_eval(linear: Linear, bn: BatchNorm1d, activation: str | None = None,
@@ -114,10 +115,10 @@ def fuse_linear_bn_eval(linear: Linear, bn: BatchNorm1d, activation: str | None 
     return _fused_linear(linear, w, b, activation, negative_slope)
 
 
-def _fused_conv(conv, w, b, activation=None, negative_slope=0.01):
+def _fused_conv(conv, w, b, activation=None, negative_slope=0.01, max_pool=False):
     fused = FusedConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                         conv.dilation, conv.groups, b is not None, conv.padding_mode, conv.method, activation,
-                        negative_slope, dtype=conv.weight.dtype)
+                        negative_slope, max_pool, dtype=conv.weight.dtype)
     fused.weight.data = np.array(w, copy=True)
     if b is not None:
         fused.bias.data = np.array(b, copy=True)
@@ -144,13 +145,22 @@ def activation_of(module: Module) -> tuple[str, float] | None:
     return None
 
 
-def _fold(layer, bn=None, act=None):
-    """The fused layer for layer (Conv2d or Linear), its BatchNorm bn (or None) and its activation act (or None)."""
+def poolable(module: Module) -> bool:
+    """A max pool that FusedConv2d(max_pool=True) computes: nn.MaxPool2d(2), 2x2 windows of stride 2, no padding,
+    floor mode, no indices."""
+    return (type(module) is MaxPool2d and module.args == ((2, 2), (2, 2), (0, 0), (1, 1))
+            and not module.return_indices and not module.ceil_mode)
+
+
+def _fold(layer, bn=None, act=None, pool=False):
+    """The fused layer for layer (Conv2d or Linear), its BatchNorm bn (or None), its activation act (or None) and,
+    for a conv, the 2x2 max pool after them (pool)."""
     name, slope = act if act is not None else (None, 0.01)
     if isinstance(layer, Conv2d):
         if bn is not None:
-            return fuse_conv_bn_eval(layer, bn, name, slope)
-        return _fused_conv(layer, layer.weight.data, None if layer.bias is None else layer.bias.data, name, slope)
+            return fuse_conv_bn_eval(layer, bn, name, slope, pool)
+        return _fused_conv(layer, layer.weight.data, None if layer.bias is None else layer.bias.data, name, slope,
+                           pool)
     if bn is not None:
         return fuse_linear_bn_eval(layer, bn, name, slope)
     return _fused_linear(layer, layer.weight.data, None if layer.bias is None else layer.bias.data, name, slope)
@@ -169,8 +179,9 @@ def fuse(model: Module, input_shape: check.Shape | None = None) -> Module:
     nn.FusedConv2d (whose method "auto" picks per layer for a forward pass alone). A folded BatchNorm and a fused
     activation become nn.Identity, so the other layers keep their keys. `model` is not changed.
 
-    Sequentials are fused by neighbours: Conv2d [BatchNorm2d] [activation], Linear [BatchNorm1d] [activation], and
-    Conv2d [BatchNorm2d] MaxPool2d activation (the activation moves before the pool). A graph module (a forward
+    Sequentials are fused by neighbours: Conv2d [BatchNorm2d] [activation] [MaxPool2d(2)], Linear [BatchNorm1d]
+    [activation], and Conv2d [BatchNorm2d] MaxPool2d activation (the activation moves before the pool); a 2x2
+    max pool of stride 2 runs in the conv's output pass too (FusedConv2d(max_pool=True)). A graph module (a forward
     without its own backward, e.g. nn.Residual) is fused through its traced forward when `input_shape` (one input
     without the batch axis, e.g. (3, 32, 32), as for summary()) is given: a BatchNorm folds only into the conv
     whose output it alone reads, and a layer called twice is left alone; without input_shape only the
@@ -226,7 +237,8 @@ def _fuse_chain(seq, shape):
         if not fusible(layer):
             i += 1
             continue
-        j, bn, act, drop = i + 1, None, None, []
+        j, bn, act, pool, drop = i + 1, None, None, False, []
+        conv = isinstance(layer, Conv2d)
         if j < len(children) and foldable(layer, children[j][1]):
             bn = children[j][1]
             drop.append(children[j][0])
@@ -235,12 +247,19 @@ def _fuse_chain(seq, shape):
             act = activation_of(children[j][1])
             drop.append(children[j][0])
             j += 1
-        elif (isinstance(layer, Conv2d) and j + 1 < len(children) and type(children[j][1]) is MaxPool2d
+        elif (conv and j + 1 < len(children) and type(children[j][1]) is MaxPool2d
               and not children[j][1].return_indices and activation_of(children[j + 1][1])):
             act = activation_of(children[j + 1][1])  # f(max(a, b)) = max(f(a), f(b)) for a non-decreasing f
             drop.append(children[j + 1][0])
+            pool = poolable(children[j][1])
+            if pool:
+                drop.append(children[j][0])
             j += 2
-        setattr(seq, name, _fold(layer, bn, act))
+        if conv and not pool and j < len(children) and poolable(children[j][1]):
+            pool = True
+            drop.append(children[j][0])
+            j += 1
+        setattr(seq, name, _fold(layer, bn, act, pool))
         for n in drop:
             setattr(seq, n, Identity())
         i = j
@@ -298,8 +317,13 @@ def _fuse_graph(module, shape):
             act = activation_of(nxt.fn)
             replaced.append(nxt.fn)
             done.add(id(nxt.fn))
+            nxt = sole_reader(nxt.outputs[0])
+        pool = isinstance(m, Conv2d) and nxt is not None and poolable(nxt.fn)
+        if pool:
+            replaced.append(nxt.fn)
+            done.add(id(nxt.fn))
         parent, name = parents[id(m)][0]
-        setattr(parent, name, _fold(m, bn, act))
+        setattr(parent, name, _fold(m, bn, act, pool))
         for r in replaced:
             parent, name = parents[id(r)][0]
             setattr(parent, name, Identity())

@@ -140,3 +140,35 @@ def test_depthwise_paths(layer, act, last_width):
     y = conv_infer.conv2d(x, w, b, stride, pad, dilation, c, act, 0.3, "numba",
                           tuning=Tuning(depthwise_last_width=last_width))
     assert_close(f"{layer} act={act} last_width={last_width}", y, want, 1e-12)
+
+
+def pooled(y):
+    """torch's max_pool2d(y, 2) by its definition (floor mode)."""
+    n, f, h, w = y.shape
+    out = np.empty((n, f, h // 2, w // 2))
+    for i in range(h // 2):
+        for j in range(w // 2):
+            out[:, :, i, j] = y[:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].max(axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("act", [None, *conv_infer.ACTIVATIONS])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("side", [7, 8])
+def test_max_pool_in_the_output_pass(method, act, side):
+    """pool=True: act(conv + b) then a 2x2 max pool of stride 2, odd sides floored; NaN wins its window."""
+    rng = np.random.default_rng(side)
+    x, w, b = rng.standard_normal((3, 4, side, side)) * 3, rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    want = pooled(reference(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, act, 0.3))
+    for path in PATHS.values():
+        y = conv_infer.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), act=act, slope=0.3, method=method, pool=True,
+                              tuning=path)
+        assert_close(f"{method} pool act={act}", y, want, 1e-12)
+    x[1, 2, 3, 3] = np.nan  # reaches every output of sample 1 around (3, 3), in every filter
+    y = conv_infer.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), act=act, method=method, pool=True)
+    assert np.isnan(y[1, :, 1, 1]).all() and not np.isnan(y[0]).any()
+
+
+def test_max_pool2_matches_the_definition():
+    y = np.random.default_rng(0).standard_normal((2, 3, 5, 6))
+    assert np.array_equal(conv_infer.max_pool2(y), pooled(y))

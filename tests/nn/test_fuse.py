@@ -219,3 +219,24 @@ def test_fused_conv_takes_one_sample_and_reloaded_weights():
     ref = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU6()).eval()
     ref.load_state_dict({"0.weight": state["0.weight"], "0.bias": state["0.bias"]})
     assert_close("reloaded", fused(x), ref(x[None])[0], 1e-5)
+
+
+def test_pools_run_in_the_conv_output_pass():
+    """LeNet's conv-pool-ReLU and the VGG's conv-BN-ReLU-pool become one FusedConv2d(max_pool=True) each, whose
+    shapes and multiply-adds are the layers' they replace."""
+    for name, pooled in (("lenet5", 2), ("cifar_vgg", 3)):
+        model = trained_statistics(models.build(name)).eval()
+        shape = SHAPES.get(name, (3, 32, 32))
+        fused = nn.fuse(model, shape)
+        assert sum(getattr(m, "max_pool", False) for m in fused.modules()) == pooled
+        assert count(fused, nn.MaxPool2d) == 0
+        assert fused.compute_output_shape((5, *shape)) == model.compute_output_shape((5, *shape))
+        ours, theirs = fused.summary(shape).macs, model.summary(shape).macs
+        # the same products; the VGG's BatchNorms (one multiply-add per value, 2 % of its total) are gone
+        assert ours == theirs if name == "lenet5" else 0.97 * theirs < ours < theirs
+        x = np.random.default_rng(0).standard_normal((3, *shape), dtype=np.float32)
+        assert_close(name, fused(x), model(x), 1e-5)
+    conv = nn.FusedConv2d(2, 3, 3, padding=1, activation="relu", max_pool=True)
+    assert conv.compute_output_shape((2, 7, 9)) == (3, 3, 4) and "max_pool=True" in repr(conv)
+    with pytest.raises(TypeError, match="max_pool: expected a bool"):
+        nn.FusedConv2d(2, 3, 3, max_pool=2)

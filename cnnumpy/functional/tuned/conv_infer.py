@@ -106,52 +106,80 @@ def prepare(w: np.ndarray, method: str, x_shape: tuple[int, ...], stride: Pair =
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
            pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1, act: str | None = None,
-           slope: float = 0.01, method: str = "im2col", prepared: Any = None, *,
+           slope: float = 0.01, method: str = "im2col", prepared: Any = None, pool: bool = False, *,
            tuning: Tuning = DEFAULT) -> np.ndarray:
     """y = act(conv(x, w) + b), for inference (no cache). method: one of METHODS ("winograd" where
-    conv_winograd.applies); prepared: prepare(w, method, x.shape, ...) of these weights, or None to make it here."""
+    conv_winograd.applies); prepared: prepare(w, method, x.shape, ...) of these weights, or None to make it here;
+    pool: then a 2x2 max pool of stride 2 (floor mode), in the same output pass: y (N, F, H_out // 2, W_out // 2)."""
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     if act is not None and act not in ACTIVATIONS:
         raise ValueError(f"act: expected None or one of {ACTIVATIONS}, got {act!r}")
     if method == "numba" and (not tuning.depthwise or not conv_depthwise.applies(w.shape, groups, x.shape[1])):
-        return _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning)
+        return _numba(x, w, b, stride, pad, dilation, groups, act, slope, pool, tuning)
     if method == "numba":
-        return _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning)
+        y = _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning)
+        return max_pool2(y) if pool else y
     if prepared is None:
         prepared = prepare(w, method, x.shape, stride, pad, dilation, groups, tuning=tuning)
     if method == "winograd":
-        return _winograd(x, w, b, pad, act, slope, prepared, tuning)
-    return _im2col(x, w, b, stride, pad, dilation, groups, act, slope, prepared, tuning)
+        return _winograd(x, w, b, pad, act, slope, prepared, pool, tuning)
+    return _im2col(x, w, b, stride, pad, dilation, groups, act, slope, prepared, pool, tuning)
 
 
-def _finish(yc, bias, act, slope):
-    """The output pass of one chunk: + b, then the activation, in place; one compiled pass where numba is
+def max_pool2(y: np.ndarray) -> np.ndarray:
+    """The 2x2 max pool of stride 2 (floor mode) of y: (N, F, H, W) -> (N, F, H // 2, W // 2); NaN wins."""
+    n, f, h, w = y.shape
+    return y[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, f, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+def _output(n, f, ho, wo, dtype, pool):
+    """The layer's output array: (n, f, ho, wo), or (n, f, ho // 2, wo // 2) after the 2x2 pool."""
+    return np.empty((n, f, ho // 2, wo // 2) if pool else (n, f, ho, wo), dtype)
+
+
+def _target(s, y, lo, hi, f, ho, wo, pool):
+    """Where a chunk's conv output goes: y's rows, or with a pool a scratch buffer the output pass pools from."""
+    if not pool:
+        return y[lo:hi]
+    return scratch(s, "full", (hi - lo, f, ho, wo), y.dtype)[:hi - lo]
+
+
+def _finish(z, bias, act, slope, out=None):
+    """The output pass of one chunk z: (m, F, H_out, W_out): + b, then the activation, in place; with `out`
+    (m, F, H_out // 2, W_out // 2) also the 2x2 max pool, written there. One compiled pass where numba is
     installed (loops/epilogue.py), else NumPy's."""
-    if compiled.has_numba() and compiled.compiled_dtype(yc.dtype) and yc.flags.c_contiguous:
-        b = np.zeros(yc.shape[1], yc.dtype) if bias is None else bias.reshape(-1)
+    if compiled.has_numba() and compiled.compiled_dtype(z.dtype) and z.flags.c_contiguous:
+        b = np.zeros(z.shape[1], z.dtype) if bias is None else bias.reshape(-1)
         kind, low, high = CLAMP[act]
-        loop = compiled.kernels("epilogue", "Conv2d", "im2col").bias_act
-        loop(yc.reshape(len(yc), yc.shape[1], -1), b, kind, *[yc.dtype.type(v) for v in (low, high, slope)])
+        scalars = [z.dtype.type(v) for v in (low, high, slope)]
+        loops = compiled.kernels("epilogue", "Conv2d", "im2col")
+        if out is None:
+            loops.bias_act(z.reshape(len(z), z.shape[1], -1), b, kind, *scalars)
+        else:
+            loops.bias_act_pool(z, b, out, kind, *scalars)
         return
     if bias is not None:
-        yc += bias
-    activate(yc, act, slope)
+        z += bias
+    activate(z, act, slope)
+    if out is not None:
+        out[...] = max_pool2(z)
 
 
-def _im2col(x, w, b, stride, pad, dilation, groups, act, slope, wm, tuning):
+def _im2col(x, w, b, stride, pad, dilation, groups, act, slope, wm, pool, tuning):
     n = len(x)
     direct = pointwise(w.shape, stride, pad, groups)
     g = geometry(x.shape, w.shape, stride, pad, dilation, tuning.rows and not direct)
     fg, ell = g.f // groups, g.ho * g.wo
-    y = np.empty((n, g.f, g.ho, g.wo), x.dtype)
+    y = _output(n, g.f, g.ho, g.wo, x.dtype, pool)
     bias = None if b is None else b.reshape(1, g.f, 1, 1)
     # the chunk's columns and its output both stay in the cache for the output pass
     per_sample = ((g.c * g.h * g.w if direct else groups * g.kc * g.lc) + g.f * ell) * x.itemsize
 
     def chunk(s, lo, hi):
         m = hi - lo
-        yg = y[lo:hi].reshape(m, groups, fg, ell)
+        z = _target(s, y, lo, hi, g.f, g.ho, g.wo, pool)
+        yg = z.reshape(m, groups, fg, ell)
         if direct:
             np.matmul(wm, x[lo:hi].reshape(m, 1, g.c, ell), out=yg)
         else:
@@ -165,13 +193,13 @@ def _im2col(x, w, b, stride, pad, dilation, groups, act, slope, wm, tuning):
                     np.add(yg, np.matmul(wm[a], rows[:, :, a], out=part), out=yg)
             else:
                 np.matmul(wm, cols, out=yg)
-        _finish(y[lo:hi], bias, act, slope)
+        _finish(z, bias, act, slope, y[lo:hi] if pool else None)
 
     threads.run(chunk, n, threads.chunk_size(n, per_sample, tuning.chunk_bytes))
     return y
 
 
-def _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
+def _numba(x, w, b, stride, pad, dilation, groups, act, slope, pool, tuning):
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
     sizes = conv_numba._sizes(x.shape, w.shape, stride, pad, dilation)
@@ -180,15 +208,16 @@ def _numba(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
     k, ell = cg * kh * kw, ho * wo
     x = np.ascontiguousarray(x)
     wm = w.reshape(groups, f // groups, k)
-    y = np.empty((n, f, ho, wo), x.dtype)
+    y = _output(n, f, ho, wo, x.dtype, pool)
     bias = None if b is None else b.reshape(1, f, 1, 1)
 
     def chunk(s, lo, hi):
         m = hi - lo
         cols = scratch(s, "cols", (m, c * kh * kw, ell), x.dtype)[:m]
         unfold_loop(x[lo:hi], cols, *sizes)
-        np.matmul(wm, cols.reshape(m, groups, k, ell), out=y[lo:hi].reshape(m, groups, -1, ell))
-        _finish(y[lo:hi], bias, act, slope)
+        z = _target(s, y, lo, hi, f, ho, wo, pool)
+        np.matmul(wm, cols.reshape(m, groups, k, ell), out=z.reshape(m, groups, -1, ell))
+        _finish(z, bias, act, slope, y[lo:hi] if pool else None)
 
     threads.run(chunk, n, threads.chunk_size(n, (c * kh * kw + f) * ell * x.itemsize, tuning.chunk_bytes))
     return y
@@ -229,7 +258,7 @@ def _depthwise(x, w, b, stride, pad, dilation, groups, act, slope, tuning):
     return y
 
 
-def _winograd(x, w, b, pad, act, slope, u, tuning):
+def _winograd(x, w, b, pad, act, slope, u, pool, tuning):
     loops = conv_winograd.kernels()
     n, c, h, wd = x.shape
     f = w.shape[0]
@@ -237,7 +266,7 @@ def _winograd(x, w, b, pad, act, slope, u, tuning):
     th, tw = -(-ho // 2), -(-wo // 2)
     tiles = th * tw
     bias = np.zeros(f, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
-    y = np.empty((n, f, ho, wo), x.dtype)
+    y = _output(n, f, ho, wo, x.dtype, pool)
     size = threads.chunk_size(n, 16 * max(c, f) * tiles * x.itemsize, tuning.winograd_chunk_bytes)
 
     def chunk(s, lo, hi):
@@ -249,8 +278,12 @@ def _winograd(x, w, b, pad, act, slope, u, tuning):
         loops.input_tiles(xp, vbuf, th, tw)
         mbuf, mt = conv_winograd.planes(s, "m", size * tiles, f, m * tiles, x.dtype)
         np.matmul(u, v, out=mt)
-        loops.output_tiles(mbuf, bias, y[lo:hi], th, tw)  # adds the bias
-        activate(y[lo:hi], act, slope)
+        z = _target(s, y, lo, hi, f, ho, wo, pool)
+        loops.output_tiles(mbuf, bias, z, th, tw)  # adds the bias
+        if pool:
+            _finish(z, None, act, slope, y[lo:hi])
+        else:
+            activate(z, act, slope)
 
     threads.run(chunk, n, size)
     return y
