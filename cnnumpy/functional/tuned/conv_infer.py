@@ -147,17 +147,17 @@ def _target(s, y, lo, hi, f, ho, wo, pool):
 
 def _finish(z, bias, act, slope, out=None):
     """The output pass of one chunk z: (m, F, H_out, W_out): + b, then the activation, in place; with `out`
-    (m, F, H_out // 2, W_out // 2) also the 2x2 max pool, written there. One compiled pass where numba is
-    installed (loops/epilogue.py), else NumPy's."""
+    (m, F, H_out // 2, W_out // 2) also the 2x2 max pool, written there (the bias and a non-decreasing activation
+    commute with the max). Compiled passes where numba is installed (loops/epilogue.py, then pool_numba's loop for
+    2x2 windows), else NumPy's; the chunk is still in the cache for the pool."""
     if compiled.has_numba() and compiled.compiled_dtype(z.dtype) and z.flags.c_contiguous:
         b = np.zeros(z.shape[1], z.dtype) if bias is None else bias.reshape(-1)
         kind, low, high = CLAMP[act]
         scalars = [z.dtype.type(v) for v in (low, high, slope)]
-        loops = compiled.kernels("epilogue", "Conv2d", "im2col")
-        if out is None:
-            loops.bias_act(z.reshape(len(z), z.shape[1], -1), b, kind, *scalars)
-        else:
-            loops.bias_act_pool(z, b, out, kind, *scalars)
+        compiled.kernels("epilogue", "Conv2d", "im2col").bias_act(z.reshape(len(z), z.shape[1], -1), b, kind,
+                                                                    *scalars)
+        if out is not None:  # pool_numba's loop for 2x2 windows; the winners' taps are not needed
+            compiled.kernels("pool", "MaxPool2d", "im2col").max_pool_2x2(z, out, np.empty(out.shape, np.uint8))
         return
     if bias is not None:
         z += bias

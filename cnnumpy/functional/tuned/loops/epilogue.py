@@ -27,26 +27,3 @@ def bias_act(y, b, kind, low, high, slope):
                 for k in range(ell):
                     row[k] += bias
 
-
-@compiled(nogil=True)
-def bias_act_pool(z, b, y, kind, low, high, slope):
-    """z: (m, F, H, W) -> y: (m, F, H // 2, W // 2), y = act(max of each 2x2 window of z + b[f]): the bias and a
-    non-decreasing activation commute with the max, so the pass reads z once and writes a quarter of it. A NaN
-    in a window wins, as in torch's max pooling."""
-    m, f, ph, pw = y.shape
-    for n in range(m):
-        for fi in range(f):
-            bias = b[fi]
-            for i in range(ph):
-                r0, r1, out = z[n, fi, 2 * i], z[n, fi, 2 * i + 1], y[n, fi, i]
-                for j in range(pw):
-                    v = r0[2 * j]
-                    for u in (r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]):
-                        if u > v or u != u:
-                            v = u
-                    v += bias
-                    if kind == 1:
-                        v = min(max(v, low), high)
-                    elif kind == 2 and v < 0:
-                        v = v * slope
-                    out[j] = v
