@@ -29,11 +29,12 @@ from .activation_modern import ReLU6
 from .container import Identity, Sequential
 from .conv import Conv2d
 from .fused import FusedConv2d, FusedLinear
-from .graph import Tape, _outputs
+from .graph import Tape
 from .linear import Linear
 from .module import Module
 from .norm import BatchNorm1d, BatchNorm2d, _BatchNorm
 from .pool import MaxPool2d
+from .random import fork_rng
 from .traced import Traced
 
 
@@ -116,9 +117,10 @@ def fuse_linear_bn_eval(linear: Linear, bn: BatchNorm1d, activation: str | None 
 
 
 def _fused_conv(conv, w, b, activation=None, negative_slope=0.01, max_pool=False):
-    fused = FusedConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                        conv.dilation, conv.groups, b is not None, conv.padding_mode, conv.method, activation,
-                        negative_slope, max_pool, dtype=conv.weight.dtype)
+    with fork_rng():  # the initial weights, overwritten below, leave the user's random stream where it was
+        fused = FusedConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                            conv.dilation, conv.groups, b is not None, conv.padding_mode, conv.method, activation,
+                            negative_slope, max_pool, dtype=conv.weight.dtype)
     fused.weight.data = np.array(w, copy=True)
     if b is not None:
         fused.bias.data = np.array(b, copy=True)
@@ -126,8 +128,9 @@ def _fused_conv(conv, w, b, activation=None, negative_slope=0.01, max_pool=False
 
 
 def _fused_linear(linear, w, b, activation=None, negative_slope=0.01):
-    fused = FusedLinear(linear.in_features, linear.out_features, b is not None, activation, negative_slope,
-                        dtype=linear.weight.dtype)
+    with fork_rng():
+        fused = FusedLinear(linear.in_features, linear.out_features, b is not None, activation, negative_slope,
+                            dtype=linear.weight.dtype)
     fused.weight.data = np.array(w, copy=True)
     if b is not None:
         fused.bias.data = np.array(b, copy=True)
@@ -218,11 +221,16 @@ def _fuse(module, shape):
     elif type(module).is_graph() and shape is not None:
         _fuse_graph(module, shape)
     else:
-        for name, child in list(module.named_children()):
-            if fusible(child):
-                setattr(module, name, _fold(child))
-            else:
-                _fuse(child, None)
+        _fuse_children(module)
+
+
+def _fuse_children(module):
+    """Without the data flow between them: each conv child made a FusedConv2d alone, each other child fused inside."""
+    for name, child in list(module.named_children()):
+        if fusible(child):
+            setattr(module, name, _fold(child))
+        else:
+            _fuse(child, None)
 
 
 def _fuse_chain(seq, shape):
@@ -266,12 +274,17 @@ def _fuse_chain(seq, shape):
 
 
 def _fuse_graph(module, shape):
-    """Fuse along the data flow of one symbolic trace of module's forward on an input of `shape`."""
+    """Fuse along the data flow of one symbolic trace of module's forward on an input of `shape`; a forward that
+    cannot be traced on one such input (several inputs, another shape) is fused as without input_shape."""
     params = module.parameters()
     tape = Tape(symbolic=True)
     x = Traced(tape, None, shape, params[0].dtype if params else np.float32)
-    out = type(module).forward.__wrapped__(module, x)
-    outputs = {t.key for t in _outputs(module, out)}
+    try:
+        out = type(module).forward.__wrapped__(module, x)
+    except (TypeError, ValueError):
+        _fuse_children(module)
+        return
+    outputs = {t.key for t in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(t, Traced)}
     layers = [n for n in tape.nodes if n.is_layer]
     calls: dict[int, int] = {}
     for n in layers:

@@ -240,3 +240,32 @@ def test_pools_run_in_the_conv_output_pass():
     assert conv.compute_output_shape((2, 7, 9)) == (3, 3, 4) and "max_pool=True" in repr(conv)
     with pytest.raises(TypeError, match="max_pool: expected a bool"):
         nn.FusedConv2d(2, 3, 3, max_pool=2)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+
+    def forward(self, a, b):
+        return self.bn(self.conv(a)) + self.body(b)
+
+
+def test_a_graph_that_cannot_be_traced_on_one_input_is_fused_inside_only():
+    model = trained_statistics(TwoInputs()).eval()
+    fused = nn.fuse(model, (3, 6, 6))
+    assert type(fused.bn) is nn.BatchNorm2d and type(fused.body[1]) is nn.Identity
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((2, 3, 6, 6), dtype=np.float32) for _ in range(2))
+    assert_close("two inputs", fused(a, b), model(a, b), 1e-5)
+
+
+def test_fusing_leaves_the_random_stream_alone():
+    from cnnumpy import random
+    model = models.resnet8().eval()
+    random.manual_seed(5)
+    want = random.generator().random(3)
+    random.manual_seed(5)
+    nn.fuse(model)
+    assert np.array_equal(random.generator().random(3), want)

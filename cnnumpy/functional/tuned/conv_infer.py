@@ -10,6 +10,9 @@ The same products as conv_im2col, conv_numba and conv_winograd (see there), with
 - the bias and the activation run on the chunk just written, instead of one more pass over a whole output of
   tens of MB (a BatchNorm folded into the conv, nn/fusion.py, is in w and b already);
 - a 1x1 layer of stride 1 without padding multiplies x itself: its columns are x;
+- depthwise layers run loops/depthwise_infer.py plane by plane, the bias and activation as each plane is written;
+- pool=True adds a 2x2 max pool of stride 2 to the output pass (it commutes with the bias and the activation),
+  so the layer writes a quarter of its conv output;
 - the weights in the layout each method multiplies (Winograd's transformed U, the kernel rows' slices) are
   made by `prepare` once, and a layer keeps them between calls;
 - `auto` picks the method per layer for a forward pass alone (docs/performance.md#inference), where training's
