@@ -27,6 +27,8 @@ from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
 from .residual import Residual
 from .unpool import MaxUnpool2d
 from .upsample import Upsample
+from .fused import FusedConv2d, FusedLinear
+from .fusion import fuse, fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
 
 __all__ = [
     # containers and the base
@@ -44,4 +46,7 @@ __all__ = [
     "SiLU", "Sigmoid", "Softmax", "Softmax2d", "Softplus", "Tanh",
     # losses
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss", "NLLLoss", "SmoothL1Loss",
+    # inference: fused layers and the fusion pass
+    "FusedConv2d", "FusedLinear", "fuse", "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval",
+    "fuse_linear_bn_weights",
 ]
