@@ -15,7 +15,7 @@ is cnnumpy.onnx.export's, and torch has nothing to run ("-"). Every contender re
 - torch: the twin under no_grad.
 Rounds are interleaved (common.interleaved); the images/s are medians. Ratios divide cnnumpy's images/s (the
 faster of plain and fused) by the other's: above 1, cnnumpy is faster. 'max rel diff' compares cnnumpy's
-outputs with onnxruntime's on the same batch.
+outputs, plain and fused (the larger), with onnxruntime's on the same batch.
 """
 import argparse
 import io
@@ -86,7 +86,7 @@ def contenders(path, twin, x, threads):
     ours = onnx.load(path).eval()
     fns = {"onnxruntime": lambda: session.run(None, feed)[0], "cnnumpy": lambda: ours(x)}
     if hasattr(nn, "fuse"):
-        fused = nn.fuse(ours)
+        fused = nn.fuse(ours, x.shape[1:])
         fns["cnnumpy fused"] = lambda: fused(x)
     if twin is not None:
         tx = torch.from_numpy(x)
@@ -121,8 +121,9 @@ def bench(name, args, folder):
     rng = np.random.default_rng(1)
     x = rng.random((args.batch,) + SHAPES[name], dtype=np.float32)
     fns = contenders(path, twin, x, args.threads)
-    ort, ours = fns["onnxruntime"](), fns["cnnumpy"]()
-    diff = float(np.abs(ours - ort).max() / max(np.abs(ort).max(), 1e-30))
+    ort = fns["onnxruntime"]()
+    diff = max(float(np.abs(fns[k]() - ort).max() / max(np.abs(ort).max(), 1e-30))
+               for k in ("cnnumpy", "cnnumpy fused") if k in fns)
     samples = common.interleaved(fns, args.repeats, target=args.target)
     rate = {k: args.batch / common.median(v) for k, v in samples.items()}
     rate["onnx.reference"] = reference_rate(path, x[:args.reference_batch], 1 if args.quick else 2)
