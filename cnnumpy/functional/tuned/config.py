@@ -18,8 +18,11 @@ class Tuning:
     rows:            conv_im2col unfolds layers of height stride 1 along the width only (see engine.py).
     dw_rows, dw_filters: dW as D @ cols.T up to this many rows of cols or filters per group, else cols @ D.T.
     winograd_chunk_bytes: the transformed tiles of one chunk of conv_winograd.
-    winograd_channels, winograd_side: Winograd pays from this many channels and filters and this output side
-                     (see methods.auto_conv).
+    winograd_rules:  Winograd pays where one rule (side, channels, product) holds: an output of at least `side` on
+                     each side, at least `channels` input channels and filters, and channels x filters of at least
+                     `product` (see conv_winograd.pays).
+    winograd_infer_rules: the same for a forward pass alone (conv_infer.auto), whose Winograd pays from smaller
+                     outputs: no backward to pay for.
     pool_split_bytes: max pooling splits inputs of at least this size over the threads.
     relu_split_bytes: ReLU splits arrays of at least this size over the threads.
     relu_compiled:   ReLU's backward runs numba's one-pass loop where numba is installed.
@@ -47,8 +50,8 @@ class Tuning:
     dw_rows: int = 64
     dw_filters: int = 8
     winograd_chunk_bytes: int = 1 << 20
-    winograd_channels: int = 32
-    winograd_side: int = 16
+    winograd_rules: tuple[tuple[int, int, int], ...] = ((16, 32, 1024), (32, 16, 512), (64, 8, 128))
+    winograd_infer_rules: tuple[tuple[int, int, int], ...] = ((8, 32, 1024),)
     pool_split_bytes: int = 2 << 20
     relu_split_bytes: int = 1 << 20
     relu_compiled: bool = True

@@ -21,6 +21,7 @@ The same products as conv_im2col, conv_numba and conv_winograd (see there), with
 x: (N, C, H, W), w: (F, C/G, kh, kw), b: (F,) or None, pad = (top, bottom, left, right) -> y: (N, F, H_out, W_out).
 """
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -70,8 +71,8 @@ def auto(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], 
          filters: int, out_hw: Sequence[int], dtype: npt.DTypeLike = np.float32, tuning: Tuning = DEFAULT) -> str:
     """The method of a forward pass alone, from forward-only timings (docs/performance.md#inference):
 
-    - "winograd" for 3x3 stride-1 layers with at least tuning.winograd_channels input channels and filters and an
-      output of at least 8 on each side (training's auto also needs 16: its backward pays less);
+    - "winograd" for 3x3 stride-1 layers where tuning.winograd_infer_rules say it pays (32 input channels and
+      filters from outputs of 8 on each side; training's auto needs more, its backward pays less);
     - "numba" for depthwise layers (its loops over the taps) and for a height stride above 1 (compiled unfolding
       of the full windows);
     - "im2col" otherwise, and always without numba or for a dtype its loops do not take.
@@ -80,8 +81,8 @@ def auto(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], 
         return "im2col"
     if conv_depthwise.applies((filters, channels // groups) + tuple(kernel), groups, channels):
         return "numba"
-    if (conv_winograd.applies(kernel, stride, dilation, groups) and min(channels, filters) >= tuning.winograd_channels
-            and min(out_hw) >= 8):
+    if conv_winograd.pays(kernel, stride, dilation, groups, channels, filters, out_hw,
+                          replace(tuning, winograd_rules=tuning.winograd_infer_rules)):
         return "winograd"
     return "numba" if stride[0] != 1 and groups == 1 and tuple(dilation) == (1, 1) else "im2col"
 

@@ -69,11 +69,12 @@ def applies(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int
 
 def pays(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int, channels: int,
          filters: int, out_hw: Sequence[int], tuning: Tuning = DEFAULT) -> bool:
-    """Whether this method beats the unfolding for a layer (Conv2d's "auto" asks): where it applies, with at
-    least tuning.winograd_channels input channels and filters and an output of at least tuning.winograd_side
-    on each side (docs/performance.md#winograd)."""
-    return (applies(kernel, stride, dilation, groups) and min(channels, filters) >= tuning.winograd_channels
-            and min(out_hw) >= tuning.winograd_side)
+    """Whether this method beats the unfolding for a layer (Conv2d's "auto" asks): where it applies and one of
+    tuning.winograd_rules holds. The larger the output, the fewer channels it needs: each tile's transforms cost
+    per channel, the products it saves per channel and filter (docs/performance.md#winograd)."""
+    return applies(kernel, stride, dilation, groups) and any(
+        min(out_hw) >= side and min(channels, filters) >= least and channels * filters >= product
+        for side, least, product in tuning.winograd_rules)
 
 
 def transformed_weights(w: np.ndarray) -> np.ndarray:
