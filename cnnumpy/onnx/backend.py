@@ -4,8 +4,8 @@ ONNX's node tests feed a layer's weights as graph inputs, where exported models 
 load() maps a Conv to nn.Conv2d only when its weight is an initializer. So run() binds every input after the
 first as an initializer of that value, then loads the model and runs it on the first input: the graph computed is
 the same, its constants known when it is loaded, as in an exported model. ONNX 1.23 writes many node tests at
-opset 22, which changed the types these ops take (bfloat16) and nothing else: run() reads them as opset 21. Used by tests/onnx/test_backend.py;
-the counts per op are in docs/onnx.md.
+opset 22, which changed the types these ops take (bfloat16) and nothing else: run() reads them as opset 21. Used
+by tests/onnx/test_backend.py; the counts per op are in docs/onnx.md.
 """
 from collections.abc import Sequence
 from typing import Any

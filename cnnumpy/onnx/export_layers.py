@@ -1,9 +1,9 @@
 """The per-layer table of export.py: each cnnumpy layer as one ONNX node or a few, in eval mode.
 
-A rule is rule(g, m, path, x, out_shape) -> the name of the output: g the export.Graph, m the layer, path its
-dotted name in the model (its weights' state_dict prefix), x the export.Value it takes (name and shape for a
-batch of export.BATCH), out_shape the layer's compute_output_shape for it. Weights go in by g.param(m, "weight"),
-named by their state_dict keys. Where ONNX and torch differ, the rule says how the two are made to agree.
+A rule is rule(g, m, path, x, out_shape) -> the name of the output: g the export_graph.Graph, m the layer, path
+its dotted name in the model (its weights' state_dict prefix), x the export_graph.Value it takes (name and shape
+for a batch of export_graph.BATCH), out_shape the layer's compute_output_shape for it. Weights go in by
+g.param(m, "weight"), named by their state_dict keys. Where ONNX and torch differ, the rule says how the two are made to agree.
 """
 import math
 from collections.abc import Callable
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from .export import Graph, Value
+from .export_graph import Graph, Value
 
 Shape = tuple[int, ...]
 
@@ -65,6 +65,23 @@ def linear(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
         return g.node("Gemm", [x.name, g.param(m, "weight")] + _bias(g, m), path, transB=1)
     y = g.node("MatMul", [x.name, g.node("Transpose", [g.param(m, "weight")], path, perm=[1, 0])], path)
     return g.node("Add", [y] + _bias(g, m), path) if m.bias is not None else y
+
+
+def _fused(layer_rule: Callable[..., str]) -> Callable[..., str]:
+    """nn.fuse's FusedConv2d and FusedLinear: the layer's node (BatchNorm already folded into its weights), then
+    the activation it runs in its output pass, then its 2x2 max pool of stride 2 (FusedConv2d's max_pool)."""
+    def rule(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
+        y = layer_rule(g, m, path, x, out_shape)
+        if m.activation == "relu":
+            y = g.node("Relu", [y], path)
+        elif m.activation == "relu6":
+            y = g.node("Clip", [y, g.const(0.0, path), g.const(6.0, path)], path)
+        elif m.activation == "leaky_relu":
+            y = g.node("LeakyRelu", [y], path, alpha=float(m.negative_slope))
+        if getattr(m, "max_pool", False):
+            y = g.node("MaxPool", [y], path, kernel_shape=[2, 2], strides=[2, 2])
+        return y
+    return rule
 
 
 # --- normalisation --------------------------------------------------------------------------------------
@@ -355,6 +372,7 @@ def upsample(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
 
 RULES: dict[type, Callable[..., str]] = {
     nn.Conv2d: conv2d, nn.Conv1d: conv1d, nn.ConvTranspose2d: conv_transpose2d, nn.Linear: linear,
+    nn.FusedConv2d: _fused(conv2d), nn.FusedLinear: _fused(linear),
     nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm, nn.InstanceNorm2d: instance_norm,
     nn.GroupNorm: group_norm, nn.LayerNorm: layer_norm, nn.LocalResponseNorm: local_response_norm,
     nn.ReLU: _unary("Relu"), nn.ReLU6: relu6, nn.LeakyReLU: leaky_relu, nn.PReLU: prelu, nn.ELU: elu,

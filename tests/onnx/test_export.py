@@ -78,6 +78,9 @@ LAYERS = {
     "linear": (nn.Linear(12, 5), (12,)),
     "linear_3d": (nn.Linear(8, 3), (4, 8)),
     "linear_no_bias": (nn.Linear(8, 3, bias=False), (8,)),
+    "fused_conv_relu_pool": (nn.FusedConv2d(4, 6, 3, padding=1, activation="relu", max_pool=True), IMG),
+    "fused_conv_leaky": (nn.FusedConv2d(4, 6, 3, activation="leaky_relu", negative_slope=0.2), IMG),
+    "fused_linear_relu6": (nn.FusedLinear(12, 5, activation="relu6"), (12,)),
     "batchnorm2d": (nn.BatchNorm2d(4), IMG),
     "batchnorm2d_no_affine": (nn.BatchNorm2d(4, affine=False), IMG),
     "batchnorm2d_batch_stats": (nn.BatchNorm2d(4, track_running_stats=False), IMG),
@@ -379,7 +382,9 @@ def test_every_rule_is_tested():
 
 # what has no rule, on purpose: losses (not part of a forward), the containers the walk opens, and these
 NO_RULE = {"MaxUnpool2d", "Module", "ModuleDict", "ModuleList", "Sequential", "Residual", "Model", "DataParallel",
-           "BackwardBeforeForward", "Parameter", "Traced", "Input", "cat", "flatten"}
+           "BackwardBeforeForward", "Parameter", "Traced", "Input", "cat", "flatten",
+           # functions that make layers, not layers
+           "fuse", "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights"}
 
 
 def test_every_layer_of_nn_has_a_rule():
@@ -516,3 +521,21 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         export(nn.ReLU().eval(), tmp_path / "m.onnx", (3,))
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 28, 28)), ("resnet8", (3, 32, 32)),
+                                         ("mobilenet_v2_cifar_half", (3, 32, 32))])
+def test_a_fused_model_exports_what_it_computes(name, shape, tmp_path):
+    """nn.fuse's layers (BatchNorm folded, activations and 2x2 pools in the conv's pass): onnxruntime's outputs
+    are the fused model's."""
+    import onnxruntime as ort
+
+    from cnnumpy import models
+    model = models.build(name).eval()
+    fused = nn.fuse(model, shape)
+    assert any(isinstance(m, (nn.FusedConv2d, nn.FusedLinear)) for m in fused.modules())
+    x = np.random.default_rng(0).random((3,) + shape, dtype=np.float32)
+    export(fused, tmp_path / "fused.onnx", shape)
+    session = ort.InferenceSession(str(tmp_path / "fused.onnx"), providers=["CPUExecutionProvider"])
+    y = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert np.abs(y - fused(x)).max() <= 1e-5 * max(1.0, np.abs(y).max())

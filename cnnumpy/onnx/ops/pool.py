@@ -1,5 +1,5 @@
-"""MaxPool -> nn.MaxPool2d (1-d pooling as 2-d over (1, L); 3-d over D alone as 2-d), AveragePool -> nn.AvgPool2d, GlobalAveragePool / GlobalMaxPool ->
-nn.AdaptiveAvgPool2d(1) / nn.AdaptiveMaxPool2d(1).
+"""MaxPool -> nn.MaxPool2d (1-d pooling as 2-d over (1, L); 3-d over D alone as 2-d), AveragePool ->
+nn.AvgPool2d, GlobalAveragePool / GlobalMaxPool -> nn.AdaptiveAvgPool2d(1) / nn.AdaptiveMaxPool2d(1).
 
 ONNX's strides default to 1 (torch's to the kernel) and AveragePool's count_include_pad to 0 (torch's to True).
 Symmetric pads within half the kernel are the layer's padding; other pads are applied before it (-inf for max

@@ -81,7 +81,7 @@ def resize(ctx: Context) -> Step:
         m = submodule(root, path)
         if len(shape(x)) != 4:
             raise ValueError(f"{where}: expected an input of 4 dimensions (N, C, H, W), got shape {shape(x)}")
-        outs, _, lengths = _plan(shape(x), given, fixed, xs[sizes_at] if sizes_at is not None and len(xs) > sizes_at else None)
+        outs, _, lengths = _plan(shape(x), given, fixed, _sizes(xs, sizes_at))
         # where torch's layer and ONNX part: pytorch_half_pixel's output of length 1 (its source is 0, torch's
         # the middle), align_corners at scales whose output length is not whole (ONNX divides by n_in * s - 1)
         if (ctm == "pytorch_half_pixel" and 1 in outs
@@ -106,6 +106,11 @@ COORDINATES = {
 # nearest_mode: the source index of a source coordinate
 ROUNDING = {"round_prefer_floor": lambda c: np.ceil(c - 0.5), "round_prefer_ceil": lambda c: np.floor(c + 0.5),
             "floor": np.floor, "ceil": np.ceil}
+
+
+def _sizes(xs: list, at: int | None) -> object:
+    """The step's sizes input (None when the node has none)."""
+    return xs[at] if at is not None and len(xs) > at else None
 
 
 def _plan(s: tuple[int, ...], given: list[float] | None, fixed: list[int] | None, size: object) -> tuple:
@@ -134,7 +139,7 @@ def _separable(mode: str, ctm: str, nearest: str, given: list[float] | None, fix
         s = shape(x)
         if len(s) != 4:
             raise ValueError(f"{where}: expected an input of 4 dimensions (N, C, H, W), got shape {s}")
-        outs, steps, lengths = _plan(s, given, fixed, xs[sizes_at] if sizes_at is not None and len(xs) > sizes_at else None)
+        outs, steps, lengths = _plan(s, given, fixed, _sizes(xs, sizes_at))
         for axis, n_in, n_out, f, length in zip((2, 3), s[2:], outs, steps, lengths):
             c = to_source(np.arange(n_out, dtype=np.float64), n_in, n_out, length, f)
             if mode == "nearest":

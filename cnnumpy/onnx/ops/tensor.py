@@ -300,7 +300,8 @@ def dropout(ctx: Context) -> Step:
 def constant(ctx: Context) -> Step:
     a = ctx.attrs
     for name, make in (("value", lambda v: v), ("value_float", lambda v: np.array(v, np.float32)),
-                       ("value_floats", lambda v: np.array(v, np.float32)), ("value_int", lambda v: np.array(v, np.int64)),
+                       ("value_floats", lambda v: np.array(v, np.float32)),
+                       ("value_int", lambda v: np.array(v, np.int64)),
                        ("value_ints", lambda v: np.array(v, np.int64))):
         if name in a:
             v = make(a.get(name))
