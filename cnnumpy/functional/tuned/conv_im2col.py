@@ -25,8 +25,8 @@ import numpy as np
 from ..shapes import Pad, Pair
 from . import threads
 from .config import DEFAULT, Tuning
-from .engine import (Geometry, add_weight_grad, flipped, full_pad, geometry, interior, kernel_rows, scratch,
-                     summed_weight_grad, taps, unfold)
+from .engine import (Geometry, add_weight_grad, flipped, full_pad, geometry, interior, kernel_rows, multiply,
+                     scratch, summed_weight_grad, taps, unfold)
 
 # what backward needs: x only when the columns were not kept (backward unfolds it again), else None
 Cache = namedtuple("Cache", "x x_shape w cols has_bias stride pad dilation groups rows")
@@ -66,15 +66,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pa
             cols = scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
         if not pointwise(g, stride, pad):
             unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-        yg = y[lo:hi].reshape(m, groups, fg, ell)
-        if g.rows:
-            rows = kernel_rows(cols, g, dilation)
-            np.matmul(wm[0], rows[:, :, 0], out=yg)
-            part = scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
-            for a in range(1, g.kh):
-                np.add(yg, np.matmul(wm[a], rows[:, :, a], out=part), out=yg)
-        else:
-            np.matmul(wm, cols, out=yg)
+        multiply(wm, cols, g, dilation, s, y[lo:hi].reshape(m, groups, fg, ell))
         if bias is not None:
             y[lo:hi] += bias
 

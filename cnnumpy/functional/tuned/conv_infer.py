@@ -30,7 +30,7 @@ import numpy.typing as npt
 from ..shapes import Pad, Pair
 from . import compiled, conv_depthwise, conv_numba, conv_winograd, threads
 from .config import DEFAULT, Tuning
-from .engine import geometry, kernel_rows, scratch, unfold
+from .engine import geometry, multiply, scratch, unfold
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu")
 # the compiled loops' activation: (kind, low, high), kind 0 none, 1 clamp to [low, high], 2 leaky
@@ -189,14 +189,7 @@ def _im2col(x, w, b, stride, pad, dilation, groups, act, slope, wm, pool, tuning
         else:
             cols = scratch(s, "cols", (m, groups, g.kc, g.lc), x.dtype)[:m]
             unfold(x, lo, hi, g, pad, stride, dilation, groups, s, cols)
-            if g.rows:
-                rows = kernel_rows(cols, g, dilation)
-                np.matmul(wm[0], rows[:, :, 0], out=yg)
-                part = scratch(s, "part", (m, groups, fg, ell), x.dtype)[:m]
-                for a in range(1, g.kh):
-                    np.add(yg, np.matmul(wm[a], rows[:, :, a], out=part), out=yg)
-            else:
-                np.matmul(wm, cols, out=yg)
+            multiply(wm, cols, g, dilation, s, yg)
         _finish(z, bias, act, slope, y[lo:hi] if pool else None)
 
     threads.run(chunk, n, threads.chunk_size(n, per_sample, tuning.chunk_bytes))

@@ -106,6 +106,21 @@ def kernel_rows(cols: np.ndarray, g: Geometry, dilation: Pair) -> np.ndarray:
     return as_strided(cols, shape, (s_n, s_g, dilation[0] * g.wo * s, s_k, s), writeable=False)
 
 
+def multiply(wm: np.ndarray, cols: np.ndarray, g: Geometry, dilation: Pair, s: dict[str, Any],
+             out: np.ndarray) -> None:
+    """out = W_g @ cols[n, g] for a chunk, out: (m, G, Fg, H_out*W_out). wm: (G, Fg, k) for window columns, or
+    (kh, G, Fg, Cg*kw) for rows columns, whose kernel row a multiplies its slice of the rows (kernel_rows) and
+    the kh products are added up (through s's buffer "part")."""
+    if not g.rows:
+        np.matmul(wm, cols, out=out)
+        return
+    rows = kernel_rows(cols, g, dilation)
+    np.matmul(wm[0], rows[:, :, 0], out=out)
+    part = scratch(s, "part", out.shape, out.dtype)[:len(out)]
+    for a in range(1, g.kh):
+        np.add(out, np.matmul(wm[a], rows[:, :, a], out=part), out=out)
+
+
 def scratch(s: dict[str, Any], key: str, shape: tuple[int, ...], dtype: npt.DTypeLike,
             zero: bool = False) -> np.ndarray:
     """s[key]: a buffer of the thread's scratch s, made (zeroed if asked) at its first chunk and kept for the
