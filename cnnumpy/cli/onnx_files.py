@@ -38,20 +38,17 @@ def load(path: Path):
     return onnx.load(path)
 
 
-def input_shape(path: Path, model) -> tuple[int, ...] | None:
-    """(C, H, W) of the file's first graph input, whose first axis is the batch; None when a size is not fixed
-    in the file (a dynamic height, say)."""
-    import onnx
-    graph = onnx.load(str(path), load_external_data=False).graph
-    first = next(v for v in graph.input if v.name == model.input_names[0])
-    dims = first.type.tensor_type.shape.dim[1:]
-    sizes = tuple(d.dim_value for d in dims)
-    return sizes if sizes and all(d.HasField("dim_value") and d.dim_value > 0 for d in dims) else None
+def input_shape(model) -> tuple[int, ...] | None:
+    """(C, H, W) of the model's first input as its file declares it, after a batch axis; None when a size is not
+    fixed in the file (a dynamic height, say)."""
+    declared = model.input_shapes[0]
+    sizes = tuple(declared[1:]) if declared else ()
+    return sizes if sizes and all(d is not None and d > 0 for d in sizes) else None
 
 
 def shape_of(args, path: Path, model) -> tuple[int, ...]:
     """--input-shape, else the file's input shape; a usage error naming the flag when neither is known."""
-    shape = args.input_shape or input_shape(path, model)
+    shape = args.input_shape or input_shape(model)
     if shape is None:
         raise UsageError(f"--input-shape: {path} does not fix the size of its input {model.input_names[0]!r}; "
                          "give it as C,H,W")

@@ -271,6 +271,15 @@ def _clean(name: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_")
 
 
+def _declared_shape(value: Any) -> tuple[int | None, ...] | None:
+    """A graph input's shape as the file declares it: a number per fixed dim, None for a named (dynamic) one;
+    None when the file gives no shape."""
+    t = value.type.tensor_type
+    if not value.type.HasField("tensor_type") or not t.HasField("shape"):
+        return None
+    return tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in t.shape.dim)
+
+
 def _without_weights(model: Any, keep: int = 1024) -> Any:
     """A copy of model for shape inference: initializers of more than `keep` values become graph inputs of their
     type and shape (all that inference reads of them), so that it does not serialise and copy their data (VGG-19's
@@ -339,6 +348,8 @@ def build(model: Any, folder: Path | None, name: str, max_bytes: int) -> OnnxMod
         ctx.used[o] = ctx.used.get(o, 0) + 1
     static = _static_shapes(model)
     ctx.root = OnnxModel(name, inputs, outputs, [], ctx.constants, {}, ctx.keys)
+    declared = {v.name: v for v in g.input}
+    ctx.root._input_shapes = [_declared_shape(declared[n]) for n in inputs]
     known = set(inputs) | inits
     steps = []
     for node in g.node:

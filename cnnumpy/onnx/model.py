@@ -77,6 +77,12 @@ class OnnxModel(Module):
         return list(self._inputs)
 
     @property
+    def input_shapes(self) -> list[tuple[int | None, ...] | None]:
+        """Each input's shape as the file declares it (None for a dynamic dim such as the batch; None for an
+        input without a declared shape)."""
+        return list(getattr(self, "_input_shapes", [None] * len(self._inputs)))
+
+    @property
     def output_names(self) -> list[str]:
         return list(self._outputs)
 

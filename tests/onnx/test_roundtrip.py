@@ -48,6 +48,7 @@ def test_cnnumpy_onnx_cnnumpy_onnx_onnxruntime(name, tmp_path):
     y = model(x)
     cnx.export(model, tmp_path / "a.onnx", shape)
     back = cnx.load(tmp_path / "a.onnx").eval()
+    assert back.input_shapes == [(None,) + shape]  # the batch left open, as the file declares it
     assert rel(back(x), y) < 1e-5
     ours, theirs = model.state_dict(), back.state_dict()
     assert set(ours) <= set(theirs)  # the file's names are the state_dict keys (plus counters ONNX has no use for)
