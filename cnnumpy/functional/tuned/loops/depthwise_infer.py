@@ -17,21 +17,28 @@ from ..compiled import compiled
 
 
 @compiled(nogil=True)
+def pad_plane(x, s, ci, xp, pt, pl):
+    """xp[pt:, pl:] = x[s, ci], as much of the plane as fits; xp's border is left as it is (zero)."""
+    h, wd = x.shape[2], x.shape[3]
+    hp, wp = xp.shape
+    for r in range(min(h, hp - pt)):
+        for q in range(min(wd, wp - pl)):
+            xp[pt + r, pl + q] = x[s, ci, r, q]
+
+
+@compiled(nogil=True)
 def forward(x, w, b, y, lo, hi, sh, sw, dh, dw, pt, pl, kind, low, high, slope, xp, acc):
     """x: (N, C, H, W), w: (F, kh, kw), b: (F,), y: (N, F, ho, wo), written for the planes [lo, hi) (plane
     p = sample p // C, channel p % C, and its F / C filters); xp: (HP, WP) with a zero border, acc: (>= ho*WP,)."""
-    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    c = x.shape[1]
     f, kh, kw = w.shape
     ho, wo = y.shape[2], y.shape[3]
     hp, wp = xp.shape
     m = f // c
-    rows, cols = min(h, hp - pt), min(wd, wp - pl)
     flat = xp.reshape(hp * wp)
     for p in range(lo, hi):
         s, ci = p // c, p % c
-        for r in range(rows):
-            for q in range(cols):
-                xp[pt + r, pl + q] = x[s, ci, r, q]
+        pad_plane(x, s, ci, xp, pt, pl)
         for fi in range(ci * m, ci * m + m):
             bias = b[fi]
             if sh == 1 and sw == 1:
@@ -67,16 +74,13 @@ def forward(x, w, b, y, lo, hi, sh, sw, dh, dw, pt, pl, kind, low, high, slope, 
 def forward3(x, w, b, y, lo, hi, pt, pl, kind, low, high, xp):
     """forward for 3x3 kernels of stride 1, no dilation, one filter per channel (MobileNet's), the nine taps written
     out: each output row is one pass that reads three rows of xp. kind 1 clamps to [low, high], 0 does nothing."""
-    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    c = x.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     hp, wp = xp.shape
-    rows, cols = min(h, hp - pt), min(wd, wp - pl)
     flat = xp.reshape(hp * wp)
     for p in range(lo, hi):
         s, ci = p // c, p % c
-        for r in range(rows):
-            for q in range(cols):
-                xp[pt + r, pl + q] = x[s, ci, r, q]
+        pad_plane(x, s, ci, xp, pt, pl)
         w0, w1, w2 = w[ci, 0, 0], w[ci, 0, 1], w[ci, 0, 2]
         w3, w4, w5 = w[ci, 1, 0], w[ci, 1, 1], w[ci, 1, 2]
         w6, w7, w8 = w[ci, 2, 0], w[ci, 2, 1], w[ci, 2, 2]
