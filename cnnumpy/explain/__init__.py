@@ -8,3 +8,4 @@ visualization. Pure functions on any cnnumpy model; the math is in docs/explain.
 # attacks and visualization: fgsm, pgd, fooling_image (attack.py); class_visualization, maximize_activation
 # (visualize.py)
 from .attack import fgsm, fooling_image, pgd, to_input_space
+from .visualize import class_visualization, maximize_activation
