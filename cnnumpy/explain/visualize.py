@@ -123,7 +123,7 @@ def find_layer(model, layer):
     return layer
 
 
-def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=1e-3, jitter=2, blur_every=10,
+def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=0.0, jitter=2, blur_every=10,
                         blur_sigma=0.5, clip=None, seed=0, dtype=np.float32):
     """A feature's preferred input: gradient ascent on a(x) - l2 * ||x||^2, a(x) the mean over the positions of
     channel `channel` of `layer`'s output (N, C, H, W) (or unit `channel` of an output (N, F)).
@@ -132,7 +132,10 @@ def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=1e-3
     backward pre-hook on the layer replaces its gradient by d a / d output = 1 / (H * W) on the channel, 0 elsewhere,
     so model.backward carries d a / dx to the input, through any Sequential or graph module (the layers after
     `layer` pass zeros). The layer must run once per forward (a layer called twice gets both calls' gradients).
-    Arguments and returns as class_visualization; values: a(x) after each step.
+    Arguments and returns as class_visualization; values: a(x) after each step. l2 is 0 by default: it weighs
+    against a(x) in the activation's units, and a channel's mean (order 0.1 to 1 in a trained net) is far smaller
+    than a class score, so class_visualization's 1e-3 would hold the image near 0. A conv's activation grows without
+    bound along a direction (it is piecewise linear in x): pass clip, the valid image range, for a picture.
     """
     module = find_layer(model, layer)
     seen = {}
