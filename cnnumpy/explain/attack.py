@@ -10,36 +10,13 @@ Everything is in the model's input space: a model trained on normalised images (
 clip in those units; `to_input_space(eps, mean, std)` converts a budget in pixel units [0, 1]. Why a small
 eps fools a trained net: docs/explain.md, "Adversarial examples".
 """
-import contextlib
 import numbers
 import warnings
 
 import numpy as np
 
 from ..nn import check
-
-
-@contextlib.contextmanager
-def _prepared(model):
-    """The model in eval mode with every parameter's .grad saved; mode and gradients restored at exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.grad.copy()) for p in model.parameters()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        for p, g in grads:
-            p.grad = g
-
-
-def batched(x, name="x"):
-    """x: (N, C, H, W) or one image (C, H, W), floating -> ((N, C, H, W), whether the batch axis was added)."""
-    check.array(name, x, ndim=(3, 4))
-    if x.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {x.shape}")
-    return (x[None], True) if x.ndim == 3 else (x, False)
+from .core import images, prepared, score_gradient
 
 
 def labels(name, y, n, classes, one):
@@ -143,10 +120,10 @@ def _start(model, loss_fn, x, y, eps, clip):
     if not callable(getattr(loss_fn, "backward", None)):
         raise TypeError(f"loss_fn: expected a cnnumpy loss module (forward(scores, y), then backward()), such as "
                         f"nn.CrossEntropyLoss(), got {type(loss_fn).__name__}")
-    xb, one = batched(x)
+    xb, one = images(x)
     eps = budget("eps", eps, xb)
     clip = bounds(clip, xb)
-    with _prepared(model):
+    with prepared(model):
         classes = model(xb[:1]).shape[1]
     return xb, labels("y", y, len(xb), classes, one), eps, clip, one
 
@@ -159,7 +136,7 @@ def fgsm(model, loss_fn, x, y, eps, clip=(0.0, 1.0)):
     -> x_adv of x's shape and dtype: |x_adv - x| = eps wherever the gradient is non-zero and clip did not cut.
     """
     xb, y, eps, clip, one = _start(model, loss_fn, x, y, eps, clip)
-    with _prepared(model):
+    with prepared(model):
         _, dx = _loss_gradient(model, loss_fn, xb, y)
     x_adv = (xb + eps * np.sign(dx)).astype(xb.dtype)
     if clip is not None:
@@ -184,19 +161,11 @@ def pgd(model, loss_fn, x, y, eps, alpha, steps=10, clip=(0.0, 1.0), random_star
     if random_start:
         noise = np.random.default_rng(seed).uniform(-1.0, 1.0, size=xb.shape)
         x_adv = _project(xb + (noise * eps).astype(xb.dtype), xb, eps, clip)
-    with _prepared(model):
+    with prepared(model):
         for _ in range(steps):
             _, dx = _loss_gradient(model, loss_fn, x_adv, y)
             x_adv = _project(x_adv + alpha * np.sign(dx), xb, eps, clip).astype(xb.dtype)
     return x_adv[0] if one else x_adv
-
-
-def _score_gradient(model, x, target):
-    """The scores (N, K) at x and d score[n, target[n]] / dx (N, C, H, W), from backward of a one-hot dout."""
-    scores = model(x)
-    dout = np.zeros_like(scores)
-    dout[np.arange(len(x)), target] = 1
-    return scores, model.backward(dout)
 
 
 def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
@@ -208,7 +177,7 @@ def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
     -> (x_fool of x's shape and dtype, steps_taken): (N,) ints (an int for one image), the moves each image
     needed, 0 if already predicted as target, -1 if still not after max_steps (with a RuntimeWarning).
     """
-    xb, one = batched(x)
+    xb, one = images(x)
     step = check.real("step", step)
     if not 0 < step < np.inf:
         raise ValueError(f"step: expected a finite number > 0, got {step}")
@@ -216,10 +185,10 @@ def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
     clip = bounds(clip, xb)
     x_fool = xb.copy()
     taken = np.full(len(xb), -1)
-    with _prepared(model):
+    with prepared(model):
         target = labels("target", target, len(xb), model(xb[:1]).shape[1], one)
         for k in range(max_steps + 1):
-            scores, g = _score_gradient(model, x_fool, target)
+            scores, g = score_gradient(model, x_fool, target)
             done = (scores.argmax(axis=1) == target) & (taken < 0)
             taken[done] = k
             left = taken < 0

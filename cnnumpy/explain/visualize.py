@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 
 from ..nn import check
-from .attack import _prepared, _score_gradient, bounds, labels
+from .attack import bounds, labels
+from .core import find_layer, prepared, score_gradient
 
 
 def gaussian_blur(x, sigma):
@@ -67,7 +68,7 @@ def _ascend(model, objective, shape, steps, lr, l2, jitter, blur_every, blur_sig
     if clip is not None:
         x = np.clip(x, *clip)
     values = np.empty(steps)
-    with _prepared(model):
+    with prepared(model):
         for t in range(steps):
             oy, ox = rng.integers(-jitter, jitter + 1, size=2) if jitter else (0, 0)
             rolled = np.roll(x, (oy, ox), axis=(1, 2))
@@ -100,27 +101,12 @@ def class_visualization(model, target, shape, steps=100, lr=0.1, l2=1e-3, jitter
     def objective(x, gradient=True):
         if not gradient:
             return float(model(x)[0, k])
-        return _score_gradient(model, x, np.array([k]))
+        return score_gradient(model, x, np.array([k]))
 
-    with _prepared(model):
+    with prepared(model):
         probe = model(np.zeros((1, *_shape(shape)), dtype=dtype))
     k = int(labels("target", target, 1, probe.shape[1], True)[0])
     return _ascend(model, objective, shape, steps, lr, l2, jitter, blur_every, blur_sigma, clip, seed, dtype)
-
-
-def find_layer(model, layer):
-    """A module of model, given as itself or by its name in model.named_modules() ("features.3")."""
-    named = dict(model.named_modules())
-    if isinstance(layer, str):
-        if layer not in named or layer == "":
-            some = [n for n in named if n][:12]
-            raise ValueError(f"layer: expected the name of a module inside the model, such as "
-                             f"{', '.join(map(repr, some))}, got {layer!r}")
-        return named[layer]
-    if not any(m is layer for m in named.values()):
-        raise ValueError(f"layer: expected a module inside the model or its name, got a {type(layer).__name__} "
-                         "that is not one of model.modules()")
-    return layer
 
 
 def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=0.0, jitter=2, blur_every=10,
@@ -149,7 +135,7 @@ def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=0.0,
         d[:, seen["channel"]] = 1.0 / (out[0, 0].size if out.ndim > 2 else 1)
         return (d,)
 
-    with module.register_forward_hook(keep), _prepared(model):
+    with module.register_forward_hook(keep), prepared(model):
         model(np.zeros((1, *_shape(shape)), dtype=dtype))
         out = seen.get("out")
         if not isinstance(out, np.ndarray) or out.ndim < 2:

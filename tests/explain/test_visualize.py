@@ -192,8 +192,8 @@ def test_maximize_activation_raises_a_unit_and_a_channel(lenet):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(layer="9"), ValueError, r"layer: expected the name of a module inside the model, such as '0', '1'"),
-    (dict(layer=nn.ReLU()), ValueError, "layer: expected a module inside the model or its name"),
+    (dict(layer="9"), ValueError, r"layer: expected the name of one of the model.s modules \(.0., .1.,"),
+    (dict(layer=nn.ReLU()), ValueError, "layer: expected a module inside the model, got a ReLU"),
     (dict(channel=3), ValueError, r"channel: expected an int in \[0, 3\)"),
     (dict(channel=-1), ValueError, r"channel: expected an int in \[0, 3\)"),
     (dict(steps=0), ValueError, "steps: expected an int >= 1"),
