@@ -42,15 +42,14 @@ def labels(name, y, n, classes, one):
     return y
 
 
-def budget(name, eps, x, zero_ok=False):
+def budget(name, eps, x):
     """eps or alpha: a number > 0, or an array of them broadcastable to one image (e.g. (C, 1, 1), per channel)
     -> an array of x's dtype broadcastable to x (N, C, H, W)."""
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (numbers.Real, np.ndarray)):
         raise TypeError(f"{name}: expected a number or an array of numbers, got {eps!r} ({type(eps).__name__})")
     a = np.asarray(eps, dtype=x.dtype)
-    if a.dtype.kind != "f" or not np.isfinite(a).all() or (a < 0).any() or (not zero_ok and (a == 0).any()):
-        expected = ">= 0" if zero_ok else "> 0"
-        raise ValueError(f"{name}: expected finite values {expected}, got {eps!r}")
+    if not np.isfinite(a).all() or (a <= 0).any():
+        raise ValueError(f"{name}: expected finite values > 0, got {eps!r}")
     try:
         np.broadcast_shapes(a.shape, x.shape[1:])
     except ValueError:
@@ -103,10 +102,10 @@ def to_input_space(eps, mean, std, pixels=(0.0, 1.0)):
 
 
 def _loss_gradient(model, loss_fn, x, y):
-    """dL/dx through the model's backward: scores = model(x), L = loss_fn(scores, y) -> (L, dL/dx)."""
-    scores = model(x)
-    loss = loss_fn.forward(scores, y)
-    return float(loss), model.backward(loss_fn.backward())
+    """dL/dx through the model's backward: scores = model(x), L = loss_fn(scores, y), dL/dscores from the loss's
+    backward, then the model's backward of that."""
+    loss_fn.forward(model(x), y)
+    return model.backward(loss_fn.backward())
 
 
 def _project(x_adv, x, eps, clip):
@@ -137,7 +136,7 @@ def fgsm(model, loss_fn, x, y, eps, clip=(0.0, 1.0)):
     """
     xb, y, eps, clip, one = _start(model, loss_fn, x, y, eps, clip)
     with prepared(model):
-        _, dx = _loss_gradient(model, loss_fn, xb, y)
+        dx = _loss_gradient(model, loss_fn, xb, y)
     x_adv = (xb + eps * np.sign(dx)).astype(xb.dtype)
     if clip is not None:
         x_adv = np.clip(x_adv, *clip)
@@ -163,7 +162,7 @@ def pgd(model, loss_fn, x, y, eps, alpha, steps=10, clip=(0.0, 1.0), random_star
         x_adv = _project(xb + (noise * eps).astype(xb.dtype), xb, eps, clip)
     with prepared(model):
         for _ in range(steps):
-            _, dx = _loss_gradient(model, loss_fn, x_adv, y)
+            dx = _loss_gradient(model, loss_fn, x_adv, y)
             x_adv = _project(x_adv + alpha * np.sign(dx), xb, eps, clip).astype(xb.dtype)
     return x_adv[0] if one else x_adv
 

@@ -103,6 +103,7 @@ def class_visualization(model, target, shape, steps=100, lr=0.1, l2=1e-3, jitter
             return float(model(x)[0, k])
         return score_gradient(model, x, np.array([k]))
 
+    dtype = check.float_dtype("dtype", dtype)
     with prepared(model):
         probe = model(np.zeros((1, *_shape(shape)), dtype=dtype))
     k = int(labels("target", target, 1, probe.shape[1], True)[0])
@@ -124,6 +125,7 @@ def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=0.0,
     bound along a direction (it is piecewise linear in x): pass clip, the valid image range, for a picture.
     """
     module = find_layer(model, layer)
+    dtype = check.float_dtype("dtype", dtype)
     seen = {}
 
     def keep(_module, _args, output):
