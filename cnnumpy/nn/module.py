@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import check, graph
+from . import check, graph, hooks
 from .parameter import Parameter
 from .summary import Summary
 from .summary import summary as layer_table
@@ -66,6 +66,10 @@ class Module:
             cls.forward = graph.traced_forward(forward)
             if "compute_output_shape" not in vars(cls):
                 cls.compute_output_shape = _traced_shape(forward)
+        for name, wrap in (("forward", hooks.hooked_forward), ("backward", hooks.hooked_backward)):
+            own = vars(cls).get(name)
+            if inspect.isfunction(own) and not hasattr(own, "hook_runner"):
+                setattr(cls, name, wrap(own))  # the instance's hooks run around each call (hooks.py)
 
     @classmethod
     def is_graph(cls) -> bool:
@@ -98,6 +102,23 @@ class Module:
         if not type(self)._graph and graph.any_traced(args, kwargs):
             return graph.call_layer(self, args, kwargs)  # a layer inside a traced forward: a node of the graph
         return self.forward(*args, **kwargs)
+
+    # --- hooks (hooks.py: torch's names and semantics) -------------------------------------------
+    def register_forward_pre_hook(self, hook: Any) -> hooks.Handle:
+        """hook(module, args) -> None or new args, before each forward; a Handle whose remove() takes it off."""
+        return hooks.register(self, "forward_pre", hook)
+
+    def register_forward_hook(self, hook: Any) -> hooks.Handle:
+        """hook(module, args, output) -> None or a new output, after each forward."""
+        return hooks.register(self, "forward", hook)
+
+    def register_full_backward_pre_hook(self, hook: Any) -> hooks.Handle:
+        """hook(module, grad_output) -> None or a new grad_output (a tuple), before each backward."""
+        return hooks.register(self, "backward_pre", hook)
+
+    def register_full_backward_hook(self, hook: Any) -> hooks.Handle:
+        """hook(module, grad_input, grad_output) -> None or a new grad_input (a tuple), after each backward."""
+        return hooks.register(self, "backward", hook)
 
     # --- what a forward pass would do, without doing it ---------------------------------
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:
@@ -281,6 +302,10 @@ class Module:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
+
+
+Module.forward = hooks.hooked_forward(Module.forward)
+Module.backward = hooks.hooked_backward(Module.backward)
 
 
 def _traced_shape(forward):

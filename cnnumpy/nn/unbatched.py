@@ -88,6 +88,7 @@ def unbatched(ndim: int, dims: str) -> Callable[[_C], _C]:
         # signature, as Module's for a backward without input_grad is), and takes the layer's name and docstring
         backward_any.__name__, backward_any.__qualname__ = "backward", f"{cls.__qualname__}.backward"
         backward_any.__doc__ = backward.__doc__
+        backward_any.hook_runner = getattr(backward, "hook_runner", None)  # the layer's hooks still run (hooks.py)
 
         @functools.wraps(output_shape)
         def output_shape_any(self, input_shape):
