@@ -21,7 +21,8 @@ def ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CNNUMPY_DATA", str(out / "no-data"))
-        assert cli.main(["train", "--epochs", "1", "--limit", "512", "--no-progress", "-q", "--out", str(out)]) == 0
+        assert cli.main(["train", "--epochs", "1", "--limit", "2048", "--optimizer", "adam", "--no-progress",
+                         "-q", "--out", str(out)]) == 0
     return out / "checkpoint.npz"
 
 
@@ -110,7 +111,7 @@ def test_show_gradients(ckpt, seven, tmp_path, capsys):
     lines = printed(capsys)
     assert lines == [str(ckpt.parent / "gradients-seven.png")]
     width, height = png(lines[0])
-    assert width == round(100 * (2 * 4 * 0.95 + 1.6)) and height > 700
+    assert width == round(100 * (2 * 4 * 0.95 + 2.2)) and height > 700
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -152,9 +153,10 @@ def test_bad_flags_exit_2(argv, capsys):
 
 def test_a_segmentation_checkpoint_is_refused(tmp_path, capsys):
     from cnnumpy import checkpoint
-    spec = {"model": "lenet5", "kwargs": {}, "data": {"name": "mnist-canvas", "task": "segment", "mean": 0.1,
-                                                      "std": 0.3, "shape": [1, 28, 28], "classes": ["bg", "1"]}}
-    checkpoint.save_checkpoint(tmp_path / "seg.npz", models.lenet5(), spec=spec)
+    from cnnumpy.data.registry import DATASETS
+    kwargs = {"method": "im2col", "in_channels": 1, "num_classes": 11, "depth": 2, "width": 4}
+    spec = {"model": "unet", "kwargs": kwargs, "data": {**DATASETS["mnist-canvas"].info(), "source": "sample"}}
+    checkpoint.save_checkpoint(tmp_path / "seg.npz", models.build("unet", **kwargs), spec=spec)
     assert cli.main(["visualize", str(tmp_path / "seg.npz"), "--class", "1"]) == 2
     assert capsys.readouterr().err.strip() == (f"cnnumpy: error: checkpoint: {tmp_path / 'seg.npz'} segments images; "
                                                "`visualize` explains a classifier")

@@ -131,6 +131,9 @@ def explain(args, datasets):
     z = np.exp(scores - scores.max())
     title = (f"{args.image.name}: {what} of class {classes[target]} (score {scores[target]:.3g}); predicted "
              f"{classes[pred]} (probability {z[pred] / z.sum():.3f})")
+    if args.method == "ig":  # completeness: the attributions add up to the score's change from the baseline
+        black = net(np.zeros_like(x))[0, target]
+        title += f"\nsum of the attributions {np.sum(a):.4g}, S(x) - S(black) = {scores[target] - black:.4g}"
     out = png_path(args.out, args.checkpoint.parent / f"{args.method}-{args.image.stem}.png")
     print(viz.plot_attribution(x[0], np.asarray(a)[0], out, what, title))
     return 0

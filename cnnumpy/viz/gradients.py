@@ -129,7 +129,7 @@ def plot_gradient_maps(model: Module, image: np.ndarray, path: str | Path, targe
     colour scale, with its colour bar: blue-white-red centred on 0 for signed values); then a bar chart of
     ||dS/dA||_2 for every layer (log scale), the layers that give vectors (Flatten, Linear) included.
 
-    Figure: 0.95 inch per tile plus 1.6 inches of margins (at least 6 inches); 0.4 inch of title, 1.3 inches per
+    Figure: 0.95 inch per tile plus 2.2 inches of margins (at least 6 inches); 0.4 inch of title, 1.3 inches per
     row and 2.6 for the bar chart.
     Returns the path.
     """
@@ -138,23 +138,26 @@ def plot_gradient_maps(model: Module, image: np.ndarray, path: str | Path, targe
     rows = [g for g in layers if g.activation.ndim == 3]
     cols = max(1, min(max_channels, max(len(g.activation) for g in rows)))
     tile = 0.95
-    width = max(2 * cols * tile + 1.6, 6.0)
+    width = max(2 * cols * tile + 2.2, 6.0)
     fig = plt.figure(figsize=(width, 0.4 + 1.3 * len(rows) + 2.6), dpi=DPI)
     head, *subs = fig.subfigures(len(rows) + 2, 1, height_ratios=[0.4] + [1.3] * len(rows) + [2.6])
     for sub, g in zip(subs[:-1], rows):
-        axes = sub.subplots(1, 2 * cols, squeeze=False, gridspec_kw=dict(
-            left=0.02, right=1 - 0.8 / width, bottom=0.04, top=0.74, wspace=0.1))[0]
+        # the activations, a gap column holding their colour bar, the gradients
+        axes = sub.subplots(1, 2 * cols + 1, squeeze=False, gridspec_kw=dict(
+            left=0.02, right=1 - 0.8 / width, bottom=0.04, top=0.74, wspace=0.1,
+            width_ratios=[1] * cols + [0.6] + [1] * cols))[0]
         for ax in axes:
             ax.set_axis_off()
+        gap, axes = axes[cols], np.concatenate([axes[:cols], axes[cols + 1:]])
         shown = min(cols, len(g.activation))
         if g.name == "input":
             show_image(axes[0], g.activation)
-            a_title = "input"
+            a_title = "x"
         else:
             cmap, lo, hi = _scale(g.activation[:shown])
             for ax, a in zip(axes[:shown], g.activation[:shown]):
                 im = ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-            bar = sub.colorbar(im, cax=axes[cols - 1].inset_axes([1.04, 0, 0.06, 1]))
+            bar = sub.colorbar(im, cax=gap.inset_axes([0.0, 0, 0.1, 1]))
             bar.ax.tick_params(labelsize=6)
             a_title = "A"
         grad = g.gradient[:shown]
@@ -166,13 +169,15 @@ def plot_gradient_maps(model: Module, image: np.ndarray, path: str | Path, targe
         more = f", channels 0-{shown - 1} of {len(g.activation)}" if len(g.activation) > shown else ""
         sub.suptitle(f"{g.label}{more}: {a_title} (left), dS/d{a_title} (right), ||dS/d{a_title}|| = {g.norm:.3g}",
                      x=0.02, ha="left", fontsize=8)
-    ax = subs[-1].subplots(gridspec_kw=dict(left=0.08, right=0.98, bottom=0.42, top=0.86))
+    ax = subs[-1].subplots(gridspec_kw=dict(left=0.1, right=0.98, bottom=0.4, top=0.86))
     norms = [g.norm for g in layers]
-    ax.bar(range(len(layers)), [n if n > 0 else np.nan for n in norms], color="#4477aa")
+    bars = ax.bar(range(len(layers)), [n if n > 0 else np.nan for n in norms], color="#4477aa")
+    ax.bar_label(bars, fmt="%.2g", fontsize=6)
     ax.set_yscale("log")
+    ax.margins(y=0.2)
     ax.set_xticks(range(len(layers)), [f"{g.name} {g.kind}".strip() for g in layers], rotation=60, ha="right",
                   fontsize=6)
-    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="y", which="both", labelsize=6)
     ax.set_ylabel("||dS/dA||_2", fontsize=8)
     ax.set_title("the gradient's norm at each layer's output (log scale; 0 not drawn)", fontsize=8)
     scores = layers[-1].activation if layers[-1].activation.ndim == 1 else None

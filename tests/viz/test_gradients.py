@@ -16,7 +16,7 @@ def test_every_layer_and_the_input_in_order():
     rows = viz.gradient_maps(lenet(), x)
     assert [g.name for g in rows] == ["input"] + [str(i) for i in range(10)]
     assert [g.label for g in rows][:3] == ["input (1, 28, 28)", "0 Conv2d (6, 28, 28)", "1 MaxPool2d (6, 14, 14)"]
-    assert rows[-1].activation.shape == (10,) and rows[7].activation.shape == (120,)
+    assert rows[-1].activation.shape == (10,) and rows[8].activation.shape == (120,)
 
 
 def test_gradients_are_the_chain_rule_layer_by_layer():
@@ -102,7 +102,7 @@ def test_modes_gradients_and_hooks_are_left_as_they_were():
 
 
 def test_plot_gradient_maps(tmp_path):
-    """A row per image layer (the input and LeNet's six), 4 + 4 tiles of 0.95 inch plus 1.6, and the norms."""
+    """A row per image layer (the input and LeNet's six), 4 + 4 tiles of 0.95 inch plus 2.2, and the norms."""
     x = np.random.default_rng(6).standard_normal((1, 1, 28, 28)).astype(np.float32)
     path = viz.plot_gradient_maps(models.lenet5(), x, tmp_path / "g.png", max_channels=4)
-    assert png(path) == (round(100 * (8 * 0.95 + 1.6)), round(100 * (0.4 + 1.3 * 7 + 2.6)))
+    assert png(path) == (round(100 * (8 * 0.95 + 2.2)), round(100 * (0.4 + 1.3 * 7 + 2.6)))
