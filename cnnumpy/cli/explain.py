@@ -170,11 +170,13 @@ def attack(args, datasets):
         f"PGD eps {args.eps:g}, {args.steps} steps of {alpha:g}"
     print(f"{args.checkpoint}: {how} on {what}: clean accuracy {clean_acc:.4f}, adversarial accuracy "
           f"{adv_acc:.4f}")
-    n = min(args.count, len(x))
+    shown = np.unique(np.linspace(0, len(x) - 1, min(args.count, len(x))).round().astype(int))  # spread out: sets
+    # stored class by class (CIFAR-10's folders) would otherwise show one class
     title = (f"{how} (pixels in [0, 1]): accuracy {clean_acc:.3f} clean, {adv_acc:.3f} adversarial on "
              f"{len(x):,} test images; red: wrong")
     out = png_path(args.out, args.checkpoint.parent / f"attack-{args.method}.png")
-    print(viz.plot_attack(x[:n], adv[:n], y[:n], clean_pred[:n], adv_pred[:n], out, args.eps, classes, title))
+    print(viz.plot_attack(x[shown], adv[shown], y[shown], clean_pred[shown], adv_pred[shown], out, args.eps, classes,
+                          title))
     return 0
 
 
