@@ -1,17 +1,17 @@
 """Small float64 models for the explain tests (a Sequential, a graph module with a skip and a concatenation, a
-Keras-style nn.Model) and the numerical gradient of one score by central differences."""
+Keras-style nn.Model), each the same at every call, and the numerical gradient of one score by central differences."""
 import numpy as np
 
 from cnnumpy import nn
 
 
 def sequential(seed=0, classes=3):
-    """(N, 2, 6, 6) -> (N, classes): conv, BatchNorm (non-trivial running statistics), ReLU, max pool, dropout,
+    """(N, 2, 6, 6) -> (N, classes), its weights drawn from `seed`: conv, BatchNorm (non-trivial running statistics), ReLU, max pool, dropout,
     conv, ReLU, linear. Dropout and BatchNorm make training mode differ from eval mode."""
     rng = np.random.default_rng(seed)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Dropout(0.5), nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(5 * 3 * 3, classes)).double()
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, rng=rng), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Dropout(0.5), nn.Conv2d(4, 5, 3, padding=1, rng=rng), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(5 * 3 * 3, classes, rng=rng)).double()
     bn = model[1]
     bn.running_mean = rng.standard_normal(4) * 0.1
     bn.running_var = rng.uniform(0.5, 2.0, 4)
@@ -23,14 +23,15 @@ def sequential(seed=0, classes=3):
 class SkipCat(nn.Module):
     """(N, 2, 6, 6) -> (N, 3): a = relu(conv1 x); b = relu(conv2 a) + a (a skip); cat([a, b]) -> pool -> linear."""
 
-    def __init__(self):
+    def __init__(self, seed=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(2, 3, 3, padding=1)
+        rng = np.random.default_rng(seed)
+        self.conv1 = nn.Conv2d(2, 3, 3, padding=1, rng=rng)
         self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(3, 3, 3, padding=1)
+        self.conv2 = nn.Conv2d(3, 3, 3, padding=1, rng=rng)
         self.relu2 = nn.ReLU()
         self.pool = nn.AvgPool2d(2)
-        self.fc = nn.Linear(6 * 3 * 3, 3)
+        self.fc = nn.Linear(6 * 3 * 3, 3, rng=rng)
 
     def forward(self, x):
         a = self.relu1(self.conv1(x))
@@ -38,16 +39,17 @@ class SkipCat(nn.Module):
         return self.fc(nn.flatten(self.pool(nn.cat([a, b], dim=1)), 1))
 
 
-def graph():
-    return SkipCat().double()
+def graph(seed=1):
+    return SkipCat(seed).double()
 
 
-def keras():
+def keras(seed=2):
     """nn.Model from nn.Input: conv, tanh, a concatenation with the input, conv, ReLU, global average, linear."""
+    rng = np.random.default_rng(seed)
     x = nn.Input((2, 6, 6), dtype=np.float64)
-    h = nn.Tanh()(nn.Conv2d(2, 3, 3, padding=1)(x))
-    h = nn.ReLU()(nn.Conv2d(5, 4, 3, padding=1)(nn.cat([h, x], dim=1)))
-    y = nn.Linear(4, 3)(nn.flatten(nn.AdaptiveAvgPool2d(1)(h), 1))
+    h = nn.Tanh()(nn.Conv2d(2, 3, 3, padding=1, rng=rng)(x))
+    h = nn.ReLU()(nn.Conv2d(5, 4, 3, padding=1, rng=rng)(nn.cat([h, x], dim=1)))
+    y = nn.Linear(4, 3, rng=rng)(nn.flatten(nn.AdaptiveAvgPool2d(1)(h), 1))
     return nn.Model(inputs=x, outputs=y).double()
 
 
