@@ -55,6 +55,24 @@ def test_explain_target_by_name_or_index_layer_and_out(ckpt, seven, tmp_path, ca
     assert printed(capsys) == [str(tmp_path / "saliency-seven.png")]
 
 
+def test_explain_an_onnx_model(ckpt, seven, tmp_path, capsys):
+    """A model.onnx takes the flags that say what its inputs are (--data, --mean, --std, --labels), as `predict`
+    does; a class may be named by its label."""
+    pytest.importorskip("onnx")
+    assert cli.main(["export", str(ckpt), str(tmp_path / "lenet.onnx")]) == 0
+    capsys.readouterr()
+    (tmp_path / "labels.txt").write_text("\n".join(f"digit {k}" for k in range(10)))
+    for model, flags in ((ckpt, []), (tmp_path / "lenet.onnx", ["--data", "mnist", "--labels",
+                                                                   str(tmp_path / "labels.txt")])):
+        out = tmp_path / f"{model.stem}.png"
+        assert cli.main(["explain", str(model), str(seven), "--out", str(out), *flags]) == 0
+        assert printed(capsys) == [str(out)] and png(out) == (1050, 360)
+    assert cli.main(["explain", str(tmp_path / "lenet.onnx"), str(seven), "--target", "digit 3",
+                     "--data", "mnist", "--labels", str(tmp_path / "labels.txt"), "--method", "gradcam",
+                     "--out", str(tmp_path)]) == 0
+    assert printed(capsys) == [str(tmp_path / "gradcam-seven.png")]
+
+
 def test_gradcam_default_layer_is_the_last_image_layer():
     """LeNet-5: the ReLU after the second pooling, (16, 7, 7); a ResNet: its last ReLU before the global pooling,
     not the Sequential that ends with it."""
@@ -132,12 +150,14 @@ def test_show_gradients(ckpt, seven, tmp_path, capsys):
     (["show", "gradients", "CKPT", "SEVEN", "--target", "x"],
      "--target: expected a class index in [0, 10) or a name (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), got 'x'"),
     (["attack", "CKPT", "--data-dir", "nowhere"], "--data-dir: no folder at nowhere"),
+    (["explain", "CKPT", "SEVEN", "--data", "mnist"],
+     "--data: only for an ONNX model (a model.onnx); the checkpoint CKPT carries its own"),
 ])
 def test_mistakes_are_one_line_and_exit_2(ckpt, seven, argv, message, capsys):
     argv = [str(ckpt) if a == "CKPT" else str(seven) if a == "SEVEN" else a for a in argv]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"cnnumpy: error: {message}" and len(err.splitlines()) == 1
+    assert err.strip() == f"cnnumpy: error: {message.replace('CKPT', str(ckpt))}" and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv", [["explain", "c.npz"], ["explain", "c.npz", "x.png", "--method", "lime"],

@@ -259,7 +259,7 @@ def parser(datasets=None):
                         description="An attribution map of one image, computed by the model's own backward pass on "
                                     "the image's pixels in [0, 1] (the checkpoint's normalisation is part of the "
                                     "model); docs/explain.md derives each method.")
-    ex.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz")
+    ex.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
     ex.add_argument("image", type=Path, metavar="IMAGE", help="any image file, read as `predict` reads it")
     ex.add_argument("--method", choices=list(EXPLAIN_METHODS), default="saliency",
                     help="; ".join(f"{k}: {v}" for k, v in EXPLAIN_METHODS.items()) + " (default saliency)")
@@ -270,6 +270,11 @@ def parser(datasets=None):
                                                     "before the head)")
     ex.add_argument("--steps", type=positive(int), default=50, help="ig: Riemann steps (default 50)")
     ex.add_argument("--out", type=Path, metavar="PNG", help=out_help)
+    ex.add_argument("--labels", type=Path, metavar="FILE", help="ONNX model: class names, one a line (default: "
+                                                                "the output indices)")
+    ex.add_argument("--input-shape", type=shape, metavar="C,H,W",
+                    help="ONNX model: the input's size, when the file leaves it open")
+    onnx_inputs(ex, "ONNX model: normalise the image as cnnumpy trains on this data set")
 
     at = sub.add_parser("attack", parents=[quiet],
                         help="adversarial examples (FGSM or PGD) on the test set: clean and adversarial accuracy, "

@@ -104,12 +104,37 @@ def cam_layer(model, x, name):
     return spatial[i][0], spatial[i][1]
 
 
+def explained(args, datasets):
+    """(model, model on pixels, class names, image as pixels (1, C, H, W)) of `explain`: from a checkpoint, or from
+    a model.onnx with the flags that say what its inputs are (cli/onnx_files.py)."""
+    from . import onnx_files
+    if not onnx_files.is_onnx(args.checkpoint):
+        for flag in ("data", "mean", "std", "labels", "input_shape"):
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')}: only for an ONNX model (a model.onnx); the checkpoint "
+                                 f"{args.checkpoint} carries its own")
+        ckpt, model, net, classes = load(args)
+        return model, net, classes, image_pixels(args.image, ckpt["spec"])
+    model = onnx_files.load(args.checkpoint)
+    shape = onnx_files.shape_of(args, args.checkpoint, model)
+    mean, std = onnx_files.normalisation(args, shape[0], datasets)
+    x = onnx_files.read_image(args.image, shape, mean, std) * std[:, None, None] + mean[:, None, None]
+    net = Pixels(model, mean, std)
+    try:
+        scores = net(x)
+    except ValueError as e:
+        raise UsageError(f"model: {args.checkpoint} does not take images of shape {shape}: {e}") from None
+    if scores.ndim != 2:
+        raise UsageError(f"model: {args.checkpoint} gives outputs of shape {scores.shape[1:]} per image, not a "
+                         "score per class")
+    return model, net, onnx_files.read_labels(args.labels, scores.shape[1]), np.clip(x, 0, 1).astype(np.float32)
+
+
 def explain(args, datasets):
     from .. import explain as methods, viz
-    ckpt, model, net, classes = load(args)
     if args.layer is not None and args.method != "gradcam":
         raise UsageError(f"--layer: only with --method gradcam, got --method {args.method}")
-    x = image_pixels(args.image, ckpt["spec"])
+    model, net, classes, x = explained(args, datasets)
     scores = net(x)[0]
     pred = int(scores.argmax())
     target = class_index(args.target, classes)
