@@ -10,3 +10,4 @@ from .cam import grad_cam, guided_backprop, guided_grad_cam
 # attacks and visualization: fgsm, pgd, fooling_image (attack.py); class_visualization, maximize_activation
 # (visualize.py)
 from .attack import fgsm, fooling_image, pgd, to_input_space
+from .visualize import class_visualization, maximize_activation

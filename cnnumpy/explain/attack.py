@@ -82,10 +82,11 @@ def budget(name, eps, x, zero_ok=False):
     return a
 
 
-def bounds(clip, x):
+def bounds(clip, x, inside=True):
     """clip: None or (low, high), numbers or arrays broadcastable to one image, low < high -> None or the pair
-    as arrays of x's dtype. x must lie inside (within float rounding): an attack clipped to a range the clean
-    image is not in would change it by more than eps; this catches normalised images given the default (0, 1)."""
+    as arrays of x's dtype. With `inside`, x must lie inside (within float rounding): an attack clipped to a range
+    the clean image is not in would change it by more than eps; this catches normalised images given the default
+    (0, 1)."""
     if clip is None:
         return None
     if not isinstance(clip, (tuple, list)) or len(clip) != 2:
@@ -100,7 +101,7 @@ def bounds(clip, x):
     if not (low < high).all():
         raise ValueError(f"clip: expected low < high, got {clip!r}")
     slack = 1e-5 * np.max(high - low)  # a normalised image and a normalised bound round differently
-    if (x < low - slack).any() or (x > high + slack).any():
+    if inside and ((x < low - slack).any() or (x > high + slack).any()):
         raise ValueError(f"clip: expected x inside ({clip[0]}, {clip[1]}) (the model's input space), got x in "
                          f"[{x.min():.4g}, {x.max():.4g}]; for a model of normalised inputs pass "
                          "clip=((0 - mean) / std, (1 - mean) / std), see to_input_space")
