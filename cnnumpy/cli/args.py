@@ -305,6 +305,14 @@ def parser(datasets=None):
     vi.add_argument("--class", dest="target", required=True, metavar="CLASS", help="by index or name")
     vi.add_argument("--steps", type=positive(int), default=200, help="gradient ascent steps (default 200)")
     vi.add_argument("--seed", type=number(int, 0, strict=False), default=0, help="default 0")
+    vi.add_argument("--lr", type=positive(float), help="each step's RMS change per pixel (default 0.1)")
+    vi.add_argument("--l2", type=number(float, 0, strict=False), help="the L2 decay's weight (default 0.001)")
+    vi.add_argument("--jitter", type=number(int, 0, strict=False), help="the largest random shift in pixels "
+                                                                        "(default 2)")
+    vi.add_argument("--blur-every", type=number(int, 0, strict=False), metavar="N",
+                    help="blur the image every N steps (default 10; 0: never)")
+    vi.add_argument("--blur-sigma", type=number(float, 0, strict=False), metavar="S",
+                    help="the blur's Gaussian sigma in pixels (default 0.5); more blur, smoother images")
     vi.add_argument("--out", type=Path, metavar="PNG", help=out_help)
     return p
 

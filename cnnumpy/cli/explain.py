@@ -210,8 +210,10 @@ def visualize(args, datasets):
     ckpt, model, net, classes = load(args)
     target = class_index(args.target, classes, "--class")
     shape = tuple(ckpt["spec"]["data"]["shape"])
+    knobs = {k: getattr(args, k) for k in ("lr", "l2", "jitter", "blur_every", "blur_sigma")
+             if getattr(args, k) is not None}  # the rest: class_visualization's defaults
     image, scores = methods.class_visualization(net, target, shape, steps=args.steps, clip=(0.0, 1.0),
-                                                seed=args.seed)
+                                                seed=args.seed, **knobs)
     p = net(np.asarray(image, np.float32)[None])[0]
     z = np.exp(p - p.max())
     title = (f"class {classes[target]}: gradient ascent on its score from noise, {args.steps} steps; the model "

@@ -172,7 +172,8 @@ def plot_gradient_maps(model: Module, image: np.ndarray, path: str | Path, targe
     ax = subs[-1].subplots(gridspec_kw=dict(left=0.1, right=0.98, bottom=0.4, top=0.86))
     norms = [g.norm for g in layers]
     bars = ax.bar(range(len(layers)), [n if n > 0 else np.nan for n in norms], color="#4477aa")
-    ax.bar_label(bars, fmt="%.2g", fontsize=6)
+    if len(layers) <= 24:  # the values, where they fit above the bars
+        ax.bar_label(bars, fmt="%.2g", fontsize=6)
     ax.set_yscale("log")
     ax.margins(y=0.2)
     ax.set_xticks(range(len(layers)), [f"{g.name} {g.kind}".strip() for g in layers], rotation=60, ha="right",

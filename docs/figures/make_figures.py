@@ -368,10 +368,10 @@ def command_figures(out):
     mnist, cifar = os.environ.get("CNNUMPY_FIGURES_MNIST"), os.environ.get("CNNUMPY_FIGURES_CIFAR")
     out, paths = Path(out), []
     with tempfile.TemporaryDirectory() as tmp:
-        digit, horse = Path(tmp) / "seven.png", Path(tmp) / "horse.jpg"
+        digit, horse = (Path(tmp) / "seven").with_suffix(".png"), Path(tmp) / "horse.jpg"
         Image.fromarray(MNIST.sample(False).data[0].reshape(28, 28)).save(digit)
         with zipfile.ZipFile(data / "cifar10-jpeg.zip") as z:
-            horse.write_bytes(z.read("cifar10-jpeg/test/horse/0003.jpg"))
+            horse.write_bytes(z.read("cifar10-jpeg/test/horse/0002.jpg"))
         runs = []
         if mnist:
             runs += [["explain", mnist, str(digit), "--method", "gradcam", "--out", "explain_gradcam.png"],
@@ -383,7 +383,9 @@ def command_figures(out):
         if cifar:
             runs += [["explain", cifar, str(horse), "--method", "gradcam", "--out", "cifar_gradcam.png"],
                      ["attack", cifar, "--eps", "0.01", "--limit", "1000", "--data-dir",
-                      str(data / "cifar10-jpeg.zip"), "--out", "cifar_attack.png"]]
+                      str(data / "cifar10-jpeg.zip"), "--out", "cifar_attack.png"],
+                     ["visualize", cifar, "--class", "horse", "--lr", "0.02", "--l2", "0.01", "--blur-every", "5",
+                      "--blur-sigma", "1", "--out", "cifar_visualize_horse.png"]]
         for argv in runs:
             path = out / argv[-1]
             assert cli.main(argv[:-1] + [str(path)]) == 0, argv
