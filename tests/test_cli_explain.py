@@ -122,6 +122,10 @@ def test_visualize_writes_the_image_and_its_score_curve(ckpt, tmp_path, capsys):
     assert cli.main(["visualize", str(ckpt), "--class", "3", "--steps", "20"]) == 0
     lines = printed(capsys)
     assert lines == [str(ckpt.parent / "class-3.png")] and png(lines[0]) == (800, 380)
+    out = tmp_path / "v.png"
+    argv = ["visualize", str(ckpt), "--class", "3", "--steps", "3", "--lr", "0.01", "--l2", "0", "--jitter", "0",
+            "--blur-every", "0", "--blur-sigma", "0", "--seed", "1", "--out", str(out)]
+    assert cli.main(argv) == 0 and printed(capsys) == [str(out)] and png(out) == (800, 380)
 
 
 def test_show_gradients(ckpt, seven, tmp_path, capsys):
