@@ -10,36 +10,13 @@ Everything is in the model's input space: a model trained on normalised images (
 clip in those units; `to_input_space(eps, mean, std)` converts a budget in pixel units [0, 1]. Why a small
 eps fools a trained net: docs/explain.md, "Adversarial examples".
 """
-import contextlib
 import numbers
 import warnings
 
 import numpy as np
 
 from ..nn import check
-
-
-@contextlib.contextmanager
-def _prepared(model):
-    """The model in eval mode with every parameter's .grad saved; mode and gradients restored at exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.grad.copy()) for p in model.parameters()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        for p, g in grads:
-            p.grad = g
-
-
-def batched(x, name="x"):
-    """x: (N, C, H, W) or one image (C, H, W), floating -> ((N, C, H, W), whether the batch axis was added)."""
-    check.array(name, x, ndim=(3, 4))
-    if x.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {x.shape}")
-    return (x[None], True) if x.ndim == 3 else (x, False)
+from .core import images, prepared, score_gradient
 
 
 def labels(name, y, n, classes, one):
@@ -65,15 +42,14 @@ def labels(name, y, n, classes, one):
     return y
 
 
-def budget(name, eps, x, zero_ok=False):
+def budget(name, eps, x):
     """eps or alpha: a number > 0, or an array of them broadcastable to one image (e.g. (C, 1, 1), per channel)
     -> an array of x's dtype broadcastable to x (N, C, H, W)."""
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (numbers.Real, np.ndarray)):
         raise TypeError(f"{name}: expected a number or an array of numbers, got {eps!r} ({type(eps).__name__})")
     a = np.asarray(eps, dtype=x.dtype)
-    if a.dtype.kind != "f" or not np.isfinite(a).all() or (a < 0).any() or (not zero_ok and (a == 0).any()):
-        expected = ">= 0" if zero_ok else "> 0"
-        raise ValueError(f"{name}: expected finite values {expected}, got {eps!r}")
+    if not np.isfinite(a).all() or (a <= 0).any():
+        raise ValueError(f"{name}: expected finite values > 0, got {eps!r}")
     try:
         np.broadcast_shapes(a.shape, x.shape[1:])
     except ValueError:
@@ -126,10 +102,10 @@ def to_input_space(eps, mean, std, pixels=(0.0, 1.0)):
 
 
 def _loss_gradient(model, loss_fn, x, y):
-    """dL/dx through the model's backward: scores = model(x), L = loss_fn(scores, y) -> (L, dL/dx)."""
-    scores = model(x)
-    loss = loss_fn.forward(scores, y)
-    return float(loss), model.backward(loss_fn.backward())
+    """dL/dx through the model's backward: scores = model(x), L = loss_fn(scores, y), dL/dscores from the loss's
+    backward, then the model's backward of that."""
+    loss_fn.forward(model(x), y)
+    return model.backward(loss_fn.backward())
 
 
 def _project(x_adv, x, eps, clip):
@@ -143,10 +119,10 @@ def _start(model, loss_fn, x, y, eps, clip):
     if not callable(getattr(loss_fn, "backward", None)):
         raise TypeError(f"loss_fn: expected a cnnumpy loss module (forward(scores, y), then backward()), such as "
                         f"nn.CrossEntropyLoss(), got {type(loss_fn).__name__}")
-    xb, one = batched(x)
+    xb, one = images(x)
     eps = budget("eps", eps, xb)
     clip = bounds(clip, xb)
-    with _prepared(model):
+    with prepared(model):
         classes = model(xb[:1]).shape[1]
     return xb, labels("y", y, len(xb), classes, one), eps, clip, one
 
@@ -159,8 +135,8 @@ def fgsm(model, loss_fn, x, y, eps, clip=(0.0, 1.0)):
     -> x_adv of x's shape and dtype: |x_adv - x| = eps wherever the gradient is non-zero and clip did not cut.
     """
     xb, y, eps, clip, one = _start(model, loss_fn, x, y, eps, clip)
-    with _prepared(model):
-        _, dx = _loss_gradient(model, loss_fn, xb, y)
+    with prepared(model):
+        dx = _loss_gradient(model, loss_fn, xb, y)
     x_adv = (xb + eps * np.sign(dx)).astype(xb.dtype)
     if clip is not None:
         x_adv = np.clip(x_adv, *clip)
@@ -184,19 +160,11 @@ def pgd(model, loss_fn, x, y, eps, alpha, steps=10, clip=(0.0, 1.0), random_star
     if random_start:
         noise = np.random.default_rng(seed).uniform(-1.0, 1.0, size=xb.shape)
         x_adv = _project(xb + (noise * eps).astype(xb.dtype), xb, eps, clip)
-    with _prepared(model):
+    with prepared(model):
         for _ in range(steps):
-            _, dx = _loss_gradient(model, loss_fn, x_adv, y)
+            dx = _loss_gradient(model, loss_fn, x_adv, y)
             x_adv = _project(x_adv + alpha * np.sign(dx), xb, eps, clip).astype(xb.dtype)
     return x_adv[0] if one else x_adv
-
-
-def _score_gradient(model, x, target):
-    """The scores (N, K) at x and d score[n, target[n]] / dx (N, C, H, W), from backward of a one-hot dout."""
-    scores = model(x)
-    dout = np.zeros_like(scores)
-    dout[np.arange(len(x)), target] = 1
-    return scores, model.backward(dout)
 
 
 def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
@@ -208,7 +176,7 @@ def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
     -> (x_fool of x's shape and dtype, steps_taken): (N,) ints (an int for one image), the moves each image
     needed, 0 if already predicted as target, -1 if still not after max_steps (with a RuntimeWarning).
     """
-    xb, one = batched(x)
+    xb, one = images(x)
     step = check.real("step", step)
     if not 0 < step < np.inf:
         raise ValueError(f"step: expected a finite number > 0, got {step}")
@@ -216,10 +184,10 @@ def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
     clip = bounds(clip, xb)
     x_fool = xb.copy()
     taken = np.full(len(xb), -1)
-    with _prepared(model):
+    with prepared(model):
         target = labels("target", target, len(xb), model(xb[:1]).shape[1], one)
         for k in range(max_steps + 1):
-            scores, g = _score_gradient(model, x_fool, target)
+            scores, g = score_gradient(model, x_fool, target)
             done = (scores.argmax(axis=1) == target) & (taken < 0)
             taken[done] = k
             left = taken < 0

@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 
 from ..nn import check
-from .attack import _prepared, _score_gradient, bounds, labels
+from .attack import bounds, labels
+from .core import find_layer, prepared, score_gradient
 
 
 def gaussian_blur(x, sigma):
@@ -67,7 +68,7 @@ def _ascend(model, objective, shape, steps, lr, l2, jitter, blur_every, blur_sig
     if clip is not None:
         x = np.clip(x, *clip)
     values = np.empty(steps)
-    with _prepared(model):
+    with prepared(model):
         for t in range(steps):
             oy, ox = rng.integers(-jitter, jitter + 1, size=2) if jitter else (0, 0)
             rolled = np.roll(x, (oy, ox), axis=(1, 2))
@@ -100,30 +101,16 @@ def class_visualization(model, target, shape, steps=100, lr=0.1, l2=1e-3, jitter
     def objective(x, gradient=True):
         if not gradient:
             return float(model(x)[0, k])
-        return _score_gradient(model, x, np.array([k]))
+        return score_gradient(model, x, np.array([k]))
 
-    with _prepared(model):
+    dtype = check.float_dtype("dtype", dtype)
+    with prepared(model):
         probe = model(np.zeros((1, *_shape(shape)), dtype=dtype))
     k = int(labels("target", target, 1, probe.shape[1], True)[0])
     return _ascend(model, objective, shape, steps, lr, l2, jitter, blur_every, blur_sigma, clip, seed, dtype)
 
 
-def find_layer(model, layer):
-    """A module of model, given as itself or by its name in model.named_modules() ("features.3")."""
-    named = dict(model.named_modules())
-    if isinstance(layer, str):
-        if layer not in named or layer == "":
-            some = [n for n in named if n][:12]
-            raise ValueError(f"layer: expected the name of a module inside the model, such as "
-                             f"{', '.join(map(repr, some))}, got {layer!r}")
-        return named[layer]
-    if not any(m is layer for m in named.values()):
-        raise ValueError(f"layer: expected a module inside the model or its name, got a {type(layer).__name__} "
-                         "that is not one of model.modules()")
-    return layer
-
-
-def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=1e-3, jitter=2, blur_every=10,
+def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=0.0, jitter=2, blur_every=10,
                         blur_sigma=0.5, clip=None, seed=0, dtype=np.float32):
     """A feature's preferred input: gradient ascent on a(x) - l2 * ||x||^2, a(x) the mean over the positions of
     channel `channel` of `layer`'s output (N, C, H, W) (or unit `channel` of an output (N, F)).
@@ -132,9 +119,13 @@ def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=1e-3
     backward pre-hook on the layer replaces its gradient by d a / d output = 1 / (H * W) on the channel, 0 elsewhere,
     so model.backward carries d a / dx to the input, through any Sequential or graph module (the layers after
     `layer` pass zeros). The layer must run once per forward (a layer called twice gets both calls' gradients).
-    Arguments and returns as class_visualization; values: a(x) after each step.
+    Arguments and returns as class_visualization; values: a(x) after each step. l2 is 0 by default: it weighs
+    against a(x) in the activation's units, and a channel's mean (order 0.1 to 1 in a trained net) is far smaller
+    than a class score, so class_visualization's 1e-3 would hold the image near 0. A conv's activation grows without
+    bound along a direction (it is piecewise linear in x): pass clip, the valid image range, for a picture.
     """
     module = find_layer(model, layer)
+    dtype = check.float_dtype("dtype", dtype)
     seen = {}
 
     def keep(_module, _args, output):
@@ -146,7 +137,7 @@ def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=1e-3
         d[:, seen["channel"]] = 1.0 / (out[0, 0].size if out.ndim > 2 else 1)
         return (d,)
 
-    with module.register_forward_hook(keep), _prepared(model):
+    with module.register_forward_hook(keep), prepared(model):
         model(np.zeros((1, *_shape(shape)), dtype=dtype))
         out = seen.get("out")
         if not isinstance(out, np.ndarray) or out.ndim < 2:

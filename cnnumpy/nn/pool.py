@@ -166,10 +166,18 @@ class MaxPool2d(Module):
         if methods.POOL[method].compiled:
             check.compiled_dtype("x", x.dtype, method, "im2col")
         stride, dilation = _plain_steps(x.shape[2:], kernel, stride, pad, dilation)
+        if method == "im2col" and not self.training and not self.return_indices:
+            # eval mode: the values alone, in two sweeps; a backward (an input's gradient) finds the winners then
+            y = methods.POOL[method].module.max_pool2d_values(x, kernel, stride, pad, dilation, self.ceil_mode)
+            self.cache = ("values", x, (kernel, stride, pad, dilation, self.ceil_mode), method)
+            return y
         y = _forward(self, "max_pool2d", x, kernel, stride, pad, dilation, self.ceil_mode, method=method)
         return (y, _indices(self)) if self.return_indices else y
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        if self.saved()[0] == "values":  # an eval-mode forward kept x alone: its winners now
+            _, x, args, method = self.cache
+            _forward(self, "max_pool2d", x, *args, method=method)
         return _backward(self, dout, input_grad)
 
     def compute_output_shape(self, input_shape: check.Shape) -> tuple[int, ...]:

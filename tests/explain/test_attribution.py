@@ -189,3 +189,13 @@ def test_score_gradient_returns_the_scores():
     s, dx = core.score_gradient(model, X, 1)
     np.testing.assert_array_equal(s, model.eval()(X))
     np.testing.assert_array_equal(dx, explain.input_gradient(model, X, 1))
+
+
+def test_float32_in_float32_out():
+    model = sequential()
+    ref = explain.input_gradient(model, X, 1)
+    model.float()
+    for f in (explain.input_gradient, explain.saliency, explain.smoothgrad, explain.integrated_gradients):
+        out = f(model, X.astype(np.float32), 1)
+        assert out.dtype == np.float32, f.__name__
+    assert_close("float32 input_gradient", explain.input_gradient(model, X.astype(np.float32), 1), ref, 1e-5)

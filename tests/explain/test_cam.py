@@ -173,3 +173,20 @@ def test_model_mode_gradients_and_hooks_are_restored():
             assert p.grad is array, f.__name__
             np.testing.assert_array_equal(p.grad, values, err_msg=f.__name__)
         assert all(not getattr(m, "_hooks", None) for m in model.modules()), f.__name__
+
+
+def test_an_onnx_import_gives_the_same_maps(tmp_path):
+    pytest.importorskip("onnx")
+    from cnnumpy import onnx as cnnumpy_onnx
+
+    model = SkipCat().float()
+    path = cnnumpy_onnx.export(model.eval(), tmp_path / "skipcat.onnx", (2, 6, 6))
+    imported = cnnumpy_onnx.load(path)
+    assert [n for n, m in imported.named_modules() if isinstance(m, nn.ReLU)] == ["relu1_Relu", "relu2_Relu"]
+    x = X.astype(np.float32)
+    for f in (explain.grad_cam, explain.guided_backprop, explain.guided_grad_cam):
+        assert f(imported, x).dtype == np.float32, f.__name__
+    for f in (explain.saliency, explain.guided_backprop):
+        assert_close(f"onnx: {f.__name__}", f(imported, x, 1), f(model, x, 1), 1e-6)
+    assert_close("onnx: grad_cam", explain.grad_cam(imported, x, 1, layer="relu2_Relu"),
+                 explain.grad_cam(model, x, 1, layer="relu2"), 1e-6)

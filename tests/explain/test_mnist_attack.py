@@ -76,3 +76,20 @@ def test_torch_makes_the_same_adversarial_images(trained):
     mine = fgsm(ours, nn.CrossEntropyLoss(), x, y, eps, clip=clip)
     differ = int((np.abs(mine - theirs) > 1e-9).sum())
     assert differ <= 2, f"{differ} of {x.size} pixels differ (a gradient of +-1e-16 may take either sign)"
+
+
+def test_the_benchmark_prints_its_table():
+    """benchmarks/bench_attack.py --quick (the embedded sample, 200 images): the header and one row per eps."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_attack.py"
+    run = subprocess.run([sys.executable, str(bench), "--quick", "--threads", "1", "--eps", "0", "0.1", "0.3"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = [line.split("|")[1:-1] for line in run.stdout.splitlines() if line.startswith("| 0")]
+    assert [r[0].strip() for r in rows] == ["0", "0.1", "0.3"], run.stdout
+    fgsm_acc, pgd_acc = ([float(r[i]) for r in rows] for i in (2, 3))
+    assert fgsm_acc[0] == pgd_acc[0] > fgsm_acc[1] > fgsm_acc[2] and pgd_acc[2] <= fgsm_acc[2]
+    assert "- date:" in run.stdout and "embedded MNIST sample" in run.stdout

@@ -135,3 +135,71 @@ def test_clear_errors(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         class_visualization(**args)
+
+
+def mean_activation(model, layer, channel):
+    """x (C, H, W) -> the mean of `channel` of `layer`'s output, read by a forward hook."""
+    seen = {}
+
+    def f(x):
+        with layer.register_forward_hook(lambda m, a, out: seen.update(out=out)):
+            model(x[None])
+        return float(seen["out"][0, channel].mean())
+    return f
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_maximize_activation_steps_along_the_activations_gradient(graph):
+    """One step, no jitter or blur: x1 - x0 = lr * g / rms(g), g the numerical gradient of a(x) - l2 ||x||^2,
+    for a layer inside a Sequential and one inside a graph module (where the other branch also reaches the output)."""
+    if graph:
+        cnnumpy.manual_seed(0)
+        model = Branches().double()
+        layer, name = model.a, "a"
+    else:
+        model = tiny()
+        layer, name = model[0], "0"
+    l2, lr = 0.1, 0.01
+    x0 = start((2, 6, 6))
+    x1, values = maximize_activation(model, name, 2, (2, 6, 6), steps=1, lr=lr, l2=l2, jitter=0, blur_every=0,
+                                     dtype=np.float64)
+    a = mean_activation(model, layer, 2)
+    g = numerical(lambda v: a(v) - l2 * float((v ** 2).sum()), x0)
+    worst = np.abs((x1 - x0) - lr * g / np.sqrt(np.mean(g ** 2))).max()
+    assert worst < 1e-8, worst
+    assert values[0] == pytest.approx(a(x1))
+    # the hooks are gone: the model's own backward is back to normal
+    y = model(x0[None])
+    assert np.abs(model.backward(np.ones_like(y))).sum() > 0
+
+
+def test_maximize_activation_raises_a_unit_and_a_channel(lenet):
+    _, values = maximize_activation(lenet, lenet[3], 5, (1, 28, 28), jitter=0, blur_every=0)  # conv2, channel 5
+    assert (np.diff(values) > 0).all(), np.nonzero(np.diff(values) <= 0)[0]
+    image, values = maximize_activation(lenet, "7", 17, (1, 28, 28))  # unit 17 of the Linear(784, 120)
+    assert values[-1] > 10 * abs(values[0]) and image.shape == (1, 28, 28)
+    # inside the valid pixel range: more than any of 1,000 real digits gives the channel
+    _, clip = to_input_space(0.0, mnist.MNIST_MEAN, mnist.MNIST_STD)
+    image, values = maximize_activation(lenet, lenet[3], 5, (1, 28, 28), clip=clip)
+    assert image.min() >= clip[0] - 1e-6 and image.max() <= clip[1] + 1e-6
+    tf = transforms.Compose([transforms.ToFloat(), transforms.Normalize(mnist.MNIST_MEAN, mnist.MNIST_STD)])
+    digits, _ = mnist.MNIST.sample(train=False, transform=tf).batch(np.arange(1000))
+    seen = {}
+    with lenet[3].register_forward_hook(lambda m, a, out: seen.update(out=out)):
+        lenet(digits)
+    best = seen["out"][:, 5].mean(axis=(1, 2)).max()
+    assert values[-1] > best + 0.1, (values[-1], best)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(layer="9"), ValueError, r"layer: expected the name of one of the model.s modules \(.0., .1.,"),
+    (dict(layer=nn.ReLU()), ValueError, "layer: expected a module inside the model, got a ReLU"),
+    (dict(channel=3), ValueError, r"channel: expected an int in \[0, 3\)"),
+    (dict(channel=-1), ValueError, r"channel: expected an int in \[0, 3\)"),
+    (dict(steps=0), ValueError, "steps: expected an int >= 1"),
+])
+def test_maximize_activation_errors(kwargs, error, match):
+    args = dict(model=tiny(), layer="0", channel=0, shape=(2, 6, 6), steps=2, dtype=np.float64)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        maximize_activation(**args)

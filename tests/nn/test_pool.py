@@ -484,3 +484,22 @@ def test_old_method_name_fast_still_works(make):
     assert layer.method == "im2col"
     x = np.random.default_rng(0).standard_normal((1, 2, 4, 4))
     np.testing.assert_allclose(layer(x), make(2, method="naive")(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_eval_mode_max_pool_keeps_the_values_alone_and_still_differentiates(seed):
+    """In eval mode im2col's forward takes the values in two sweeps (max_pool2d_values) and keeps x alone; a
+    backward (an input's gradient, as cnnumpy.explain asks in eval mode) finds the winners then: y and dx equal
+    the training forward's bit for bit, NaN and inf included, and torch's."""
+    rng = np.random.default_rng(2000 + seed)
+    kwargs, x = random_pool(seed, "max")
+    if seed % 3 == 0:
+        x = poison(rng, x, int(rng.integers(1, 4)))
+    trained, frozen = MaxPool2d(**kwargs, method="im2col"), MaxPool2d(**kwargs, method="im2col").eval()
+    y, y_eval = trained(x), frozen(x)
+    assert frozen.cache[0] == "values"
+    np.testing.assert_array_equal(y_eval, y)
+    dout = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(frozen.backward(dout), trained.backward(dout))
+    assert_matches_torch(MaxPool2d(**kwargs, method="im2col").eval(), torch.nn.MaxPool2d(**kwargs).eval(), x,
+                         tol=1e-12, ref_dtype=np.float64, label=f"eval {kwargs} x {x.shape}")

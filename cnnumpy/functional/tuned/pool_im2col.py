@@ -37,6 +37,7 @@ from .pool_unpool import max_unpool2d, max_unpool2d_backward
 
 __all__ = ["adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
            "adaptive_max_pool2d_indices", "avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward",
+           "max_pool2d_values",
            "max_pool2d_indices", "max_unpool2d", "max_unpool2d_backward"]
 
 
@@ -212,6 +213,37 @@ def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: P
                  + _first_tap(out_hw[1], stride[1], pw, dilation[1]))
         np.copyto(idx, first.astype(idx.dtype), where=(idx == 0) & (y == -np.inf))
     return y, ("taps", xp.shape, edges, idx, kernel, stride, dilation)
+
+
+def max_pool2d_values(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair = (1, 1),
+                      ceil_mode: bool = False, *, tuning: Tuning = DEFAULT) -> np.ndarray:
+    """max_pool2d's y alone, for a forward that keeps nothing (eval mode): x: (N, C, H, W) -> (N, C, H_out, W_out).
+
+    The max of a window is the max over its rows of the max over its columns, so it takes two sweeps of strided
+    views, kw - 1 steps along the rows then kh - 1 across them, where the windows' taps need kh*kw - 1 steps and
+    an index of the winner: r[.., p, j] = max_b xp[.., p, j*sw + b*dw], y[.., i, j] = max_a r[.., i*sh + a*dh, j].
+    np.maximum keeps a NaN from either side, as max_pool2d's y.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    out_hw = (pool_out_size(h, kh, sh, pad[0], dh, ceil_mode), pool_out_size(w, kw, sw, pad[1], dw, ceil_mode))
+    ho, wo = out_hw
+    edges = _edges((h, w), kernel, stride, pad, dilation, out_hw)
+    xp = pad2d(x, edges, value=-np.inf) if any(edges) else x
+    y = np.empty((n, c, ho, wo), x.dtype)
+
+    def chunk(s, lo, hi):  # a share of the batch per thread
+        part = xp[lo:hi]
+        cols = part[..., 0:(wo - 1) * sw + 1:sw].copy()
+        for b in range(1, kw):
+            np.maximum(cols, part[..., b * dw:b * dw + (wo - 1) * sw + 1:sw], out=cols)
+        out = y[lo:hi]
+        np.copyto(out, cols[..., 0:(ho - 1) * sh + 1:sh, :])
+        for a in range(1, kh):
+            np.maximum(out, cols[..., a * dh:a * dh + (ho - 1) * sh + 1:sh, :], out=out)
+
+    threads.run(chunk, n, threads.split(n, x.nbytes, tuning.pool_split_bytes))
+    return y
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: tuple, *, tuning: Tuning = DEFAULT) -> np.ndarray:
