@@ -27,6 +27,7 @@ import cnnumpy
 # every public module in them, at any depth
 PACKAGES = ["cnnumpy.nn", "cnnumpy.functional", "cnnumpy.models", "cnnumpy.optim", "cnnumpy.checkpoint", "cnnumpy.io", "cnnumpy.viz"]
 PACKAGES += ["cnnumpy.onnx"]  # issue #18: ONNX export and import
+PACKAGES += ["cnnumpy.explain"]  # issue #19: attributions, attacks, visualization
 MODULES = ["cnnumpy.bench", "cnnumpy.callbacks", "cnnumpy.demo", "cnnumpy.gradcheck", "cnnumpy.history",
            "cnnumpy.random", "cnnumpy.summary", "cnnumpy.train"]
 NOT_WALKED = {"cnnumpy.data": "its own test, tests/data/test_type_hints.py", "cnnumpy.cli": "the command line",
