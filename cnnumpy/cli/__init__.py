@@ -13,13 +13,15 @@ import sys
 
 from ..data.registry import DATASETS
 from ..functional.tuned.memory import keep_freed_memory
-from . import inspect, onnx_files, train
+from . import explain, inspect, onnx_files, train
 from .args import UsageError, parser
 
 log = logging.getLogger("cnnumpy")
 
 COMMANDS = {"bench": inspect.bench, "train": train.train, "evaluate": inspect.evaluate, "predict": inspect.predict,
             "summary": inspect.summary, "show": inspect.show, "demo": inspect.demo, "export": onnx_files.export}
+COMMANDS.update({"explain": explain.explain, "attack": explain.attack, "visualize": explain.visualize,
+                 "show": explain.show})  # issue 19: what the network sees (explain.py); show gradients too
 # the commands that also take a model.onnx where they take a checkpoint
 ONNX = {"evaluate": onnx_files.evaluate, "predict": onnx_files.predict, "summary": onnx_files.summary}
 

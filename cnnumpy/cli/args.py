@@ -241,4 +241,85 @@ def parser(datasets=None):
                           description="Without IMAGE, a scene the package draws itself.")
     so.add_argument("image", type=Path, nargs="?", metavar="IMAGE")
     so.add_argument("--out", type=Path, metavar="PNG", help="default: ./sobel.png; " + out_help)
+
+    # issue 19: what the network sees, through its backward pass (cli/explain.py)
+    gr = what.add_parser("gradients", parents=[quiet],
+                         help="one image's feature maps beside the gradient of a class score at each layer, and the "
+                              "gradient's norm layer by layer (default: gradients-IMAGE.png next to CKPT)")
+    gr.add_argument("checkpoint", type=Path, metavar="CKPT")
+    gr.add_argument("image", type=Path, metavar="IMAGE", help="any image file, read as `predict` reads it")
+    gr.add_argument("--target", metavar="CLASS", help="the class whose score is differentiated, by index or name "
+                                                       "(default: the predicted class)")
+    gr.add_argument("--channels", type=positive(int), default=4, help="channels shown per layer (default 4)")
+    gr.add_argument("--out", type=Path, metavar="PNG", help=out_help)
+
+    ex = sub.add_parser("explain", parents=[quiet],
+                        help="which pixels decide a class: saliency, SmoothGrad, Grad-CAM, integrated gradients or "
+                             "guided backprop of one image (default: METHOD-IMAGE.png next to CKPT)",
+                        description="An attribution map of one image, computed by the model's own backward pass on "
+                                    "the image's pixels in [0, 1] (the checkpoint's normalisation is part of the "
+                                    "model); docs/explain.md derives each method.")
+    ex.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
+    ex.add_argument("image", type=Path, metavar="IMAGE", help="any image file, read as `predict` reads it")
+    ex.add_argument("--method", choices=list(EXPLAIN_METHODS), default="saliency",
+                    help="; ".join(f"{k}: {v}" for k, v in EXPLAIN_METHODS.items()) + " (default saliency)")
+    ex.add_argument("--target", metavar="CLASS", help="the class explained, by index or name (default: the "
+                                                       "predicted class)")
+    ex.add_argument("--layer", metavar="NAME", help="gradcam: the layer whose activations are weighted, a name of "
+                                                    "`cnnumpy summary` (default: the last layer with image outputs "
+                                                    "before the head)")
+    ex.add_argument("--steps", type=positive(int), default=50, help="ig: Riemann steps (default 50)")
+    ex.add_argument("--out", type=Path, metavar="PNG", help=out_help)
+    ex.add_argument("--labels", type=Path, metavar="FILE", help="ONNX model: class names, one a line (default: "
+                                                                "the output indices)")
+    ex.add_argument("--input-shape", type=shape, metavar="C,H,W",
+                    help="ONNX model: the input's size, when the file leaves it open")
+    onnx_inputs(ex, "ONNX model: normalise the image as cnnumpy trains on this data set")
+
+    at = sub.add_parser("attack", parents=[quiet],
+                        help="adversarial examples (FGSM or PGD) on the test set: clean and adversarial accuracy, "
+                             "and a picture of clean, perturbation and adversarial images (default: "
+                             "attack-METHOD.png next to CKPT)",
+                        description="Each test image moves by at most --eps per pixel (pixels in [0, 1], the "
+                                    "checkpoint's normalisation applied after) in the direction that raises the "
+                                    "loss of its true class, and stays a valid image.")
+    at.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz")
+    at.add_argument("--eps", type=positive(float), default=0.1,
+                    help="the L-inf radius in pixel units, [0, 1] being the pixel range (default 0.1)")
+    at.add_argument("--method", choices=["fgsm", "pgd"], default="fgsm",
+                    help="fgsm: one signed-gradient step of eps; pgd: --steps steps of --alpha, projected back into "
+                         "the eps ball (default fgsm)")
+    at.add_argument("--alpha", type=positive(float), help="pgd: the step size (default eps/4)")
+    at.add_argument("--steps", type=positive(int), default=10, help="pgd: the number of steps (default 10)")
+    at.add_argument("--data-dir", type=Path, help="default: where the checkpoint's training data was")
+    at.add_argument("--limit", type=positive(int), help="attack N test images drawn at random (by --seed) only")
+    at.add_argument("--seed", type=number(int, 0, strict=False), default=0, help="default 0")
+    at.add_argument("--batch-size", type=positive(int), default=256)
+    at.add_argument("--count", type=positive(int), default=8, help="images in the picture (default 8)")
+    at.add_argument("--out", type=Path, metavar="PNG", help=out_help)
+
+    vi = sub.add_parser("visualize", parents=[quiet],
+                        help="the image a class likes best: gradient ascent on its score from noise, with L2 "
+                             "decay, jitter and blur (default: class-CLASS.png next to CKPT)")
+    vi.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz")
+    vi.add_argument("--class", dest="target", required=True, metavar="CLASS", help="by index or name")
+    vi.add_argument("--steps", type=positive(int), default=200, help="gradient ascent steps (default 200)")
+    vi.add_argument("--seed", type=number(int, 0, strict=False), default=0, help="default 0")
+    vi.add_argument("--lr", type=positive(float), help="each step's RMS change per pixel (default 0.1)")
+    vi.add_argument("--l2", type=number(float, 0, strict=False), help="the L2 decay's weight (default 0.001)")
+    vi.add_argument("--jitter", type=number(int, 0, strict=False), help="the largest random shift in pixels "
+                                                                        "(default 2)")
+    vi.add_argument("--blur-every", type=number(int, 0, strict=False), metavar="N",
+                    help="blur the image every N steps (default 10; 0: never)")
+    vi.add_argument("--blur-sigma", type=number(float, 0, strict=False), metavar="S",
+                    help="the blur's Gaussian sigma in pixels (default 0.5); more blur, smoother images")
+    vi.add_argument("--out", type=Path, metavar="PNG", help=out_help)
     return p
+
+
+# `cnnumpy explain --method`: what each draws
+EXPLAIN_METHODS = {"saliency": "max over channels of |d score / d pixel|",
+                   "smoothgrad": "the saliency averaged over noisy copies of the image",
+                   "gradcam": "a layer's activations weighted by their mean gradient (Grad-CAM)",
+                   "ig": "integrated gradients from a black image",
+                   "guided": "guided backprop: ReLUs pass positive gradients only"}

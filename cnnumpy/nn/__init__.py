@@ -27,8 +27,8 @@ from .regression_loss import HuberLoss, L1Loss, SmoothL1Loss
 from .residual import Residual
 from .unpool import MaxUnpool2d
 from .upsample import Upsample
-from .fused import FusedConv2d, FusedLinear
-from .fusion import fuse, fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
+from .fused import FusedBatchNorm2d, FusedConv2d, FusedLinear
+from .fusion import fuse, fuse_bn_act_eval, fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
 
 __all__ = [
     # containers and the base
@@ -47,6 +47,6 @@ __all__ = [
     # losses
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss", "NLLLoss", "SmoothL1Loss",
     # inference: fused layers and the fusion pass
-    "FusedConv2d", "FusedLinear", "fuse", "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval",
-    "fuse_linear_bn_weights",
+    "FusedBatchNorm2d", "FusedConv2d", "FusedLinear", "fuse", "fuse_bn_act_eval", "fuse_conv_bn_eval",
+    "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
 ]

@@ -1,13 +1,15 @@
 """FusedConv2d and FusedLinear: a layer, the BatchNorm folded into its weights and the activation after it, as one
-module for inference (what nn.fuse puts in a model; docs/inference.md derives the folding).
+module for inference (what nn.fuse puts in a model; docs/inference.md derives the folding); FusedBatchNorm2d: a
+BatchNorm that no layer before it takes in (DenseNet's pre-activation, after a concatenation), with its activation.
 
     y = act(conv(x, w') + b')        w', b': the conv's weights with the BatchNorm folded in (nn.fusion)
+    y = act(x * s + t)               s, t: the BatchNorm's running statistics and affine parameters, folded
     act: None, "relu", "relu6" or "leaky_relu" (negative_slope), applied to each chunk of y as it is written
     max_pool=True: then a 2x2 max pool of stride 2 in the same pass (FusedConv2d only)
 
 A fused layer computes an eval-mode forward only: its BatchNorm was folded with the running statistics, which
 training would change, so forward in training mode and backward raise a RuntimeError that says so (train the
-unfused model, then fuse again). The weights and keys are a Conv2d's (a Linear's): weight and bias.
+unfused model, then fuse again). The weights and keys are a Conv2d's (a Linear's, a BatchNorm2d's).
 """
 from collections.abc import Sequence
 from typing import Any
@@ -16,11 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ..functional import methods
-from ..functional.tuned import conv_infer, padding
+from ..functional.tuned import conv_infer, norm, padding
 from ..functional.tuned.linear import linear
 from . import check
 from .conv import Conv2d
 from .linear import Linear
+from .norm import BatchNorm2d
 from .pool import Size
 from .unbatched import unbatched
 
@@ -158,6 +161,42 @@ class FusedLinear(Linear):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Not available: a RuntimeError that says what to do instead."""
         raise RuntimeError(INFERENCE_ONLY.format(name="FusedLinear", what="backward",
+                                                 how="compute gradients with the unfused model"))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + _act_repr(self)
+
+
+class FusedBatchNorm2d(BatchNorm2d):
+    """y = act(batch_norm(x)) in eval mode with the running statistics, one pass: BatchNorm2d's arguments (see
+    there) plus the activation.
+
+        y = act(x * s + t)        s = weight / sqrt(running_var + eps),  t = bias - running_mean * s
+
+    x: (N, C, H, W) -> y: the same shape. Needs running statistics (track_running_stats=True).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: npt.DTypeLike = np.float32, *, bias: bool = True,
+                 activation: str | None = None, negative_slope: float = 0.01) -> None:
+        if track_running_stats is not True:
+            raise ValueError("track_running_stats: expected True (FusedBatchNorm2d folds the running statistics), "
+                             f"got {track_running_stats!r}")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, bias=bias)
+        self.activation, self.negative_slope = _activation(activation, negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        _refuse_training(self)
+        self._check(x)
+        self.cache = None
+        return norm.batch_norm_eval(x, self.running_mean, self.running_var,
+                                    None if self.weight is None else self.weight.data,
+                                    None if self.bias is None else self.bias.data, self.eps, self.activation,
+                                    self.negative_slope)
+
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Not available: a RuntimeError that says what to do instead."""
+        raise RuntimeError(INFERENCE_ONLY.format(name="FusedBatchNorm2d", what="backward",
                                                  how="compute gradients with the unfused model"))
 
     def extra_repr(self) -> str:

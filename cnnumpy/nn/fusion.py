@@ -19,6 +19,7 @@ BatchNorm is folded only when the conv's output goes to it alone, and the activa
 consumer of what it reads), returns a fused copy in eval mode and leaves the model as it was.
 """
 import copy
+import inspect
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from .activation import LeakyReLU, ReLU
 from .activation_modern import ReLU6
 from .container import Identity, Sequential
 from .conv import Conv2d
-from .fused import FusedConv2d, FusedLinear
+from .fused import FusedBatchNorm2d, FusedConv2d, FusedLinear
 from .graph import Tape
 from .linear import Linear
 from .module import Module
@@ -137,6 +138,23 @@ def _fused_linear(linear, w, b, activation=None, negative_slope=0.01):
     return fused.eval()
 
 
+def normalises_alone(module: Module) -> bool:
+    """A BatchNorm2d that fuse() runs with the activation after it (FusedBatchNorm2d), when no layer before it
+    takes it in: running statistics to fold (not a subclass of its own)."""
+    return type(module) is BatchNorm2d and module.running_mean is not None
+
+
+def fuse_bn_act_eval(bn: BatchNorm2d, activation: str | None = None, negative_slope: float = 0.01) -> FusedBatchNorm2d:
+    """A new FusedBatchNorm2d computing act(bn(x)) in eval mode; bn is left as it was."""
+    if not normalises_alone(bn):
+        raise ValueError(f"bn: expected a BatchNorm2d with running statistics, got {bn!r}")
+    fused = FusedBatchNorm2d(bn.num_features, bn.eps, bn.momentum, bn.affine, True, bn._dtype(),
+                             bias=bn.bias is not None or not bn.affine, activation=activation,
+                             negative_slope=negative_slope)
+    fused.load_state_dict(bn.state_dict())
+    return fused.eval()
+
+
 def activation_of(module: Module) -> tuple[str, float] | None:
     """(name, negative_slope) of an activation a fused layer runs in its output pass, or None."""
     if type(module) is ReLU:
@@ -180,7 +198,9 @@ def fuse(model: Module, input_shape: check.Shape | None = None) -> Module:
     """A copy of `model` for inference, in eval mode, with every BatchNorm that follows a Conv2d (a Linear) folded
     into it, the ReLU, ReLU6 or LeakyReLU that follows run inside its output pass, and every Conv2d made an
     nn.FusedConv2d (whose method "auto" picks per layer for a forward pass alone). A folded BatchNorm and a fused
-    activation become nn.Identity, so the other layers keep their keys. `model` is not changed.
+    activation become nn.Identity, so the other layers keep their keys. A BatchNorm2d with no conv before it to fold
+    into (DenseNet's pre-activation) runs with the activation after it, as an nn.FusedBatchNorm2d: act(x * s + t)
+    in one pass. `model` is not changed.
 
     Sequentials are fused by neighbours: Conv2d [BatchNorm2d] [activation] [MaxPool2d(2)], Linear [BatchNorm1d]
     [activation], and Conv2d [BatchNorm2d] MaxPool2d activation (the activation moves before the pool); a 2x2
@@ -242,6 +262,11 @@ def _fuse_chain(seq, shape):
     i = 0
     while i < len(children):
         name, layer = children[i]
+        if normalises_alone(layer) and i + 1 < len(children) and activation_of(children[i + 1][1]):
+            setattr(seq, name, fuse_bn_act_eval(layer, *activation_of(children[i + 1][1])))
+            setattr(seq, children[i + 1][0], Identity())
+            i += 2
+            continue
         if not fusible(layer):
             i += 1
             continue
@@ -280,7 +305,7 @@ def _fuse_graph(module, shape):
     tape = Tape(symbolic=True)
     x = Traced(tape, None, shape, params[0].dtype if params else np.float32)
     try:
-        out = type(module).forward.__wrapped__(module, x)
+        out = inspect.unwrap(type(module).forward)(module, x)  # the forward as written, under the hooks' wrappers
     except (TypeError, ValueError):
         _fuse_children(module)
         return
@@ -309,6 +334,14 @@ def _fuse_graph(module, shape):
         if id(m) in done:
             continue
         done.add(id(m))
+        if normalises_alone(m) and once(m):
+            nxt = sole_reader(n.outputs[0])
+            if nxt is not None and activation_of(nxt.fn):
+                done.add(id(nxt.fn))
+                for r, new in ((m, fuse_bn_act_eval(m, *activation_of(nxt.fn))), (nxt.fn, Identity())):
+                    parent, name = parents[id(r)][0]
+                    setattr(parent, name, new)
+            continue
         if not fusible(m):
             if m.children():
                 _fuse(m, tuple(n.sources[0].shape))

@@ -81,6 +81,10 @@ class _BatchNorm(Module):
             mean, var = self.running_mean, self.running_var
         w = self.weight.data if self.weight is not None else None
         b = self.bias.data if self.bias is not None else None
+        if not use_batch:  # eval mode: y alone, in one pass; a backward (an input's gradient) normalises x then
+            y = norm.batch_norm_eval(x, mean, var, w, b, self.eps)
+            self.cache = ("eval", x, y.shape, y.dtype)
+            return y
         y, fcache = norm.batch_norm(x, mean, var, w, b, self.eps, training=use_batch)
         self.cache = (fcache, y.shape, y.dtype)
         return y
@@ -96,6 +100,12 @@ class _BatchNorm(Module):
         """dout: shaped as x -> dx (None if input_grad=False); adds into weight.grad (gamma) and bias.grad (beta),
         except for a frozen one (requires_grad False). In training dx still goes through the batch statistics
         when gamma and beta are frozen, as in torch."""
+        if self.saved()[0] == "eval":  # an eval-mode forward kept x alone
+            x = self.cache[1]
+            w = self.weight.data if self.weight is not None else None
+            b = self.bias.data if self.bias is not None else None
+            _, fcache = norm.batch_norm(x, self.running_mean, self.running_var, w, b, self.eps, training=False)
+            self.cache = (fcache,) + self.cache[2:]
         fcache, y_shape, dtype = self.saved()
         dout = check.dout_like(y_shape, dout, dtype)
         weight_grad = self.weight is not None and self.weight.requires_grad

@@ -68,8 +68,9 @@ def linear(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
 
 
 def _fused(layer_rule: Callable[..., str]) -> Callable[..., str]:
-    """nn.fuse's FusedConv2d and FusedLinear: the layer's node (BatchNorm already folded into its weights), then
-    the activation it runs in its output pass, then its 2x2 max pool of stride 2 (FusedConv2d's max_pool)."""
+    """nn.fuse's FusedConv2d, FusedLinear and FusedBatchNorm2d: the layer's node (a BatchNorm already folded into a
+    layer's weights), then the activation it runs in its output pass, then its 2x2 max pool of stride 2
+    (FusedConv2d's max_pool)."""
     def rule(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
         y = layer_rule(g, m, path, x, out_shape)
         if m.activation == "relu":
@@ -372,7 +373,7 @@ def upsample(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
 
 RULES: dict[type, Callable[..., str]] = {
     nn.Conv2d: conv2d, nn.Conv1d: conv1d, nn.ConvTranspose2d: conv_transpose2d, nn.Linear: linear,
-    nn.FusedConv2d: _fused(conv2d), nn.FusedLinear: _fused(linear),
+    nn.FusedConv2d: _fused(conv2d), nn.FusedLinear: _fused(linear), nn.FusedBatchNorm2d: _fused(batch_norm),
     nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm, nn.InstanceNorm2d: instance_norm,
     nn.GroupNorm: group_norm, nn.LayerNorm: layer_norm, nn.LocalResponseNorm: local_response_norm,
     nn.ReLU: _unary("Relu"), nn.ReLU6: relu6, nn.LeakyReLU: leaky_relu, nn.PReLU: prelu, nn.ELU: elu,

@@ -15,6 +15,10 @@ from .feature_maps import feature_maps, plot_feature_maps
 from .figure import DPI, grid
 from .filters import filter_tiles, first_conv, plot_filters
 from .segmentation import class_colors, plot_segmentation
+from .explain import plot_attack, plot_attribution, plot_class_visualization
+from .gradients import LayerGradient, gradient_maps, plot_gradient_maps
 
 __all__ = ["DPI", "HistoryLike", "feature_maps", "filter_tiles", "first_conv", "grid", "plot_confusion_matrix",
-           "plot_feature_maps", "plot_filters", "plot_history", "plot_predictions", "class_colors", "plot_segmentation"]
+           "plot_feature_maps", "plot_filters", "plot_history", "plot_predictions", "class_colors", "plot_segmentation",
+           "plot_attack", "plot_attribution", "plot_class_visualization", "LayerGradient", "gradient_maps",
+           "plot_gradient_maps"]

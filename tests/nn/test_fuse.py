@@ -48,13 +48,15 @@ def test_every_model_fuses_within_float32_rounding(name):
     assert count(fused, nn.FusedConv2d) == count(model, nn.Conv2d)
 
 
-@pytest.mark.parametrize("name, left", [("cifar_vgg", 0), ("resnet8", 0), ("mobilenet_v2_cifar", 0), ("mnist_cnn", 0),
-                                        ("densenet", 21)])
-def test_batchnorms_after_convs_are_folded(name, left):
-    """Every BatchNorm that follows a conv is folded; DenseNet's 21 that come first in their layers (norm1, the
-    transitions', norm5) stay."""
+@pytest.mark.parametrize("name, alone, left", [("cifar_vgg", 0, 0), ("resnet8", 0, 0), ("mobilenet_v2_cifar", 0, 0),
+                                               ("mnist_cnn", 0, 0), ("densenet", 20, 1)])
+def test_batchnorms_after_convs_are_folded(name, alone, left):
+    """Every BatchNorm that follows a conv is folded; of DenseNet's 21 that come first in their layers (norm1, the
+    transitions'), the 20 that a ReLU reads next in their chain run with it (FusedBatchNorm2d); norm5 ends the
+    `features` chain, its ReLU is the outer graph's, so it stays."""
     model = models.build(name).eval()
     fused = nn.fuse(model, SHAPES.get(name, (3, 32, 32)))
+    assert count(fused, nn.FusedBatchNorm2d) == alone
     assert count(fused, nn.BatchNorm2d) == left
     acts = [m.activation for m in fused.modules() if isinstance(m, nn.FusedConv2d)]
     assert acts.count(None) < len(acts)
@@ -269,3 +271,56 @@ def test_fusing_leaves_the_random_stream_alone():
     random.manual_seed(5)
     nn.fuse(model)
     assert np.array_equal(random.generator().random(3), want)
+
+
+class PreActivation(nn.Module):
+    """DenseNet's layer: the concatenation feeds a BatchNorm (no conv before it to fold into), then a ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.norm, self.relu = nn.BatchNorm2d(7), nn.LeakyReLU(0.2)
+        self.out = nn.Conv2d(7, 2, 1)
+        self.chain = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU6())
+
+    def forward(self, x):
+        return self.chain(self.out(self.relu(self.norm(nn.cat([x, self.conv(x)], 1)))))
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_a_batchnorm_alone_runs_with_its_activation(dtype, tol):
+    """A BatchNorm with no conv before it becomes a FusedBatchNorm2d with the activation after it, in a graph and
+    in a chain; it computes act(x * s + t) as the model does in eval mode,
+    refuses training and backward, keeps BatchNorm2d's keys, and exports to ONNX as BatchNormalization + the
+    activation."""
+    model = trained_statistics(PreActivation().to(dtype)).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5)).astype(dtype)
+    fused = nn.fuse(model, (3, 5, 5))
+    assert type(fused.norm) is nn.FusedBatchNorm2d and fused.norm.activation == "leaky_relu"
+    assert fused.norm.negative_slope == 0.2 and type(fused.relu) is nn.Identity
+    # the conv's output goes to a Sequential, whose BatchNorm runs with its ReLU6
+    assert type(fused.chain[0]) is nn.FusedBatchNorm2d and fused.chain[0].activation == "relu6"
+    assert_close("pre-activation", fused(x), model(x), tol)
+    assert list(fused.norm.state_dict()) == list(model.norm.state_dict())
+    with pytest.raises(RuntimeError, match="FusedBatchNorm2d is fused for inference.*backward"):
+        fused.norm.backward(np.ones((2, 7, 5, 5), dtype))
+    with pytest.raises(RuntimeError, match="training mode"):
+        fused.norm.train()(np.ones((2, 7, 5, 5), dtype))
+    chain = trained_statistics(nn.Sequential(nn.BatchNorm2d(3), nn.ReLU()).to(dtype)).eval()
+    fused_chain = nn.fuse(chain)
+    assert type(fused_chain[0]) is nn.FusedBatchNorm2d and type(fused_chain[1]) is nn.Identity
+    assert_close("chain", fused_chain(x), chain(x), tol)
+    with pytest.raises(ValueError, match="track_running_stats: expected True"):
+        nn.FusedBatchNorm2d(3, track_running_stats=False)
+
+
+def test_a_fused_batchnorm_exports_to_onnx(tmp_path):
+    pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from cnnumpy import onnx
+    model = trained_statistics(PreActivation()).eval()
+    fused = nn.fuse(model, (3, 5, 5))
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(onnx.export(fused, tmp_path / "fused.onnx", (3, 5, 5))),
+                                           providers=["CPUExecutionProvider"])
+    assert_close("onnx", session.run(None, {session.get_inputs()[0].name: x})[0], model(x), 1e-5)

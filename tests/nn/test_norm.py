@@ -1,4 +1,6 @@
 """BatchNorm1d / BatchNorm2d: gradients, PyTorch parity in train and eval (running stats too), state_dict, errors."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -275,3 +277,45 @@ def test_backward_before_forward_and_wrong_dout():
     bn(np.ones((2, 2, 2, 2), dtype=np.float32))
     with pytest.raises(ValueError, match=r"dout: expected shape \(2, 2, 2, 2\).*got \(2, 2, 2\)"):
         bn.backward(np.zeros((2, 2, 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_eval_mode_keeps_x_alone_and_backward_normalises_it_then(seed):
+    """Eval mode's forward is one pass, y = x * s + t (functional.tuned.norm.batch_norm_eval, compiled or NumPy),
+    keeping x alone; backward then normalises x: y, dx, dgamma and dbeta equal the readable batch_norm's
+    (training=False) to float64 rounding, and the compiled pass equals NumPy's, activations included."""
+    from cnnumpy.functional import norm as readable
+    from cnnumpy.functional.tuned import norm as tuned
+    from cnnumpy.functional.tuned.config import DEFAULT
+    rng = np.random.default_rng(seed)
+    two_d = seed % 2 == 0
+    shape = (3, 4, 5, 6) if two_d else (5, 4)
+    bn = (BatchNorm2d if two_d else BatchNorm1d)(4, affine=seed % 3 != 2).double()
+    bn.running_mean = rng.standard_normal(4)
+    bn.running_var = rng.uniform(0.5, 2.0, 4)
+    if bn.weight is not None:
+        bn.weight.data[...] = rng.standard_normal(4)
+        bn.bias.data[...] = rng.standard_normal(4)
+    bn.eval()
+    x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+    y = bn(x)
+    assert bn.cache[0] == "eval"
+    w = None if bn.weight is None else bn.weight.data
+    b = None if bn.bias is None else bn.bias.data
+    ref, fcache = readable.batch_norm(x, bn.running_mean, bn.running_var, w, b, bn.eps, training=False)
+    np.testing.assert_allclose(y, ref, rtol=1e-13, atol=1e-13)
+    bn.zero_grad()
+    dx = bn.backward(dout)
+    rdx, rdw, rdb = readable.batch_norm_backward(dout, fcache)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-13, atol=1e-13)
+    if bn.weight is not None:
+        np.testing.assert_allclose(bn.weight.grad, rdw, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(bn.bias.grad, rdb, rtol=1e-12, atol=1e-12)
+    x32 = x.astype(np.float32)
+    args = (x32, *(v.astype(np.float32) for v in (bn.running_mean, bn.running_var)))
+    for act in (None, "relu", "relu6", "leaky_relu"):
+        fast = tuned.batch_norm_eval(*args, act=act, slope=0.2)
+        plain = tuned.batch_norm_eval(*args, act=act, slope=0.2, tuning=replace(DEFAULT, bn_compiled=False))
+        np.testing.assert_allclose(fast, plain, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="act: expected None or one of"):
+        tuned.batch_norm_eval(*args, act="gelu")

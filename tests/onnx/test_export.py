@@ -81,6 +81,7 @@ LAYERS = {
     "fused_conv_relu_pool": (nn.FusedConv2d(4, 6, 3, padding=1, activation="relu", max_pool=True), IMG),
     "fused_conv_leaky": (nn.FusedConv2d(4, 6, 3, activation="leaky_relu", negative_slope=0.2), IMG),
     "fused_linear_relu6": (nn.FusedLinear(12, 5, activation="relu6"), (12,)),
+    "fused_batch_norm_relu": (nn.FusedBatchNorm2d(4, activation="relu").eval(), IMG),
     "batchnorm2d": (nn.BatchNorm2d(4), IMG),
     "batchnorm2d_no_affine": (nn.BatchNorm2d(4, affine=False), IMG),
     "batchnorm2d_batch_stats": (nn.BatchNorm2d(4, track_running_stats=False), IMG),
@@ -384,7 +385,7 @@ def test_every_rule_is_tested():
 NO_RULE = {"MaxUnpool2d", "Module", "ModuleDict", "ModuleList", "Sequential", "Residual", "Model", "DataParallel",
            "BackwardBeforeForward", "Parameter", "Traced", "Input", "cat", "flatten",
            # functions that make layers, not layers
-           "fuse", "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights"}
+           "fuse", "fuse_bn_act_eval", "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights"}
 
 
 def test_every_layer_of_nn_has_a_rule():

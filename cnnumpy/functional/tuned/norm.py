@@ -11,6 +11,7 @@ import numpy as np
 
 from . import compiled, threads
 from .config import DEFAULT, Tuning
+from .conv_infer import CLAMP, activate
 
 
 def _loops(tuning, *arrays):
@@ -114,6 +115,45 @@ def batch_norm(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.ndar
 
     _run(chunk, x, tuning)
     return y, (xhat, inv_std, weight, bias is not None, training)
+
+
+def batch_norm_eval(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: np.ndarray | None = None,
+                    bias: np.ndarray | None = None, eps: float = 1e-5, act: str | None = None, slope: float = 0.01,
+                    *, tuning: Tuning = DEFAULT) -> np.ndarray:
+    """batch_norm's y in eval mode, alone (no x-hat kept for a backward), with an activation after it:
+
+        y = act(x * s + t)        s = weight / sqrt(var + eps),  t = bias - mean * s     (per channel)
+
+    as torch's inference kernel folds it (s and t in float64, then x's dtype). act: None, "relu", "relu6" or
+    "leaky_relu" (slope), as conv_infer's. x: (N, C, ...), the rest (C,) -> y: x's shape and dtype.
+    """
+    if act not in CLAMP:
+        raise ValueError(f"act: expected None or one of {tuple(k for k in CLAMP if k)}, got {act!r}")
+    scale = 1.0 / np.sqrt(np.asarray(var, np.float64) + eps)
+    if weight is not None:
+        scale = scale * weight
+    shift = -np.asarray(mean, np.float64) * scale
+    if bias is not None:
+        shift = shift + bias
+    dtype = np.result_type(x, mean, var, *(v for v in (weight, bias) if v is not None))
+    s, t = scale.astype(dtype), shift.astype(dtype)
+    y = np.empty(x.shape, dtype)
+    loops = _loops(tuning, x, s, t)
+    if loops is not None:
+        kind, low, high = CLAMP[act]
+        scalars = [x.dtype.type(v) for v in (low, high, slope)]
+        x3, y3 = _planes(x), _planes(y)
+        _run(lambda _, lo, hi: loops.affine(x3, s, t, kind, *scalars, y3, lo, hi), x, tuning)
+        return y
+    sb, tb = _per_channel(s, x.ndim), _per_channel(t, x.ndim)
+
+    def chunk(_, lo, hi):
+        np.multiply(x[lo:hi], sb, out=y[lo:hi])
+        np.add(y[lo:hi], tb, out=y[lo:hi])
+        activate(y[lo:hi], act, slope)
+
+    _run(chunk, x, tuning)
+    return y
 
 
 def batch_norm_backward(dout: np.ndarray, cache: tuple, input_grad: bool = True, weight_grad: bool = True,

@@ -75,3 +75,22 @@ def grad(dout, xhat, a, b, c, training, dx, lo, hi):
                     v = v - xhat[n, ch, k] * bc
                     v = v - cc
                 dx[n, ch, k] = v
+
+
+@compiled(nogil=True)
+def affine(x, s, t, kind, low, high, slope, y, lo, hi):
+    """Eval mode's pass: y = act(x * s + t) per channel (kind 0: none, 1: clamp to [low, high], 2: leaky)."""
+    channels, p = x.shape[1], x.shape[2]
+    for n in range(lo, hi):
+        for c in range(channels):
+            sc, tc = s[c], t[c]
+            if kind == 1:
+                for k in range(p):
+                    y[n, c, k] = min(max(x[n, c, k] * sc + tc, low), high)  # numba's max and min keep NaN
+            elif kind == 2:
+                for k in range(p):
+                    v = x[n, c, k] * sc + tc
+                    y[n, c, k] = v if v >= 0 else v * slope
+            else:
+                for k in range(p):
+                    y[n, c, k] = x[n, c, k] * sc + tc
