@@ -12,14 +12,21 @@ eps fools a trained net: docs/explain.md, "Adversarial examples".
 """
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..nn import check
+from ..nn.module import Module
 from .core import images, prepared, score_gradient
 
+# (low, high): numbers, or arrays broadcastable to one image (per channel: (C, 1, 1)); None: no clipping
+Clip = tuple[float | np.ndarray, float | np.ndarray] | None
 
-def labels(name, y, n, classes, one):
+
+def labels(name: str, y: Any, n: int, classes: int, one: bool) -> np.ndarray:
     """Class indices for n images -> (n,) int64. y: an int (every image, or the one image when `one`), or a
     sequence/array of n ints, each in [0, classes)."""
     if isinstance(y, (bool, np.bool_)):
@@ -42,7 +49,7 @@ def labels(name, y, n, classes, one):
     return y
 
 
-def budget(name, eps, x):
+def budget(name: str, eps: float | np.ndarray, x: np.ndarray) -> np.ndarray:
     """eps or alpha: a number > 0, or an array of them broadcastable to one image (e.g. (C, 1, 1), per channel)
     -> an array of x's dtype broadcastable to x (N, C, H, W)."""
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (numbers.Real, np.ndarray)):
@@ -58,7 +65,7 @@ def budget(name, eps, x):
     return a
 
 
-def bounds(clip, x, inside=True):
+def bounds(clip: Clip, x: np.ndarray, inside: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """clip: None or (low, high), numbers or arrays broadcastable to one image, low < high -> None or the pair
     as arrays of x's dtype. With `inside`, x must lie inside (within float rounding): an attack clipped to a range
     the clean image is not in would change it by more than eps; this catches normalised images given the default
@@ -84,7 +91,8 @@ def bounds(clip, x, inside=True):
     return low, high
 
 
-def to_input_space(eps, mean, std, pixels=(0.0, 1.0)):
+def to_input_space(eps: float, mean: float | Sequence[float], std: float | Sequence[float],
+                   pixels: tuple[float, float] = (0.0, 1.0)) -> tuple[Any, tuple[Any, Any]]:
     """A budget in pixel units -> (eps, clip) in the input space of a model trained on (x - mean) / std.
 
     eps: the L-inf budget in pixel units (MNIST's 0.1 = a tenth of the range [0, 1]); mean, std: a number, or one
@@ -127,7 +135,8 @@ def _start(model, loss_fn, x, y, eps, clip):
     return xb, labels("y", y, len(xb), classes, one), eps, clip, one
 
 
-def fgsm(model, loss_fn, x, y, eps, clip=(0.0, 1.0)):
+def fgsm(model: Module, loss_fn: Module, x: np.ndarray, y: ArrayLike, eps: float | np.ndarray,
+         clip: Clip = (0.0, 1.0)) -> np.ndarray:
     """Fast gradient sign method: x_adv = clip(x + eps * sign(dL/dx)), L = loss_fn(model(x), y).
 
     x: (N, C, H, W) or (C, H, W) floating, in the model's input space; y: the true classes, (N,) ints (an int for
@@ -143,7 +152,9 @@ def fgsm(model, loss_fn, x, y, eps, clip=(0.0, 1.0)):
     return x_adv[0] if one else x_adv
 
 
-def pgd(model, loss_fn, x, y, eps, alpha, steps=10, clip=(0.0, 1.0), random_start=True, seed=0):
+def pgd(model: Module, loss_fn: Module, x: np.ndarray, y: ArrayLike, eps: float | np.ndarray,
+        alpha: float | np.ndarray, steps: int = 10, clip: Clip = (0.0, 1.0), random_start: bool = True,
+        seed: int = 0) -> np.ndarray:
     """Projected gradient descent on the loss, L-inf (Madry et al.): from x0 = x (+ uniform noise in [-eps, eps]
     with random_start), `steps` times x <- P(x + alpha * sign(dL/dx)), P the projection into the ball
     |x' - x| <= eps and into clip.
@@ -167,7 +178,8 @@ def pgd(model, loss_fn, x, y, eps, alpha, steps=10, clip=(0.0, 1.0), random_star
     return x_adv[0] if one else x_adv
 
 
-def fooling_image(model, x, target, step=1.0, max_steps=100, clip=None):
+def fooling_image(model: Module, x: np.ndarray, target: ArrayLike, step: float = 1.0, max_steps: int = 100,
+                  clip: Clip = None) -> tuple[np.ndarray, np.ndarray | int]:
     """Drive each image to be classified as `target` (CS231n's fooling image): while the model does not predict
     target, x <- x + step * g / ||g||_2, g = d score_target / dx of that image (an image stops once fooled).
 

@@ -14,13 +14,15 @@ Derivation and pictures: docs/explain.md, "Class visualization and a feature's p
 import numbers
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..nn import check
-from .attack import bounds, labels
+from ..nn.module import Module
+from .attack import Clip, bounds, labels
 from .core import find_layer, prepared, score_gradient
 
 
-def gaussian_blur(x, sigma):
+def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
     """x: (C, H, W) -> x blurred along H and W by a Gaussian of standard deviation sigma (pixels), truncated at
     4 sigma, with the edges mirrored (scipy.ndimage.gaussian_filter1d's 'reflect'), as CS231n's blur_image."""
     r = int(4 * sigma + 0.5)
@@ -85,8 +87,10 @@ def _ascend(model, objective, shape, steps, lr, l2, jitter, blur_every, blur_sig
     return x, values
 
 
-def class_visualization(model, target, shape, steps=100, lr=0.1, l2=1e-3, jitter=2, blur_every=10,
-                        blur_sigma=0.5, clip=None, seed=0, dtype=np.float32):
+def class_visualization(model: Module, target: int, shape: tuple[int, int, int], steps: int = 100, lr: float = 0.1,
+                        l2: float = 1e-3, jitter: int = 2, blur_every: int = 10, blur_sigma: float = 0.5,
+                        clip: Clip = None, seed: int = 0,
+                        dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """An image the model scores high for class `target`: gradient ascent on s_target(x) - l2 * ||x||^2 from unit
     Gaussian noise, with jitter and blur (module docstring).
 
@@ -110,8 +114,10 @@ def class_visualization(model, target, shape, steps=100, lr=0.1, l2=1e-3, jitter
     return _ascend(model, objective, shape, steps, lr, l2, jitter, blur_every, blur_sigma, clip, seed, dtype)
 
 
-def maximize_activation(model, layer, channel, shape, steps=100, lr=0.1, l2=0.0, jitter=2, blur_every=10,
-                        blur_sigma=0.5, clip=None, seed=0, dtype=np.float32):
+def maximize_activation(model: Module, layer: Module | str, channel: int, shape: tuple[int, int, int],
+                        steps: int = 100, lr: float = 0.1, l2: float = 0.0, jitter: int = 2, blur_every: int = 10,
+                        blur_sigma: float = 0.5, clip: Clip = None, seed: int = 0,
+                        dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """A feature's preferred input: gradient ascent on a(x) - l2 * ||x||^2, a(x) the mean over the positions of
     channel `channel` of `layer`'s output (N, C, H, W) (or unit `channel` of an output (N, F)).
 

@@ -227,3 +227,16 @@ def test_fooling_image_errors(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         fooling_image(**args)
+
+
+def test_an_onnx_import_is_attacked_like_the_model_it_came_from(lenet, tmp_path):
+    """cnnumpy.onnx.load gives a graph module: its backward gives the same FGSM images as the original."""
+    from cnnumpy import onnx
+
+    model, x, y, eps, clip = lenet
+    imported = onnx.load(onnx.export(model, tmp_path / "lenet.onnx", (1, 28, 28)))
+    x, y = x[:32], y[:32]
+    mine, theirs = (fgsm(m, nn.CrossEntropyLoss(), x, y, eps, clip=clip) for m in (model, imported))
+    differ = int((mine != theirs).sum())
+    assert differ <= 2, f"{differ} of {x.size} pixels differ"
+    assert np.array_equal(model(theirs).argmax(axis=1), imported(theirs).argmax(axis=1))
