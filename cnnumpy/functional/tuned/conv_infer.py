@@ -72,7 +72,8 @@ def auto(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], 
     """The method of a forward pass alone, from forward-only timings (docs/performance.md#inference):
 
     - "winograd" for 3x3 stride-1 layers where tuning.winograd_infer_rules say it pays (32 input channels and
-      filters from outputs of 8 on each side; training's auto needs more, its backward pays less);
+      filters from outputs of 8 on each side, fewer on larger outputs: 8 filters at 32x32 when channels x filters
+      reaches 512; training's auto needs more, its backward pays less);
     - "numba" for depthwise layers (its loops over the taps) and for a height stride above 1 (compiled unfolding
       of the full windows);
     - "im2col" otherwise, and always without numba or for a dtype its loops do not take.
