@@ -22,7 +22,8 @@ def _steps(module, prefix=""):
         yield from _steps(child, f"{prefix}.{name}" if prefix else name)
 
 
-def _image_batch(image):
+def image_batch(image: np.ndarray) -> np.ndarray:
+    """image: (C, H, W) or (1, C, H, W), one floating image as the model takes it -> (1, C, H, W)."""
     x = np.asarray(image)
     if x.ndim == 3:
         x = x[None]
@@ -46,7 +47,7 @@ def feature_maps(model: Module, image: np.ndarray) -> list[tuple[str, np.ndarray
     """
     from ..nn.dropout import Dropout
     checked_module(model)
-    x = _image_batch(image)
+    x = image_batch(image)
     maps = [(f"input {tuple(x.shape[1:])}", x[0])]
     modes = [(m, m.training) for m in model.modules()]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from .feature_maps import image_batch
 from .figure import DPI, checked_module, pyplot, save_png, show_image
 
 if TYPE_CHECKING:  # for the type hints only: the package's layers are imported when a picture is asked for
@@ -58,12 +59,7 @@ def gradient_maps(model: Module, image: np.ndarray, target: int | None = None) -
     backward hook receives. The model runs in eval mode; its modes and every parameter's .grad are restored.
     """
     checked_module(model)
-    x = np.asarray(image)
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or len(x) != 1 or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"image: expected one floating image (C, H, W) or (1, C, H, W) as the model takes it, "
-                         f"got shape {x.shape} {x.dtype}")
+    x = image_batch(image)
     layers = watched(model)
     outputs: dict[int, list] = {id(m): [] for _, m in layers}  # forward outputs in call order, per layer
     grads: dict[int, list] = {id(m): [] for _, m in layers}    # grad_outputs in backward order, per layer

@@ -2,6 +2,7 @@
 Keras-style nn.Model), each the same at every call, and the numerical gradient of one score by central differences."""
 import numpy as np
 
+import cnnumpy
 from cnnumpy import nn
 
 
@@ -81,3 +82,30 @@ def score(model, t):
             m.training = mode
         return float(s[np.arange(len(t)), t].sum())
     return f
+
+
+def tiny(seed=0):
+    """A float64 conv net small enough for central differences: (N, 2, 6, 6) -> (N, 3)."""
+    cnnumpy.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(27, 3)).double()
+
+
+def sample_lenet():
+    """LeNet-5 after one epoch of SGD on the embedded MNIST sample (about a second), in eval mode; its inputs are
+    normalised with MNIST's mean and std."""
+    from cnnumpy import models, optim, train
+    from cnnumpy.data import mnist
+    from cnnumpy.data.loader import DataLoader
+    cnnumpy.manual_seed(0)
+    model = models.lenet5()
+    loader = DataLoader(mnist.MNIST.sample(train=True, transform=normalised()), batch_size=64, shuffle=True, seed=0)
+    train.train_epoch(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.02, momentum=0.9), loader,
+                      progress=False)
+    return model.eval()
+
+
+def normalised():
+    """MNIST's transform: pixels to floats in [0, 1], then (x - mean) / std."""
+    from cnnumpy.data import mnist, transforms
+    return transforms.Compose([transforms.ToFloat(), transforms.Normalize(mnist.MNIST_MEAN, mnist.MNIST_STD)])

@@ -6,18 +6,10 @@ sample (6,000 images, about a second): its gradients point somewhere, unlike a r
 import numpy as np
 import pytest
 
-from cnnumpy import models, nn, optim, train
-from cnnumpy.data import mnist, transforms
-from cnnumpy.data.loader import DataLoader
+from cnnumpy import nn
+from cnnumpy.data import mnist
 from cnnumpy.explain import fgsm, fooling_image, pgd, to_input_space
-
-
-def tiny(seed=0):
-    """A float64 conv net small enough for central differences: (N, 2, 6, 6) -> (N, 3)."""
-    import cnnumpy
-    cnnumpy.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(27, 3)).double()
+from tests.explain.nets import normalised, sample_lenet, tiny
 
 
 class Skip(nn.Module):
@@ -40,16 +32,9 @@ def loss_of(model, x, y):
 @pytest.fixture(scope="module")
 def lenet():
     """(model, x_test (200, 1, 28, 28) normalised, y_test, eps 0.1 in the model's units, clip)."""
-    import cnnumpy
-    cnnumpy.manual_seed(0)
-    tf = transforms.Compose([transforms.ToFloat(), transforms.Normalize(mnist.MNIST_MEAN, mnist.MNIST_STD)])
-    model = models.lenet5()
-    loader = DataLoader(mnist.MNIST.sample(train=True, transform=tf), batch_size=64, shuffle=True, seed=0)
-    train.train_epoch(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.02, momentum=0.9), loader,
-                      progress=False)
-    x, y = mnist.MNIST.sample(train=False, transform=tf).batch(np.arange(0, 1000, 5))
+    x, y = mnist.MNIST.sample(train=False, transform=normalised()).batch(np.arange(0, 1000, 5))
     eps, clip = to_input_space(0.1, mnist.MNIST_MEAN, mnist.MNIST_STD)
-    return model.eval(), x, y, eps, clip
+    return sample_lenet(), x, y, eps, clip
 
 
 def test_fgsm_moves_every_pixel_by_eps_and_raises_the_loss():

@@ -4,18 +4,11 @@ import numpy as np
 import pytest
 
 import cnnumpy
-from cnnumpy import models, nn, optim, train
-from cnnumpy.data import mnist, transforms
-from cnnumpy.data.loader import DataLoader
+from cnnumpy import nn
+from cnnumpy.data import mnist
 from cnnumpy.explain import class_visualization, maximize_activation, to_input_space
 from cnnumpy.explain.visualize import gaussian_blur
-
-
-def tiny():
-    """A float64 conv net for central differences: (N, 2, 6, 6) -> (N, 3)."""
-    cnnumpy.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(27, 3)).double()
+from tests.explain.nets import normalised, numeric_gradient, sample_lenet, tiny
 
 
 class Branches(nn.Module):
@@ -32,16 +25,6 @@ class Branches(nn.Module):
         return self.head(self.relu(self.a(x) + self.b(x)))
 
 
-def numerical(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 def start(shape, seed=0):
     """The noise both functions start from."""
     return np.random.default_rng(seed).standard_normal(shape)
@@ -49,13 +32,7 @@ def start(shape, seed=0):
 
 @pytest.fixture(scope="module")
 def lenet():
-    cnnumpy.manual_seed(0)
-    tf = transforms.Compose([transforms.ToFloat(), transforms.Normalize(mnist.MNIST_MEAN, mnist.MNIST_STD)])
-    model = models.lenet5()
-    loader = DataLoader(mnist.MNIST.sample(train=True, transform=tf), batch_size=64, shuffle=True, seed=0)
-    train.train_epoch(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.02, momentum=0.9), loader,
-                      progress=False)
-    return model.eval()
+    return sample_lenet()
 
 
 def test_one_step_follows_the_gradient_of_score_minus_l2():
@@ -64,7 +41,7 @@ def test_one_step_follows_the_gradient_of_score_minus_l2():
     x0 = start((2, 6, 6))
     x1, scores = class_visualization(model, 1, (2, 6, 6), steps=1, lr=lr, l2=l2, jitter=0, blur_every=0,
                                      dtype=np.float64)
-    g = numerical(lambda v: float(model(v[None])[0, 1]) - l2 * float((v ** 2).sum()), x0)
+    g = numeric_gradient(lambda v: float(model(v[None])[0, 1]) - l2 * float((v ** 2).sum()), x0)
     expected = lr * g / np.sqrt(np.mean(g ** 2))
     worst = np.abs((x1 - x0) - expected).max()
     assert worst < 1e-8, worst
@@ -164,7 +141,7 @@ def test_maximize_activation_steps_along_the_activations_gradient(graph):
     x1, values = maximize_activation(model, name, 2, (2, 6, 6), steps=1, lr=lr, l2=l2, jitter=0, blur_every=0,
                                      dtype=np.float64)
     a = mean_activation(model, layer, 2)
-    g = numerical(lambda v: a(v) - l2 * float((v ** 2).sum()), x0)
+    g = numeric_gradient(lambda v: a(v) - l2 * float((v ** 2).sum()), x0)
     worst = np.abs((x1 - x0) - lr * g / np.sqrt(np.mean(g ** 2))).max()
     assert worst < 1e-8, worst
     assert values[0] == pytest.approx(a(x1))
@@ -182,8 +159,7 @@ def test_maximize_activation_raises_a_unit_and_a_channel(lenet):
     _, clip = to_input_space(0.0, mnist.MNIST_MEAN, mnist.MNIST_STD)
     image, values = maximize_activation(lenet, lenet[3], 5, (1, 28, 28), clip=clip)
     assert image.min() >= clip[0] - 1e-6 and image.max() <= clip[1] + 1e-6
-    tf = transforms.Compose([transforms.ToFloat(), transforms.Normalize(mnist.MNIST_MEAN, mnist.MNIST_STD)])
-    digits, _ = mnist.MNIST.sample(train=False, transform=tf).batch(np.arange(1000))
+    digits, _ = mnist.MNIST.sample(train=False, transform=normalised()).batch(np.arange(1000))
     seen = {}
     with lenet[3].register_forward_hook(lambda m, a, out: seen.update(out=out)):
         lenet(digits)
