@@ -42,8 +42,8 @@ class Attrs:
         if a is None:
             return default
         kind = a.type  # AttributeProto.AttributeType
-        if kind == 1:
-            return float(a.f)
+        if kind == 1:  # a float32: the shortest decimal that is it (1e-05, as written; not 9.999999747378752e-06)
+            return _decimal(a.f)
         if kind == 2:
             return int(a.i)
         if kind == 3:
@@ -51,7 +51,7 @@ class Attrs:
         if kind == 4:
             return L.array(a.t, self.ctx.folder, f"{self.ctx.where()}: attribute {name}", self.ctx.max_bytes)
         if kind == 6:
-            return [float(v) for v in a.floats]
+            return [_decimal(v) for v in a.floats]
         if kind == 7:
             return [int(v) for v in a.ints]
         if kind == 8:
@@ -265,6 +265,12 @@ class Context:
 _RESERVED = {"training", "cache", "forward", "backward", "state_dict", "parameters", "modules", "children", "train",
              "eval", "to", "float", "double", "summary", "keys", "items", "values", "update", "pop", "clear",
              "input_names", "output_names", "zero_grad", "load_state_dict"}
+
+
+def _decimal(v: float) -> float:
+    """A float attribute (stored as float32) as the shortest decimal that rounds to the same float32: what the
+    exporter was given (eps=1e-5, alpha=0.2), so a layer's repr and its float64 arithmetic use that value."""
+    return float(str(np.float32(v))) if math.isfinite(v) else float(v)
 
 
 def _clean(name: str) -> str:

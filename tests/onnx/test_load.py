@@ -178,3 +178,18 @@ def test_constant_subgraph_bounded():
     model = graph_model(nodes, [("x", (1, 2))], [("y", None)], {"s": np.array([2 ** 20, 2 ** 20], np.int64)})
     with pytest.raises(ValueError, match=r"node 'zeros' \(ConstantOfShape\): .*expected sizes >= 0 and at most"):
         load(model)
+
+
+def test_float_attributes_read_as_written():
+    """A float attribute is stored as float32: it is read as the shortest decimal of that float32, the value the
+    exporter was given (eps 1e-5, alpha 0.2, momentum 0.9 -> torch's 0.1), not 9.999999747378752e-06."""
+    c = 3
+    stats = {"s": np.ones(c, np.float32), "b": np.zeros(c, np.float32), "m": np.zeros(c, np.float32),
+             "v": np.ones(c, np.float32)}
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["h"], epsilon=1e-5, momentum=0.9),
+             helper.make_node("LeakyRelu", ["h"], ["y"], alpha=0.2)]
+    model = load(graph_model(nodes, [("x", (1, c, 4, 4))], [("y", (1, c, 4, 4))], stats))
+    bn = next(m for m in model.modules() if type(m).__name__ == "BatchNorm2d")
+    act = next(m for m in model.modules() if type(m).__name__ == "LeakyReLU")
+    assert (bn.eps, bn.momentum, act.negative_slope) == (1e-5, 0.1, 0.2)
+    assert "eps=1e-05, momentum=0.1" in repr(bn)

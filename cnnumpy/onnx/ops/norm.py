@@ -27,7 +27,8 @@ def batch_norm(ctx: Context) -> Step:
     ctx.only_first_outputs(1)
     if training:
         ctx.training = True
-    m = nn.BatchNorm2d(scale.size, eps=eps, momentum=1.0 - momentum, dtype=scale.dtype)
+    # 1 - m at float32's precision, the attribute's: 1 - 0.9 is torch's 0.1, not 0.09999999999999998
+    m = nn.BatchNorm2d(scale.size, eps=eps, momentum=float(str(np.float32(1.0 - momentum))), dtype=scale.dtype)
     path = ctx.layer(m, dict(zip(("weight", "bias", "running_mean", "running_var"), names)))
     return as_4d(layer_step(path))
 
