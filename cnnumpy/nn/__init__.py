@@ -30,6 +30,7 @@ from .upsample import Upsample
 from .fused import FusedBatchNorm2d, FusedConv2d, FusedLinear
 from .fusion import fuse, fuse_bn_act_eval, fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
 from .distributed import DistributedDataParallel
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     # containers and the base
@@ -51,5 +52,5 @@ __all__ = [
     "FusedBatchNorm2d", "FusedConv2d", "FusedLinear", "fuse", "fuse_bn_act_eval", "fuse_conv_bn_eval",
     "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
     # data-parallel training over MPI
-    "DistributedDataParallel",
+    "DistributedDataParallel", "SyncBatchNorm",
 ]
