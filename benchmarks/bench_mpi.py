@@ -124,14 +124,18 @@ def main(argv=None):
     comm = MPI.COMM_WORLD
     if comm.Get_size() != 2:
         raise SystemExit(f"expected 2 ranks (mpiexec -n 2), got {comm.Get_size()}")
+    head = None
+    if comm.Get_rank() == 0:  # before timing, while rank 1 sleeps: the load note is then the other programs'
+        head = common.header("bench_mpi: data-parallel training over MPI (nn.DistributedDataParallel)", note,
+                             [f"2 ranks on this machine (mpiexec -n 2, MPICH {MPI.Get_library_version().split()[2]}"
+                              f", shared memory), {args.batch} images per rank and step, SGD momentum 0.9"])
+    wait(comm)
     results = {}
     for name, (make, shape) in networks(args.quick).items():
         results[name] = measure(comm, make, shape, args.batch, args.repeats, args.target)
     if comm.Get_rank() != 0:
         return 0
-    print(common.header("bench_mpi: data-parallel training over MPI (nn.DistributedDataParallel)", note,
-                        [f"2 ranks on this machine (mpiexec -n 2, MPICH {MPI.Get_library_version().split()[2]}"
-                         f", shared memory), {args.batch} images per rank and step, SGD momentum 0.9"]))
+    print(head)
     print("\n| network | 1 rank images/s | 2 ranks images/s | 2 ranks / 1 rank | step 1 rank | step 2 ranks "
           "| allreduce | gradient bytes | spread |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -12,7 +12,7 @@ at one collective (`agree`), so that a mistake seen by one rank stops all of the
 instead of leaving the others waiting. After that, an error on one rank ends the job (MPI Abort) with a line
 naming the rank; a rank that stops answering is the watchdog's (cli/watchdog.py).
 
-Threads: each rank uses cores // ranks-on-its-machine threads (CNNUMPY_NUM_THREADS or OMP_NUM_THREADS, if set,
+Threads: each rank uses cores // ranks-on-its-machine threads (at most the cores it may run on) (CNNUMPY_NUM_THREADS or OMP_NUM_THREADS, if set,
 win), so that N ranks on one machine do not fight over its cores.
 """
 import logging
@@ -127,8 +127,8 @@ class Run:
 
 
 def set_threads(comm):
-    """Set this rank's thread count to cores // (ranks on this machine), at least 1, unless CNNUMPY_NUM_THREADS or
-    OMP_NUM_THREADS says; returns the count."""
+    """Set this rank's thread count to the machine's cores // its ranks on it, at most the cores it may run on,
+    at least 1, unless CNNUMPY_NUM_THREADS or OMP_NUM_THREADS says; returns the count."""
     from mpi4py import MPI
 
     from ..functional.tuned.threads import cores, num_threads, set_num_threads
@@ -137,7 +137,8 @@ def set_threads(comm):
     local.Free()
     if os.environ.get("CNNUMPY_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
         return num_threads()
-    n = max(1, cores() // ranks)
+    # a launcher that gave each rank its cores (srun --cpus-per-task, mpiexec -bind-to) has said; else share
+    n = max(1, min(cores(), (os.cpu_count() or 1) // ranks))
     set_num_threads(n)
     return n
 
