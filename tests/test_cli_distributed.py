@@ -139,3 +139,22 @@ def test_a_rank_that_fails_mid_epoch_ends_the_job(how, says, tmp_path):
         assert line.startswith("cnnumpy: error: "), line
     ckpt = checkpoint.load_checkpoint(tmp_path / "r" / "checkpoint.npz")
     assert ckpt["epoch"] == 1 and np.isfinite(ckpt["history"][0]["val_loss"])
+
+
+def test_bench_mpi_runs_and_models_a_ring_allreduce():
+    """--quick proves the script runs under its own mpiexec; the model's figures follow its formula."""
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    p = subprocess.run([sys.executable, str(root / "bench_mpi.py"), "--quick"], cwd=root, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = [line for line in p.stdout.splitlines() if line.startswith("| LeNet-5 |")]
+    assert len(rows) == 1 and rows[0].count("|") == 10, p.stdout
+    sys.path.insert(0, str(root))
+    try:
+        from bench_mpi import model_rows
+    finally:
+        sys.path.remove(str(root))
+    # 8 ranks, 1 MB of gradient, 10 ms of compute: 2 * 7/8 * 1e6 / 1.25e9 s + 14 * 30 us = 1.82 ms of allreduce
+    n, step, ar, ips, up, eff = model_rows(0.010, 1e6, 64, 30e-6, ranks=(8,))[0]
+    assert n == 8 and abs(ar - 1.82) < 1e-9 and abs(step - 11.82) < 1e-9
+    assert abs(up - 8 * 10 / 11.82) < 1e-9 and abs(ips - 8 * 64 / 0.01182) < 1e-6 and abs(eff - up / 8) < 1e-12

@@ -44,6 +44,20 @@ class Shard:
         return self.dataset.batch(np.asarray(indices) + self.lo)
 
 
+class Counted:
+    """A data set read through the sampler of one rank, whose len() is the rank's share: what fit's progress bar
+    counts to."""
+
+    def __init__(self, dataset, n):
+        self.dataset, self.n = dataset, n
+
+    def __len__(self):
+        return self.n
+
+    def batch(self, indices):
+        return self.dataset.batch(indices)
+
+
 class Run:
     """This rank's part in a distributed run: comm (MPI.COMM_WORLD), rank, size, the watchdog (started here)."""
 
@@ -78,7 +92,7 @@ class Run:
             raise UsageError(f"--distributed: {self.size} ranks need at least as many test images, got "
                              f"{len(test_set)}")
         self.sampler = DistributedSampler(train_set, self.size, self.rank, shuffle=True, seed=seed)
-        return (DataLoader(train_set, batch_size, sampler=self.sampler),
+        return (DataLoader(Counted(train_set, len(self.sampler)), batch_size, sampler=self.sampler),
                 DataLoader(Shard(test_set, self.rank, self.size), 256))
 
     def wrap(self, model):
