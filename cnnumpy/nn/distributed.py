@@ -7,7 +7,9 @@ g_r = (1/B) sum_{i in r} dl_i/dw; the mean loss over the global batch of N*B sam
     g = (1/(N*B)) sum_i dl_i/dw = (1/N) sum_r g_r,
 
 the average of the ranks' gradients. After backward every rank holds g, its optimizer makes the same step from
-the same parameters (broadcast from rank 0 at construction), and the copies never drift apart.
+the same parameters (broadcast from rank 0 at construction), and the copies never drift apart. With unequal
+per-rank batches (a short last batch) the average of the ranks' means weights their samples unequally, as torch's
+does: a DistributedSampler with drop_last, or equal shares, avoids it.
 
 How the average is taken: the trainable parameters' gradients are packed, in the order backward produces them
 (the last layer's first), into a few contiguous buckets of about bucket_cap_mb each (one per dtype at least),
