@@ -95,7 +95,8 @@ class DistributedDataParallel(Module):
         for m in self.module.modules():
             for name, value in vars(m).items():
                 if parameters and isinstance(value, Parameter):
-                    value.data = np.ascontiguousarray(value.data)
+                    if not (value.data.flags.c_contiguous and value.data.flags.writeable):
+                        value.data = value.data.copy()  # Bcast writes into it on every rank but 0
                     self.comm.Bcast(value.data, root=0)
                 elif buffers and name in m._buffers and value is not None:
                     value = np.array(value, copy=True)  # a 0-d buffer (num_batches_tracked) becomes writable too
