@@ -7,7 +7,9 @@ g_r = (1/B) sum_{i in r} dl_i/dw; the mean loss over the global batch of N*B sam
     g = (1/(N*B)) sum_i dl_i/dw = (1/N) sum_r g_r,
 
 the average of the ranks' gradients. After backward every rank holds g, its optimizer makes the same step from
-the same parameters (broadcast from rank 0 at construction), and the copies never drift apart.
+the same parameters (broadcast from rank 0 at construction), and the copies never drift apart. With unequal
+per-rank batches (a short last batch) the average of the ranks' means weights their samples unequally, as torch's
+does: a DistributedSampler with drop_last, or equal shares, avoids it.
 
 How the average is taken: the trainable parameters' gradients are packed, in the order backward produces them
 (the last layer's first), into a few contiguous buckets of about bucket_cap_mb each (one per dtype at least),
@@ -93,7 +95,8 @@ class DistributedDataParallel(Module):
         for m in self.module.modules():
             for name, value in vars(m).items():
                 if parameters and isinstance(value, Parameter):
-                    value.data = np.ascontiguousarray(value.data)
+                    if not (value.data.flags.c_contiguous and value.data.flags.writeable):
+                        value.data = value.data.copy()  # Bcast writes into it on every rank but 0
                     self.comm.Bcast(value.data, root=0)
                 elif buffers and name in m._buffers and value is not None:
                     value = np.array(value, copy=True)  # a 0-d buffer (num_batches_tracked) becomes writable too
