@@ -158,3 +158,21 @@ def test_bench_mpi_runs_and_models_a_ring_allreduce():
     n, step, ar, ips, up, eff = model_rows(0.010, 1e6, 64, 30e-6, ranks=(8,))[0]
     assert n == 8 and abs(ar - 1.82) < 1e-9 and abs(step - 11.82) < 1e-9
     assert abs(up - 8 * 10 / 11.82) < 1e-9 and abs(ips - 8 * 64 / 0.01182) < 1e-6 and abs(eff - up / 8) < 1e-12
+
+
+def test_sync_bn_trains_and_saves_plain_batchnorm_keys(tmp_path):
+    """--sync-bn swaps mnist_cnn's BatchNorm layers for SyncBatchNorm ones: the checkpoint keeps BatchNorm's keys,
+    so one process rebuilds and evaluates it, to the figures the sharded evaluation gave."""
+    code, out, err, _ = train(2, QUICK + ["--limit", "256", "--model", "mnist_cnn", "--sync-bn", "--epochs", "1",
+                                          "--out", str(tmp_path / "r")], tmp_path)
+    assert code == 0 and "BatchNorm over all ranks" in out, err
+    ckpt = checkpoint.load_checkpoint(tmp_path / "r" / "checkpoint.npz")
+    assert any(k.endswith("running_var") for k in ckpt["model"])
+    p = subprocess.run(CNNUMPY + ["evaluate", str(tmp_path / "r" / "checkpoint.npz")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, CNNUMPY_DATA=str(tmp_path / "no-data")))
+    last = ckpt["history"][-1]
+    assert p.returncode == 0 and f"test loss {last['val_loss']:.4f}, accuracy {last['val_acc']:.4f}" in p.stdout, \
+        (p.stdout, p.stderr, last)
+    code, out, err, _ = train(None, QUICK + ["--sync-bn", "--out", str(tmp_path / "s")], tmp_path)
+    assert code == 2 and "--sync-bn: only with --distributed" in err, err

@@ -137,6 +137,9 @@ def parser(datasets=None):
                    help="one rank of a run over MPI, started as mpiexec -n N cnnumpy train --distributed ...: "
                         "each rank trains on its shard at --batch-size images a step, rank 0 writes the run folder "
                         "(needs cnnumpy[mpi]; docs/distributed.md)")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="--distributed: BatchNorm layers normalise by the statistics of all ranks' batches together "
+                        "(nn.SyncBatchNorm) instead of each rank's own")
     t.add_argument("--timeout", type=positive(float), default=60.0, metavar="SECONDS",
                    help="--distributed: end the job when a rank has not answered for SECONDS (default 60)")
     t.add_argument("--seed", type=number(int, 0, strict=False), help="default 0")

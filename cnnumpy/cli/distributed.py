@@ -95,11 +95,14 @@ class Run:
         return (DataLoader(Counted(train_set, len(self.sampler)), batch_size, sampler=self.sampler),
                 DataLoader(Shard(test_set, self.rank, self.size), 256))
 
-    def wrap(self, model):
+    def wrap(self, model, sync_bn=False):
         """nn.DistributedDataParallel(model) over comm, after every rank has agreed (its construction is the
-        first collective of the training: rank 0's weights broadcast)."""
+        first collective of the training: rank 0's weights broadcast). sync_bn: first replace model's BatchNorm
+        layers, in place, by SyncBatchNorm ones holding the same parameters and buffers (the same keys)."""
         from .. import nn
         self.agree()
+        if sync_bn:
+            nn.SyncBatchNorm.convert_sync_batchnorm(model, comm=self.comm)
         return nn.DistributedDataParallel(model, comm=self.comm)
 
     def reduce(self, result):

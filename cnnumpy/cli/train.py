@@ -219,6 +219,8 @@ def train(args, datasets, run=None):
     if getattr(args, "distributed", False) and run is None:
         from . import distributed
         return distributed.train(train, args, datasets)
+    if getattr(args, "sync_bn", False) and not args.distributed:
+        raise UsageError("--sync-bn: only with --distributed (mpiexec -n N cnnumpy train --distributed --sync-bn)")
     import cnnumpy
 
     from .. import checkpoint, models, nn
@@ -295,6 +297,8 @@ def train(args, datasets, run=None):
     if run is not None:
         split = (f", {run.size} ranks of {args.batch_size} images a step, {run.threads} thread"
                  f"{'s' if run.threads > 1 else ''} each")
+        if args.sync_bn:
+            split += ", BatchNorm over all ranks"
     from_ = f", from epoch {start}" if start else (f", from the weights of {args.weights}" if start_from else "")
     say(f"cnnumpy: training {args.model} ({sum(p.data.size for p in model.parameters()):,} parameters, "
         f"method {args.method}{split}) on {len(train_set):,} images, testing on {len(test_set):,}{from_}; "
@@ -321,7 +325,7 @@ def train(args, datasets, run=None):
     # the checkpoints keep the module itself, so a run trained on several processes loads anywhere
     runner = nn.DataParallel(model, processes=args.processes) if args.processes > 1 else model
     if run is not None:
-        runner = run.wrap(model)
+        runner = run.wrap(model, args.sync_bn)
     try:
         history = fit(runner, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
                       scheduler_step, start_epoch=start, history=history, on_epoch_end=save, progress=progress,
