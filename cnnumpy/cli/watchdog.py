@@ -17,6 +17,7 @@ after each training step, catches that case: armed during an epoch, a rank whose
 for `stall` s (default 2 x timeout) ends the job too. Abort ends every rank of the job; the checkpoint on disk
 is the last complete one, since it is replaced by a rename (cnnumpy.io).
 """
+import logging
 import os
 import sys
 import threading
@@ -50,6 +51,13 @@ class Watchdog(Callback):
         self.steps, self.last_step, self.armed = 0, now, False
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.watch, name="cnnumpy-watchdog", daemon=True)
+        from mpi4py import MPI
+        if MPI.Query_thread() < MPI.THREAD_MULTIPLE:  # MPI calls from two threads at once would be unsafe
+            logging.getLogger("cnnumpy").warning(
+                "--timeout: this MPI does not allow calls from several threads (MPI_THREAD_MULTIPLE), so no "
+                "watchdog runs; a rank that stops answering is then left to the launcher")
+            self.stopped.set()
+            return
         self.thread.start()
 
     def peers(self):
@@ -74,7 +82,8 @@ class Watchdog(Callback):
     def close(self):
         """Stop the thread (the heartbeats already sent are left to MPI)."""
         self.stopped.set()
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
 
     # --- the thread -------------------------------------------------------------------------------------------
     def watch(self):
