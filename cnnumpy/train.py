@@ -223,7 +223,8 @@ def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iter
         epochs: int = 1, scheduler: LRScheduler | None = None, scheduler_step: str = "epoch", start_epoch: int = 0,
         history: History | None = None, on_epoch_end: Callable[[int, History], object] | None = None,
         progress: bool = True,
-        callbacks: Iterable[Callback] | None = None, clip_grad_norm: float | None = None) -> History:
+        callbacks: Iterable[Callback] | None = None, clip_grad_norm: float | None = None,
+        reduce: Callable | None = None) -> History:
     """Train for epochs start_epoch+1 .. epochs; returns the History.
 
     scheduler_step: "epoch" (StepLR, CosineAnnealingLR) or "batch" (OneCycleLR). A ReduceLROnPlateau steps after
@@ -234,6 +235,8 @@ def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iter
     callbacks: Keras-style callbacks (cnnumpy.callbacks: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, ...);
     any of them stops training by setting model.stop_training = True, and fit returns the History so far.
     clip_grad_norm: the largest global L2 norm of the gradients at each step (None: no clipping).
+    reduce: for a run over several processes (cnnumpy train --distributed), a function that turns this process's
+    Epoch and Evaluation into those of all processes together (cnnumpy.cli.distributed.Run.reduce); None: one.
     After each epoch the weights and the validation loss are checked: a NaN or infinity raises FloatingPointError
     before on_epoch_end, so nothing of a diverged model is saved.
     """
@@ -260,12 +263,16 @@ def fit(model: Module, loss_fn: Module, optimizer: Optimizer, train_loader: Iter
         desc = f"epoch {epoch + 1}/{epochs}"
         done = train_epoch(model, loss_fn, optimizer, train_loader, scheduler, scheduler_step, desc, progress,
                            clip_grad_norm, callbacks)
+        if reduce is not None:
+            done = reduce(done)
         check_finite(model, f"after epoch {epoch + 1}")
         record = dict(epoch=epoch + 1, train_loss=done.loss, train_acc=done.accuracy, val_loss=None, val_acc=None,
                       lr=lr, seconds=done.seconds, images_per_s=done.seen / max(done.seconds, 1e-9),
                       batch_loss=done.batch_loss, batch_acc=done.batch_acc)
         if val_loader is not None:
             ev = evaluate(model, val_loader, loss_fn)
+            if reduce is not None:
+                ev = reduce(ev)
             if not math.isfinite(ev.loss):  # finite weights, yet outputs that overflow: diverged all the same
                 raise FloatingPointError(
                     f"training stopped: the loss on the validation data is {ev.loss} after epoch {epoch + 1}; try a "

@@ -133,6 +133,15 @@ def parser(datasets=None):
                    help="split each batch over this many processes (nn.DataParallel; default 1): faster than threads "
                         "alone for small networks such as LeNet-5 (docs/performance.md). With dropout in the model, "
                         "a resumed run is then not bit for bit")
+    t.add_argument("--distributed", action="store_true",
+                   help="one rank of a run over MPI, started as mpiexec -n N cnnumpy train --distributed ...: "
+                        "each rank trains on its shard at --batch-size images a step, rank 0 writes the run folder "
+                        "(needs cnnumpy[mpi]; docs/distributed.md)")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="--distributed: BatchNorm layers normalise by the statistics of all ranks' batches together "
+                        "(nn.SyncBatchNorm) instead of each rank's own")
+    t.add_argument("--timeout", type=positive(float), default=60.0, metavar="SECONDS",
+                   help="--distributed: end the job when a rank has not answered for SECONDS (default 60)")
     t.add_argument("--seed", type=number(int, 0, strict=False), help="default 0")
     t.add_argument("--limit", type=positive(int),
                    help="train on N images drawn at random (by --seed) only, for quick runs")

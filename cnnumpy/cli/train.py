@@ -213,8 +213,14 @@ def check_model(args, model, info):
                          "add --replace-head to train a new head for them")
 
 
-def train(args, datasets):
-    """`cnnumpy train`; datasets: the registry --data names an entry of."""
+def train(args, datasets, run=None):
+    """`cnnumpy train`; datasets: the registry --data names an entry of. run: this rank's part of a --distributed
+    run (cli/distributed.py), which calls train again with it."""
+    if getattr(args, "distributed", False) and run is None:
+        from . import distributed
+        return distributed.train(train, args, datasets)
+    if getattr(args, "sync_bn", False) and not args.distributed:
+        raise UsageError("--sync-bn: only with --distributed (mpiexec -n N cnnumpy train --distributed --sync-bn)")
     import cnnumpy
 
     from .. import checkpoint, models, nn
@@ -237,6 +243,8 @@ def train(args, datasets):
     task_of(args, dataset)
     quiet, progress = args.quiet, not (args.quiet or args.no_progress)
     say = (lambda *a, **k: None) if quiet else print
+    if run is not None and run.rank != 0:  # rank 0 speaks for all
+        say, progress = (lambda *a, **k: None), False
     cnnumpy.manual_seed(args.seed)
     info = dataset.info()
     if graph is not None:
@@ -272,6 +280,12 @@ def train(args, datasets):
         train_set.transform = Compose(augment + [transform])
     loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
     test_loader = DataLoader(test_set, 256)
+    if run is not None:  # this rank's shards; --batch-size images per rank and step
+        loader, test_loader = run.loaders(train_set, test_set, args.batch_size, args.seed)
+        spec["args"]["world_size"] = run.size
+    if ckpt is not None:
+        from .distributed import check_resume
+        check_resume(args, ckpt, run.size if run is not None else 1)
     optimizer = make_optimizer(args, model.parameters())
     scheduler, scheduler_step = make_scheduler(args, optimizer, len(loader))
     history, start = History(), 0
@@ -280,12 +294,19 @@ def train(args, datasets):
         history, start = History(ckpt["history"]), ckpt["epoch"]
     spec["args"]["out"] = str(out)  # the folder is made by the first save: a run that fails before leaves nothing
     split = f", {args.processes} processes" if args.processes > 1 else ""
+    if run is not None:
+        split = (f", {run.size} ranks of {args.batch_size} images a step, {run.threads} thread"
+                 f"{'s' if run.threads > 1 else ''} each")
+        if args.sync_bn:
+            split += ", BatchNorm over all ranks"
     from_ = f", from epoch {start}" if start else (f", from the weights of {args.weights}" if start_from else "")
     say(f"cnnumpy: training {args.model} ({sum(p.data.size for p in model.parameters()):,} parameters, "
         f"method {args.method}{split}) on {len(train_set):,} images, testing on {len(test_set):,}{from_}; "
         f"run folder {out}")
 
     def save(epoch, hist):
+        if run is not None and run.rank != 0:  # rank 0 alone writes the run folder
+            return
         checkpoint.save_checkpoint(out / "checkpoint.npz", model, optimizer, scheduler, epoch, spec, hist,
                                    data_rngs={f"augment{i}": t.rng for i, t in enumerate(augment)}, graph=graph)
         hist.save(out / "history.json")
@@ -299,16 +320,23 @@ def train(args, datasets):
             f"{r['images_per_s']:.0f} images/s", flush=True)
 
     callbacks = [EarlyStopping("val_loss", patience=args.early_stop)] if args.early_stop else []
+    if run is not None:
+        callbacks.append(run.watchdog)
     # the checkpoints keep the module itself, so a run trained on several processes loads anywhere
     runner = nn.DataParallel(model, processes=args.processes) if args.processes > 1 else model
+    if run is not None:
+        runner = run.wrap(model, args.sync_bn)
     try:
         history = fit(runner, nn.CrossEntropyLoss(), optimizer, loader, test_loader, args.epochs, scheduler,
                       scheduler_step, start_epoch=start, history=history, on_epoch_end=save, progress=progress,
-                      callbacks=callbacks, clip_grad_norm=args.clip_grad)
+                      callbacks=callbacks, clip_grad_norm=args.clip_grad,
+                      reduce=run.reduce if run is not None else None)
     finally:
-        if runner is not model:
+        if runner is not model and run is None:
             runner.close()
     last = history.records[-1]
+    if run is not None and run.rank != 0:
+        return 0
     if args.task == "segment":
         print(f"test mean IoU: {last['val_miou']:.4f}, pixel accuracy: {last['val_acc']:.4f}")
     else:

@@ -5,7 +5,7 @@ transform, applied once to the whole (B, ...) batch. MNIST is an ArrayDataset wh
 """
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -71,10 +71,13 @@ class DataLoader:
     `loader.epoch = k` replays pass k exactly, which is what a resumed training needs.
     seed: int >= 0, or None to draw one from cnnumpy's generator (reproducible after cnnumpy.manual_seed).
     len(loader) = ceil(N / batch_size), or floor(N / batch_size) with drop_last (the short last batch dropped).
+    sampler: instead of shuffle, the indices to read (an iterable with len(), such as a DistributedSampler,
+    where N is then len(sampler)); if it has set_epoch, pass k first calls sampler.set_epoch(k), so a resumed
+    training replays its passes too.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, sampler: Any = None) -> None:
         if not (hasattr(dataset, "__len__") and callable(getattr(dataset, "batch", None))):
             raise TypeError(f"dataset: expected a dataset with len() and batch(indices) -> (x, y), such as MNIST "
                             f"or ArrayDataset, got {type(dataset).__name__}")
@@ -82,6 +85,13 @@ class DataLoader:
         self.batch_size = check.positive_int("batch_size", batch_size)
         self.shuffle = flag("shuffle", shuffle)
         self.drop_last = flag("drop_last", drop_last)
+        if sampler is not None and not (hasattr(sampler, "__len__") and hasattr(sampler, "__iter__")):
+            raise TypeError(f"sampler: expected an iterable of indices with len(), such as DistributedSampler, "
+                            f"got {type(sampler).__name__}")
+        if sampler is not None and self.shuffle:
+            raise ValueError("sampler: expected shuffle=False with a sampler (the sampler says the order), "
+                             "got shuffle=True")
+        self.sampler = sampler
         if seed is None:
             # Drawn only when needed, so a loader without shuffling leaves the global stream untouched.
             seed = int(random.generator().integers(2**63)) if shuffle else 0
@@ -98,11 +108,16 @@ class DataLoader:
         self._epoch = check.positive_int("epoch", k, minimum=0)
 
     def __len__(self):
-        n, b = len(self.dataset), self.batch_size
+        n, b = len(self.dataset if self.sampler is None else self.sampler), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
     def order(self, epoch: int) -> np.ndarray:
-        """The sample indices of pass `epoch`, (N,): 0..N-1, or a permutation drawn from (seed, epoch)."""
+        """The sample indices of pass `epoch`, (N,): 0..N-1, or a permutation drawn from (seed, epoch), or the
+        sampler's for that pass."""
+        if self.sampler is not None:
+            if callable(getattr(self.sampler, "set_epoch", None)):
+                self.sampler.set_epoch(epoch)
+            return np.fromiter(self.sampler, dtype=np.int64, count=len(self.sampler))
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -121,7 +136,8 @@ class DataLoader:
 
     def __repr__(self):
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch}"
+                + (f", sampler={self.sampler!r})" if self.sampler is not None else ")"))
 
 
 def checked_transform(transform):

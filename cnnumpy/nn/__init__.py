@@ -29,6 +29,8 @@ from .unpool import MaxUnpool2d
 from .upsample import Upsample
 from .fused import FusedBatchNorm2d, FusedConv2d, FusedLinear
 from .fusion import fuse, fuse_bn_act_eval, fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
+from .distributed import DistributedDataParallel
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     # containers and the base
@@ -49,4 +51,6 @@ __all__ = [
     # inference: fused layers and the fusion pass
     "FusedBatchNorm2d", "FusedConv2d", "FusedLinear", "fuse", "fuse_bn_act_eval", "fuse_conv_bn_eval",
     "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
+    # data-parallel training over MPI
+    "DistributedDataParallel", "SyncBatchNorm",
 ]
