@@ -170,6 +170,15 @@ def parser(datasets=None):
         q.add_argument("--std", type=positive(float), nargs="+", metavar="S",
                        help="ONNX model: then divide by this (default: --data's, else mean 0 and std 1)")
 
+    def onnx_images(q, data_help):
+        """The flags of the commands that read image files with an ONNX model: its class names, its input's size
+        when the file leaves it open, and onnx_inputs'."""
+        q.add_argument("--labels", type=Path, metavar="FILE", help="ONNX model: class names, one a line (default: "
+                                                                   "the output indices)")
+        q.add_argument("--input-shape", type=shape, metavar="C,H,W",
+                       help="ONNX model: the input's size, when the file leaves it open")
+        onnx_inputs(q, data_help)
+
     e = sub.add_parser("evaluate", parents=[quiet], help="loss, accuracy and confusion matrix of a checkpoint (or "
                                                          "a model.onnx with --data) on the test set")
     e.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
@@ -186,11 +195,7 @@ def parser(datasets=None):
                    help="segmentation: the folder for the pictures mask-IMAGE.png (default: the checkpoint's)")
     r.add_argument("--top", type=positive(int), default=1, help="classes printed per image, likeliest first "
                                                                  "(default 1)")
-    r.add_argument("--labels", type=Path, metavar="FILE", help="ONNX model: class names, one a line (default: "
-                                                               "the output indices)")
-    r.add_argument("--input-shape", type=shape, metavar="C,H,W",
-                   help="ONNX model: the input's size, when the file leaves it open")
-    onnx_inputs(r, "ONNX model: normalise the images as cnnumpy trains on this data set")
+    onnx_images(r, "ONNX model: normalise the images as cnnumpy trains on this data set")
 
     s = sub.add_parser("summary", parents=[quiet],
                        help="the layer table of a model: output shapes, parameters, multiply-adds, memory",
@@ -279,11 +284,7 @@ def parser(datasets=None):
                                                     "before the head)")
     ex.add_argument("--steps", type=positive(int), default=50, help="ig: Riemann steps (default 50)")
     ex.add_argument("--out", type=Path, metavar="PNG", help=out_help)
-    ex.add_argument("--labels", type=Path, metavar="FILE", help="ONNX model: class names, one a line (default: "
-                                                                "the output indices)")
-    ex.add_argument("--input-shape", type=shape, metavar="C,H,W",
-                    help="ONNX model: the input's size, when the file leaves it open")
-    onnx_inputs(ex, "ONNX model: normalise the image as cnnumpy trains on this data set")
+    onnx_images(ex, "ONNX model: normalise the image as cnnumpy trains on this data set")
 
     at = sub.add_parser("attack", parents=[quiet],
                         help="adversarial examples (FGSM or PGD) on the test set: clean and adversarial accuracy, "
