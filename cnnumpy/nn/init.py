@@ -233,3 +233,25 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinea
         return tensor
     std = _gain(nonlinearity, a, "a") / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator, rng=rng)
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a conv weight (out, in, *kernel) (3 to 5 dimensions) with the Dirac delta, as torch.nn.init.dirac_:
+    within each of `groups` groups of out/groups filters, filter d has a single 1 at input channel d and the
+    kernel's centre (index k // 2 on each axis), for d < min(out/groups, in); everything else is 0. Such a conv
+    passes its first channels through unchanged ("identity init"); a slice w[:k] fills only the first k filters.
+    Returns tensor."""
+    a = _array(tensor)
+    if not 3 <= a.ndim <= 5:
+        raise ValueError(f"tensor: expected 3, 4 or 5 dimensions (a conv weight), got shape {a.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups: expected an int >= 1, got {groups!r}")
+    if a.shape[0] % groups:
+        raise ValueError(f"groups: expected a divisor of the dim 0 of tensor ({a.shape[0]} filters), got {groups}")
+    per_group = a.shape[0] // groups
+    a[...] = 0
+    centre = tuple(k // 2 for k in a.shape[2:])
+    for g in range(groups):
+        for d in range(min(per_group, a.shape[1])):
+            a[(g * per_group + d, d) + centre] = 1
+    return tensor

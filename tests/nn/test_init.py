@@ -202,3 +202,30 @@ def test_errors_name_the_argument(case):
     call, kind, message = ERRORS[case]
     with pytest.raises(kind, match=message):
         call()
+
+
+@pytest.mark.parametrize("shape, groups", [((6, 4, 3, 3), 1), ((4, 6, 3, 3), 1), ((6, 3, 3, 3), 2),
+                                           ((8, 2, 2, 2), 4), ((5, 5, 3), 1), ((4, 3, 3, 1, 5), 2),
+                                           ((3, 3, 4, 4), 1)])
+def test_dirac_equals_torch(shape, groups):
+    ours = init.dirac_(np.full(shape, 7.0, np.float32), groups)
+    theirs = tinit.dirac_(torch.full(shape, 7.0), groups)
+    np.testing.assert_array_equal(ours, theirs.numpy())
+
+
+def test_dirac_on_the_first_filters_makes_a_conv_pass_its_input_through():
+    conv = Conv2d(3, 5, 3, padding=1, bias=False)
+    before = conv.weight.data[3:].copy()
+    init.dirac_(conv.weight.data[:3])
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    y = conv(x)
+    np.testing.assert_array_equal(y[:, :3], x)  # identity on the first channels
+    np.testing.assert_array_equal(conv.weight.data[3:], before)  # the others untouched
+
+
+@pytest.mark.parametrize("shape, groups, match", [((3, 3), 1, "3, 4 or 5 dimensions"),
+                                                  ((6, 3, 3, 3), 4, "groups: expected a divisor"),
+                                                  ((6, 3, 3, 3), 0, "groups: expected an int >= 1")])
+def test_dirac_errors_name_the_argument(shape, groups, match):
+    with pytest.raises(ValueError, match=match):
+        init.dirac_(np.zeros(shape, np.float32), groups)
