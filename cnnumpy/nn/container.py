@@ -12,15 +12,23 @@ from .module import Module
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse.
 
-    Children are named "0", "1", ... so state_dict keys match torch.nn.Sequential.
+    Children are named "0", "1", ... so state_dict keys match torch.nn.Sequential; or, as torch's
+    Sequential(OrderedDict([("conv", ...), ("norm", ...)])), one mapping of names to modules, kept in its order.
     """
 
     def __init__(self, *modules: "Module") -> None:
         super().__init__()
-        for i, m in enumerate(modules):
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            named = [(name, m, repr(name)) for name, m in modules[0].items()]
+        else:
+            named = [(str(i), m, i) for i, m in enumerate(modules)]
+        for name, m, where in named:
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} expected a Module, got {type(m).__name__}")
-            setattr(self, str(i), m)
+                raise TypeError(f"Sequential: argument {where} expected a Module, got {type(m).__name__}")
+            if not isinstance(name, str) or not (name.isidentifier() or name.isdigit()) or hasattr(self, name):
+                raise ValueError(f"Sequential: expected module names that are identifiers and not attributes of a "
+                                 f"Module, got {name!r}")
+            setattr(self, name, m)
 
     def _layers(self) -> list[Module]:
         return self.children()
@@ -41,7 +49,7 @@ class Sequential(Module):
         """seq[i] = module replaces layer i, as in torch (e.g. a new head for fine-tuning); its key stays "i"."""
         if not isinstance(module, Module):
             raise TypeError(f"Sequential[{index}]: expected a Module, got {type(module).__name__}")
-        setattr(self, str(self._index(index)), module)
+        setattr(self, [name for name, _ in self.named_children()][self._index(index)], module)
 
     def _index(self, index):
         """index as a position in [0, len): ints only, negative ones counted from the end."""

@@ -183,3 +183,23 @@ def test_container_errors():
         md.update([("a", nn.ReLU(), 3)])
     with pytest.raises(TypeError, match="ModuleDict.update: expected a mapping or \\(key, module\\) pairs, got int"):
         md.update(3)
+
+
+def test_sequential_from_an_ordered_dict_names_its_layers_as_torch():
+    from collections import OrderedDict
+    ours = nn.Sequential(OrderedDict([("conv", nn.Conv2d(2, 3, 3)), ("act", nn.ReLU()), ("pool", nn.MaxPool2d(2))]))
+    theirs = torch.nn.Sequential(OrderedDict([("conv", torch.nn.Conv2d(2, 3, 3)), ("act", torch.nn.ReLU()),
+                                              ("pool", torch.nn.MaxPool2d(2))]))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["conv.weight", "conv.bias"]
+    assert [type(m).__name__ for m in ours] == ["Conv2d", "ReLU", "MaxPool2d"]
+    x = np.random.default_rng(0).standard_normal((2, 2, 8, 8))
+    assert_matches_torch(ours.double(), theirs.double(), x, np.float64)
+    ours[0] = nn.Conv2d(2, 3, 3)  # replaced under its own name, as torch
+    assert list(ours.state_dict()) == ["conv.weight", "conv.bias"] and len(ours) == 3
+
+
+@pytest.mark.parametrize("name", ["forward", "training", "a-b", ""])
+def test_sequential_rejects_names_that_are_not_free_identifiers(name):
+    from collections import OrderedDict
+    with pytest.raises(ValueError, match="Sequential: expected module names"):
+        nn.Sequential(OrderedDict([(name, nn.ReLU())]))
