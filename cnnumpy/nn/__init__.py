@@ -31,6 +31,7 @@ from .fused import FusedBatchNorm2d, FusedConv2d, FusedLinear
 from .fusion import fuse, fuse_bn_act_eval, fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
 from .distributed import DistributedDataParallel
 from .sync_batchnorm import SyncBatchNorm
+from .rescaling import Rescaling
 
 __all__ = [
     # containers and the base
@@ -53,4 +54,6 @@ __all__ = [
     "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
     # data-parallel training over MPI
     "DistributedDataParallel", "SyncBatchNorm",
+    # a constant scale and offset (keras.layers.Rescaling)
+    "Rescaling",
 ]
