@@ -19,8 +19,9 @@ from .loader import ArrayDataset, DataLoader
 from .mnist import MNIST, MNIST_MEAN, MNIST_STD, load_mnist
 from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomShift, ToFloat
 from .distributed import DistributedSampler
+from .airbench import AirbenchLoader
 
 __all__ = ["ArrayDataset", "CIFAR10", "CIFAR10_MEAN", "CIFAR10_STD", "Compose", "DataLoader", "DownloadError",
            "ImageFolder", "MNIST", "MNIST_MEAN", "MNIST_STD", "Normalize", "RandomCrop", "RandomHorizontalFlip",
            "RandomShift", "ToFloat", "download_file", "load_cifar10", "load_mnist", "read_idx", "write_idx",
-           "DistributedSampler"]
+           "DistributedSampler", "AirbenchLoader"]
