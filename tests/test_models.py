@@ -191,6 +191,6 @@ def test_resnet_depth_and_downsampling():
 
 def test_unknown_model():
     expected = str(sorted(models.MODELS))
-    assert expected.startswith("['cifar_vgg', 'conv_autoencoder', 'densenet', 'lenet5', 'mnist_cnn', 'mobilenet_v2'")
+    assert expected.startswith("['airbench94', 'cifar_vgg', 'conv_autoencoder', 'densenet', 'lenet5', 'mnist_cnn', 'mobilenet_v2'")
     with pytest.raises(ValueError, match=re.escape(f"model: expected one of {expected}, got 'resnet'")):
         models.build("resnet")
