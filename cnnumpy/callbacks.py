@@ -267,3 +267,57 @@ def _count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
     return value
+
+
+class Lookahead(Callback):
+    """Lookahead (Zhang et al. 2019) as airbench runs it: every `every` steps the weights are pulled back to a
+    slow exponential moving average of themselves, which then replaces them:
+
+        slow <- decay(t) * slow + (1 - decay(t)) * fast          fast <- slow          (t = steps so far)
+
+    over every floating array of the model's state (parameters and BatchNorm's running statistics; counters
+    are left alone). decay: a function of the step count t -> [0, 1]; 0 leaves the weights as they are, 1 puts
+    them back to the average. steps: the last step of training, where the model takes the average for good
+    (airbench: decay(t) = 0.95**5 * (t / steps)**3, so early on the average follows the weights and towards the
+    end it holds them back). The average starts from the weights at on_train_begin; it is not saved in a
+    checkpoint, so a resumed run starts a new one.
+    """
+
+    def __init__(self, decay: Callable[[int], float], every: int = 5, steps: int | None = None) -> None:
+        super().__init__()
+        if not callable(decay):
+            raise TypeError(f"decay: expected a function of the step count, got {type(decay).__name__}")
+        self.decay = decay
+        self.every = _count("every", every)
+        if self.every < 1:
+            raise ValueError(f"every: expected an int >= 1 (steps between updates), got {every}")
+        self.steps = None if steps is None else _count("steps", steps)
+        self.step = 0
+        self.slow = None
+
+    def _fast(self):
+        """The model's floating arrays, by name: parameters' data and floating buffers."""
+        arrays = {name: p.data for name, p in self.model.named_parameters()}
+        arrays.update((name, b) for name, b in self.model.named_buffers()
+                      if hasattr(b, "dtype") and b.dtype.kind == "f")
+        return arrays
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.step = 0
+        self.slow = {name: a.copy() for name, a in self._fast().items()}
+
+    def update(self, decay: float) -> None:
+        """slow <- decay * slow + (1 - decay) * fast, then fast <- slow (decay in [0, 1])."""
+        if not 0 <= decay <= 1:
+            raise ValueError(f"decay: expected a factor in [0, 1] at step {self.step}, got {decay}")
+        for name, fast in self._fast().items():
+            slow = self.slow[name]
+            slow += (1 - decay) * (fast - slow)
+            fast[...] = slow
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.step += 1
+        if self.steps is not None and self.step == self.steps:
+            self.update(1.0)
+        elif self.step % self.every == 0:
+            self.update(float(self.decay(self.step)))
