@@ -30,7 +30,7 @@ PACKAGES += ["cnnumpy.onnx"]  # issue #18: ONNX export and import
 PACKAGES += ["cnnumpy.explain"]  # issue #19: attributions, attacks, visualization
 MODULES = ["cnnumpy.bench", "cnnumpy.callbacks", "cnnumpy.demo", "cnnumpy.gradcheck", "cnnumpy.history",
            "cnnumpy.random", "cnnumpy.summary", "cnnumpy.train"]
-MODULES += ["cnnumpy.tta"]  # issue #21: test-time augmentation
+MODULES += ["cnnumpy.tta", "cnnumpy.airbench"]  # issue #21: test-time augmentation, the recipe
 NOT_WALKED = {"cnnumpy.data": "its own test, tests/data/test_type_hints.py", "cnnumpy.cli": "the command line",
               "cnnumpy.__main__": "python -m cnnumpy"}
 
