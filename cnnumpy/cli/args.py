@@ -161,6 +161,10 @@ def parser(datasets=None):
     t.add_argument("--freeze-body", action="store_true",
                    help="train the head alone (the model's last Linear or Conv2d), every other weight frozen")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--recipe", choices=["airbench94"],
+                   help="train by a published recipe that sets the model, optimizer, schedule and augmentation "
+                        "itself: airbench94 (CIFAR-10 to 94 %% in 9.9 epochs, docs/airbench.md); --epochs, "
+                        "--batch-size and --limit still apply, for quick runs")
 
     def onnx_inputs(q, data_help):
         """The flags that say what an ONNX model's inputs are (a checkpoint knows its own)."""
