@@ -1,7 +1,8 @@
 """Whole training steps and inference of cnnumpy against torch (CPU): images/s and peak memory.
 
-    python benchmarks/bench_train.py                          # LeNet-5 at 64 and 128, MobileNetV2 at 32, VGG at 64
+    python benchmarks/bench_train.py     # LeNet-5 at 64 and 128, MobileNetV2 at 32, VGG at 64, airbench94 at 256
     python benchmarks/bench_train.py --models mobilenet_v2 --no-infer --no-memory
+    python benchmarks/bench_train.py --models airbench94 --no-memory --processes 1   # issue 21: >= 1.2x torch
     python benchmarks/bench_train.py --threads 1 --models lenet5
     python benchmarks/bench_train.py --models vgg --batch 512 --no-infer   # memory at batch 512
 
@@ -10,6 +11,8 @@ backward (without dL/dx of the input images, which torch does not compute either
 momentum=0.9) step; torch does the same with the same initial weights.
 Inference is the forward pass in eval mode (torch under no_grad). Data are random, MNIST-shaped
 (1x28x28) for LeNet-5 and CIFAR-shaped (3x32x32) for the VGG net and MobileNetV2, labels in [0, 10).
+airbench94 is cnnumpy.models.airbench94 (issue 21's speed-run network: GELU, BatchNorm with a frozen weight, a
+frozen whitening conv), trained at batch 256 by default; torch's twin has the same parameters frozen.
 MobileNetV2 is cnnumpy.models.mobilenet_v2 with the CIFAR stem, width 1.0 and 10 classes, without its dropout
 (torch's mask would differ from ours, and the first losses could not be compared); torch runs the same
 network written in torch.nn (torch_models.py). Its BatchNorm layers normalise over the images of one
@@ -26,8 +29,8 @@ import common
 import torch_models
 from cnnumpy import models, nn
 
-SHAPES = {"lenet5": (1, 28, 28), "mobilenet_v2": (3, 32, 32), "vgg": (3, 32, 32)}
-BATCH = {"lenet5": [64, 128], "mobilenet_v2": [32], "vgg": [64]}  # training batch sizes by default
+SHAPES = {"airbench94": (3, 32, 32), "lenet5": (1, 28, 28), "mobilenet_v2": (3, 32, 32), "vgg": (3, 32, 32)}
+BATCH = {"airbench94": [256], "lenet5": [64, 128], "mobilenet_v2": [32], "vgg": [64]}  # training batch sizes by default
 
 
 def vgg(method="auto", size=32, width=1):
@@ -47,7 +50,13 @@ def vgg(method="auto", size=32, width=1):
 
 
 def build(name, method):
-    """LeNet-5 (cnnumpy.models.lenet5), MobileNetV2 or the VGG net, with every conv using `method`."""
+    """LeNet-5 (cnnumpy.models.lenet5), MobileNetV2, airbench94 or the VGG net, with every conv using `method`."""
+    if name == "airbench94":
+        # whitened, as the recipe starts it: with the Dirac start, channels that are constant over the batch meet
+        # BatchNorm's eps of 1e-12 and blow rounding differences up to the loss's third digit
+        model = models.airbench94(method=method)
+        models.init_whitening(model, np.random.default_rng(0).random((64,) + SHAPES[name], dtype=np.float32))
+        return model
     if name == "mobilenet_v2":
         return models.mobilenet_v2(num_classes=10, stem="cifar", dropout=0.0, method=method)
     return models.lenet5(method=method) if name == "lenet5" else vgg(method)

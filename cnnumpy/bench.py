@@ -8,6 +8,7 @@ in benchmarks/ measure more (single layers, the CIFAR net, memory, scaling).
 import random
 import statistics
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -20,32 +21,54 @@ if TYPE_CHECKING:  # torch is optional (the test extra): imported for the annota
 
 
 def to_torch(model: "Sequential") -> "torch.nn.Sequential":
-    """The torch.nn.Sequential twin of a cnnumpy Sequential of Conv2d/MaxPool2d/ReLU/Dropout/Flatten/Linear/
-    BatchNorm2d.
+    """The torch.nn.Sequential twin of a cnnumpy Sequential of Conv2d/MaxPool2d/ReLU/GELU/Dropout/Flatten/Linear/
+    BatchNorm2d/Rescaling and Sequentials of those (their layer names kept), with a copy of the weights and of
+    which parameters are frozen.
 
     The state_dict keys match, so the strict load_state_dict checks that no layer was missed.
     """
     import torch
 
     from . import nn
+
+    class Rescaling(torch.nn.Module):
+        def __init__(self, scale, offset):
+            super().__init__()
+            self.scale, self.offset = scale, offset
+
+        def forward(self, x):
+            return x * self.scale + self.offset
+
     twins = {
         nn.Conv2d: lambda m: torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
                                              m.dilation, m.groups, bias=m.bias is not None),
         nn.MaxPool2d: lambda m: torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation,
                                                    ceil_mode=m.ceil_mode),
         nn.ReLU: lambda m: torch.nn.ReLU(),
+        nn.GELU: lambda m: torch.nn.GELU(approximate=m.approximate),
         nn.Dropout: lambda m: torch.nn.Dropout(m.p),
         nn.Flatten: lambda m: torch.nn.Flatten(m.start_dim, m.end_dim),
         nn.Linear: lambda m: torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None),
         nn.BatchNorm2d: lambda m: torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum),
+        nn.Rescaling: lambda m: Rescaling(m.scale, m.offset),
     }
-    layers = []
-    for m in model:
-        if type(m) not in twins:
-            raise TypeError(f"to_torch: no torch twin for {type(m).__name__}")
-        layers.append(twins[type(m)](m))
-    net = torch.nn.Sequential(*layers)
+
+    def twin(seq):
+        layers = OrderedDict()
+        for name, m in seq.named_children():
+            if type(m) is nn.Sequential:
+                layers[name] = twin(m)
+            elif type(m) in twins:
+                layers[name] = twins[type(m)](m)
+            else:
+                raise TypeError(f"to_torch: no torch twin for {type(m).__name__}")
+        return torch.nn.Sequential(layers)
+
+    net = twin(model)
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    for name, p in net.named_parameters():
+        p.requires_grad = name not in frozen
     return net
 
 
