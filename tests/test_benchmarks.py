@@ -26,6 +26,9 @@ def outputs(tmp_path_factory):
         "layers": ["bench_layers.py", "--methods", "im2col", "naive", "--layers", "lenet conv1", "maxpool 2x2 (lenet",
                    "linear 784"],
         "train": ["bench_train.py", "--methods", "im2col", "auto", "--models", "lenet5", "--processes", "2"],
+        # one process: split over two, BatchNorm normalises each half by its own statistics
+        "airbench": ["bench_train.py", "--methods", "auto", "--models", "airbench94", "--processes", "1", "--no-memory",
+                     "--no-infer"],
         # a stride-2 layer (auto: numba) and the depthwise layer (auto: im2col)
         "methods": ["bench_methods.py", "--layers", "3", "10", "12"],
         # the memory children are tested through bench_train; each torch child costs seconds of imports
@@ -106,6 +109,12 @@ def test_bench_train_tables(outputs):
     assert rows and all(number(r[3]) > 0 and number(r[5]) > 0 for r in rows), rows
     assert {r[2] for r in rows} == set(methods), rows
     assert "VmHWM" in text
+
+
+def test_bench_train_times_the_airbench_step_on_the_same_work_as_torch(outputs):
+    _, rows = table(outputs["airbench"], "images/s cnnumpy")
+    assert [(r[0], r[1], r[3]) for r in rows] == [("airbench94", "train", "auto")]
+    assert number(rows[0][10]) < 1e-4, f"first loss differs between cnnumpy and torch: {rows[0]}"
 
 
 def test_bench_methods_table(outputs):
