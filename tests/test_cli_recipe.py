@@ -38,8 +38,10 @@ def test_the_recipe_trains_writes_the_run_folder_and_reports_tta(tmp_path, capsy
     assert records[-1]["val_acc"] > 0.5  # three colours of square, found in ten steps
     assert (out / "curves.png").stat().st_size > 0
     # the checkpoint rebuilds the model by name and evaluates like any run
-    assert cli.main(["evaluate", str(out / "checkpoint.npz")], datasets=SETS) == 0
-    assert "accuracy" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(out / "checkpoint.npz"), "--tta", "2"], datasets=SETS) == 0
+    text = capsys.readouterr().out
+    assert f"accuracy {records[-1]['val_acc']:.4f} on 100 images" in text
+    assert f"accuracy with test-time augmentation (level 2, 6 views) {records[-1]['val_acc_tta']:.4f}" in text
 
 
 @pytest.mark.parametrize("flag", [["--lr", "0.1"], ["--optimizer", "adam"], ["--augment"], ["--scheduler", "cosine"],

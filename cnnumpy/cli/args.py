@@ -188,6 +188,9 @@ def parser(datasets=None):
     e.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint.npz, or a model.onnx")
     e.add_argument("--data-dir", type=Path, help="default: where the checkpoint's training data was")
     e.add_argument("--batch-size", type=positive(int), default=256)
+    e.add_argument("--tta", type=int, choices=[1, 2], metavar="LEVEL",
+                   help="also the accuracy with test-time augmentation: 1 averages each image with its mirror image, "
+                        "2 also with both shifted by a pixel up-left and down-right (6 views, as airbench94)")
     onnx_inputs(e, "ONNX model: the test set to evaluate on, normalised as cnnumpy trains on it")
 
     r = sub.add_parser("predict", parents=[quiet], help="classify image files with a checkpoint or a model.onnx; "

@@ -15,6 +15,8 @@ def evaluate(args, datasets):
     from ..train import evaluate as run
     ckpt = checkpoint.load_checkpoint(args.checkpoint)
     model = checkpoint.build_model(ckpt)
+    if getattr(args, "tta", None) and ckpt["spec"]["data"].get("task") == "segment":
+        raise UsageError("--tta: test-time augmentation averages class scores per image; this checkpoint segments")
     test_set, what = load_test_set(ckpt["spec"], args.data_dir, datasets, progress=not args.quiet)
     print(f"{args.checkpoint}: evaluating on {what}")
     classes = ckpt["spec"]["data"]["classes"]
@@ -29,6 +31,12 @@ def evaluate(args, datasets):
             print(f"{c:>12} {shown}  ({true:,}, {pred:,})")
         return 0
     print(f"{args.checkpoint}: test loss {result.loss:.4f}, accuracy {result.accuracy:.4f} on {len(test_set):,} images")
+    if getattr(args, "tta", None):
+        from ..tta import tta_accuracy
+        x, y = test_set.batch(np.arange(len(test_set)))
+        acc = tta_accuracy(model, x, y, args.tta, args.batch_size)
+        print(f"{args.checkpoint}: accuracy with test-time augmentation (level {args.tta}, "
+              f"{2 if args.tta == 1 else 6} views) {acc:.4f}")
     print("confusion matrix (rows: true class, columns: predicted):")
     print(f"{'true/pred':>10}" + "".join(f"{c:>6}" for c in classes))
     for c, row in zip(classes, result.confusion):
