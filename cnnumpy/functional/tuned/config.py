@@ -15,6 +15,8 @@ class Tuning:
     chunk_bytes:     the columns of one chunk of conv_im2col and conv_numba, small enough to stay in the cache
                      between the unfolding and the GEMM that reads them.
     cache_bytes:     the whole batch's columns are kept for backward up to this size, else unfolded again.
+    batched_area:    conv_im2col puts the batch along the columns (conv_batched) of outputs of at most this
+                     many pixels, where the per-sample products are too thin for BLAS.
     rows:            conv_im2col unfolds layers of height stride 1 along the width only (see engine.py).
     dw_rows, dw_filters: dW as D @ cols.T up to this many rows of cols or filters per group, else cols @ D.T.
     winograd_chunk_bytes: the transformed tiles of one chunk of conv_winograd.
@@ -47,6 +49,7 @@ class Tuning:
     chunk_bytes: int = 2 << 20
     cache_bytes: int = 16 << 20
     rows: bool = True
+    batched_area: int = 16
     dw_rows: int = 64
     dw_filters: int = 8
     winograd_chunk_bytes: int = 1 << 20
