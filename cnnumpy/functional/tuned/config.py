@@ -53,7 +53,8 @@ class Tuning:
     dw_rows: int = 64
     dw_filters: int = 8
     winograd_chunk_bytes: int = 1 << 20
-    winograd_rules: tuple[tuple[int, int, int], ...] = ((16, 32, 1024), (32, 16, 512), (64, 8, 128))
+    winograd_rules: tuple[tuple[int, int, int], ...] = ((16, 32, 1024), (32, 16, 512), (64, 8, 128),
+                                                        (6, 128, 32768), (12, 48, 8192), (24, 16, 1024))
     winograd_infer_rules: tuple[tuple[int, int, int], ...] = ((8, 32, 1024), (16, 12, 1024), (32, 8, 512),
                                                               (64, 8, 256))
     pool_split_bytes: int = 2 << 20
