@@ -23,6 +23,9 @@ class Tuning:
     winograd_rules:  Winograd pays where one rule (side, channels, product) holds: an output of at least `side` on
                      each side, at least `channels` input channels and filters, and channels x filters of at least
                      `product` (see conv_winograd.pays).
+    winograd_dw_batched: conv_winograd's backward takes dW from conv_batched (the batch along the columns) from this
+                     many rows of a window (C*3*3), else from conv_im2col's per-sample products.
+    winograd_dw_chunk_bytes: the columns of one chunk of that dW.
     winograd_infer_rules: the same for a forward pass alone (conv_infer.auto), whose Winograd pays from smaller
                      outputs: no backward to pay for.
     pool_split_bytes: max pooling splits inputs of at least this size over the threads.
@@ -55,6 +58,8 @@ class Tuning:
     winograd_chunk_bytes: int = 1 << 20
     winograd_rules: tuple[tuple[int, int, int], ...] = ((16, 32, 1024), (32, 16, 512), (64, 8, 128),
                                                         (6, 128, 32768), (12, 48, 8192), (24, 16, 1024))
+    winograd_dw_batched: int = 512
+    winograd_dw_chunk_bytes: int = 8 << 20
     winograd_infer_rules: tuple[tuple[int, int, int], ...] = ((8, 32, 1024), (16, 12, 1024), (32, 8, 512),
                                                               (64, 8, 256))
     pool_split_bytes: int = 2 << 20

@@ -27,14 +27,14 @@ def random_case(seed):
     return x, wt, b, (1, 1), pad
 
 
-@pytest.fixture(params=["one thread", "one-sample chunks on 2 threads"])
+@pytest.fixture(params=["one thread", "one-sample chunks on 2 threads, dW batched"])
 def tuning(request, use_threads):
     """The Tuning of the test's path, its threads set."""
     if request.param == "one thread":
         use_threads(1)
         return Tuning()
     use_threads(2)
-    return Tuning(winograd_chunk_bytes=1)
+    return Tuning(winograd_chunk_bytes=1, winograd_dw_batched=1, winograd_dw_chunk_bytes=1)
 
 
 @pytest.mark.parametrize("seed", range(40))
