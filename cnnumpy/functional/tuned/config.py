@@ -15,12 +15,17 @@ class Tuning:
     chunk_bytes:     the columns of one chunk of conv_im2col and conv_numba, small enough to stay in the cache
                      between the unfolding and the GEMM that reads them.
     cache_bytes:     the whole batch's columns are kept for backward up to this size, else unfolded again.
+    batched_area:    conv_im2col puts the batch along the columns (conv_batched) of outputs of at most this
+                     many pixels, where the per-sample products are too thin for BLAS.
     rows:            conv_im2col unfolds layers of height stride 1 along the width only (see engine.py).
     dw_rows, dw_filters: dW as D @ cols.T up to this many rows of cols or filters per group, else cols @ D.T.
     winograd_chunk_bytes: the transformed tiles of one chunk of conv_winograd.
     winograd_rules:  Winograd pays where one rule (side, channels, product) holds: an output of at least `side` on
                      each side, at least `channels` input channels and filters, and channels x filters of at least
                      `product` (see conv_winograd.pays).
+    winograd_dw_batched: conv_winograd's backward takes dW from conv_batched (the batch along the columns) from this
+                     many rows of a window (C*3*3), else from conv_im2col's per-sample products.
+    winograd_dw_chunk_bytes: the columns of one chunk of that dW.
     winograd_infer_rules: the same for a forward pass alone (conv_infer.auto), whose Winograd pays from smaller
                      outputs: no backward to pay for.
     pool_split_bytes: max pooling splits inputs of at least this size over the threads.
@@ -47,10 +52,14 @@ class Tuning:
     chunk_bytes: int = 2 << 20
     cache_bytes: int = 16 << 20
     rows: bool = True
+    batched_area: int = 16
     dw_rows: int = 64
     dw_filters: int = 8
     winograd_chunk_bytes: int = 1 << 20
-    winograd_rules: tuple[tuple[int, int, int], ...] = ((16, 32, 1024), (32, 16, 512), (64, 8, 128))
+    winograd_rules: tuple[tuple[int, int, int], ...] = ((16, 32, 1024), (32, 16, 512), (64, 8, 128),
+                                                        (6, 128, 32768), (12, 48, 8192), (24, 16, 1024))
+    winograd_dw_batched: int = 512
+    winograd_dw_chunk_bytes: int = 8 << 20
     winograd_infer_rules: tuple[tuple[int, int, int], ...] = ((8, 32, 1024), (16, 12, 1024), (32, 8, 512),
                                                               (64, 8, 256))
     pool_split_bytes: int = 2 << 20

@@ -23,7 +23,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..shapes import Pad, Pair
-from . import threads
+from . import conv_batched, threads
 from .config import DEFAULT, Tuning
 from .engine import (Geometry, add_weight_grad, flipped, full_pad, geometry, interior, kernel_rows, multiply,
                      scratch, summed_weight_grad, taps, unfold)
@@ -34,12 +34,16 @@ Cache = namedtuple("Cache", "x x_shape w cols has_bias stride pad dilation group
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = (1, 1),
            pad: Pad = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1,
-           keep: bool = True, *, tuning: Tuning = DEFAULT) -> tuple[np.ndarray, Cache]:
+           keep: bool = True, *,
+           tuning: Tuning = DEFAULT) -> tuple[np.ndarray, Cache | conv_batched.Cache]:
     """Forward. Returns (y, cache).
 
     keep=False never keeps the columns for backward (which then unfolds x again): for inference, where
-    allocating them costs more than the copy into them.
+    allocating them costs more than the copy into them. Small outputs go to conv_batched (the batch along the
+    columns of one GEMM per chunk, see conv_batched.applies).
     """
+    if conv_batched.applies(x.shape, w.shape, stride, pad, dilation, groups, tuning):
+        return conv_batched.conv2d(x, w, b, stride, pad, dilation, keep, tuning=tuning)
     n = len(x)
     g = geometry(x.shape, w.shape, stride, pad, dilation, tuning.rows)
     fg, ell = g.f // groups, g.ho * g.wo
@@ -82,7 +86,7 @@ def pointwise(g: Geometry, stride: Pair, pad: Pad) -> bool:
     return g.kh == g.kw == 1 and tuple(stride) == (1, 1) and tuple(pad) == (0, 0, 0, 0)
 
 
-def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, weight_grad: bool = True,
+def conv2d_backward(dout: np.ndarray, cache: Cache | conv_batched.Cache, input_grad: bool = True, weight_grad: bool = True,
                     bias_grad: bool = True, *,
                     tuning: Tuning = DEFAULT) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W), dw: (F, C/G, kh, kw), db: (F,) or None.
@@ -91,6 +95,8 @@ def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, wei
     data nobody differentiates; weight_grad=False or bias_grad=False for a frozen parameter (requires_grad
     False). Without dw there is no unfolding of x and no dW GEMM, the larger half of a layer's backward.
     """
+    if isinstance(cache, conv_batched.Cache):
+        return conv_batched.conv2d_backward(dout, cache, input_grad, weight_grad, bias_grad, tuning=tuning)
     x, x_shape, w, cols_all, has_bias, stride, pad, dilation, groups, rows = cache
     n = len(dout)
     g = geometry(x_shape, w.shape, stride, pad, dilation, rows)

@@ -27,7 +27,9 @@ sum (and PyTorch) makes NaN only of the outputs whose windows hold it.
 
 Backward (see conv_im2col for the derivations): dx is a stride-1 3x3 convolution of dout padded by
 2 - pad with the kernel turned by 180 degrees and transposed, so it goes through the same transforms
-(paddings above 2 fold through im2col); dW and db come from conv_im2col, which unfolds x again.
+(paddings above 2 fold through im2col); dW and db come from conv_im2col, which unfolds x again, or for
+inputs of at least tuning.winograd_dw_batched rows of a window (C*9) from conv_batched, whose dW has a depth of
+a whole chunk's pixels (in chunks of tuning.winograd_dw_chunk_bytes).
 
 Where it pays (pays, used by methods.auto_conv): with few channels the 16 GEMMs are too shallow, and on small
 images the padding of the tiles is a large share of the work (docs/performance.md#winograd).
@@ -38,6 +40,7 @@ one group (see applies).
 import functools
 import types
 from collections import namedtuple
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..shapes import Pad, Pair
-from . import compiled, conv_im2col, threads
+from . import compiled, conv_batched, conv_im2col, threads
 from .config import DEFAULT, Tuning
 from .engine import flipped, full_pad, scratch
 
@@ -132,9 +135,14 @@ def conv2d_backward(dout: np.ndarray, cache: Cache, input_grad: bool = True, wei
     x, w, has_bias, pad = cache
     full = full_pad(w.shape, pad, (1, 1))
     by_tiles = input_grad and min(full) >= 0
-    im2col_cache = conv_im2col.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1, tuning.rows)
-    dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles, weight_grad, bias_grad,
-                                             tuning=tuning)
+    if weight_grad and w.shape[1] * 9 >= tuning.winograd_dw_batched:  # dW of depth m*L per chunk (conv_batched)
+        batched = conv_batched.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1))
+        dx, dw, db = conv_batched.conv2d_backward(dout, batched, input_grad and not by_tiles, weight_grad, bias_grad,
+                                                  tuning=replace(tuning, chunk_bytes=tuning.winograd_dw_chunk_bytes))
+    else:
+        im2col_cache = conv_im2col.Cache(x, x.shape, w, None, has_bias, (1, 1), pad, (1, 1), 1, tuning.rows)
+        dx, dw, db = conv_im2col.conv2d_backward(dout, im2col_cache, input_grad and not by_tiles, weight_grad,
+                                                 bias_grad, tuning=tuning)
     if by_tiles:
         dx = conv2d(dout, flipped(w, 1), None, (1, 1), full, tuning=tuning)[0]
     return dx, dw, db

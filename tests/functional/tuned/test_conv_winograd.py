@@ -27,14 +27,14 @@ def random_case(seed):
     return x, wt, b, (1, 1), pad
 
 
-@pytest.fixture(params=["one thread", "one-sample chunks on 2 threads"])
+@pytest.fixture(params=["one thread", "one-sample chunks on 2 threads, dW batched"])
 def tuning(request, use_threads):
     """The Tuning of the test's path, its threads set."""
     if request.param == "one thread":
         use_threads(1)
         return Tuning()
     use_threads(2)
-    return Tuning(winograd_chunk_bytes=1)
+    return Tuning(winograd_chunk_bytes=1, winograd_dw_batched=1, winograd_dw_chunk_bytes=1)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -116,6 +116,11 @@ def test_other_layers_are_refused():
     (((3, 3), (1, 1), (1, 1), 1, 3, 32), (32, 32), False),    # RGB input: GEMMs of depth 3
     (((3, 3), (1, 1), (1, 1), 1, 16, 16), (32, 32), False),
     (((3, 3), (1, 1), (1, 1), 1, 64, 64), (8, 8), False),     # small images
+    (((3, 3), (1, 1), (1, 1), 1, 256, 256), (7, 7), True),    # airbench94's layers: small but wide
+    (((3, 3), (1, 1), (1, 1), 1, 64, 256), (15, 15), True),
+    (((3, 3), (1, 1), (1, 1), 1, 24, 64), (31, 31), True),
+    (((3, 3), (1, 1), (1, 1), 1, 64, 64), (15, 15), False),
+    (((3, 3), (1, 1), (1, 1), 1, 256, 256), (3, 3), False),   # batched im2col (conv_batched) instead
     (((3, 3), (2, 2), (1, 1), 1, 64, 64), (16, 16), False),   # stride 2
     (((3, 3), (1, 1), (2, 2), 1, 64, 64), (16, 16), False),   # dilated
     (((3, 3), (1, 1), (1, 1), 2, 64, 64), (16, 16), False),   # grouped
