@@ -88,6 +88,9 @@ def cases(n):
         *[(f"depthwise mbv2 C{c} {size}x{size} s{s}", (n, c, size, size), conv(c, c, 3, stride=s, padding=1, groups=c))
           for c, size, s in ((96, 32, 1), (144, 32, 2), (192, 16, 1), (192, 16, 2), (384, 8, 1), (576, 8, 2),
                              (960, 4, 1))],
+        # airbench94's 3x3 convs (issue 21): 64-256 channels on 31x31 down to 3x3 maps, no bias
+        *[(f"airbench conv 3x3 {c}-{f} {size}x{size}", (n, c, size, size), conv(c, f, 3, padding=1, bias=False))
+          for c, f, size in ((24, 64, 31), (64, 64, 15), (64, 256, 15), (256, 256, 7), (256, 256, 3))],
         ("maxpool 2x2 (lenet pool1)", (n, 6, 28, 28), fixed(lambda: nn.MaxPool2d(2))),
         ("maxpool 2x2 (vgg pool1)", (n, 32, 32, 32), fixed(lambda: nn.MaxPool2d(2))),
         ("maxpool 3x3 stride 2 p1", (n, 64, 32, 32), fixed(lambda: nn.MaxPool2d(3, 2, 1))),
