@@ -4,8 +4,8 @@ User mistakes (a missing file, a bad flag value, an unreadable image or checkpoi
 and exit code 2; set CNNUMPY_DEBUG=1 to see the traceback instead. Notices (which data is used, early stopping)
 go to stderr through the "cnnumpy" logger; --quiet keeps only the results and the errors.
 
-The flags are in args.py, `train` in train.py, the other commands in inspect.py; the data sets the command knows
-are cnnumpy.data.registry's (main's `datasets` takes another registry).
+The flags are in args.py, `train` in train.py (by a recipe: recipe.py), the other commands in inspect.py; the
+data sets the command knows are cnnumpy.data.registry's (main's `datasets` takes another registry).
 """
 import logging
 import os
@@ -13,12 +13,18 @@ import sys
 
 from ..data.registry import DATASETS
 from ..functional.tuned.memory import keep_freed_memory
-from . import explain, inspect, onnx_files, train
+from . import explain, inspect, onnx_files, recipe, train
 from .args import UsageError, parser
 
 log = logging.getLogger("cnnumpy")
 
-COMMANDS = {"bench": inspect.bench, "train": train.train, "evaluate": inspect.evaluate, "predict": inspect.predict,
+
+def train_command(args, datasets):
+    """`cnnumpy train`: by a published recipe (--recipe, recipe.py), else by its flags (train.py)."""
+    return (recipe.train if args.recipe else train.train)(args, datasets)
+
+
+COMMANDS = {"bench": inspect.bench, "train": train_command, "evaluate": inspect.evaluate, "predict": inspect.predict,
             "summary": inspect.summary, "show": inspect.show, "demo": inspect.demo, "export": onnx_files.export}
 COMMANDS.update({"explain": explain.explain, "attack": explain.attack, "visualize": explain.visualize,
                  "show": explain.show})  # issue 19: what the network sees (explain.py); show gradients too

@@ -216,9 +216,6 @@ def check_model(args, model, info):
 def train(args, datasets, run=None):
     """`cnnumpy train`; datasets: the registry --data names an entry of. run: this rank's part of a --distributed
     run (cli/distributed.py), which calls train again with it."""
-    if getattr(args, "recipe", None):
-        from . import recipe
-        return recipe.train(args, datasets)
     if getattr(args, "distributed", False) and run is None:
         from . import distributed
         return distributed.train(train, args, datasets)
