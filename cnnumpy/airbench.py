@@ -1,7 +1,7 @@
 """The airbench94 training recipe (Keller Jordan, arXiv 2404.00498; KellerJordan/cifar10-airbench,
 legacy/airbench94.py): CIFAR-10 to 94 % in 9.9 epochs. docs/airbench.md derives each ingredient.
 
-    model = models.airbench94(); models.init_whitening(model, x_train[:5000])
+    model = models.airbench94(); models.init_whitening(model, airbench.whitening_images(x_train))
     history, tta_acc = airbench.train(model, x_train, y_train, x_test, y_test)
 
 The ingredients, in the paper's decoupled form (its numbers are per 1,024 examples, so they do not move when the
@@ -53,6 +53,14 @@ class Recipe:
     lookahead_every: int = 5
     tta_level: int = 2
     whiten_images: int = 5000
+
+
+def whitening_images(x: np.ndarray, n: int = 5000, seed: int = 0) -> np.ndarray:
+    """n training images drawn at random (by seed, without replacement, kept in order) for the whitening's
+    statistics. The paper takes the first 5,000 of CIFAR-10's shuffled release; a set stored class by class (the
+    JPEG copy's folders) would give the first 5,000 of one class, whose patches are not the data's."""
+    pick = np.random.default_rng(seed).choice(len(x), min(n, len(x)), replace=False)
+    return x[np.sort(pick)]
 
 
 def total_steps(recipe: Recipe, n: int) -> int:

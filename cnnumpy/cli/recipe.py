@@ -82,7 +82,7 @@ def train(args, datasets):
                          f"{len(train_set)} training images (lower --batch-size or raise --limit)")
     x, y = train_set.batch(np.arange(len(train_set)))
     x_test, y_test = test_set.batch(np.arange(len(test_set)))
-    models.init_whitening(model, x[:recipe.whiten_images])
+    models.init_whitening(model, airbench.whitening_images(x, recipe.whiten_images, seed))
     run = airbench.setup(model, x, y, recipe, seed)
     spec["args"]["out"] = str(out)
     steps = airbench.total_steps(recipe, len(x))

@@ -144,3 +144,13 @@ def test_lookahead_averages_every_few_steps_and_takes_the_average_at_the_end():
         callbacks.Lookahead(lambda t: 0.5, every=0)
     with pytest.raises(TypeError, match="decay: expected a function"):
         callbacks.Lookahead(0.5)
+
+
+def test_the_whitening_images_are_drawn_from_the_whole_set():
+    y = np.repeat(np.arange(10), 100)  # stored class by class, as the JPEG copy's folders
+    x = y[:, None].astype(np.float32)
+    picked = airbench.whitening_images(x, 200, seed=0)
+    assert picked.shape == (200, 1) and len(np.unique(picked)) == 10  # every class, not the first one
+    assert np.all(np.diff(picked[:, 0]) >= 0)  # kept in order
+    np.testing.assert_array_equal(picked, airbench.whitening_images(x, 200, seed=0))
+    assert len(airbench.whitening_images(x, 5000)) == 1000  # no more than there are
