@@ -186,6 +186,12 @@ def relu6(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     return g.node("Clip", [x.name, g.const(0.0, path), g.const(6.0, path)], path)
 
 
+def rescaling(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
+    """y = scale * x + offset: Mul by a constant, then Add one if the offset is not 0."""
+    y = g.node("Mul", [x.name, g.const(m.scale, path)], path)
+    return g.node("Add", [y, g.const(m.offset, path)], path) if m.offset else y
+
+
 def hardsigmoid(g: Graph, m: Any, path: str, x: Value, out_shape: Shape) -> str:
     """torch's relu6(x + 3) / 6: HardSigmoid with alpha 1/6, beta 1/2."""
     return g.node("HardSigmoid", [x.name], path, alpha=1 / 6, beta=0.5)
@@ -386,6 +392,7 @@ RULES: dict[type, Callable[..., str]] = {
     nn.Identity: identity, nn.Dropout: identity, nn.Dropout2d: identity, nn.Flatten: flatten,
     nn.ConstantPad2d: constant_pad2d, nn.ZeroPad2d: constant_pad2d, nn.ReflectionPad2d: reflection_pad2d,
     nn.PixelShuffle: pixel_shuffle, nn.PixelUnshuffle: pixel_unshuffle, nn.Upsample: upsample,
+    nn.Rescaling: rescaling,
 }
 
 

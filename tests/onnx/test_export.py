@@ -101,6 +101,8 @@ LAYERS = {
     "lrn_even": (nn.LocalResponseNorm(2, alpha=0.5, beta=0.75, k=2.0), IMG),
     "relu": (nn.ReLU(), IMG),
     "relu6": (nn.ReLU6(), IMG),
+    "rescaling": (nn.Rescaling(1 / 9), IMG),
+    "rescaling_offset": (nn.Rescaling(0.5, -1.0), IMG),
     "leaky_relu": (nn.LeakyReLU(0.2), IMG),
     "prelu": (nn.PReLU(), IMG),
     "prelu_channels": (nn.PReLU(4), IMG),
@@ -410,6 +412,7 @@ def test_without_onnx_the_error_says_what_to_install(monkeypatch):
 # --- every model of cnnumpy.models ------------------------------------------------------------------------
 
 MODEL_ARGS = {  # tiny widths and inputs, so that the whole zoo takes seconds
+    "airbench94": ({"widths": (8, 16, 16)}, (3, 32, 32)),
     "cifar_vgg": ({}, (3, 32, 32)),
     "conv_autoencoder": ({"channels": (4, 8), "latent_dim": 8}, (1, 28, 28)),
     "densenet": ({"growth_rate": 4, "block_config": (2, 2, 2)}, (3, 32, 32)),
