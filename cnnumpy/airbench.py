@@ -71,13 +71,18 @@ def total_steps(recipe: Recipe, n: int) -> int:
     return math.ceil(recipe.epochs * per_pass)
 
 
+def rates(recipe: Recipe) -> tuple[float, float]:
+    """(lr, decay) of the mean-loss form: SGD's lr for the main group, and the weight decay applied per step at lr
+    factor 1 (lr * weight_decay), whatever the group's lr."""
+    kilo = 1024 * (1 + 1 / (1 - recipe.momentum))
+    b = recipe.batch_size
+    return recipe.lr / kilo * b, recipe.weight_decay * b / kilo  # the paper's per-example lr, times B
+
+
 def param_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
     """Two SGD groups in the mean-loss form (see the module's docstring): every trained parameter but the
     BatchNorm biases (their names hold "norm"), then those at bias_scaler times the lr and the same decay."""
-    kilo = 1024 * (1 + 1 / (1 - recipe.momentum))
-    b = recipe.batch_size
-    lr = recipe.lr / kilo * b  # the paper's per-example lr, times B for the mean loss
-    decay = recipe.weight_decay * b / kilo  # decay per step at lr factor 1, whatever the group's lr
+    lr, decay = rates(recipe)
     named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
     norms = [p for k, p in named if "norm" in k]
     others = [p for k, p in named if "norm" not in k]

@@ -63,10 +63,10 @@ def train(args, datasets):
     method = args.method or "auto"
     kwargs = {"method": method, "in_channels": 3, "num_classes": len(info["classes"])}
     settings = {k: v for k, v in vars(args).items() if k != "func"}
-    main = airbench.param_groups(models.airbench94(widths=(1, 1, 1)), recipe)[0]  # the main group's numbers
+    lr, decay = airbench.rates(recipe)
     # the settings the recipe chose, under the names of the flags it replaces (what `cnnumpy show` prints)
     settings.update(epochs=int(np.ceil(recipe.epochs)), batch_size=recipe.batch_size, optimizer="sgd (nesterov)",
-                    lr=main["lr"], momentum=recipe.momentum, weight_decay=main["weight_decay"], scheduler="triangle",
+                    lr=lr, momentum=recipe.momentum, weight_decay=decay / lr, scheduler="triangle",
                     augment=True, method=method, processes=1, seed=seed)
     spec = {"model": args.recipe, "kwargs": kwargs, "data": info,
             "args": {k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in settings.items()}}
