@@ -1,21 +1,15 @@
 import numpy as np
 import pytest
-import torch
 
 import cnnumpy
 from cnnumpy import nn
+from cnnumpy.bench import to_torch
 from tests.parity import assert_matches_torch
 
 
-class TorchRescaling(torch.nn.Module):
-    """What a torch user writes for keras.layers.Rescaling."""
-
-    def __init__(self, scale, offset):
-        super().__init__()
-        self.scale, self.offset = scale, offset
-
-    def forward(self, x):
-        return x * self.scale + self.offset
+def torch_twin(scale, offset):
+    """What a torch user writes for keras.layers.Rescaling (cnnumpy.bench.to_torch's twin: x * scale + offset)."""
+    return to_torch(nn.Sequential(nn.Rescaling(scale, offset)))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -25,7 +19,7 @@ def test_matches_torch_over_random_configurations(seed):
     shape = tuple(rng.integers(1, 5, size=rng.integers(1, 5)))
     x = rng.standard_normal(shape)
     for dtype in (np.float64, np.float32):
-        assert_matches_torch(nn.Rescaling(scale, offset), TorchRescaling(scale, offset), x.astype(dtype), dtype)
+        assert_matches_torch(nn.Rescaling(scale, offset), torch_twin(scale, offset), x.astype(dtype), dtype)
 
 
 def test_gradcheck():
